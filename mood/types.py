@@ -1,0 +1,101 @@
+"""The records mood/ hands to the rest of Cadence.
+
+Scales: ``valence`` and ``energy`` are on 0–1 with 0.5 neutral, the same scale as the tracks'
+audio features (Spotify's convention), so a listener's mood and a track compare directly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_args
+
+__all__ = [
+    "INTENT_KINDS",
+    "MOOD_LABELS",
+    "Intent",
+    "IntentKind",
+    "MoodEstimate",
+    "MoodLabel",
+]
+
+MoodLabel = Literal["calm", "content", "happy", "excited", "tense", "angry", "sad", "tired", "neutral"]
+MOOD_LABELS: tuple[str, ...] = get_args(MoodLabel)
+
+IntentKind = Literal[
+    "calmer",  # calmer / slower / chill
+    "energize",  # more energy / upbeat / pump it up
+    "focus",  # focus / study / concentrate
+    "workout",  # workout / run / gym
+    "sleep",  # sleep / wind down
+    "party",
+    "cheer_up",  # cheer me up
+    "skip",  # skip / next
+    "like",  # like / love this
+    "stop",  # stop / pause the music
+]
+INTENT_KINDS: tuple[str, ...] = get_args(IntentKind)
+
+
+@dataclass(frozen=True, slots=True)
+class Intent:
+    """Something the listener asked of the player, explicitly."""
+
+    kind: IntentKind
+    strength: float = 1.0
+    """0–1: how strongly it was asked ("a bit calmer" < "much calmer")."""
+    phrase: str = ""
+    """The words that expressed it, for the reason shown to the listener."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "strength": round(float(self.strength), 4), "phrase": self.phrase}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Intent:
+        kind = data["kind"]
+        if kind not in INTENT_KINDS:
+            raise ValueError(f"unknown intent kind {kind!r}")
+        return cls(kind=kind, strength=float(data.get("strength", 1.0)), phrase=str(data.get("phrase", "")))
+
+
+@dataclass(frozen=True, slots=True)
+class MoodEstimate:
+    """The listener's mood as read from one utterance or one typed text."""
+
+    valence: float
+    """0–1, 0.5 neutral: unpleasant … pleasant."""
+    energy: float
+    """0–1, 0.5 neutral: arousal, tired … excited."""
+    confidence: float
+    """0–1: how much the player should move on this estimate."""
+    label: MoodLabel = "neutral"
+    transcript: str = ""
+    """What was said or typed ("" when nothing was recognised)."""
+    intents: tuple[Intent, ...] = ()
+    evidence: dict[str, Any] = field(default_factory=dict)
+    """Per-part values: ``{"prosody": {...}, "text": {...}, "weights": {...}}``, numbers only."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "valence": round(float(self.valence), 4),
+            "energy": round(float(self.energy), 4),
+            "confidence": round(float(self.confidence), 4),
+            "label": self.label,
+            "transcript": self.transcript,
+            "intents": [i.to_dict() for i in self.intents],
+            "evidence": self.evidence,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MoodEstimate:
+        label = data.get("label", "neutral")
+        if label not in MOOD_LABELS:
+            raise ValueError(f"unknown mood label {label!r}")
+        return cls(
+            valence=float(data["valence"]),
+            energy=float(data["energy"]),
+            confidence=float(data["confidence"]),
+            label=label,
+            transcript=str(data.get("transcript", "")),
+            intents=tuple(Intent.from_dict(i) for i in data.get("intents", [])),
+            evidence=dict(data.get("evidence", {})),
+        )

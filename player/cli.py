@@ -1,0 +1,190 @@
+"""`cadence`: the one console command.
+
+Parses options into one :class:`~player.settings.Settings` and dispatches to the subcommand's
+handler. Handlers are imported lazily so `cadence library` does not load Whisper. Each handler has
+the signature ``(settings: Settings, args: argparse.Namespace) -> int`` (the exit status) and may
+raise :class:`~mood.errors.CadenceError`, which is printed as ``error [code]: message``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from mood.errors import CadenceError
+from player.settings import Settings, default_home
+
+__all__ = ["build_parser", "main", "settings_from_args"]
+
+# subcommand -> "module:function"
+_HANDLERS: dict[str, str] = {
+    "scan": "player.library.commands:cmd_scan",
+    "library": "player.library.commands:cmd_library",
+    "demo-library": "player.library.commands:cmd_demo_library",
+    "mood": "player.voice:cmd_mood",
+    "models": "player.voice:cmd_models",
+    "train": "models.commands:cmd_train",
+    "eval": "models.commands:cmd_eval",
+    "serve": "player.server:cmd_serve",
+    "client": "player.client:cmd_client",
+    "forget": "player.log:cmd_forget",
+    "listen": "player.desktop:cmd_listen",
+}
+
+
+def _add_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--home", type=Path, default=None,
+                   help="data directory (default: $CADENCE_HOME, else $XDG_DATA_HOME/cadence)")
+    p.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+
+
+def _add_voice_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--whisper-engine", choices=("faster-whisper", "openai-whisper"), default="faster-whisper",
+                   help="speech recogniser (openai-whisper needs the [openai-whisper] extra)")
+    p.add_argument("--whisper-model", type=Path, default=None,
+                   help="faster-whisper model directory or openai-whisper checkpoint (default: bundled tiny.en)")
+    p.add_argument("--no-fitted-window", dest="fitted_window", action="store_false",
+                   help="pad every utterance to Whisper's full 30 s window")
+    p.add_argument("--max-utterance-s", type=float, default=30.0, help="longest utterance accepted (s)")
+    p.add_argument("--endpoint-silence-ms", type=int, default=600, help="silence that ends an utterance (ms)")
+
+
+def _add_server_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (other than loopback needs --token)")
+    p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--token", default=None, help="shared secret clients present in `hello`")
+    p.add_argument("--allow-origin", dest="allowed_origins", action="append", default=[],
+                   help="browser Origin allowed to connect (repeatable)")
+    p.add_argument("--max-sessions", type=int, default=256)
+    p.add_argument("--speech-workers", type=int, default=2)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="cadence", description="A voice- and mood-aware music player backend.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("scan", help="scan folders for audio and extract features")
+    _add_common(p)
+    p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    p.add_argument("--workers", type=int, default=None, help="extraction processes (default: CPU count)")
+
+    p = sub.add_parser("library", help="list the library")
+    _add_common(p)
+    p.add_argument("--json", action="store_true", help="one JSON object per line")
+    p.add_argument("--errors", action="store_true", help="list files the scans could not read")
+
+    p = sub.add_parser("demo-library", help="synthesize the demo catalog (with truth.json)")
+    _add_common(p)
+    p.add_argument("--dir", type=Path, default=None, help="output folder (default: HOME/demo-library)")
+    p.add_argument("--count", type=int, default=120)
+    p.add_argument("--seed", type=int, default=7)
+
+    p = sub.add_parser("mood", help="estimate mood from text or a WAV file")
+    _add_common(p)
+    _add_voice_options(p)
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--text")
+    src.add_argument("--wav", type=Path)
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("models", help="model utilities")
+    _add_common(p)
+    msub = p.add_subparsers(dest="models_command", required=True, metavar="ACTION")
+    w = msub.add_parser("whisper-convert", help="CTranslate2 Whisper directory -> openai-whisper checkpoint")
+    w.add_argument("paths", nargs="+", type=Path, metavar="[SRC_DIR] OUT.pt")
+
+    p = sub.add_parser("train", help="retrain the ranker from the interaction log")
+    _add_common(p)
+    p.add_argument("--seed", type=int, default=0)
+
+    p = sub.add_parser("eval", help="evaluate the ranker against baselines on held-out simulated listeners")
+    _add_common(p)
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--seed", type=int, default=1000)
+    p.add_argument("--listeners", type=int, default=40)
+
+    p = sub.add_parser("serve", help="run the websocket server")
+    _add_common(p)
+    _add_voice_options(p)
+    _add_server_options(p)
+
+    p = sub.add_parser("client", help="talk to a running server")
+    _add_common(p)
+    p.add_argument("--url", default="ws://127.0.0.1:8765")
+    p.add_argument("--token", default=None)
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--text")
+    src.add_argument("--wav", type=Path)
+    p.add_argument("--realtime", action="store_true", help="stream the WAV at real time")
+    p.add_argument("--listener-id", default=None)
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("forget", help="erase everything stored about a listener")
+    _add_common(p)
+    p.add_argument("--listener", required=True, metavar="ID")
+
+    p = sub.add_parser("listen", help="a local listening session: speakers, microphone, terminal screen")
+    _add_common(p)
+    _add_voice_options(p)
+    _add_server_options(p)
+    p.add_argument("--url", default=None, help="server to connect to (default: start one in-process)")
+    p.add_argument("--list-devices", action="store_true")
+    p.add_argument("--input-device", default=None)
+    p.add_argument("--output-device", default=None)
+    p.add_argument("--input-wav", type=Path, default=None, help="feed this file as the microphone, at real time")
+    p.add_argument("--output-wav", type=Path, default=None, help="write what would have played")
+    p.add_argument("--push-to-talk", action="store_true", help="record only while talking is toggled on")
+    p.add_argument("--listener-id", default=None)
+    p.add_argument("--max-tracks", type=int, default=None, help="stop after this many tracks (headless runs)")
+    p.add_argument("--max-seconds", type=float, default=None, help="stop after this long (headless runs)")
+    return parser
+
+
+def settings_from_args(args: argparse.Namespace, environ: dict[str, str] | None = None) -> Settings:
+    """The one place options become settings."""
+    env = dict(os.environ if environ is None else environ)
+    home = args.home if getattr(args, "home", None) else default_home(env)
+    kwargs: dict[str, object] = {"home": Path(home).expanduser()}
+    for name in (
+        "whisper_engine", "whisper_model", "fitted_window", "max_utterance_s", "endpoint_silence_ms",
+        "host", "port", "token", "max_sessions", "speech_workers",
+    ):
+        if getattr(args, name, None) is not None:
+            kwargs[name] = getattr(args, name)
+    if getattr(args, "workers", None):
+        kwargs["workers"] = args.workers
+    if getattr(args, "allowed_origins", None):
+        kwargs["allowed_origins"] = tuple(args.allowed_origins)
+    return Settings(**kwargs)  # type: ignore[arg-type]
+
+
+def _handler(command: str) -> Callable[[Settings, argparse.Namespace], int]:
+    module_name, _, func = _HANDLERS[command].partition(":")
+    module = importlib.import_module(module_name)
+    return getattr(module, func)  # type: ignore[no-any-return]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING - 10 * min(int(getattr(args, "verbose", 0)), 2)
+    if args.command in ("serve", "listen", "scan", "train"):
+        level = min(level, logging.INFO)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = settings_from_args(args)
+    try:
+        return int(_handler(args.command)(settings, args) or 0)
+    except CadenceError as exc:
+        print(f"error [{exc.code}]: {exc.message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Install Cadence on a fresh Debian/Ubuntu machine: the apt packages it needs, a virtualenv in .venv,
+# and the project with all its extras. Everything comes from Debian's and PyPI's registries; nothing
+# is downloaded at run time. Safe to run again.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+
+# espeak-ng: speech for the mood tests; extremetuxracer-data: real music for tests and benchmarks;
+# libportaudio2: sounddevice; libsndfile1: soundfile; alsa-utils + plugins: the virtual sound card tests.
+$SUDO apt-get update -qq
+$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    espeak-ng extremetuxracer-data libportaudio2 libsndfile1 alsa-utils libasound2-plugins sox \
+    >/dev/null
+
+PYTHON="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+    "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip
+# torch 2.13.0 is the CPU build available on this kind of machine; installing it first keeps the
+# openai-whisper extra from pulling a multi-GB CUDA build.
+.venv/bin/python -m pip install -q "torch==2.13.0"
+.venv/bin/python -m pip install -q -e ".[train,openai-whisper,dev]"
+echo "cadence installed in .venv"
