@@ -38,34 +38,59 @@ _HANDLERS: dict[str, str] = {
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--home", type=Path, default=None,
-                   help="data directory (default: $CADENCE_HOME, else $XDG_DATA_HOME/cadence)")
+    p.add_argument(
+        "--home",
+        type=Path,
+        default=None,
+        help="data directory (default: $CADENCE_HOME, else $XDG_DATA_HOME/cadence)",
+    )
     p.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
 
 
 def _add_voice_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--whisper-engine", choices=("faster-whisper", "openai-whisper"), default="faster-whisper",
-                   help="speech recogniser (openai-whisper needs the [openai-whisper] extra)")
-    p.add_argument("--whisper-model", type=Path, default=None,
-                   help="faster-whisper model directory or openai-whisper checkpoint (default: bundled tiny.en)")
-    p.add_argument("--no-fitted-window", dest="fitted_window", action="store_false",
-                   help="pad every utterance to Whisper's full 30 s window")
+    p.add_argument(
+        "--whisper-engine",
+        choices=("faster-whisper", "openai-whisper"),
+        default="faster-whisper",
+        help="speech recogniser (openai-whisper needs the [openai-whisper] extra)",
+    )
+    p.add_argument(
+        "--whisper-model",
+        type=Path,
+        default=None,
+        help="faster-whisper model directory or openai-whisper checkpoint (default: bundled tiny.en)",
+    )
+    p.add_argument(
+        "--no-fitted-window",
+        dest="fitted_window",
+        action="store_false",
+        help="pad every utterance to Whisper's full 30 s window",
+    )
     p.add_argument("--max-utterance-s", type=float, default=30.0, help="longest utterance accepted (s)")
     p.add_argument("--endpoint-silence-ms", type=int, default=600, help="silence that ends an utterance (ms)")
 
 
 def _add_server_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (other than loopback needs --token)")
+    p.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (other than loopback needs --token)"
+    )
     p.add_argument("--port", type=int, default=8765)
     p.add_argument("--token", default=None, help="shared secret clients present in `hello`")
-    p.add_argument("--allow-origin", dest="allowed_origins", action="append", default=[],
-                   help="browser Origin allowed to connect (repeatable)")
+    p.add_argument(
+        "--allow-origin",
+        dest="allowed_origins",
+        action="append",
+        default=[],
+        help="browser Origin allowed to connect (repeatable)",
+    )
     p.add_argument("--max-sessions", type=int, default=256)
     p.add_argument("--speech-workers", type=int, default=2)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="cadence", description="A voice- and mood-aware music player backend.")
+    parser = argparse.ArgumentParser(
+        prog="cadence", description="A voice- and mood-aware music player backend."
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("scan", help="scan folders for audio and extract features")
@@ -136,7 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--list-devices", action="store_true")
     p.add_argument("--input-device", default=None)
     p.add_argument("--output-device", default=None)
-    p.add_argument("--input-wav", type=Path, default=None, help="feed this file as the microphone, at real time")
+    p.add_argument(
+        "--input-wav", type=Path, default=None, help="feed this file as the microphone, at real time"
+    )
     p.add_argument("--output-wav", type=Path, default=None, help="write what would have played")
     p.add_argument("--push-to-talk", action="store_true", help="record only while talking is toggled on")
     p.add_argument("--listener-id", default=None)
@@ -151,8 +178,16 @@ def settings_from_args(args: argparse.Namespace, environ: dict[str, str] | None 
     home = args.home if getattr(args, "home", None) else default_home(env)
     kwargs: dict[str, object] = {"home": Path(home).expanduser()}
     for name in (
-        "whisper_engine", "whisper_model", "fitted_window", "max_utterance_s", "endpoint_silence_ms",
-        "host", "port", "token", "max_sessions", "speech_workers",
+        "whisper_engine",
+        "whisper_model",
+        "fitted_window",
+        "max_utterance_s",
+        "endpoint_silence_ms",
+        "host",
+        "port",
+        "token",
+        "max_sessions",
+        "speech_workers",
     ):
         if getattr(args, name, None) is not None:
             kwargs[name] = getattr(args, name)
@@ -166,7 +201,8 @@ def settings_from_args(args: argparse.Namespace, environ: dict[str, str] | None 
 def _handler(command: str) -> Callable[[Settings, argparse.Namespace], int]:
     module_name, _, func = _HANDLERS[command].partition(":")
     module = importlib.import_module(module_name)
-    return getattr(module, func)  # type: ignore[no-any-return]
+    handler: Callable[[Settings, argparse.Namespace], int] = getattr(module, func)
+    return handler
 
 
 def main(argv: Sequence[str] | None = None) -> int:
