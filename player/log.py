@@ -1,0 +1,329 @@
+"""The interaction log: what each listener did and felt, in SQLite (WAL) at ``settings.log_db``.
+
+Tables: ``listeners``, ``sessions``, ``events`` (one row per session start/end, mood estimate with
+its evidence numbers, play start, skip with its position, completion, like and dislike) and the
+views ``plays``, ``skips``, ``likes`` and ``moods`` over it. ``cadence train`` learns from it.
+
+Durability: :meth:`InteractionLog.record` returns only after its transaction is committed with
+``journal_mode=WAL`` and ``synchronous=FULL``, i.e. after the WAL was fsync'd. ``NORMAL`` would
+already survive a ``kill -9`` of the server (the WAL is in the OS page cache), but not a power cut
+or kernel crash, and the server acknowledges an event to the client as *durable*; FULL keeps that
+promise. Its cost (one fsync per commit) is shared by :meth:`InteractionLog.record_many`, which
+writes everything waiting in one transaction; the server's log writer batches concurrent sessions'
+events that way (group commit).
+
+Privacy: raw audio never reaches this module; a transcript is stored only if the session asked for
+it (the session core leaves :attr:`LogEvent.transcript` empty otherwise); evidence is reduced to
+numbers before it is written; :meth:`InteractionLog.forget` erases a listener with
+``secure_delete`` on and truncates the WAL, so the rows do not linger in free pages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import sqlite3
+import threading
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Literal, get_args
+
+from player.settings import Settings
+
+__all__ = ["LOG_KINDS", "InteractionLog", "LogEvent", "LogKind", "cmd_forget", "numbers_only"]
+
+logger = logging.getLogger(__name__)
+
+LogKind = Literal[
+    "session_start", "mood", "started", "skipped", "completed", "liked", "disliked", "session_end"
+]
+LOG_KINDS: tuple[str, ...] = get_args(LogKind)
+_SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class LogEvent:
+    """One row of the interaction log."""
+
+    kind: LogKind
+    listener_id: str
+    session_id: str
+    at_s: float
+    """Server time, seconds since the Unix epoch."""
+    local_time: str | None = None
+    """The client's local time, ISO 8601 with offset (on ``session_start``)."""
+    device: str | None = None
+    track_id: str | None = None
+    position_s: float | None = None
+    """Playback position in the track, seconds (playback events)."""
+    valence: float | None = None
+    """0–1 (``mood``)."""
+    energy: float | None = None
+    """0–1 (``mood``)."""
+    confidence: float | None = None
+    """0–1 (``mood``)."""
+    intents: tuple[str, ...] = ()
+    """Intent kinds heard in the utterance (``mood``)."""
+    transcript: str | None = None
+    """What was said or typed; only when the session consented (``store_transcripts``)."""
+
+
+def numbers_only(value: Any) -> Any:
+    """``value`` with everything but finite numbers, booleans and their containers removed.
+
+    Evidence is documented as numbers only; this makes sure no text (a transcript fragment, a word
+    list) slips into the log through it. Returns None for a value with nothing numeric left.
+    """
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return float(value) if math.isfinite(float(value)) else None
+    if hasattr(value, "item") and callable(value.item):  # numpy scalars
+        try:
+            return numbers_only(value.item())
+        except (TypeError, ValueError):
+            return None
+    if isinstance(value, dict):
+        out = {str(k): numbers_only(v) for k, v in value.items()}
+        out = {k: v for k, v in out.items() if v is not None}
+        return out or None
+    if isinstance(value, list | tuple):
+        items = [numbers_only(v) for v in value]
+        items = [v for v in items if v is not None]
+        return items or None
+    return None
+
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS listeners (
+    listener_id TEXT PRIMARY KEY,
+    first_seen_s REAL NOT NULL,
+    last_seen_s REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    session_id TEXT PRIMARY KEY,
+    listener_id TEXT NOT NULL,
+    started_s REAL,
+    ended_s REAL,
+    local_time TEXT,
+    device TEXT
+);
+CREATE INDEX IF NOT EXISTS sessions_listener ON sessions (listener_id);
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL CHECK (kind IN ({", ".join(repr(k) for k in LOG_KINDS)})),
+    listener_id TEXT NOT NULL,
+    session_id TEXT NOT NULL,
+    at_s REAL NOT NULL,
+    local_time TEXT,
+    device TEXT,
+    track_id TEXT,
+    position_s REAL,
+    valence REAL,
+    energy REAL,
+    confidence REAL,
+    intents TEXT NOT NULL DEFAULT '[]',
+    transcript TEXT,
+    evidence TEXT
+);
+CREATE INDEX IF NOT EXISTS events_listener ON events (listener_id, at_s);
+CREATE VIEW IF NOT EXISTS plays AS
+    SELECT id, listener_id, session_id, at_s, track_id, position_s, kind FROM events
+    WHERE kind IN ('started', 'completed');
+CREATE VIEW IF NOT EXISTS skips AS
+    SELECT id, listener_id, session_id, at_s, track_id, position_s FROM events WHERE kind = 'skipped';
+CREATE VIEW IF NOT EXISTS likes AS
+    SELECT id, listener_id, session_id, at_s, track_id, position_s, kind = 'liked' AS liked FROM events
+    WHERE kind IN ('liked', 'disliked');
+CREATE VIEW IF NOT EXISTS moods AS
+    SELECT id, listener_id, session_id, at_s, valence, energy, confidence, intents, transcript, evidence
+    FROM events WHERE kind = 'mood';
+"""
+
+_COLUMNS = (
+    "kind, listener_id, session_id, at_s, local_time, device, track_id, position_s, "
+    "valence, energy, confidence, intents, transcript"
+)
+
+
+class InteractionLog:
+    """The log at ``path`` (created if absent). Thread-safe; several processes may open it.
+
+    Raises:
+        sqlite3.Error: If the file exists but is not a SQLite database.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a commit is exactly where we say.
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30.0)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA busy_timeout=30000")
+        with self._lock:
+            # One script, one transaction: two processes opening a new log at once do not race.
+            self._db.executescript(
+                f"BEGIN IMMEDIATE;{_SCHEMA}"
+                f"INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '{_SCHEMA_VERSION}');"
+                "COMMIT;"
+            )
+
+    def close(self) -> None:
+        """Close the database (idempotent)."""
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> InteractionLog:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # ------------------------------------------------------------ writing
+
+    def record(self, event: LogEvent, evidence: dict[str, Any] | None = None) -> None:
+        """Append ``event`` (and a mood's ``evidence``, numbers only); durable when this returns."""
+        self.record_many([(event, evidence)])
+
+    def record_many(self, items: Sequence[tuple[LogEvent, dict[str, Any] | None]]) -> None:
+        """Append several events in one transaction (one fsync); all durable when this returns."""
+        if not items:
+            return
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for event, evidence in items:
+                    self._insert(event, evidence)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def _insert(self, event: LogEvent, evidence: dict[str, Any] | None) -> None:
+        if event.kind not in LOG_KINDS:
+            raise ValueError(f"unknown log event kind {event.kind!r}")
+        db = self._db
+        db.execute(
+            "INSERT INTO listeners (listener_id, first_seen_s, last_seen_s) VALUES (?, ?, ?) "
+            "ON CONFLICT (listener_id) DO UPDATE SET last_seen_s = max(last_seen_s, excluded.last_seen_s)",
+            (event.listener_id, event.at_s, event.at_s),
+        )
+        if event.kind == "session_start":
+            db.execute(
+                "INSERT INTO sessions (session_id, listener_id, started_s, local_time, device) "
+                "VALUES (?, ?, ?, ?, ?) ON CONFLICT (session_id) DO NOTHING",
+                (event.session_id, event.listener_id, event.at_s, event.local_time, event.device),
+            )
+        elif event.kind == "session_end":
+            db.execute("UPDATE sessions SET ended_s = ? WHERE session_id = ?", (event.at_s, event.session_id))
+        cleaned = numbers_only(evidence) if evidence else None
+        db.execute(
+            f"INSERT INTO events ({_COLUMNS}, evidence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                event.kind,
+                event.listener_id,
+                event.session_id,
+                float(event.at_s),
+                event.local_time,
+                event.device,
+                event.track_id,
+                event.position_s,
+                event.valence,
+                event.energy,
+                event.confidence,
+                json.dumps(list(event.intents)),
+                event.transcript,
+                json.dumps(cleaned, allow_nan=False) if cleaned else None,
+            ),
+        )
+
+    # ------------------------------------------------------------ reading
+
+    def listeners(self) -> list[str]:
+        """Every listener id with at least one event, sorted."""
+        with self._lock:
+            rows = self._db.execute("SELECT listener_id FROM listeners ORDER BY listener_id").fetchall()
+        return [r[0] for r in rows]
+
+    def events(self, listener_id: str | None = None) -> list[LogEvent]:
+        """Events, oldest first (all listeners' if ``listener_id`` is None)."""
+        return [event for event, _ in self.events_with_evidence(listener_id)]
+
+    def events_with_evidence(
+        self, listener_id: str | None = None
+    ) -> list[tuple[LogEvent, dict[str, Any] | None]]:
+        """Like :meth:`events`, each with the evidence stored with it (moods) or None."""
+        query = f"SELECT {_COLUMNS}, evidence FROM events"
+        params: tuple[str, ...] = ()
+        if listener_id is not None:
+            query += " WHERE listener_id = ?"
+            params = (listener_id,)
+        with self._lock:
+            rows = self._db.execute(query + " ORDER BY at_s, id", params).fetchall()
+        return [(_row_event(row), json.loads(row[13]) if row[13] else None) for row in rows]
+
+    def count(self) -> int:
+        """Number of events."""
+        with self._lock:
+            return int(self._db.execute("SELECT count(*) FROM events").fetchone()[0])
+
+    # ------------------------------------------------------------ erasing
+
+    def forget(self, listener_id: str) -> int:
+        """Erase everything about ``listener_id``: events, sessions, the listener row.
+
+        Deleted pages are overwritten (``secure_delete``) and the WAL is checkpointed and truncated,
+        so nothing of the listener stays readable in the files. Returns the number of rows erased.
+        """
+        with self._lock:
+            self._db.execute("PRAGMA secure_delete=ON")
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                erased = 0
+                for table in ("events", "sessions", "listeners"):
+                    cur = self._db.execute(f"DELETE FROM {table} WHERE listener_id = ?", (listener_id,))
+                    erased += cur.rowcount
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        logger.info("forgot listener %s: %d rows erased", listener_id, erased)
+        return erased
+
+
+def _row_event(row: Iterable[Any]) -> LogEvent:
+    (kind, listener_id, session_id, at_s, local_time, device, track_id, position_s, valence, energy,
+     confidence, intents, transcript, _evidence) = row  # fmt: skip
+    return LogEvent(
+        kind=kind,
+        listener_id=listener_id,
+        session_id=session_id,
+        at_s=at_s,
+        local_time=local_time,
+        device=device,
+        track_id=track_id,
+        position_s=position_s,
+        valence=valence,
+        energy=energy,
+        confidence=confidence,
+        intents=tuple(json.loads(intents or "[]")),
+        transcript=transcript,
+    )
+
+
+def cmd_forget(settings: Settings, args: argparse.Namespace) -> int:
+    """`cadence forget --listener ID`: erase everything stored about a listener."""
+    with InteractionLog(settings.log_db) as log:
+        erased = log.forget(args.listener)
+    print(f"forgot listener {args.listener}: {erased} rows erased from {settings.log_db}")
+    return 0
