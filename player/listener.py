@@ -1,0 +1,540 @@
+"""The listener's state: smoothed mood, intents, time of day, device and play history.
+
+Pure: nothing here reads a clock. Every call takes ``at_s`` (server unix seconds) and the client's
+own local time is passed in as an aware :class:`~datetime.datetime` (the server's clock is not the
+listener's). The session feeds mood estimates and playback events in; the ranker reads
+:meth:`ListenerState.targets` and the history.
+
+Target and the iso principle
+----------------------------
+By default the target for the next tracks *meets* the listener's smoothed mood. An explicit intent
+("calmer", "energize", "sleep", ...) sets a goal away from it, and the queue walks there over
+:data:`ISO_STEPS` tracks instead of jumping: the iso principle of music therapy (Altshuler, 1948;
+Heiderscheit & Madson, 2015): first match the listener's current state, then lead it step by step.
+``targets(n)`` returns the per-position targets of the next ``n`` tracks; they move monotonically
+from where the walk stands now toward the goal and stay there until the intent expires.
+
+Smoothing
+---------
+A new estimate moves the mood by ``confidence * MOOD_GAIN`` of the way to it. Without input the mood
+relaxes exponentially (time constant :data:`MOOD_RELAX_S`, tens of minutes) toward a time-of-day prior
+(:func:`time_of_day_prior`): low energy at night, highest in the early afternoon.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal, Protocol, get_args
+
+from mood.types import Intent, MoodEstimate
+
+__all__ = [
+    "EARLY_SKIP_S",
+    "HISTORY_CAP",
+    "ISO_STEPS",
+    "MOOD_GAIN",
+    "MOOD_RELAX_S",
+    "MUSIC_INTENTS",
+    "PLAYBACK_KINDS",
+    "ActiveIntent",
+    "HistoryEntry",
+    "ListenerState",
+    "PlaybackEvent",
+    "PlaybackKind",
+    "Target",
+    "TrackStats",
+    "apply_logged_event",
+    "intent_goal",
+    "state_from_events",
+    "time_of_day_prior",
+]
+
+logger = logging.getLogger(__name__)
+
+PlaybackKind = Literal["started", "skipped", "completed", "liked", "disliked"]
+PLAYBACK_KINDS: tuple[str, ...] = get_args(PlaybackKind)
+
+EARLY_SKIP_S = 30.0
+"""A skip before this position (seconds into the track) is an early skip: a strong "not this"."""
+HISTORY_CAP = 1000
+"""History entries kept, newest first (Mopidy keeps (timestamp, ref) pairs the same way)."""
+ISO_STEPS = 4
+"""Tracks the queue takes to walk from the listener's mood to an intent's goal."""
+MOOD_GAIN = 0.7
+"""Share of the way to a fully confident estimate the smoothed mood moves."""
+MOOD_RELAX_S = 20 * 60.0
+"""Time constant of the drift back to the time-of-day prior without new input, seconds."""
+
+MUSIC_INTENTS: tuple[str, ...] = ("calmer", "energize", "focus", "workout", "sleep", "party", "cheer_up")
+"""Intent kinds that move the target; skip/like/stop are player commands the session handles."""
+
+_INTENT_LIFETIME_S: dict[str, float] = {
+    "calmer": 30 * 60.0,
+    "energize": 30 * 60.0,
+    "cheer_up": 30 * 60.0,
+    "focus": 90 * 60.0,
+    "workout": 60 * 60.0,
+    "sleep": 45 * 60.0,
+    "party": 90 * 60.0,
+}
+"""How long an intent steers the queue after it was expressed, seconds."""
+
+# Absolute goals (valence, energy) of the activity intents; the mood-relative ones are in intent_goal.
+_ABSOLUTE_GOALS: dict[str, tuple[float, float]] = {
+    "focus": (0.5, 0.4),
+    "workout": (0.65, 0.9),
+    "sleep": (0.4, 0.1),
+    "party": (0.8, 0.85),
+}
+
+
+def _clip(x: float, lo: float = 0.02, hi: float = 0.98) -> float:
+    return min(hi, max(lo, x))
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """A point on the shared 0–1 valence/energy scale (0.5 neutral) that tracks should sit near."""
+
+    valence: float
+    """0–1: unpleasant … pleasant."""
+    energy: float
+    """0–1: calm … intense."""
+
+    def to_dict(self) -> dict[str, float]:
+        return {"valence": round(self.valence, 4), "energy": round(self.energy, 4)}
+
+    def distance(self, other: Target) -> float:
+        """Euclidean distance on the valence/energy plane."""
+        return math.hypot(self.valence - other.valence, self.energy - other.energy)
+
+
+@dataclass(frozen=True, slots=True)
+class PlaybackEvent:
+    """Something the listener's player did with a track."""
+
+    kind: PlaybackKind
+    track_id: str
+    position_s: float
+    """Seconds into the track when it happened (0 for ``started``)."""
+    at_s: float
+    """Server unix time, seconds."""
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One playback event in the history (newest first, capped at :data:`HISTORY_CAP`)."""
+
+    at_s: float
+    track_id: str
+    kind: PlaybackKind
+    position_s: float
+
+
+@dataclass(slots=True)
+class TrackStats:
+    """This listener's counts for one track (or, aggregated by the ranker, one artist)."""
+
+    plays: int = 0
+    completions: int = 0
+    skips: int = 0
+    early_skips: int = 0
+    likes: int = 0
+    dislikes: int = 0
+    repeats: int = 0
+    """Starts of a track that had been started before."""
+    last_played_s: float | None = None
+    """Server time of the last start, seconds."""
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveIntent:
+    """An explicit request steering the target until ``expires_at_s``."""
+
+    kind: str
+    strength: float
+    """0–1, as the mood layer read it."""
+    phrase: str
+    started_at_s: float
+    expires_at_s: float
+    anchor: Target
+    """The smoothed mood when it was asked: where the iso walk starts."""
+    goal: Target
+
+    @property
+    def label(self) -> str:
+        """What to call it in a reason: the listener's words if we have them."""
+        return self.phrase or self.kind.replace("_", " ")
+
+
+def time_of_day_prior(local_time: datetime) -> Target:
+    """The mood expected at this local time with no other information.
+
+    Energy follows a daily curve with its trough at 03:00 (0.28) and peak at 15:00 (0.72), the
+    broad shape of circadian alertness; valence is near neutral, a little higher at weekends.
+    """
+    hour = local_time.hour + local_time.minute / 60.0
+    energy = 0.5 + 0.22 * math.cos(2.0 * math.pi * (hour - 15.0) / 24.0)
+    valence = 0.55 + (0.03 if local_time.weekday() >= 5 else 0.0)
+    return Target(valence=valence, energy=energy)
+
+
+def intent_goal(kind: str, strength: float, mood: Target) -> Target:
+    """Where an intent leads from ``mood``: relative moves for calmer/energize/cheer_up, fixed
+    activity points (blended toward by ``strength``) for focus/workout/sleep/party."""
+    s = min(1.0, max(0.0, strength))
+    if kind == "calmer":
+        return Target(_clip(mood.valence + 0.05), _clip(mood.energy - (0.25 + 0.2 * s), 0.05))
+    if kind == "energize":
+        return Target(_clip(mood.valence + 0.05), _clip(mood.energy + (0.25 + 0.2 * s), hi=0.95))
+    if kind == "cheer_up":
+        return Target(_clip(mood.valence + 0.3 + 0.15 * s, hi=0.95), _clip(mood.energy + 0.1))
+    if kind in _ABSOLUTE_GOALS:
+        v, e = _ABSOLUTE_GOALS[kind]
+        w = 0.6 + 0.4 * s
+        return Target(mood.valence + (v - mood.valence) * w, mood.energy + (e - mood.energy) * w)
+    raise ValueError(f"intent {kind!r} does not move the target")
+
+
+@dataclass(slots=True)
+class _Clock:
+    """The client's local time anchored to a server time (so later local times are derived)."""
+
+    local_time: datetime
+    at_s: float
+
+    def at(self, at_s: float) -> datetime:
+        return self.local_time + timedelta(seconds=at_s - self.at_s)
+
+
+class ListenerState:
+    """Everything the player knows about one listener, updated by events, read by the ranker.
+
+    Attributes read by the ranker: ``listener_id``, ``device``, ``mood_label``, ``history`` (newest
+    first), ``track_stats`` (per track id), ``session_position`` (tracks started since the state
+    was created or :meth:`start_session`), plus the methods below.
+    """
+
+    def __init__(
+        self, listener_id: str, *, local_time: datetime, at_s: float, device: str | None = None
+    ) -> None:
+        if local_time.tzinfo is None:
+            raise ValueError("local_time must be timezone-aware (the client's own offset)")
+        self.listener_id = listener_id
+        self.device = device
+        self._clock = _Clock(local_time, at_s)
+        prior = time_of_day_prior(local_time)
+        self._mood = prior
+        self._mood_at_s = at_s
+        self.mood_label: str | None = None
+        """The label of the last mood estimate (None before the first)."""
+        self.mood_observations = 0
+        self._intent: ActiveIntent | None = None
+        self._tracks_since_intent = 0
+        self.history: deque[HistoryEntry] = deque(maxlen=HISTORY_CAP)
+        self.track_stats: dict[str, TrackStats] = {}
+        self.session_position = 0
+        self.session_started_s = at_s
+        self._current_track: str | None = None
+
+    # ----------------------------------------------------------------- time and session
+    def set_local_time(self, local_time: datetime, *, at_s: float) -> None:
+        """The client told us its local time (at session start or after a timezone change)."""
+        if local_time.tzinfo is None:
+            raise ValueError("local_time must be timezone-aware (the client's own offset)")
+        self._clock = _Clock(local_time, at_s)
+
+    def start_session(self, local_time: datetime, *, at_s: float, device: str | None = None) -> None:
+        """A new listening session of the same listener: keeps history, resets the session position."""
+        self.set_local_time(local_time, at_s=at_s)
+        if device is not None:
+            self.device = device
+        self.session_position = 0
+        self.session_started_s = at_s
+        self._current_track = None
+
+    def local_time(self, at_s: float) -> datetime:
+        """The listener's local time at server time ``at_s``."""
+        return self._clock.at(at_s)
+
+    # ----------------------------------------------------------------- mood and intents
+    def mood_at(self, at_s: float) -> Target:
+        """The smoothed mood at ``at_s``, relaxed toward the time-of-day prior since the last update."""
+        prior = time_of_day_prior(self.local_time(at_s))
+        dt = max(0.0, at_s - self._mood_at_s)
+        keep = math.exp(-dt / MOOD_RELAX_S)
+        return Target(
+            prior.valence + (self._mood.valence - prior.valence) * keep,
+            prior.energy + (self._mood.energy - prior.energy) * keep,
+        )
+
+    @property
+    def mood(self) -> Target:
+        """The smoothed mood as of the last update (use :meth:`mood_at` for a later time)."""
+        return self._mood
+
+    def observe_mood(self, estimate: MoodEstimate, *, at_s: float) -> None:
+        """Move the mood toward ``estimate`` in proportion to its confidence, then apply its intents."""
+        current = self.mood_at(at_s)
+        gain = MOOD_GAIN * min(1.0, max(0.0, float(estimate.confidence)))
+        self._mood = Target(
+            _clip(current.valence + gain * (float(estimate.valence) - current.valence), 0.0, 1.0),
+            _clip(current.energy + gain * (float(estimate.energy) - current.energy), 0.0, 1.0),
+        )
+        self._mood_at_s = at_s
+        self.mood_label = estimate.label
+        self.mood_observations += 1
+        for intent in estimate.intents:
+            self.add_intent(intent, at_s=at_s)
+
+    def add_intent(self, intent: Intent, *, at_s: float) -> None:
+        """Steer toward ``intent`` (kinds outside :data:`MUSIC_INTENTS` are ignored here).
+
+        The newest intent replaces any earlier one: "calmer" after "energize" means calmer now.
+        """
+        if intent.kind not in MUSIC_INTENTS:
+            return
+        anchor = self.current_target(at_s)
+        goal = intent_goal(intent.kind, float(intent.strength), self.mood_at(at_s))
+        self._intent = ActiveIntent(
+            kind=intent.kind,
+            strength=float(intent.strength),
+            phrase=intent.phrase,
+            started_at_s=at_s,
+            expires_at_s=at_s + _INTENT_LIFETIME_S[intent.kind],
+            anchor=anchor,
+            goal=goal,
+        )
+        self._tracks_since_intent = 0
+        logger.debug("listener %s intent %s -> goal %s", self.listener_id, intent.kind, goal)
+
+    def active_intent(self, at_s: float) -> ActiveIntent | None:
+        """The intent steering the queue at ``at_s`` (None once expired)."""
+        if self._intent is not None and at_s < self._intent.expires_at_s:
+            return self._intent
+        return None
+
+    @property
+    def intents(self) -> tuple[ActiveIntent, ...]:
+        """The intent set last (expired or not); use :meth:`active_intent` with a time."""
+        return () if self._intent is None else (self._intent,)
+
+    def cancel_intent(self) -> None:
+        """Forget the current intent (the listener said "stop" or the session wants the mood back)."""
+        self._intent = None
+
+    def current_target(self, at_s: float) -> Target:
+        """Where the walk stands now, before the next track (the mood if no intent)."""
+        return self.targets(1, at_s=at_s)[0] if self._intent is not None else self.mood_at(at_s)
+
+    def targets(self, count: int, *, at_s: float) -> list[Target]:
+        """Targets of the next ``count`` tracks: the mood, or the iso walk toward an intent's goal.
+
+        Step ``k`` of the walk sits at ``(done + k + 1) / ISO_STEPS`` of the way from the anchor (the
+        mood when the intent was expressed) to the goal, ``done`` being tracks started since then,
+        so consecutive targets move monotonically toward the goal and then stay on it.
+        """
+        intent = self.active_intent(at_s)
+        if intent is None:
+            return [self.mood_at(at_s)] * max(1, count)
+        out = []
+        for k in range(max(1, count)):
+            f = min(1.0, (self._tracks_since_intent + k + 1) / ISO_STEPS)
+            out.append(
+                Target(
+                    intent.anchor.valence + (intent.goal.valence - intent.anchor.valence) * f,
+                    intent.anchor.energy + (intent.goal.energy - intent.anchor.energy) * f,
+                )
+            )
+        return out
+
+    def target(self, *, at_s: float) -> Target:
+        """The target of the very next track (the first step of :meth:`targets`)."""
+        return self.targets(1, at_s=at_s)[0]
+
+    # ----------------------------------------------------------------- playback history
+    def observe_playback(self, event: PlaybackEvent) -> None:
+        """Record a playback event: history, per-track counts, session position, walk progress."""
+        if event.kind not in PLAYBACK_KINDS:
+            raise ValueError(f"unknown playback kind {event.kind!r}")
+        stats = self.track_stats.setdefault(event.track_id, TrackStats())
+        position_s = max(0.0, float(event.position_s))
+        if event.kind == "started":
+            if stats.plays > 0:
+                stats.repeats += 1
+            stats.plays += 1
+            stats.last_played_s = event.at_s
+            self.session_position += 1
+            self._current_track = event.track_id
+            if self._intent is not None:
+                self._tracks_since_intent += 1
+        elif event.kind == "skipped":
+            stats.skips += 1
+            if position_s < EARLY_SKIP_S:
+                stats.early_skips += 1
+        elif event.kind == "completed":
+            stats.completions += 1
+        elif event.kind == "liked":
+            stats.likes += 1
+        elif event.kind == "disliked":
+            stats.dislikes += 1
+        self.history.appendleft(HistoryEntry(event.at_s, event.track_id, event.kind, position_s))
+
+    @property
+    def last_track_id(self) -> str | None:
+        """The most recently started track (None before the first)."""
+        return self._current_track or next((h.track_id for h in self.history if h.kind == "started"), None)
+
+    def outcomes(self, limit: int = 20) -> list[HistoryEntry]:
+        """The newest ``limit`` outcome entries (skipped, completed, liked, disliked), newest first."""
+        out: list[HistoryEntry] = []
+        for entry in self.history:
+            if entry.kind != "started":
+                out.append(entry)
+                if len(out) >= limit:
+                    break
+        return out
+
+    def recent_skip_rate(self, window: int = 10) -> float:
+        """Share of the last ``window`` finished plays that were skipped, with a weak prior (0.25)."""
+        finished = [h for h in self.outcomes(4 * window) if h.kind in ("skipped", "completed")][:window]
+        skips = sum(1 for h in finished if h.kind == "skipped")
+        return (skips + 0.5) / (len(finished) + 2.0)
+
+    def consecutive_early_skips(self) -> int:
+        """Early skips in a row, newest first, up to the last completion."""
+        n = 0
+        for h in self.history:
+            if h.kind == "skipped":
+                if h.position_s >= EARLY_SKIP_S:
+                    break
+                n += 1
+            elif h.kind in ("completed", "liked"):
+                break
+        return n
+
+    def positives(self, limit: int = 12) -> list[tuple[str, float]]:
+        """Recently enjoyed tracks with weights: liked 1.0, completed 0.6 (newest first, unique)."""
+        return self._weighted({"liked": 1.0, "completed": 0.6}, limit)
+
+    def negatives(self, limit: int = 12) -> list[tuple[str, float]]:
+        """Recently rejected tracks with weights: disliked or early skip 1.0, late skip 0.4."""
+        weights: dict[str, float] = {"disliked": 1.0, "skipped": 1.0}
+        out: dict[str, float] = {}
+        for entry in self.outcomes(4 * limit):
+            if entry.kind not in weights:
+                continue
+            w = 1.0 if entry.kind == "disliked" or entry.position_s < EARLY_SKIP_S else 0.4
+            out[entry.track_id] = max(out.get(entry.track_id, 0.0), w)
+            if len(out) >= limit:
+                break
+        return list(out.items())
+
+    def _weighted(self, weights: dict[str, float], limit: int) -> list[tuple[str, float]]:
+        out: dict[str, float] = {}
+        for entry in self.outcomes(4 * limit):
+            if entry.kind in weights:
+                out[entry.track_id] = max(out.get(entry.track_id, 0.0), weights[entry.kind])
+                if len(out) >= limit:
+                    break
+        return list(out.items())
+
+    def recently_played(self, *, at_s: float, tracks: int = 25, window_s: float = 3 * 3600.0) -> set[str]:
+        """Tracks started among the last ``tracks`` starts or within ``window_s``: not to be repeated."""
+        out: set[str] = set()
+        n = 0
+        for entry in self.history:
+            if entry.kind != "started":
+                continue
+            n += 1
+            if n > tracks and at_s - entry.at_s > window_s:
+                break
+            out.add(entry.track_id)
+        return out
+
+    def snapshot(self, *, at_s: float) -> dict[str, object]:
+        """A JSON-ready summary for logs and debugging."""
+        intent = self.active_intent(at_s)
+        return {
+            "listener_id": self.listener_id,
+            "local_time": self.local_time(at_s).isoformat(),
+            "device": self.device,
+            "mood": self.mood_at(at_s).to_dict(),
+            "target": self.target(at_s=at_s).to_dict(),
+            "intent": None if intent is None else {"kind": intent.kind, "goal": intent.goal.to_dict()},
+            "session_position": self.session_position,
+            "recent_skip_rate": round(self.recent_skip_rate(), 4),
+        }
+
+
+class _LogEventLike(Protocol):
+    """The fields of ``player.log.LogEvent`` replay needs (duck-typed: listener stays pure)."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def at_s(self) -> float: ...
+    @property
+    def local_time(self) -> str | None: ...
+    @property
+    def device(self) -> str | None: ...
+    @property
+    def track_id(self) -> str | None: ...
+    @property
+    def position_s(self) -> float | None: ...
+    @property
+    def valence(self) -> float | None: ...
+    @property
+    def energy(self) -> float | None: ...
+    @property
+    def confidence(self) -> float | None: ...
+    @property
+    def intents(self) -> tuple[str, ...]: ...
+
+
+def state_from_events(listener_id: str, events: Iterable[_LogEventLike]) -> ListenerState | None:
+    """Rebuild a listener's state by replaying logged events in time order (None if no session).
+
+    Used to restore history when a listener comes back and by ``cadence train``.
+    """
+    state: ListenerState | None = None
+    for event in events:
+        state = apply_logged_event(state, listener_id, event)
+    return state
+
+
+def apply_logged_event(
+    state: ListenerState | None, listener_id: str, event: _LogEventLike
+) -> ListenerState | None:
+    """Apply one logged event to ``state`` (creating it at the first ``session_start``)."""
+    if event.kind == "session_start":
+        local = datetime.fromisoformat(event.local_time) if event.local_time else None
+        if local is None or local.tzinfo is None:
+            local = datetime.fromtimestamp(event.at_s, UTC)
+        if state is None:
+            return ListenerState(listener_id, local_time=local, at_s=event.at_s, device=event.device)
+        state.start_session(local, at_s=event.at_s, device=event.device)
+        return state
+    if state is None:
+        return None
+    if event.kind == "mood" and event.valence is not None and event.energy is not None:
+        intents = tuple(Intent(kind=k) for k in event.intents if k in MUSIC_INTENTS)  # type: ignore[arg-type]
+        state.observe_mood(
+            MoodEstimate(
+                valence=float(event.valence),
+                energy=float(event.energy),
+                confidence=float(event.confidence if event.confidence is not None else 0.5),
+                intents=intents,
+            ),
+            at_s=event.at_s,
+        )
+    elif event.kind in PLAYBACK_KINDS and event.track_id:
+        state.observe_playback(
+            PlaybackEvent(event.kind, event.track_id, float(event.position_s or 0.0), event.at_s)  # type: ignore[arg-type]
+        )
+    return state
