@@ -1,0 +1,699 @@
+"""The sans-I/O session core: one connection's conversation, messages in, effects out.
+
+No sockets, no clock, no threads. :meth:`Session.handle` takes what arrived — a text frame, a
+binary frame, or the result of an effect the shell ran — and the current server time, and returns
+the effects the shell must carry out, in order:
+
+- :class:`Send` a server message;
+- :class:`Record` an event in the interaction log (the shell makes every ``Record`` durable before
+  it performs the next ``Send``, so an ``ack`` always follows its commit);
+- :class:`LoadHistory` of a returning listener (answered with :class:`HistoryLoaded`);
+- :class:`OpenAudio`, :class:`FeedAudio`, :class:`FinishAudio` on the connection's utterance
+  stream (VAD runs as chunks arrive; answered with :class:`VadChanged` / :class:`UtteranceReady`);
+- :class:`Analyze` an utterance in the speech worker pool (answered with :class:`AnalysisDone`,
+  :class:`AnalysisFailed`, or :class:`AnalysisRejected` when the pool is full);
+- :class:`Close` the connection.
+
+Typed text and ranking are cheap and run inside the core, through the small interfaces
+:class:`TextMoodReader` and :class:`RecommenderLike`; speech is heavy and is requested as an effect.
+
+Flow: ``hello`` → ``welcome``; ``session.start`` → history replayed into the listener state →
+first ``queue``; a new mood, an intent or a skip pushes a fresh ``queue``; ``next`` asks for one.
+Spoken or typed intents ``skip``, ``like`` and ``stop`` act like the playback commands (a skip is
+logged at the playing track's estimated position) and are relayed to the player as ``control``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, Protocol, TypeAlias
+
+from mood.errors import CadenceError
+from mood.types import MoodEstimate
+from player.errors import ProtocolError
+from player.library.track import Track
+from player.log import LogEvent, LogKind
+from player.protocol import (
+    PROTOCOL_VERSION,
+    Ack,
+    AudioStart,
+    AudioStop,
+    ClientMessage,
+    Control,
+    Error,
+    ErrorCode,
+    Hello,
+    MessageId,
+    Mood,
+    Next,
+    Playback,
+    Queue,
+    QueuedTrack,
+    QueueTrigger,
+    ServerMessage,
+    SessionEnd,
+    SessionStart,
+    Text,
+    Vad,
+    Welcome,
+    parse,
+    wire_code,
+)
+
+__all__ = [
+    "AnalysisDone",
+    "AnalysisFailed",
+    "AnalysisRejected",
+    "Analyze",
+    "Close",
+    "Disconnected",
+    "Effect",
+    "FeedAudio",
+    "FinishAudio",
+    "HistoryLoaded",
+    "Incoming",
+    "ListenerLike",
+    "LoadHistory",
+    "OpenAudio",
+    "RecommenderLike",
+    "Record",
+    "Send",
+    "Session",
+    "SessionDeps",
+    "SessionLimits",
+    "TextMoodReader",
+    "UtteranceReady",
+    "VadChanged",
+]
+
+logger = logging.getLogger(__name__)
+
+HISTORY_LIMIT = 5000
+"""Most recent playback events replayed into a returning listener's state."""
+_PLAYBACK_KINDS = ("started", "skipped", "completed", "liked", "disliked")
+
+
+# ---------------------------------------------------------------- the engines the core consults
+
+
+class TextMoodReader(Protocol):
+    """Reads mood and intents from typed text (``mood.analyzer.MoodAnalyzer`` is one)."""
+
+    def analyze_text(self, text: str) -> MoodEstimate: ...
+
+
+class ListenerLike(Protocol):
+    """What the core needs of ``player.listener.ListenerState``."""
+
+    def set_local_time(self, local_time: datetime, *, at_s: float) -> None: ...
+    def observe_mood(self, estimate: MoodEstimate, *, at_s: float) -> None: ...
+    def observe_playback(self, event: Any) -> None: ...
+
+
+class RecommenderLike(Protocol):
+    """What the core needs of ``player.ranking.Recommender``: ``recommend`` returning picks and a target."""
+
+    def recommend(
+        self, state: Any, *, count: int, at_s: float, within: Sequence[str] | None = None
+    ) -> Any: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SessionDeps:
+    """The shared, read-only engines every session uses (one set per server)."""
+
+    mood: TextMoodReader
+    recommender: RecommenderLike
+    tracks: Mapping[str, Track]
+    """The library by track id: checks ids from the client and nothing else."""
+    new_listener: Callable[[str, datetime, float, str | None], ListenerLike]
+    """``(listener_id, local_time, at_s, device) -> ListenerState``."""
+    playback_event: Callable[[str, str, float, float], Any]
+    """``(kind, track_id, position_s, at_s) -> PlaybackEvent``."""
+
+
+@dataclass(frozen=True, slots=True)
+class SessionLimits:
+    """Per-connection limits, enforced by the core (and documented in docs/protocol.md)."""
+
+    token: str | None = None
+    """Shared secret the client must present in ``hello`` (None: none needed)."""
+    max_text_bytes: int = 64 * 1024
+    """Largest text frame accepted; larger ones get ``frame_too_large`` and are dropped."""
+    max_binary_bytes: int = 256 * 1024
+    """Largest binary (audio) frame accepted."""
+    messages_per_s: float = 20.0
+    """Token-bucket refill rate for text frames."""
+    message_burst: float = 40.0
+    """Token-bucket capacity for text frames."""
+    audio_speedup: float = 8.0
+    """Audio may arrive this many times faster than real time on average …"""
+    audio_burst_s: float = 60.0
+    """… after a burst of this many seconds of audio (a whole file streamed at once)."""
+    max_utterance_s: float = 30.0
+    """Longest utterance analysed; longer ones get ``audio_too_long``."""
+    default_count: int = 10
+    """Tracks per ``queue`` until the client asks otherwise with ``next``."""
+
+
+# ---------------------------------------------------------------- inputs the shell feeds back
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryLoaded:
+    """Answer to :class:`LoadHistory`: the listener's logged events, oldest first."""
+
+    events: Sequence[LogEvent]
+
+
+@dataclass(frozen=True, slots=True)
+class VadChanged:
+    """The utterance stream saw speech start or stop (``mood`` VadEvent)."""
+
+    state: Literal["speech", "silence"]
+    t_s: float
+    """Seconds since ``audio.start``."""
+
+
+@dataclass(frozen=True, slots=True)
+class UtteranceReady:
+    """The utterance stream cut an utterance; ``utterance`` is handed back in :class:`Analyze`."""
+
+    utterance: Any
+    start_s: float
+    """Seconds since ``audio.start``."""
+    end_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class AnalysisDone:
+    request_id: int
+    estimate: MoodEstimate
+
+
+@dataclass(frozen=True, slots=True)
+class AnalysisFailed:
+    request_id: int
+    code: str
+    """A ``mood.errors`` code (``no_speech``, ``audio_too_long``, …)."""
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class AnalysisRejected:
+    """The speech pool was full; the utterance was dropped."""
+
+    request_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Disconnected:
+    """The connection is gone (closed, timed out or broken)."""
+
+
+Incoming: TypeAlias = (
+    str
+    | bytes
+    | HistoryLoaded
+    | VadChanged
+    | UtteranceReady
+    | AnalysisDone
+    | AnalysisFailed
+    | AnalysisRejected
+    | Disconnected
+)
+
+
+# ---------------------------------------------------------------- effects
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    message: ServerMessage
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    event: LogEvent
+    evidence: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LoadHistory:
+    listener_id: str
+    limit: int = HISTORY_LIMIT
+
+
+@dataclass(frozen=True, slots=True)
+class OpenAudio:
+    sample_rate: int
+    channels: int
+    format: Literal["s16le", "f32le"]
+
+
+@dataclass(frozen=True, slots=True)
+class FeedAudio:
+    data: bytes
+    """Whole sample frames only (the core carries a partial frame over to the next chunk)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FinishAudio:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Analyze:
+    request_id: int
+    utterance: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    code: int
+    """RFC 6455 section 7.4.1 status: 1000 normal, 1008 policy violation."""
+    reason: str
+
+
+Effect: TypeAlias = Send | Record | LoadHistory | OpenAudio | FeedAudio | FinishAudio | Analyze | Close
+
+_Phase = Literal["hello", "start", "loading", "active", "ended"]
+
+
+class _TokenBucket:
+    """Classic token bucket; time is passed in."""
+
+    def __init__(self, rate_per_s: float, capacity: float) -> None:
+        self.rate_per_s = rate_per_s
+        self.capacity = capacity
+        self.tokens = capacity
+        self.at_s: float | None = None
+
+    def take(self, amount: float, now_s: float) -> bool:
+        if self.at_s is not None:
+            self.tokens = min(self.capacity, self.tokens + max(0.0, now_s - self.at_s) * self.rate_per_s)
+        self.at_s = now_s
+        if self.tokens >= amount:
+            self.tokens -= amount
+            return True
+        return False
+
+
+@dataclass(slots=True)
+class _Playing:
+    track_id: str
+    position_s: float
+    at_s: float
+
+
+class Session:
+    """One connection's conversation state. Not thread-safe: the shell calls it from one loop."""
+
+    def __init__(self, session_id: str, deps: SessionDeps, limits: SessionLimits | None = None) -> None:
+        self.session_id = session_id
+        self.deps = deps
+        self.limits = limits or SessionLimits()
+        self.phase: _Phase = "hello"
+        self.listener_id: str | None = None
+        self.state: ListenerLike | None = None
+        self.store_transcripts = False
+        self.device: str | None = None
+        self.count = self.limits.default_count
+        self.within: tuple[str, ...] | None = None
+        self._pending_start: tuple[SessionStart, float] | None = None
+        self._audio: AudioStart | None = None
+        self._audio_carry = b""
+        self._next_request = 1
+        self._analyses: dict[int, UtteranceReady] = {}
+        self._playing: _Playing | None = None
+        self._messages = _TokenBucket(self.limits.messages_per_s, self.limits.message_burst)
+        self._audio_budget: _TokenBucket | None = None
+
+    # ------------------------------------------------------------ entry point
+
+    def handle(self, incoming: Incoming, *, now_s: float) -> list[Effect]:
+        """Everything to do about ``incoming`` at server time ``now_s`` (Unix seconds)."""
+        try:
+            if isinstance(incoming, str):
+                return self._text_frame(incoming, now_s)
+            if isinstance(incoming, bytes | bytearray | memoryview):
+                return self._binary_frame(bytes(incoming), now_s)
+            if isinstance(incoming, HistoryLoaded):
+                return self._history_loaded(incoming, now_s)
+            if isinstance(incoming, VadChanged):
+                return [Send(Vad(state=incoming.state, t_s=incoming.t_s))] if self._audio_open() else []
+            if isinstance(incoming, UtteranceReady):
+                return self._utterance_ready(incoming)
+            if isinstance(incoming, AnalysisDone):
+                ready = self._analyses.pop(incoming.request_id, None)
+                if ready is None or self.phase != "active":
+                    return []
+                return self._mood(incoming.estimate, now_s, source="voice", utterance=ready)
+            if isinstance(incoming, AnalysisFailed):
+                self._analyses.pop(incoming.request_id, None)
+                return [self._error(wire_code(incoming.code), incoming.message)]
+            if isinstance(incoming, AnalysisRejected):
+                self._analyses.pop(incoming.request_id, None)
+                return [self._error("busy", "the speech workers are busy; that utterance was dropped")]
+            if isinstance(incoming, Disconnected):
+                return self._disconnected(now_s)
+        except CadenceError as exc:
+            return [self._error(wire_code(exc.code), exc.message)]
+        raise TypeError(f"Session.handle cannot take {type(incoming).__name__}")
+
+    # ------------------------------------------------------------ frames
+
+    def _text_frame(self, text: str, now_s: float) -> list[Effect]:
+        if len(text) > self.limits.max_text_bytes or len(text.encode("utf-8")) > self.limits.max_text_bytes:
+            return [
+                self._error(
+                    "frame_too_large", f"text frames are limited to {self.limits.max_text_bytes} bytes"
+                )
+            ]
+        if not self._messages.take(1.0, now_s):
+            return [
+                self._error("rate_limited", f"more than {self.limits.messages_per_s:g} messages per second")
+            ]
+        try:
+            message = parse(text)
+        except ProtocolError as exc:
+            return [self._error(wire_code(exc.code), exc.message)]
+        try:
+            return self._message(message, now_s)
+        except CadenceError as exc:
+            return [self._error(wire_code(exc.code), exc.message, ref=message.id)]
+
+    def _binary_frame(self, data: bytes, now_s: float) -> list[Effect]:
+        if len(data) > self.limits.max_binary_bytes:
+            return [
+                self._error(
+                    "frame_too_large", f"binary frames are limited to {self.limits.max_binary_bytes} bytes"
+                )
+            ]
+        audio = self._audio
+        if audio is None or self._audio_budget is None:
+            return [
+                self._error(
+                    "binary_outside_audio",
+                    "binary frames are audio and go between audio.start and audio.stop",
+                )
+            ]
+        if not self._audio_budget.take(float(len(data)), now_s):
+            return [
+                self._error("rate_limited", f"audio faster than {self.limits.audio_speedup:g}x real time")
+            ]
+        frame_bytes = audio.channels * (2 if audio.format == "s16le" else 4)
+        data = self._audio_carry + data
+        whole = len(data) - len(data) % frame_bytes
+        self._audio_carry = data[whole:]
+        return [FeedAudio(data[:whole])] if whole else []
+
+    # ------------------------------------------------------------ messages
+
+    def _message(self, message: ClientMessage, now_s: float) -> list[Effect]:
+        if isinstance(message, Hello):
+            return self._hello(message)
+        if self.phase == "hello":
+            return [self._error("not_started", "send `hello` first", ref=message.id)]
+        if isinstance(message, SessionStart):
+            return self._session_start(message, now_s)
+        if self.phase != "active":
+            return [self._error("not_started", "send `session.start` first", ref=message.id)]
+        if isinstance(message, Text):
+            estimate = self.deps.mood.analyze_text(message.text)
+            return self._mood(estimate, now_s, source="text", ref=message.id)
+        if isinstance(message, AudioStart):
+            return self._audio_start(message)
+        if isinstance(message, AudioStop):
+            if self._audio is None:
+                return [self._error("not_started", "`audio.stop` without `audio.start`", ref=message.id)]
+            self._audio = None
+            self._audio_carry = b""
+            return [FinishAudio()]
+        if isinstance(message, Playback):
+            return self._playback(message, now_s)
+        if isinstance(message, Next):
+            self.count = message.count
+            return [self._queue(now_s, trigger="next", ref=message.id)]
+        if isinstance(message, SessionEnd):
+            effects: list[Effect] = [FinishAudio()] if self._audio is not None else []
+            self._audio = None
+            effects += [
+                *self._end(now_s),
+                Send(Ack(of=message.type, ref=message.id)),
+                Close(1000, "session ended"),
+            ]
+            return effects
+        raise AssertionError(f"unhandled message {message!r}")
+
+    def _hello(self, message: Hello) -> list[Effect]:
+        if self.phase != "hello":
+            return [self._error("already_started", "`hello` was already received", ref=message.id)]
+        expected = self.limits.token
+        if expected is not None and not hmac.compare_digest(
+            (message.token or "").encode("utf-8"), expected.encode("utf-8")
+        ):
+            return [
+                self._error("unauthorized", "wrong or missing token", ref=message.id),
+                Close(1008, "unauthorized"),
+            ]
+        if message.protocol != PROTOCOL_VERSION:
+            return [
+                self._error(
+                    "unsupported_protocol",
+                    f"this server speaks protocol {PROTOCOL_VERSION}, not {message.protocol}",
+                    ref=message.id,
+                )
+            ]
+        self.phase = "start"
+        logger.debug("session %s: hello from %s", self.session_id, message.client)
+        return [Send(Welcome(protocol=PROTOCOL_VERSION, session_id=self.session_id))]
+
+    def _session_start(self, message: SessionStart, now_s: float) -> list[Effect]:
+        if self.phase != "start":
+            return [
+                self._error("already_started", "this connection already started its session", ref=message.id)
+            ]
+        if message.queue is not None:
+            unknown = [tid for tid in message.queue if tid not in self.deps.tracks]
+            if unknown:
+                shown = ", ".join(unknown[:5]) + (" …" if len(unknown) > 5 else "")
+                return [
+                    self._error("unknown_track", f"{len(unknown)} unknown track ids: {shown}", ref=message.id)
+                ]
+            if not message.queue:
+                return [self._error("bad_field", "`session.start.queue` must not be empty", ref=message.id)]
+        self.listener_id = message.listener_id or f"anon-{self.session_id}"
+        self.store_transcripts = message.store_transcripts
+        self.device = message.device
+        self.within = message.queue
+        if message.listener_id is None:
+            # A new anonymous listener has no history to load.
+            self._pending_start = (message, now_s)
+            return self._history_loaded(HistoryLoaded(events=()), now_s)
+        self.phase = "loading"
+        self._pending_start = (message, now_s)
+        return [LoadHistory(self.listener_id)]
+
+    def _history_loaded(self, loaded: HistoryLoaded, now_s: float) -> list[Effect]:
+        if self._pending_start is None or self.listener_id is None:
+            return []
+        message, _ = self._pending_start
+        self._pending_start = None
+        local_time = message.local_datetime()
+        plays = [e for e in loaded.events if e.kind in _PLAYBACK_KINDS and e.track_id is not None]
+        plays = plays[-HISTORY_LIMIT:]
+        first_s = min([now_s, *(e.at_s for e in plays)])
+        state = self.deps.new_listener(self.listener_id, local_time, first_s, message.device)
+        for event in plays:
+            track_id = event.track_id
+            if track_id is not None and track_id in self.deps.tracks:
+                state.observe_playback(
+                    self.deps.playback_event(event.kind, track_id, event.position_s or 0.0, event.at_s)
+                )
+        if plays:
+            state.set_local_time(local_time, at_s=now_s)
+        self.state = state
+        self.phase = "active"
+        logger.info(
+            "session %s started for listener %s (%d past playback events)",
+            self.session_id,
+            self.listener_id,
+            len(plays),
+        )
+        return [
+            Record(self._event("session_start", now_s, local_time=message.local_time, device=message.device)),
+            self._queue(now_s, trigger="start", ref=message.id),
+        ]
+
+    def _audio_start(self, message: AudioStart) -> list[Effect]:
+        if self._audio is not None:
+            return [
+                self._error(
+                    "already_started", "audio already started; send `audio.stop` first", ref=message.id
+                )
+            ]
+        self._audio = message
+        self._audio_carry = b""
+        rate = message.bytes_per_second
+        self._audio_budget = _TokenBucket(rate * self.limits.audio_speedup, rate * self.limits.audio_burst_s)
+        return [OpenAudio(sample_rate=message.sample_rate, channels=message.channels, format=message.format)]
+
+    def _audio_open(self) -> bool:
+        return self.phase == "active"
+
+    def _utterance_ready(self, ready: UtteranceReady) -> list[Effect]:
+        if self.phase != "active":
+            return []
+        if ready.end_s - ready.start_s > self.limits.max_utterance_s:
+            return [
+                self._error(
+                    "audio_too_long",
+                    f"an utterance of {ready.end_s - ready.start_s:.1f} s is over the "
+                    f"{self.limits.max_utterance_s:g} s limit",
+                )
+            ]
+        request_id = self._next_request
+        self._next_request += 1
+        self._analyses[request_id] = ready
+        return [Analyze(request_id=request_id, utterance=ready.utterance)]
+
+    # ------------------------------------------------------------ mood, playback, queue
+
+    def _mood(
+        self,
+        estimate: MoodEstimate,
+        now_s: float,
+        *,
+        source: Literal["text", "voice"],
+        ref: MessageId | None = None,
+        utterance: UtteranceReady | None = None,
+    ) -> list[Effect]:
+        assert self.state is not None
+        self.state.observe_mood(estimate, at_s=now_s)
+        transcript = estimate.transcript if self.store_transcripts else None
+        effects: list[Effect] = [
+            Record(
+                self._event(
+                    "mood",
+                    now_s,
+                    valence=float(estimate.valence),
+                    energy=float(estimate.energy),
+                    confidence=float(estimate.confidence),
+                    intents=tuple(i.kind for i in estimate.intents),
+                    transcript=transcript,
+                ),
+                evidence=dict(estimate.evidence) if estimate.evidence else None,
+            ),
+            Send(
+                Mood(
+                    estimate=estimate,
+                    source=source,
+                    start_s=utterance.start_s if utterance else None,
+                    end_s=utterance.end_s if utterance else None,
+                    ref=ref,
+                )
+            ),
+        ]
+        kinds = {i.kind for i in estimate.intents}
+        playing = self._playing
+        if "skip" in kinds:
+            track_id = playing.track_id if playing else None
+            if playing is not None:
+                effects += self._observe("skipped", playing.track_id, self._position(playing, now_s), now_s)
+                self._playing = None
+            effects.append(Send(Control(action="skip", track_id=track_id)))
+        if "like" in kinds and playing is not None:
+            effects += self._observe("liked", playing.track_id, self._position(playing, now_s), now_s)
+        if "stop" in kinds:
+            effects.append(Send(Control(action="stop", track_id=playing.track_id if playing else None)))
+        effects.append(self._queue(now_s, trigger="intent" if kinds else "mood", ref=ref))
+        return effects
+
+    def _playback(self, message: Playback, now_s: float) -> list[Effect]:
+        track = self.deps.tracks.get(message.track_id)
+        if track is None:
+            return [
+                self._error("unknown_track", f"no track {message.track_id!r} in the library", ref=message.id)
+            ]
+        effects = self._observe(message.event, message.track_id, message.position_s, now_s)
+        if message.event == "started":
+            self._playing = _Playing(message.track_id, message.position_s, now_s)
+        elif (
+            message.event in ("skipped", "completed") and self._playing and self._playing.track_id == track.id
+        ):
+            self._playing = None
+        effects.append(Send(Ack(of=message.type, ref=message.id)))
+        if message.event in ("skipped", "disliked"):
+            effects.append(self._queue(now_s, trigger="skip", ref=message.id))
+        return effects
+
+    def _observe(self, kind: LogKind, track_id: str, position_s: float, now_s: float) -> list[Effect]:
+        assert self.state is not None
+        self.state.observe_playback(self.deps.playback_event(kind, track_id, position_s, now_s))
+        return [Record(self._event(kind, now_s, track_id=track_id, position_s=position_s))]
+
+    def _position(self, playing: _Playing, now_s: float) -> float:
+        """Where the playing track is now, from its `started` report and the time since."""
+        position = playing.position_s + max(0.0, now_s - playing.at_s)
+        track = self.deps.tracks.get(playing.track_id)
+        return round(min(position, track.duration_s) if track else position, 3)
+
+    def _queue(self, now_s: float, *, trigger: QueueTrigger, ref: MessageId | None) -> Effect:
+        assert self.state is not None
+        recommendation = self.deps.recommender.recommend(
+            self.state, count=self.count, at_s=now_s, within=self.within
+        )
+        tracks = tuple(
+            QueuedTrack(
+                id=str(pick.track.id),
+                title=pick.track.title,
+                artist=pick.track.artist,
+                path=pick.track.path,
+                duration_s=float(pick.track.duration_s),
+                valence=float(pick.track.valence),
+                energy=float(pick.track.energy),
+                tempo_bpm=float(pick.track.tempo_bpm),
+                score=float(pick.score),
+                reason=pick.reason,
+            )
+            for pick in recommendation.picks
+        )
+        target = recommendation.target
+        return Send(
+            Queue(
+                tracks=tracks,
+                target_valence=float(target.valence),
+                target_energy=float(target.energy),
+                trigger=trigger,
+                ref=ref,
+            )
+        )
+
+    def _end(self, now_s: float) -> list[Effect]:
+        if self.phase != "active":
+            self.phase = "ended"
+            return []
+        self.phase = "ended"
+        self._analyses.clear()
+        return [Record(self._event("session_end", now_s))]
+
+    def _disconnected(self, now_s: float) -> list[Effect]:
+        self._audio = None
+        return self._end(now_s)
+
+    # ------------------------------------------------------------ helpers
+
+    def _event(self, kind: LogKind, now_s: float, **fields: Any) -> LogEvent:
+        assert self.listener_id is not None
+        return LogEvent(
+            kind=kind, listener_id=self.listener_id, session_id=self.session_id, at_s=now_s, **fields
+        )
+
+    @staticmethod
+    def _error(code: ErrorCode, message: str, *, ref: MessageId | None = None) -> Send:
+        return Send(Error(code=code, message=message, ref=ref))
