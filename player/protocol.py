@@ -564,7 +564,8 @@ class Queue:
 
 @dataclass(frozen=True, slots=True)
 class Ack:
-    """A ``playback``, ``session.start`` or ``session.end`` is durable in the interaction log."""
+    """A ``playback`` or ``session.end`` is durable in the interaction log, or an ``audio.stop``
+    was processed (every ``vad`` event of that stream was sent before it)."""
 
     type: ClassVar[Literal["ack"]] = "ack"
     of: str

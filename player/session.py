@@ -109,7 +109,7 @@ class TextMoodReader(Protocol):
 class ListenerLike(Protocol):
     """What the core needs of ``player.listener.ListenerState``."""
 
-    def set_local_time(self, local_time: datetime, *, at_s: float) -> None: ...
+    def start_session(self, local_time: datetime, *, at_s: float, device: str | None = None) -> None: ...
     def observe_mood(self, estimate: MoodEstimate, *, at_s: float) -> None: ...
     def observe_playback(self, event: Any) -> None: ...
 
@@ -433,7 +433,9 @@ class Session:
                 return [self._error("not_started", "`audio.stop` without `audio.start`", ref=message.id)]
             self._audio = None
             self._audio_carry = b""
-            return [FinishAudio()]
+            # The ack follows the stream's last `vad` events: the client then knows how many
+            # utterances to expect a `mood` (or an `error`) for.
+            return [FinishAudio(), Send(Ack(of=message.type, ref=message.id))]
         if isinstance(message, Playback):
             return self._playback(message, now_s)
         if isinstance(message, Next):
@@ -515,8 +517,8 @@ class Session:
                 state.observe_playback(
                     self.deps.playback_event(event.kind, track_id, event.position_s or 0.0, event.at_s)
                 )
-        if plays:
-            state.set_local_time(local_time, at_s=now_s)
+        # The replay moved the state's clock through the past; the session starts now, here.
+        state.start_session(local_time, at_s=now_s, device=message.device)
         self.state = state
         self.phase = "active"
         logger.info(

@@ -54,6 +54,16 @@ class Settings:
     """Threads running VAD, ASR and prosody off the event loop."""
     speech_queue: int = 4
     """Utterances allowed to wait for a speech worker before the server answers `busy`."""
+    idle_timeout_s: float = 600.0
+    """A connection that sends nothing for this long is closed (code 1001)."""
+    ping_interval_s: float = 20.0
+    """Seconds between keepalive pings (RFC 6455 section 5.5.2)."""
+    ping_timeout_s: float = 20.0
+    """A connection whose pong is this late is closed."""
+    messages_per_s: float = 20.0
+    """Per-connection token bucket for text messages: refill rate …"""
+    message_burst: float = 40.0
+    """… and capacity; excess messages get `rate_limited`."""
 
     @property
     def library_db(self) -> Path:

@@ -106,9 +106,10 @@ class FakeListener:
     playbacks: list[FakePlaybackEvent] = field(default_factory=list)
     moods: list[MoodEstimate] = field(default_factory=list)
 
-    def set_local_time(self, local_time: datetime, *, at_s: float) -> None:
+    def start_session(self, local_time: datetime, *, at_s: float, device: str | None = None) -> None:
         self.local_time = local_time
         self.at_s = at_s
+        self.device = device
 
     def observe_mood(self, estimate: MoodEstimate, *, at_s: float) -> None:
         self.moods.append(estimate)

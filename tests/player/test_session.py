@@ -240,7 +240,10 @@ def test_audio_frames_flow_through_the_stream_effects() -> None:
     assert session.handle(b"\x01\x02\x03\x04\x05\x06", now_s=T0) == [FeedAudio(b"\x01\x02\x03\x04")]
     assert session.handle(b"\x07\x08", now_s=T0) == [FeedAudio(b"\x05\x06\x07\x08")]
     assert session.handle(VadChanged("speech", 0.3), now_s=T0) == [Send(Vad("speech", 0.3))]
-    assert session.handle(msg("audio.stop"), now_s=T0) == [FinishAudio()]
+    assert session.handle(msg("audio.stop", id=4), now_s=T0) == [
+        FinishAudio(),
+        Send(Ack(of="audio.stop", ref=4)),
+    ]
     assert errors(session.handle(b"\x00\x00", now_s=T0)) == ["binary_outside_audio"]
 
 
