@@ -465,6 +465,9 @@ class SoundDeviceOutput:
                 latency=latency_s if latency_s is not None else "high",
             )
             self._stream.start()
+            # Some devices open fine and fail on the first write (a broken ALSA plugin chain):
+            # find out now, before any model loads, with 10 ms of silence.
+            self._stream.write(np.zeros((self.sample_rate_hz // 100, self.channels), dtype=np.float32))
         except Exception as exc:  # sd.PortAudioError and ValueError from bad settings
             raise DeviceError(
                 f"the output device {device.name!r} (index {device.index}) failed to open at "
@@ -476,7 +479,15 @@ class SoundDeviceOutput:
     def write(self, frames: np.ndarray) -> None:
         if self._closed:
             return
-        underflowed = self._stream.write(np.ascontiguousarray(np.clip(frames, -1.0, 1.0), dtype=np.float32))
+        try:
+            underflowed = self._stream.write(
+                np.ascontiguousarray(np.clip(frames, -1.0, 1.0), dtype=np.float32)
+            )
+        except Exception as exc:
+            raise DeviceError(
+                f"the output device {self.device.name!r} (index {self.device.index}) failed while "
+                f"playing: {exc}. {DEVICE_HELP}"
+            ) from exc
         if underflowed:
             logger.debug("output underflow on %s", self.device.name)
         self._pacer.advance(len(frames))
@@ -581,6 +592,8 @@ class SoundDeviceInput:
                 blocksize=self._block,
             )
             self._stream.start()
+            # Read the first block now so a device that opens but cannot deliver fails here.
+            first, _ = self._stream.read(self._block)
         except Exception as exc:
             raise DeviceError(
                 f"the input device {device.name!r} (index {device.index}) failed to open at "
@@ -591,16 +604,20 @@ class SoundDeviceInput:
             self._resampler = soxr.ResampleStream(self.device_rate_hz, MIC_SAMPLE_RATE_HZ, 1, dtype="float32")
         # A real microphone blocks in read(); a virtual one (ALSA file/null) would not, so pace it.
         self._pacer = _Pacer(self.device_rate_hz, max_lead_s=0.0)
+        self._first: np.ndarray | None = np.asarray(first)
         self._closed = False
 
     def read(self) -> np.ndarray | None:
         if self._closed:
             return None
-        try:
-            data, overflowed = self._stream.read(self._block)
-        except Exception as exc:
-            logger.warning("microphone read failed: %s", exc)
-            return None
+        if self._first is not None:
+            data, overflowed, self._first = self._first, False, None
+        else:
+            try:
+                data, overflowed = self._stream.read(self._block)
+            except Exception as exc:
+                logger.warning("microphone read failed: %s", exc)
+                return None
         if overflowed:
             logger.debug("input overflow on %s", self.device.name)
         self._pacer.advance(len(data))
@@ -795,7 +812,8 @@ class Player:
 
     ``next_track()`` is asked (from the player thread) for the next ``(track_id, path)`` whenever the
     deck is empty; it may block briefly and return None when there is nothing to play yet.
-    ``on_event`` and ``on_error(track_id, message)`` are called from the player thread.
+    ``on_event`` and ``on_error(track_id, message)`` are called from the player thread; an empty
+    ``track_id`` means the player itself stopped (the output device failed).
     """
 
     def __init__(
@@ -868,6 +886,8 @@ class Player:
                     self.output.write(block)
                 for event in events:
                     self._on_event(event)
+        except DeviceError as exc:
+            self._on_error("", exc.message)
         except Exception:  # the screen shows it; never a silent dead thread
             logger.exception("the player thread failed")
             self._on_error("", "the player stopped on an internal error (see the log)")

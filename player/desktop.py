@@ -542,6 +542,8 @@ class ListenSession:
             on_event=lambda event: self._post(("playback", event)),
             on_error=lambda track_id, message: self._post(("track_failed", (track_id, message))),
         )
+        self.failure: DeviceError | None = None
+        """Why the session ended early, if a device failed while it ran."""
         self.sent: list[tuple[str, str, float]] = []
         """Playback events reported to the server: (event, track_id, position_s)."""
 
@@ -659,6 +661,10 @@ class ListenSession:
                     await self._on_playback(payload)
                 elif source == "track_failed":
                     track_id, message = payload
+                    if not track_id:  # the player itself stopped: the output device failed
+                        self.failure = DeviceError(message)
+                        self.stop()
+                        continue
                     self.state.on_track_failed(track_id, message)
                     self._emit("track_failed", id=track_id, message=message)
                 elif source == "command":
@@ -950,6 +956,8 @@ async def _session(
         stop_input.set()
         if printer is not None:
             printer("end", tracks=session.state.finished, t_s=session.session_s())
+        if session.failure is not None:
+            raise session.failure
         return 0
     finally:
         with contextlib.suppress(Exception):

@@ -1,0 +1,330 @@
+"""`cadence listen`, first tier: keys and lines, the screen model, and the session shell on a fake server.
+
+The fake server (:class:`FakeServer`, the one fake of this area) answers like the real one: a first
+queue, a fresh queue after a skip, a mood and a queue after text or an utterance. Everything else is
+real: the player thread, the deck, the WAV output, the WAV microphone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import soundfile as sf
+import soxr
+from rich.console import Console
+
+from player.audio_io import NowPlaying, WavFileInput, WavFileOutput
+from player.desktop import (
+    Command,
+    KeyInterpreter,
+    ListenOptions,
+    ListenSession,
+    ListenState,
+    parse_command_line,
+    render,
+    sparkline,
+)
+
+# ---------------------------------------------------------------------------------------------- fakes
+
+
+class FakeServer:
+    """A stand-in for :class:`player.client.CadenceClient` talking to a server (unit tier only)."""
+
+    def __init__(self, tracks: list[dict[str, Any]]) -> None:
+        self.tracks = tracks
+        self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.calls: list[tuple[Any, ...]] = []
+        self.audio_bytes = 0
+        self.audio_open = False
+
+    def queue(self, ids: list[str], trigger: str, energy: float = 0.5) -> dict[str, Any]:
+        tracks = [t for i in ids for t in self.tracks if t["id"] == i]
+        return {
+            "type": "queue",
+            "tracks": tracks,
+            "target": {"valence": 0.5, "energy": energy},
+            "trigger": trigger,
+        }
+
+    def push(self, message: dict[str, Any]) -> None:
+        self.inbox.put_nowait(message)
+
+    async def send_text(self, text: str) -> None:
+        self.calls.append(("text", text))
+        self.push({"type": "mood", "valence": 0.3, "energy": 0.2, "confidence": 0.8, "label": "tired",
+                   "transcript": text, "intents": [{"kind": "calmer"}], "source": "text"})  # fmt: skip
+        self.push(self.queue([t["id"] for t in reversed(self.tracks)], "mood", energy=0.2))
+
+    async def playback(self, event: str, track_id: str, position_s: float) -> None:
+        self.calls.append(("playback", event, track_id, position_s))
+        if event == "skipped":
+            remaining = [t["id"] for t in self.tracks if t["id"] != track_id]
+            self.push(self.queue(remaining, "skip"))
+
+    async def next(self, count: int = 10) -> None:
+        self.calls.append(("next", count))
+        self.push(self.queue([t["id"] for t in self.tracks], "next"))
+
+    async def receive(self, timeout: float | None = None) -> dict[str, Any]:
+        return await self.inbox.get()
+
+    async def audio_start(self, sample_rate: int, channels: int = 1, sample_format: str = "s16le") -> None:
+        assert not self.audio_open
+        self.audio_open = True
+        self.calls.append(("audio.start", sample_rate, channels, sample_format))
+
+    async def send_audio(self, pcm: bytes) -> None:
+        assert self.audio_open
+        self.audio_bytes += len(pcm)
+
+    async def audio_stop(self) -> None:
+        assert self.audio_open
+        self.audio_open = False
+        self.calls.append(("audio.stop",))
+        self.push({"type": "mood", "valence": 0.4, "energy": 0.3, "confidence": 0.7, "label": "calm",
+                   "transcript": "hello", "intents": [], "source": "voice"})  # fmt: skip
+
+    def playbacks(self) -> list[tuple[Any, ...]]:
+        return [c[1:] for c in self.calls if c[0] == "playback"]
+
+
+def _catalog(directory: Path, count: int = 4, seconds: float = 1.0) -> list[dict[str, Any]]:
+    tracks = []
+    for n in range(count):
+        path = directory / f"track{n}.wav"
+        t = np.arange(round(seconds * 22050)) / 22050
+        sf.write(path, (0.4 * np.sin(2 * np.pi * (220 + 110 * n) * t)).astype(np.float32), 22050)
+        tracks.append({"id": f"t{n}", "title": f"Tone {n}", "artist": "Sine", "path": str(path),
+                       "duration_s": seconds, "valence": 0.5, "energy": 0.2 * n, "tempo_bpm": 100.0,
+                       "score": 1.0 - n / 10, "reason": f"because {n}"})  # fmt: skip
+    return tracks
+
+
+class _Lines:
+    def __init__(self) -> None:
+        self.lines: list[tuple[str, dict[str, Any]]] = []
+
+    def __call__(self, event: str, **fields: Any) -> None:
+        self.lines.append((event, fields))
+
+    def events(self, kind: str) -> list[dict[str, Any]]:
+        return [f for e, f in self.lines if e == kind]
+
+
+async def _wait_for(predicate: Any, timeout_s: float = 20.0) -> None:
+    for _ in range(int(timeout_s / 0.02)):
+        if predicate():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("condition not reached")
+
+
+# --------------------------------------------------------------------------------------- keys and lines
+
+
+def test_keys_map_to_commands() -> None:
+    """Single keys in cbreak mode give skip, like, dislike, pause, talk and quit; others nothing."""
+    keys = KeyInterpreter()
+    assert keys.feed("nldpmqx ") == [
+        Command("skip"), Command("like"), Command("dislike"), Command("toggle_pause"),
+        Command("talk"), Command("quit"), Command("toggle_pause"),
+    ]  # fmt: skip
+
+
+def test_typed_mood_editor() -> None:
+    """`t` opens the editor; typed keys (even command letters) build the text; backspace, Enter, Escape work."""
+    keys = KeyInterpreter()
+    assert keys.feed("tI'm tiredd\x7f") == []
+    assert keys.typing and keys.buffer == "I'm tired"
+    assert keys.feed("\r") == [Command("text", "I'm tired")]
+    assert not keys.typing
+    assert keys.feed("tnope\x1bn") == [Command("skip")]  # Escape cancelled, then `n` skips
+    assert keys.feed("t  \r") == []  # blank text is not sent
+
+
+def test_command_lines() -> None:
+    """Lines from a pipe: command words, `say …`, and any other line as a typed mood."""
+    assert parse_command_line("skip\n") == Command("skip")
+    assert parse_command_line("  Like ") == Command("like")
+    assert parse_command_line("pause") == Command("pause")
+    assert parse_command_line("resume") == Command("resume")
+    assert parse_command_line("say skip this") == Command("text", "skip this")
+    assert parse_command_line("I'm so tired") == Command("text", "I'm so tired")
+    assert parse_command_line("   ") is None
+
+
+# ---------------------------------------------------------------------------------------- state, screen
+
+
+def test_state_picks_from_latest_queue_never_repeating(tmp_path: Path) -> None:
+    """The next track is the head of the newest queue among tracks not yet started this session."""
+    server = FakeServer(_catalog(tmp_path, 3))
+    state = ListenState()
+    state.on_server_message(server.queue(["t0", "t1", "t2"], "start"), at_s=0)
+    first = state.take_next_track()
+    assert first is not None and first.id == "t0"
+    state.on_server_message(server.queue(["t0", "t2", "t1"], "skip"), at_s=1)
+    assert [i.id for i in state.up_next()] == ["t2", "t1"]
+    second = state.take_next_track()
+    assert second is not None and second.id == "t2"
+    state.on_track_failed("t1", "cannot play")
+    assert state.take_next_track() is None
+
+
+def test_mood_history_and_sparkline() -> None:
+    """Each mood message is kept in the history; the sparkline maps 0–1 to ▁…█."""
+    state = ListenState()
+    for energy in (0.0, 0.5, 1.0):
+        state.on_server_message({"type": "mood", "valence": 0.5, "energy": energy, "confidence": 1}, at_s=0)
+    assert list(state.mood_history) == [(0.5, 0.0), (0.5, 0.5), (0.5, 1.0)]
+    assert sparkline([0.0, 0.5, 1.0]) == "▁▅█"
+
+
+def test_screen_shows_now_playing_up_next_reasons_and_mood(tmp_path: Path) -> None:
+    """The screen names the playing track with elapsed/remaining, the next picks with reasons, and the mood."""
+    server = FakeServer(_catalog(tmp_path, 3, seconds=200))
+    state = ListenState(listener_id="ana", push_to_talk=True, mic_open=False)
+    state.on_server_message(server.queue(["t0", "t1", "t2"], "mood"), at_s=0)
+    state.take_next_track()
+    state.on_server_message(
+        {"type": "mood", "valence": 0.2, "energy": 0.1, "confidence": 0.9, "label": "tired",
+         "transcript": "so tired", "intents": [{"kind": "calmer"}], "source": "voice"}, at_s=1,
+    )  # fmt: skip
+    console = Console(width=110, record=True, color_system=None)
+    console.print(render(state, NowPlaying("t0", 65.0, 200.0, paused=False)))
+    text = console.export_text()
+    assert "Tone 0" in text and "1:05 / 3:20" in text and "2:15" in text
+    assert "Tone 1" in text and "because 1" in text and "because 2" in text
+    assert "so tired" in text and "tired" in text and "calmer" in text
+    assert "0.10" in text and "▁" in text
+    assert "press m to talk" in text
+
+
+# ---------------------------------------------------------------------------------------------- session
+
+
+def test_session_reports_started_skipped_completed_and_plays_the_tracks(tmp_path: Path) -> None:
+    """A skip is reported at its position, later tracks come from the queue the skip brought, and completions
+    carry the track length; the output file holds the tracks' own audio."""
+    tracks = _catalog(tmp_path, 4, seconds=1.0)
+
+    async def scenario() -> tuple[FakeServer, ListenSession, _Lines]:
+        server = FakeServer(tracks)
+        output = WavFileOutput(tmp_path / "out.wav")
+        lines = _Lines()
+        session = ListenSession(
+            server, output, None, ListenState(), ListenOptions(max_tracks=3), printer=lines
+        )
+        await session._on_server(server.queue(["t0", "t1", "t2", "t3"], "start"))
+
+        async def skip_soon() -> None:
+            await _wait_for(lambda: session.player.now().position_s > 0.3)
+            session.submit(Command("skip"))
+
+        helper = asyncio.create_task(skip_soon())
+        await asyncio.wait_for(session.run(), 30)
+        await helper
+        output.close()
+        return server, session, lines
+
+    server, session, lines = asyncio.run(scenario())
+    played = server.playbacks()
+    kinds = [(p[0], p[1]) for p in played]
+    # The skip of t0 brought the queue t1, t2, t3; the listener then heard t1 and t2 to their end.
+    assert kinds == [("started", "t0"), ("skipped", "t0"), ("started", "t1"), ("completed", "t1"),
+                     ("started", "t2"), ("completed", "t2")]  # fmt: skip
+    skip_position = played[1][2]
+    assert 0.3 <= skip_position < 0.9
+    assert played[3][2] == pytest.approx(1.0, abs=0.01)
+    assert [f["trigger"] for f in lines.events("queue")] == ["start", "skip"]
+
+    out, rate = sf.read(tmp_path / "out.wav", dtype="float32")
+    assert rate == 44100 and out.shape[1] == 2
+    # t0 up to the skip plus a 50 ms fade, then t1 and t2 whole.
+    assert len(out) == pytest.approx((skip_position + 0.05 + 2.0) * rate, abs=0.01 * rate)
+    t1 = soxr.resample(sf.read(tracks[1]["path"], dtype="float32")[0], 22050, rate)
+    start = round((skip_position + 0.05) * rate)
+    segment = out[start + 4410 : start + 4410 + 22050, 0]
+    np.testing.assert_allclose(segment, t1[4410 : 4410 + 22050], atol=2e-3)
+
+
+def test_session_mood_text_changes_queue_and_server_skip_is_not_reported_twice(tmp_path: Path) -> None:
+    """Typed text reaches the server and its queue is shown; a skip the server ordered is done but not reported."""
+    tracks = _catalog(tmp_path, 4, seconds=3.0)
+
+    async def scenario() -> tuple[FakeServer, ListenSession, _Lines]:
+        server = FakeServer(tracks)
+        lines = _Lines()
+        session = ListenSession(
+            server, WavFileOutput(tmp_path / "out.wav"), None, ListenState(), ListenOptions(max_tracks=2),
+            printer=lines,
+        )  # fmt: skip
+        await session._on_server(server.queue(["t0", "t1", "t2", "t3"], "start"))
+
+        async def drive() -> None:
+            await _wait_for(lambda: session.player.now().track_id == "t0")
+            session.submit(Command("text", "I'm so tired, something calm please"))
+            await _wait_for(lambda: session.state.queue_trigger == "mood")
+            server.push({"type": "control", "action": "skip", "track_id": "t0"})
+
+        helper = asyncio.create_task(drive())
+        await asyncio.wait_for(session.run(), 30)
+        await helper
+        return server, session, lines
+
+    server, session, lines = asyncio.run(scenario())
+    assert ("text", "I'm so tired, something calm please") in server.calls
+    assert lines.events("mood")[0]["label"] == "tired"
+    # The mood's queue (t3 first) decided what played after the server's skip, which was not echoed.
+    assert [(p[0], p[1]) for p in server.playbacks()] == [
+        ("started", "t0"), ("started", "t3"), ("completed", "t3"),
+    ]  # fmt: skip
+    assert [e["id"] for e in lines.events("skipped")] == ["t0"]
+
+
+def test_always_on_microphone_streams_all_audio_between_start_and_stop(tmp_path: Path) -> None:
+    """Always-on: every microphone sample goes out as s16le at 16 kHz between one audio.start and audio.stop."""
+    wav = tmp_path / "speech.wav"
+    sf.write(wav, (0.1 * np.sin(np.arange(24000) / 10)).astype(np.float32), 16000)
+    tracks = _catalog(tmp_path, 2, seconds=1.0)
+
+    async def scenario() -> tuple[FakeServer, ListenSession]:
+        server = FakeServer(tracks)
+        mic = WavFileInput(wav, realtime=False)
+        session = ListenSession(
+            server, WavFileOutput(tmp_path / "out.wav", realtime=False), mic, ListenState(),
+            ListenOptions(max_seconds=1.0),
+        )  # fmt: skip
+        await session._on_server(server.queue(["t0", "t1"], "start"))
+        await session.run()
+        return server, session
+
+    server, session = asyncio.run(scenario())
+    assert ("audio.start", 16000, 1, "s16le") in server.calls
+    assert ("audio.stop",) in server.calls
+    assert server.audio_bytes == 2 * 24000
+    assert session.state.mic_ended and session.state.mood is not None
+
+
+def test_push_to_talk_sends_nothing_until_talk(tmp_path: Path) -> None:
+    """Push-to-talk: with talk off the microphone is read but nothing reaches the server."""
+    wav = tmp_path / "speech.wav"
+    sf.write(wav, (0.1 * np.sin(np.arange(16000) / 10)).astype(np.float32), 16000)
+
+    async def scenario() -> FakeServer:
+        server = FakeServer(_catalog(tmp_path, 1))
+        session = ListenSession(
+            server, WavFileOutput(tmp_path / "out.wav", realtime=False), WavFileInput(wav, realtime=False),
+            ListenState(push_to_talk=True, mic_open=False), ListenOptions(push_to_talk=True, max_seconds=0.5),
+        )  # fmt: skip
+        await session.run()
+        return server
+
+    server = asyncio.run(scenario())
+    assert server.audio_bytes == 0
+    assert not [c for c in server.calls if c[0].startswith("audio")]
