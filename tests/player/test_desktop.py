@@ -232,7 +232,7 @@ def test_session_reports_started_skipped_completed_and_plays_the_tracks(tmp_path
         output.close()
         return server, session, lines
 
-    server, session, lines = asyncio.run(scenario())
+    server, _session, lines = asyncio.run(scenario())
     played = server.playbacks()
     kinds = [(p[0], p[1]) for p in played]
     # The skip of t0 brought the queue t1, t2, t3; the listener then heard t1 and t2 to their end.
@@ -277,7 +277,7 @@ def test_session_mood_text_changes_queue_and_server_skip_is_not_reported_twice(t
         await helper
         return server, session, lines
 
-    server, session, lines = asyncio.run(scenario())
+    server, _session, lines = asyncio.run(scenario())
     assert ("text", "I'm so tired, something calm please") in server.calls
     assert lines.events("mood")[0]["label"] == "tired"
     # The mood's queue (t3 first) decided what played after the server's skip, which was not echoed.
