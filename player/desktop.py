@@ -1015,11 +1015,21 @@ class _ClientAdapter:
         message: dict[str, Any] = await self._client.receive(timeout)
         return message
 
+    # A live microphone has no end known in advance, so the adapter speaks the audio part of the
+    # protocol itself: audio.start, binary frames of s16le PCM, audio.stop (docs/protocol.md).
+
     async def audio_start(self, sample_rate: int, channels: int = 1, sample_format: str = "s16le") -> None:
-        await self._client.audio_start(sample_rate, channels, sample_format)
+        await self._client.send(
+            {
+                "type": "audio.start",
+                "sample_rate": int(sample_rate),
+                "channels": int(channels),
+                "format": sample_format,
+            }
+        )
 
     async def send_audio(self, pcm: bytes) -> None:
-        await self._client.send_audio(pcm)
+        await self._client.ws.send(pcm)
 
     async def audio_stop(self) -> None:
-        await self._client.audio_stop()
+        await self._client.send({"type": "audio.stop"})
