@@ -435,6 +435,8 @@ def parse(text: str | bytes) -> ClientMessage:
         data = json.loads(text)
     except (ValueError, UnicodeDecodeError) as exc:
         raise _error("invalid_json", f"not JSON: {exc}") from None
+    except RecursionError:
+        raise _error("invalid_json", "JSON nested too deeply") from None
     if not isinstance(data, dict):
         raise _error("invalid_json", "a message must be a JSON object")
     mtype = data.get("type")
