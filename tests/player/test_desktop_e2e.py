@@ -1,0 +1,304 @@
+"""`cadence listen` end to end: the real server in-process, real Whisper, the demo catalog, espeak-ng speech.
+
+Two runs of the real command in a subprocess: headless with ``--input-wav``/``--output-wav``, and
+through sounddevice with a virtual ALSA sound card (``file`` and ``null`` plugins).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import soundfile as sf
+import soxr
+from scipy import signal
+
+from player.library.store import LibraryStore
+from player.log import InteractionLog
+
+REPO = Path(__file__).resolve().parents[2]
+SPEECH = "I'm so tired, something calm please"
+OUT_RATE = 44100
+
+pytestmark = pytest.mark.slow
+
+
+# -------------------------------------------------------------------------------------------- helpers
+
+
+def _speech_wav(directory: Path, *, lead_s: float = 2.0, tail_s: float = 1.0) -> Path:
+    """espeak-ng speaking SPEECH, with silence before and after, as a 16 kHz mono WAV."""
+    raw = directory / "espeak.wav"
+    subprocess.run(["espeak-ng", "-w", str(raw), SPEECH], check=True)
+    voice, rate = sf.read(raw, dtype="float32")
+    voice = soxr.resample(voice, rate, 16000)
+    samples = np.concatenate([np.zeros(int(lead_s * 16000)), voice, np.zeros(int(tail_s * 16000))])
+    path = directory / "speech.wav"
+    sf.write(path, samples.astype(np.float32), 16000, subtype="PCM_16")
+    return path
+
+
+_FIELD = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\S*)')
+
+
+def _parse(line: str) -> tuple[str, dict[str, Any]]:
+    event, _, rest = line.strip().partition(" ")
+    fields: dict[str, Any] = {}
+    for key, value in _FIELD.findall(rest):
+        fields[key] = json.loads(value) if value.startswith('"') else value
+    return event, fields
+
+
+class _Listen:
+    """`python -m player listen …` in a subprocess, its event lines collected as they come."""
+
+    def __init__(self, args: list[str], *, env: dict[str, str] | None = None) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "player", "listen", *args],
+            cwd=REPO,
+            env=dict(os.environ, **(env or {})),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.events: list[tuple[str, dict[str, Any]]] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.events.append(_parse(line))
+
+    def wait_event(self, kind: str, timeout_s: float) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            for event, fields in self.events:
+                if event == kind:
+                    return fields
+            if self.proc.poll() is not None and not self._reader.is_alive():
+                break
+            time.sleep(0.05)
+        raise AssertionError(f"no {kind!r} event; stderr:\n{self.stderr_so_far()}")
+
+    def wait_count(self, kind: str, count: int, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while len(self.of(kind)) < count:
+            if time.monotonic() > deadline or (self.proc.poll() is not None and not self._reader.is_alive()):
+                raise AssertionError(f"fewer than {count} {kind!r} events: {self.events}")
+            time.sleep(0.05)
+
+    def send(self, line: str) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(line + "\n")
+        self.proc.stdin.flush()
+
+    def finish(self, timeout_s: float) -> tuple[int, str]:
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        try:
+            _, stderr = self.proc.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            _, stderr = self.proc.communicate()
+            raise AssertionError(f"`cadence listen` did not stop; stderr:\n{stderr}") from None
+        self._reader.join(5)
+        return self.proc.returncode, stderr
+
+    def stderr_so_far(self) -> str:
+        return (
+            "(see the log)"
+            if self.proc.poll() is None
+            else (self.proc.stderr.read() if self.proc.stderr else "")
+        )
+
+    def of(self, kind: str) -> list[dict[str, Any]]:
+        return [fields for event, fields in self.events if event == kind]
+
+
+def _find(haystack: np.ndarray, needle: np.ndarray) -> tuple[int, float]:
+    """Where ``needle`` occurs in ``haystack`` and how well: (offset, normalised cross-correlation)."""
+    corr = signal.correlate(haystack, needle, mode="valid", method="fft")
+    energy = np.convolve(haystack.astype(np.float64) ** 2, np.ones(len(needle)), mode="valid")
+    ncc = corr / (np.sqrt(np.maximum(energy, 1e-12)) * np.linalg.norm(needle))
+    best = int(np.argmax(ncc))
+    return best, float(ncc[best])
+
+
+def _source(track_path: str, start_s: float, length_s: float) -> np.ndarray:
+    """A stretch of a track decoded independently (soundfile + one-shot soxr), mono at OUT_RATE."""
+    samples, rate = sf.read(track_path, dtype="float32", always_2d=True)
+    mono = soxr.resample(samples[:, 0], rate, OUT_RATE, quality="HQ")
+    return mono[int(start_s * OUT_RATE) : int((start_s + length_s) * OUT_RATE)]
+
+
+def _check_queue_order(listen: _Listen) -> None:
+    """Every track started is the first not-yet-started track of the newest queue before it."""
+    latest: list[str] = []
+    started: list[str] = []
+    for event, fields in listen.events:
+        if event == "queue":
+            latest = [i for i in fields["ids"].split(",") if i and i != "-"]
+        elif event == "started":
+            expected = next(i for i in latest if i not in started)
+            assert fields["id"] == expected
+            started.append(fields["id"])
+
+
+@pytest.fixture()
+def listen_home(demo_home: Path, tmp_path: Path) -> Path:
+    """A private copy of the scanned demo home (each run writes its own interaction log)."""
+    home = tmp_path / "home"
+    shutil.copytree(demo_home, home)
+    return home
+
+
+# ---------------------------------------------------------------------------------------------- tests
+
+
+def test_headless_listen_speech_changes_queue_and_events_reach_the_log(
+    listen_home: Path, tmp_path: Path
+) -> None:
+    """Headless (--input-wav, --output-wav): espeak-ng speech lowers the queue's energy and decides what plays
+    next, the output is the tracks' own audio, and started/skipped/completed reach the log with positions."""
+    speech = _speech_wav(tmp_path)
+    played = tmp_path / "played.wav"
+    listen = _Listen(
+        ["--home", str(listen_home), "--input-wav", str(speech), "--output-wav", str(played),
+         "--listener-id", "e2e-listener", "--max-tracks", "3", "--max-seconds", "150"],
+    )  # fmt: skip
+    first = listen.wait_event("started", timeout_s=240)
+    time.sleep(2.5)
+    listen.send("skip")
+    # The second track plays to its end (demo tracks are 30-60 s); quit 2 s into the third.
+    listen.wait_count("started", 3, timeout_s=120)
+    time.sleep(2.0)
+    listen.send("quit")
+    code, stderr = listen.finish(timeout_s=60)
+    assert code == 0, stderr
+    assert "Traceback" not in stderr
+
+    # The speech was heard and read as tired / calmer, and its queue is calmer than the first one.
+    moods = listen.of("mood")
+    assert moods, stderr
+    assert "tired" in moods[0]["transcript"].lower()
+    assert moods[0]["source"] == "voice"
+    queues = listen.of("queue")
+    start_energy = float(queues[0]["mean_energy"])
+    after_mood = [q for q in queues if q["trigger"] in ("mood", "intent")]
+    assert after_mood, queues
+    assert float(after_mood[-1]["mean_energy"]) < start_energy - 0.05
+    _check_queue_order(listen)
+
+    # The interaction log holds what the player reported, with positions.
+    with InteractionLog(listen_home / "log.db") as log:
+        events = [e for e in log.events("e2e-listener") if e.kind in ("started", "skipped", "completed")]
+    kinds = [(e.kind, e.track_id) for e in events]
+    started_ids = [f["id"] for f in listen.of("started")]
+    assert kinds[:2] == [("started", first["id"]), ("skipped", first["id"])]
+    skipped = events[1]
+    assert skipped.position_s is not None and 2.0 <= skipped.position_s <= 8.0
+    assert kinds[2:4] == [("started", started_ids[1]), ("completed", started_ids[1])]
+    with LibraryStore(listen_home / "library.db") as store:
+        tracks = store.get_many(started_ids)
+    completed = events[3]
+    assert completed.position_s is not None
+    assert completed.position_s == pytest.approx(tracks[started_ids[1]].duration_s, abs=0.1)
+    assert len(started_ids) == 3 and kinds[4] == ("started", started_ids[2])
+    # The third track came after the speech, from the queue the mood brought.
+    assert started_ids[2] in after_mood[-1]["ids"].split(",")
+
+    # What was written is the tracks' own audio, in the order they played.
+    out, rate = sf.read(played, dtype="float32", always_2d=True)
+    assert rate == OUT_RATE
+    offsets = []
+    for track_id in started_ids:
+        needle = _source(tracks[track_id].path, 0.5, 1.0)
+        offset, ncc = _find(out[:, 0], needle)
+        assert ncc > 0.98, (track_id, ncc)
+        offsets.append(offset)
+    assert offsets == sorted(offsets)
+    # Track 1 ends within a fade of where it was skipped; track 2 follows and plays whole.
+    assert offsets[1] - offsets[0] == pytest.approx(
+        (skipped.position_s + 0.05) * OUT_RATE, abs=0.02 * OUT_RATE
+    )
+    assert offsets[2] - offsets[1] == pytest.approx(completed.position_s * OUT_RATE, abs=0.02 * OUT_RATE)
+
+
+def _asoundrc(directory: Path, mic_raw: Path, speaker_raw: Path) -> Path:
+    conf = directory / "asoundrc"
+    conf.write_text(
+        f"""
+pcm.cadence_mic {{
+    type plug
+    slave {{
+        pcm {{ type file slave.pcm "null" file "/dev/null" infile "{mic_raw}" format "raw" }}
+        format S16_LE
+        rate 16000
+        channels 1
+    }}
+    hint {{ show on description "Cadence test microphone" }}
+}}
+pcm.cadence_speaker {{
+    type plug
+    slave {{
+        pcm {{ type file slave.pcm "null" file "{speaker_raw}" format "raw" }}
+        format S16_LE
+        rate 44100
+        channels 2
+    }}
+    hint {{ show on description "Cadence test speaker" }}
+}}
+"""
+    )
+    return conf
+
+
+def test_listen_through_sounddevice_on_a_virtual_alsa_card(listen_home: Path, tmp_path: Path) -> None:
+    """Through sounddevice and ALSA's file/null plugins: the virtual microphone's espeak-ng speech is heard and
+    transcribed, and the first track's audio lands in the virtual speaker's file."""
+    speech, _ = sf.read(_speech_wav(tmp_path), dtype="float32")
+    mic_raw = tmp_path / "speech.raw"
+    mic_raw.write_bytes((np.clip(speech, -1, 1) * 32767).astype("<i2").tobytes())
+    speaker_raw = tmp_path / "played.raw"
+    conf = _asoundrc(tmp_path, mic_raw, speaker_raw)
+    listen = _Listen(
+        ["--home", str(listen_home), "--input-device", "cadence_mic", "--output-device", "cadence_speaker",
+         "--listener-id", "alsa-listener", "--max-seconds", "20"],
+        env={"ALSA_CONFIG_PATH": f"/usr/share/alsa/alsa.conf:{conf}"},
+    )  # fmt: skip
+    code, stderr = listen.finish(timeout_s=400)
+    assert code == 0, stderr
+    assert "Traceback" not in stderr
+    session = listen.of("session")[0]
+    assert "cadence_mic" in session["microphone"] and "cadence_speaker" in session["output"]
+
+    moods = listen.of("mood")
+    assert moods and "tired" in moods[0]["transcript"].lower(), (listen.events, stderr)
+    assert listen.of("vad")
+
+    first = listen.of("started")[0]
+    with LibraryStore(listen_home / "library.db") as store:
+        track = store.track(first["id"])
+    assert track is not None
+    pcm = np.frombuffer(speaker_raw.read_bytes(), dtype="<i2").reshape(-1, 2).astype(np.float32) / 32768.0
+    assert len(pcm) > 5 * OUT_RATE
+    offset, ncc = _find(pcm[:, 0], _source(track.path, 0.5, 1.0))
+    assert ncc > 0.98
+    # Playback began at the file's start (after the 10 ms probe of silence written when the device opened).
+    assert offset == pytest.approx(0.5 * OUT_RATE + OUT_RATE // 100, abs=0.05 * OUT_RATE)
+
+    with InteractionLog(listen_home / "log.db") as log:
+        kinds = [e.kind for e in log.events("alsa-listener")]
+    assert "started" in kinds and "mood" in kinds
