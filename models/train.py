@@ -1,0 +1,373 @@
+"""Train the ranker: LightGBM LambdaRank on simulated and logged plays, exported to ONNX.
+
+Training rows are built with :func:`player.ranking.assemble_features`, the function serving uses, so
+the two cannot drift. Two sources:
+
+- **Simulated decisions** (:func:`simulated_queries`): listeners from :mod:`models.simulate` play
+  sessions chosen by an exploring behaviour policy (half nearest-to-target, half a random pick among
+  the 40 nearest). At each decision a query of ~40 candidates (near the target, similar to recent
+  likes, and uniformly random) is labelled with outcomes drawn from the simulated listener
+  (early skip 0, late skip 1, completed 2, liked 3).
+- **The interaction log** (:func:`log_queries`): each listener's events are replayed through
+  :class:`~player.listener.ListenerState` to rebuild the context of every play; the played track is
+  labelled by its outcome (early skip < 30 s worst, then late skip, completed, liked best; a dislike
+  counts as an early skip). A session's plays form one query.
+
+The pre-selection weights (a linear distillation of the trained model over
+:data:`player.ranking.PRESELECT_TERMS`) and the schema version travel in the ONNX metadata.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from models.simulate import (
+    GAIN,
+    TRAIN_POPULATION,
+    Decision,
+    Population,
+    SimCatalog,
+    catalog_matrix,
+    draw_listeners,
+    run_listener,
+    synthetic_catalog,
+)
+from player.library.track import Track
+from player.listener import EARLY_SKIP_S, ListenerState, apply_logged_event
+from player.ranking import (
+    DESCRIPTOR_COLUMNS,
+    FEATURE_NAMES,
+    PRESELECT_TERMS,
+    SCHEMA_VERSION,
+    Catalog,
+    MatrixLike,
+    assemble_features,
+    build_context,
+)
+
+__all__ = [
+    "LGBM_PARAMS",
+    "TrainingSet",
+    "fit_preselect",
+    "heuristic_rows",
+    "log_queries",
+    "save_model_atomic",
+    "simulated_queries",
+    "to_onnx",
+    "train_booster",
+    "train_model",
+]
+
+logger = logging.getLogger(__name__)
+
+LGBM_PARAMS: dict[str, Any] = {
+    "objective": "lambdarank",
+    "metric": "ndcg",
+    "ndcg_eval_at": [10],
+    "learning_rate": 0.08,
+    "num_leaves": 31,
+    "min_data_in_leaf": 40,
+    "feature_fraction": 0.9,
+    "bagging_fraction": 0.8,
+    "bagging_freq": 1,
+    "lambdarank_truncation_level": 20,
+    "num_threads": 2,
+    "verbose": -1,
+}
+NUM_ROUNDS = 250
+
+
+@dataclass
+class TrainingSet:
+    """Feature rows, graded labels and query sizes for LambdaRank."""
+
+    features: list[np.ndarray] = field(default_factory=list)
+    labels: list[np.ndarray] = field(default_factory=list)
+    groups: list[int] = field(default_factory=list)
+    sources: dict[str, int] = field(default_factory=dict)
+    """Rows per source ("simulated", "log")."""
+
+    def add(self, x: np.ndarray, y: np.ndarray, source: str) -> None:
+        if len(x) < 2:
+            return
+        self.features.append(np.asarray(x, np.float32))
+        self.labels.append(np.asarray(y, np.float32))
+        self.groups.append(len(x))
+        self.sources[source] = self.sources.get(source, 0) + len(x)
+
+    def extend(self, other: TrainingSet) -> None:
+        self.features += other.features
+        self.labels += other.labels
+        self.groups += other.groups
+        for k, v in other.sources.items():
+            self.sources[k] = self.sources.get(k, 0) + v
+
+    @property
+    def rows(self) -> int:
+        return int(sum(self.groups))
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        x = np.concatenate(self.features) if self.features else np.zeros((0, len(FEATURE_NAMES)), np.float32)
+        y = np.concatenate(self.labels) if self.labels else np.zeros(0, np.float32)
+        return x, y, np.array(self.groups, np.int64)
+
+
+def heuristic_rows(state: ListenerState, catalog: Catalog, at_s: float, count: int) -> list[int]:
+    """Nearest-to-target rows (per-position targets), skipping recently played tracks."""
+    ctx = build_context(state, catalog, at_s=at_s, count=count)
+    out: list[int] = []
+    blocked = ctx.excluded.copy()
+    if blocked.sum() > catalog.n - count:
+        blocked[:] = False
+    for target in ctx.targets:
+        d = np.hypot(catalog.valence - target.valence, catalog.energy - target.energy)
+        d = np.where(blocked, np.inf, d)
+        r = int(np.argmin(d))
+        out.append(r)
+        blocked[r] = True
+    return out
+
+
+def simulated_queries(
+    tracks: list[Track],
+    *,
+    listeners: int,
+    seed: int,
+    population: Population = TRAIN_POPULATION,
+    sessions: int = 3,
+    tracks_per_session: int = 20,
+    candidates: int = 40,
+) -> TrainingSet:
+    """Labelled queries from simulated listeners on ``tracks`` (see the module docstring)."""
+    matrix = catalog_matrix(tracks)
+    catalog = Catalog(tracks, matrix)
+    sim = SimCatalog(tracks)
+    rng = np.random.default_rng(seed)
+    ts = TrainingSet()
+
+    def behaviour(state: ListenerState, at_s: float, count: int) -> list[int]:
+        rows = heuristic_rows(state, catalog, at_s, count)
+        if rng.random() < 0.5:
+            ctx = build_context(state, catalog, at_s=at_s)
+            t = ctx.targets[0]
+            d = np.hypot(catalog.valence - t.valence, catalog.energy - t.energy)
+            d = np.where(ctx.excluded, np.inf, d)
+            near = np.argsort(d)[:40]
+            rows[0] = int(rng.choice(near))
+        return rows
+
+    def on_decision(dec: Decision) -> None:
+        ctx = build_context(dec.state, catalog, at_s=dec.at_s)
+        target = ctx.targets[0]
+        allowed = np.flatnonzero(~ctx.excluded)
+        if len(allowed) < 4:
+            return
+        d = np.hypot(catalog.valence[allowed] - target.valence, catalog.energy[allowed] - target.energy)
+        near = allowed[np.argsort(d)[:80]]
+        parts = [rng.choice(near, min(len(near), candidates * 3 // 8), replace=False)]
+        if ctx.pos_centroid is not None:
+            sims = catalog.taste[near] @ ctx.pos_centroid
+            parts.append(near[np.argsort(-sims)[: candidates // 4]])
+        parts.append(rng.choice(allowed, min(len(allowed), candidates * 3 // 8), replace=False))
+        cand = np.unique(np.concatenate(parts))
+        labels = np.array(
+            [GAIN[dec.listener.outcome(float(dec.utility[c]), rng)[0]] for c in cand], dtype=np.float32
+        )
+        ts.add(assemble_features(catalog, ctx, cand, target), labels, "simulated")
+
+    for i, listener in enumerate(draw_listeners(listeners, seed=seed, cat=sim, population=population)):
+        for _ in run_listener(
+            listener,
+            sim,
+            behaviour,
+            seed=seed * 1000 + i,
+            sessions=sessions,
+            tracks_per_session=tracks_per_session,
+            on_decision=on_decision,
+        ):
+            pass
+    return ts
+
+
+_OUTCOME_LABEL = {"completed": 2.0, "liked": 3.0}
+
+
+def log_queries(
+    events_by_listener: dict[str, Sequence[Any]], tracks: Sequence[Track], matrix: MatrixLike
+) -> TrainingSet:
+    """Queries from the interaction log: one per session, the played tracks labelled by outcome.
+
+    ``events_by_listener`` maps a listener id to its time-ordered ``LogEvent``s.
+    """
+    catalog = Catalog(tracks, matrix)
+    ts = TrainingSet()
+    for listener_id, events in events_by_listener.items():
+        state: ListenerState | None = None
+        session_rows: list[np.ndarray] = []
+        session_labels: list[float] = []
+        pending: dict[str, tuple[np.ndarray, float]] = {}
+
+        def flush() -> None:
+            nonlocal session_rows, session_labels
+            if len(session_rows) >= 2 and len(set(session_labels)) > 1:
+                ts.add(np.concatenate(session_rows), np.array(session_labels, np.float32), "log")
+            session_rows, session_labels = [], []
+
+        for event in events:
+            if event.kind == "session_start":
+                flush()
+                pending.clear()
+            if state is not None and event.kind == "started" and event.track_id in catalog.row:
+                ctx = build_context(state, catalog, at_s=event.at_s)
+                x = assemble_features(catalog, ctx, np.array([catalog.row[event.track_id]]), ctx.targets[0])
+                pending[event.track_id] = (x, -1.0)
+            if event.kind in ("skipped", "completed", "liked", "disliked") and event.track_id in pending:
+                x, label = pending[event.track_id]
+                if event.kind == "skipped":
+                    new = 0.0 if (event.position_s or 0.0) < EARLY_SKIP_S else 1.0
+                elif event.kind == "disliked":
+                    new = 0.0
+                else:
+                    new = _OUTCOME_LABEL[event.kind]
+                # liked beats completed; a dislike or skip after a like still counts as the worse one
+                label = new if label < 0 else (max(label, new) if event.kind == "liked" else min(label, new))
+                pending[event.track_id] = (x, label)
+                if event.kind in ("skipped", "completed"):
+                    session_rows.append(x)
+                    session_labels.append(label)
+            state = apply_logged_event(state, listener_id, event)
+        flush()
+    return ts
+
+
+def train_booster(ts: TrainingSet, *, seed: int, rounds: int = NUM_ROUNDS) -> Any:
+    """Fit LightGBM LambdaRank on ``ts`` (imports lightgbm: training only)."""
+    import lightgbm as lgb
+
+    x, y, groups = ts.arrays()
+    params = dict(LGBM_PARAMS, seed=seed, deterministic=True, label_gain=[0.0, 1.0, 3.0, 7.0])
+    data = lgb.Dataset(
+        x, y.astype(np.int32), group=groups, feature_name=list(FEATURE_NAMES), free_raw_data=False
+    )
+    return lgb.train(params, data, num_boost_round=rounds)
+
+
+def fit_preselect(
+    booster: Any, ts: TrainingSet, *, ridge: float = 1.0, max_rows: int = 60000
+) -> dict[str, float]:
+    """Least-squares weights over :data:`PRESELECT_TERMS` that best reproduce the model's scores
+    within each query: the linear pre-selection is a distillation of the ranker."""
+    x, _, groups = ts.arrays()
+    if len(x) > max_rows:
+        keep = max_rows // max(1, int(groups.mean()))
+        sel = np.random.default_rng(0).choice(len(groups), keep, replace=False)
+        starts = np.concatenate([[0], np.cumsum(groups)[:-1]])
+        x = np.concatenate([x[starts[g] : starts[g] + groups[g]] for g in sel])
+        groups = groups[sel]
+    score = booster.predict(x)
+    idx = {n: i for i, n in enumerate(FEATURE_NAMES)}
+    cols = [x[:, idx[f"track_{d}"]] for d in DESCRIPTOR_COLUMNS]
+    dv, de = x[:, idx["delta_valence"]], x[:, idx["delta_energy"]]
+    cols += [
+        dv,
+        de,
+        x[:, idx["target_distance"]],
+        dv * dv,
+        de * de,
+        x[:, idx["sim_liked_mean"]],
+        x[:, idx["sim_skipped_mean"]],
+    ]
+    a = np.column_stack(cols).astype(np.float64)
+    # centre per query: only differences within a decision matter
+    bounds = np.concatenate([[0], np.cumsum(groups)])
+    for lo, hi in itertools.pairwise(bounds):
+        a[lo:hi] -= a[lo:hi].mean(axis=0)
+        score[lo:hi] -= score[lo:hi].mean()
+    w = np.linalg.solve(a.T @ a + ridge * np.eye(a.shape[1]), a.T @ score)
+    return {name: float(v) for name, v in zip(PRESELECT_TERMS, w, strict=True)}
+
+
+def to_onnx(booster: Any, *, preselect: dict[str, float], info: dict[str, Any]) -> Any:
+    """Convert to ONNX (onnxmltools) and attach the schema metadata. Returns an ``onnx.ModelProto``."""
+    import onnxmltools
+    from onnxmltools.convert.common.data_types import FloatTensorType
+
+    model = onnxmltools.convert_lightgbm(
+        booster,
+        initial_types=[("features", FloatTensorType([None, len(FEATURE_NAMES)]))],
+        target_opset=15,
+        zipmap=False,
+    )
+    meta = {
+        "cadence.schema_version": str(SCHEMA_VERSION),
+        "cadence.features": ",".join(FEATURE_NAMES),
+        "cadence.preselect": json.dumps(preselect),
+        "cadence.model_version": str(info.get("model_version", time.strftime("%Y%m%d%H%M%S"))),
+        "cadence.training": json.dumps(info),
+    }
+    for key, value in meta.items():
+        prop = model.metadata_props.add()
+        prop.key, prop.value = key, value
+    model.doc_string = "Cadence next-track ranker (LightGBM LambdaRank)"
+    return model
+
+
+def save_model_atomic(model: Any, path: Path) -> None:
+    """Write ``model`` to ``path`` atomically: a temporary file in the same folder, fsync, rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = model.SerializeToString() if hasattr(model, "SerializeToString") else bytes(model)
+    fd, tmp = tempfile.mkstemp(prefix=".ranker-", suffix=".onnx.tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def train_model(
+    ts: TrainingSet, *, seed: int, info: dict[str, Any] | None = None, rounds: int = NUM_ROUNDS
+) -> tuple[Any, Any]:
+    """Train on ``ts`` and export: returns ``(booster, onnx_model)``."""
+    t0 = time.perf_counter()
+    booster = train_booster(ts, seed=seed, rounds=rounds)
+    preselect = fit_preselect(booster, ts)
+    meta = {
+        "rows": ts.rows,
+        "queries": len(ts.groups),
+        "sources": ts.sources,
+        "seed": seed,
+        "rounds": rounds,
+        "train_seconds": round(time.perf_counter() - t0, 2),
+        **(info or {}),
+    }
+    return booster, to_onnx(booster, preselect=preselect, info=meta)
+
+
+def shipped_training_set(*, seed: int = 0, listeners: int = 60) -> TrainingSet:
+    """The simulated data the shipped model is trained on: two synthetic catalogs, train population."""
+    ts = TrainingSet()
+    for k, catalog_seed in enumerate((11, 12)):
+        tracks = synthetic_catalog(1500, seed=catalog_seed)
+        ts.extend(simulated_queries(tracks, listeners=listeners, seed=seed + 100 * (k + 1)))
+    return ts
