@@ -371,7 +371,10 @@ class _Connection:
         for item in items:
             if hasattr(item, "samples"):
                 incoming: Incoming = UtteranceReady(
-                    item, start_s=float(item.start_s), end_s=float(item.end_s)
+                    item,
+                    start_s=float(item.start_s),
+                    end_s=float(item.end_s),
+                    duration_s=float(item.duration_s),
                 )
             else:
                 incoming = VadChanged(state=item.state, t_s=float(item.t_s))

@@ -94,6 +94,7 @@ logger = logging.getLogger(__name__)
 
 HISTORY_LIMIT = 5000
 """Most recent playback events replayed into a returning listener's state."""
+_LIMIT_SLACK_S = 0.064
 _PLAYBACK_KINDS = ("started", "skipped", "completed", "liked", "disliked")
 
 
@@ -187,6 +188,8 @@ class UtteranceReady:
     start_s: float
     """Seconds since ``audio.start``."""
     end_s: float
+    duration_s: float | None = None
+    """Seconds of audio in the utterance, margins included (None: ``end_s - start_s``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -551,12 +554,15 @@ class Session:
     def _utterance_ready(self, ready: UtteranceReady) -> list[Effect]:
         if self.phase != "active":
             return []
-        if ready.end_s - ready.start_s > self.limits.max_utterance_s:
+        # The stream cuts speech that goes on at the limit; an utterance that reached it (within
+        # two 32 ms VAD frames) is refused rather than analysed half-heard.
+        duration_s = ready.duration_s if ready.duration_s is not None else ready.end_s - ready.start_s
+        if duration_s >= self.limits.max_utterance_s - _LIMIT_SLACK_S:
             return [
                 self._error(
                     "audio_too_long",
-                    f"an utterance of {ready.end_s - ready.start_s:.1f} s is over the "
-                    f"{self.limits.max_utterance_s:g} s limit",
+                    f"an utterance reached the {self.limits.max_utterance_s:g} s limit and was dropped; "
+                    "pause between sentences",
                 )
             ]
         request_id = self._next_request
