@@ -1,0 +1,266 @@
+"""Benchmark `cadence serve`: message throughput and latency, and voice-to-queue latency. Prints JSON.
+
+The server runs as its own `cadence serve` process (its own interpreter and GIL) on a free loopback
+port; the clients run here, in one asyncio loop. Both share the machine, so the figures include the
+clients' own CPU use: read them as "on this machine, with the clients on it too".
+
+- traffic: N sessions (10, then 100) each loop *playback event → wait for its ack → think* with one
+  typed text in five (*text → wait for the queue it causes*), think time ``--think-ms`` ±50 %.
+  Latency is send → ack (playback: includes the fsync'd commit) or send → queue (text: mood
+  reading and ranking). msgs/s counts answered messages over the run.
+- voice: 1 and 4 concurrent speakers each stream an espeak-ng utterance at real time and release
+  push-to-talk (``audio.stop``) at its end; voice-to-queue is ``audio.stop`` sent → ``queue``
+  received (VAD flush, Whisper, prosody, fusion, ranking). ``vad_endpoint`` is the same for one
+  speaker without push-to-talk: the stream goes on with silence and the server's endpointing
+  (``--endpoint-silence-ms``, 600 ms) closes the utterance, measured from the end of the speech.
+
+Usage: ``python bench/serve.py [--home DIR] [--seconds 15] [--sessions 10 100] [--voice-rounds 5]``.
+With no ``--home`` a temporary home is used and the server builds the demo library in it first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from player.client import CadenceClient, pcm_s16le  # noqa: E402
+
+PHRASES = ("ugh, I'm exhausted", "let's go, I'm pumped", "something calmer please", "I feel fine today")
+SPEECH = (
+    "ugh, I'm exhausted",
+    "let's go, I'm pumped for my run",
+    "something calmer please",
+    "I love this song",
+)
+LOCAL = "2026-05-04T07:30:00+02:00"
+
+
+def _percentile(values: list[float], q: float) -> float | None:
+    return round(float(np.percentile(values, q)), 2) if values else None
+
+
+def _summary(latencies_ms: list[float]) -> dict[str, Any]:
+    return {
+        "n": len(latencies_ms),
+        "p50_ms": _percentile(latencies_ms, 50),
+        "p90_ms": _percentile(latencies_ms, 90),
+        "p99_ms": _percentile(latencies_ms, 99),
+    }
+
+
+def start_server(home: Path, extra: list[str]) -> tuple[subprocess.Popen[str], str, float]:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    began = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "player", "serve", "--home", str(home), "--port", str(port), *extra],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert process.stdout is not None
+    lines = []
+    for line in process.stdout:
+        lines.append(line)
+        if "cadence: ready on" in line:
+            break
+    else:
+        raise SystemExit("cadence serve did not start:\n" + "".join(lines))
+    threading.Thread(target=lambda: [None for _ in process.stdout or ()], daemon=True).start()
+    return process, f"ws://127.0.0.1:{port}", time.perf_counter() - began
+
+
+async def _session(url: str, index: int, until: float, think_s: float, out: dict[str, list[float]]) -> None:
+    rng = random.Random(index)
+    client = await CadenceClient.connect(url, client="bench")
+    tracks = (await client.start_session(local_time=LOCAL, listener_id=f"bench-{index}"))["tracks"]
+    step = 0
+    while time.monotonic() < until:
+        step += 1
+        sent = time.perf_counter()
+        if step % 5 == 0:
+            ref = await client.send_text(rng.choice(PHRASES))
+            while True:
+                message = await client.receive(60)
+                if message["type"] == "queue" and message.get("ref") == ref:
+                    tracks = message["tracks"] or tracks
+                    out["text"].append((time.perf_counter() - sent) * 1000)
+                    break
+                if message["type"] == "error" and message.get("ref") == ref:
+                    out["errors"].append(0.0)
+                    break
+        else:
+            track = rng.choice(tracks)
+            ref = await client.playback(
+                rng.choice(("started", "completed", "liked")), track["id"], rng.uniform(0, 30)
+            )
+            while True:
+                message = await client.receive(60)
+                if message["type"] == "ack" and message.get("ref") == ref:
+                    out["playback"].append((time.perf_counter() - sent) * 1000)
+                    break
+                if message["type"] == "error" and message.get("ref") == ref:
+                    out["errors"].append(0.0)
+                    break
+        await asyncio.sleep(think_s * rng.uniform(0.5, 1.5))
+    await client.end_session()
+    await client.close()
+
+
+async def traffic(url: str, sessions: int, seconds: float, think_s: float) -> dict[str, Any]:
+    out: dict[str, list[float]] = {"playback": [], "text": [], "errors": []}
+    began = time.monotonic()
+    until = began + seconds
+    await asyncio.gather(*(_session(url, i, until, think_s, out) for i in range(sessions)))
+    elapsed = time.monotonic() - began
+    answered = len(out["playback"]) + len(out["text"])
+    return {
+        "sessions": sessions,
+        "seconds": round(elapsed, 2),
+        "msgs_per_s": round(answered / elapsed, 1),
+        "errors": len(out["errors"]),
+        "playback": _summary(out["playback"]),
+        "text": _summary(out["text"]),
+    }
+
+
+def _speech(text: str) -> tuple[np.ndarray, int]:
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = Path(tmp) / "s.wav"
+        subprocess.run(["espeak-ng", "-s", "160", "-w", str(wav), text], check=True, capture_output=True)
+        samples, rate = soundfile.read(str(wav), dtype="float32")
+    return samples, int(rate)
+
+
+async def _speak(url: str, samples: np.ndarray, rate: int, *, push_to_talk: bool) -> float | None:
+    client = await CadenceClient.connect(url, client="bench-voice")
+    await client.start_session(local_time=LOCAL)
+    lead = np.zeros(int(0.2 * rate), np.float32)
+    audio = np.concatenate([lead, samples])
+    if not push_to_talk:
+        audio = np.concatenate([audio, np.zeros(int(1.5 * rate), np.float32)])
+    await client.send({"type": "audio.start", "sample_rate": rate, "channels": 1, "format": "s16le"})
+    step = int(rate * 0.02)
+    began = time.monotonic()
+    speech_end = began + (lead.size + samples.size) / rate
+    ended_at = speech_end
+    for i, start in enumerate(range(0, audio.size, step)):
+        await client.ws.send(pcm_s16le(audio[start : start + step]))
+        await asyncio.sleep(max(0.0, began + (i + 1) * step / rate - time.monotonic()))
+    if push_to_talk:
+        ended_at = time.monotonic()
+        await client.send({"type": "audio.stop"})
+    latency: float | None = None
+    while True:
+        message = await client.receive(120)
+        if message["type"] == "queue":
+            latency = (time.monotonic() - ended_at) * 1000
+            break
+        if message["type"] == "error":
+            break
+    if not push_to_talk:
+        await client.send({"type": "audio.stop"})
+    await client.end_session()
+    await client.close()
+    return latency
+
+
+async def voice(url: str, speakers: int, rounds: int, *, push_to_talk: bool = True) -> dict[str, Any]:
+    clips = [_speech(t) for t in SPEECH]
+    latencies: list[float] = []
+    failures = 0
+    for r in range(rounds):
+        results = await asyncio.gather(
+            *(_speak(url, *clips[(r + s) % len(clips)], push_to_talk=push_to_talk) for s in range(speakers))
+        )
+        for value in results:
+            if value is None:
+                failures += 1
+            else:
+                latencies.append(value)
+    return {
+        "speakers": speakers,
+        "n": len(latencies),
+        "failures": failures,
+        "median_ms": _percentile(latencies, 50),
+        "p90_ms": _percentile(latencies, 90),
+        "max_ms": round(max(latencies), 1) if latencies else None,
+    }
+
+
+async def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
+    result: dict[str, Any] = {"traffic": {}, "voice_to_queue": {}}
+    for n in args.sessions:
+        result["traffic"][str(n)] = await traffic(url, n, args.seconds, args.think_ms / 1000.0)
+    for n in (1, 4):
+        result["voice_to_queue"][str(n)] = await voice(url, n, args.voice_rounds)
+    result["voice_to_queue"]["vad_endpoint_1"] = await voice(
+        url, 1, max(2, args.voice_rounds // 2), push_to_talk=False
+    )
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--home", type=Path, default=None)
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--sessions", type=int, nargs="+", default=[10, 100])
+    parser.add_argument("--think-ms", type=float, default=200.0)
+    parser.add_argument("--voice-rounds", type=int, default=5)
+    parser.add_argument("--speech-workers", type=int, default=2)
+    args = parser.parse_args()
+    tmp = None
+    home = args.home
+    if home is None:
+        tmp = tempfile.mkdtemp(prefix="cadence-bench-")
+        home = Path(tmp)
+    process, url, startup_s = start_server(
+        home, ["--speech-workers", str(args.speech_workers), "--max-sessions", "500"]
+    )
+    try:
+        result = asyncio.run(run(args, url))
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    playback_100 = result["traffic"].get("100", {}).get("playback", {}).get("p99_ms")
+    voice_1 = result["voice_to_queue"]["1"]["median_ms"]
+    result = {
+        "machine": {"cpus": os.cpu_count(), "note": "shared, noisy machine; clients run on it too"},
+        "server_startup_s": round(startup_s, 2),
+        "think_ms": args.think_ms,
+        **result,
+        "targets": {
+            "playback_p99_ms_at_100_sessions": {"target": 50, "measured": playback_100,
+                                                "met": playback_100 is not None and playback_100 <= 50},
+            "voice_to_queue_median_ms_1_speaker": {"target": 500, "measured": voice_1,
+                                                   "met": voice_1 is not None and voice_1 <= 500},
+        },
+    }  # fmt: skip
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
