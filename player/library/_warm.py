@@ -1,0 +1,10 @@
+"""Imported by the scan pool's forkserver: warms the analysis once so every forked worker starts
+with librosa's numba kernels compiled (see :mod:`player.library.scan`)."""
+
+from __future__ import annotations
+
+from player.library.features import warm_up
+
+__all__: list[str] = []
+
+warm_up()

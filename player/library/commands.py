@@ -1,0 +1,148 @@
+"""The library's subcommands (`cadence scan`, `cadence library`, `cadence demo-library`) and
+:func:`ensure_library`, which the server calls to get a non-empty library."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from player.library.demo import build_demo_library
+from player.library.scan import ScanReport, scan
+from player.library.store import LibraryStore
+from player.library.track import Track
+from player.settings import Settings
+
+__all__ = ["cmd_demo_library", "cmd_library", "cmd_scan", "demo_dir", "ensure_library", "use_numba_cache"]
+
+_log = logging.getLogger(__name__)
+
+
+def demo_dir(settings: Settings) -> Path:
+    """Where the demo catalog goes by default: HOME/demo-library."""
+    return settings.home / "demo-library"
+
+
+def use_numba_cache(settings: Settings) -> None:
+    """Keep numba's compiled librosa kernels under HOME/cache/numba, so they survive read-only
+    installs; only effective before librosa is first imported in this process tree."""
+    if "NUMBA_CACHE_DIR" not in os.environ:
+        cache = settings.home / "cache" / "numba"
+        cache.mkdir(parents=True, exist_ok=True)
+        os.environ["NUMBA_CACHE_DIR"] = str(cache)
+
+
+def ensure_library(settings: Settings) -> LibraryStore:
+    """The library at ``settings.library_db``, opened. An empty library first gets the demo catalog
+    built in HOME/demo-library (unless already there) and scanned, so a first run has music."""
+    store = LibraryStore(settings.library_db)
+    if store.count() > 0:
+        return store
+    store.close()
+    target = demo_dir(settings)
+    if not (target / "truth.json").exists():
+        _log.info("library is empty: building the demo catalog in %s", target)
+        build_demo_library(target)
+    use_numba_cache(settings)
+    report = scan([target], settings.library_db, workers=settings.workers, progress=False)
+    _log.info("demo catalog scanned: %d tracks", len(report.extracted) + report.unchanged + report.rehashed)
+    return LibraryStore(settings.library_db)
+
+
+def _print_report(report: ScanReport) -> None:
+    print(
+        f"{report.files} audio files: {len(report.extracted)} extracted, {report.unchanged} unchanged, "
+        f"{report.rehashed} touched but unchanged, {report.removed} removed, {len(report.problems)} problems "
+        f"({report.audio_s:.0f} s of audio in {report.wall_s:.1f} s)"
+    )
+    if report.problems:
+        print("problems:", file=sys.stderr)
+        for problem in report.problems:
+            print(f"  {problem.path}: {problem.reason}", file=sys.stderr)
+
+
+def cmd_scan(settings: Settings, args: argparse.Namespace) -> int:
+    """`cadence scan PATH... [--workers N]`."""
+    use_numba_cache(settings)
+    report = scan(list(args.paths), settings.library_db, workers=settings.workers, progress=None)
+    _print_report(report)
+    return 0
+
+
+def _table(tracks: list[Track]) -> str:
+    header = ("title", "artist", "album", "time", "bpm", "key", "energy", "valence")
+    rows = [header]
+    from player.library.demo import KEY_NAMES
+
+    for t in tracks:
+        minutes, seconds = divmod(round(t.duration_s), 60)
+        rows.append(
+            (
+                t.title[:32],
+                t.artist[:24],
+                t.album[:24],
+                f"{minutes}:{seconds:02d}",
+                f"{t.tempo_bpm:.0f}",
+                f"{KEY_NAMES[t.key % 12]} {t.mode[:3]}",
+                f"{t.energy:.2f}",
+                f"{t.valence:.2f}",
+            )
+        )
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in rows
+    )
+
+
+def cmd_library(settings: Settings, args: argparse.Namespace) -> int:
+    """`cadence library [--json] [--errors]`."""
+    try:
+        return _list_library(settings, args)
+    except BrokenPipeError:
+        # `cadence library | head`: the reader left; stop quietly (Python docs, "Note on SIGPIPE").
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
+
+
+def _list_library(settings: Settings, args: argparse.Namespace) -> int:
+    with LibraryStore(settings.library_db) as store:
+        if args.errors:
+            problems = store.problems()
+            for problem in problems:
+                when = datetime.fromtimestamp(problem.at_s, tz=UTC).isoformat(timespec="seconds")
+                if args.json:
+                    print(json.dumps({"path": problem.path, "reason": problem.reason, "at": when}))
+                else:
+                    print(f"{problem.path}\t{problem.reason}\t{when}")
+            if not problems and not args.json:
+                print("no problems recorded", file=sys.stderr)
+            return 0
+        tracks = sorted(store.tracks(), key=lambda t: (t.artist.lower(), t.album.lower(), t.path))
+    if args.json:
+        for track in tracks:
+            print(json.dumps(track.to_dict(), ensure_ascii=False))
+        return 0
+    if not tracks:
+        print(
+            f"the library at {settings.library_db} is empty: run `cadence scan PATH` "
+            "(or `cadence demo-library` and scan that)",
+            file=sys.stderr,
+        )
+        return 0
+    print(_table(tracks))
+    print(f"{len(tracks)} tracks", file=sys.stderr)
+    return 0
+
+
+def cmd_demo_library(settings: Settings, args: argparse.Namespace) -> int:
+    """`cadence demo-library [--dir DIR] [--count N] [--seed S]`."""
+    target = Path(args.dir) if args.dir else demo_dir(settings)
+    build_demo_library(target, count=int(args.count), seed=int(args.seed))
+    print(f"{args.count} demo tracks and truth.json in {target}")
+    print(f"next: cadence scan {target}" + (f" --home {settings.home}" if args.home else ""))
+    return 0

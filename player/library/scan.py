@@ -1,0 +1,422 @@
+"""`cadence scan`: walk folders, extract features in worker processes, store each track as it comes.
+
+Incremental: a file whose size and mtime match the store (and whose features come from the current
+:data:`~player.library.features.EXTRACTOR_VERSION`) is skipped; a file with the same size but another
+mtime is hashed, and re-extracted only if its content changed; a stored file that has disappeared from
+the scanned folders is dropped. Each extracted track is committed on its own, so a scan killed with
+SIGKILL loses at most the tracks in flight and the next scan carries on from there.
+
+Extraction runs in a ``forkserver`` pool whose server process imports and warms the analysis once
+(numba compiles librosa's kernels, or loads them from its cache); every worker forked from it starts
+warm. Bad files never stop a scan: each becomes a :class:`~player.library.store.ScanProblem`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import multiprocessing as mp
+import multiprocessing.context
+import os
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from player.library import features as feature_module
+from player.library.store import LibraryStore, ScanProblem, track_id_for
+from player.library.track import Track, TrackId
+
+__all__ = ["AUDIO_EXTENSIONS", "ScanReport", "content_hash", "read_tags", "scan"]
+
+_log = logging.getLogger(__name__)
+
+AUDIO_EXTENSIONS: frozenset[str] = frozenset(
+    {
+        ".aac", ".aif", ".aifc", ".aiff", ".au", ".caf", ".flac", ".m4a", ".mka", ".mp2", ".mp3", ".mp4",
+        ".oga", ".ogg", ".opus", ".snd", ".w64", ".wav", ".wave", ".webm", ".wma", ".wv",
+    }
+)  # fmt: skip
+"""File names the walk picks up; anything else (cover art, playlists, truth.json) is ignored."""
+
+_PLAIN_PROGRESS_EVERY_S = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class ScanReport:
+    """What one scan did."""
+
+    files: int
+    """Audio files found under the scanned paths."""
+    extracted: tuple[TrackId, ...]
+    """Tracks analysed and stored by this scan."""
+    unchanged: int
+    """Files skipped because size and mtime matched."""
+    rehashed: int
+    """Files whose mtime changed but whose content hash did not (kept, not re-extracted)."""
+    removed: int
+    """Stored tracks dropped because their file is gone."""
+    problems: tuple[ScanProblem, ...]
+    """Files this scan could not use."""
+    audio_s: float
+    """Seconds of audio analysed (whole-file durations)."""
+    wall_s: float
+    worker_latencies_s: tuple[float, ...] = field(default=())
+    """Per extracted file, seconds spent in the worker (decode + analysis + hash)."""
+    warm_up_s: float = 0.0
+    """Seconds the pool's server process spent warming the analysis (numba) before the first file."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Job:
+    path: str
+    size: int
+    mtime_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class _Result:
+    path: str
+    size: int
+    mtime_ns: int
+    track: dict[str, Any] | None
+    content_hash: str | None
+    problem: str | None
+    worker_s: float
+    pid: int
+
+
+# ------------------------------------------------------------------------------------------- helpers
+
+
+def content_hash(path: Path, *, chunk_bytes: int = 1 << 20) -> str:
+    """BLAKE2b-128 of the file's bytes, streamed (a 3-hour mix never sits in memory)."""
+    digest = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        while chunk := f.read(chunk_bytes):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_tags(path: Path) -> tuple[str, str, str]:
+    """(title, artist, album) from the file's tags (mutagen), falling back to the file name for the
+    title, "Unknown artist", and the folder name for the album."""
+    title = artist = album = ""
+    try:
+        import mutagen
+
+        tagged = mutagen.File(str(path), easy=True)
+        tags = getattr(tagged, "tags", None) if tagged is not None else None
+        if tags:
+
+            def first(name: str) -> str:
+                try:
+                    values = tags.get(name) or []
+                except (KeyError, ValueError):
+                    return ""
+                return str(values[0]).strip() if values else ""
+
+            title, artist, album = first("title"), first("artist") or first("albumartist"), first("album")
+    except Exception as exc:  # mutagen raises many types on odd files; tags are optional
+        _log.debug("no tags from %s: %s", path, exc)
+    if not title:
+        title = path.stem.replace("_", " ").strip() or path.name
+    return title, artist or "Unknown artist", album or path.parent.name or "Unknown album"
+
+
+def _walk(paths: Sequence[Path]) -> Iterator[Path]:
+    for root in paths:
+        if root.is_file():
+            yield root
+            continue
+        for folder, dirs, files in os.walk(root):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            for name in sorted(files):
+                if not name.startswith(".") and os.path.splitext(name)[1].lower() in AUDIO_EXTENSIONS:
+                    yield Path(folder) / name
+
+
+def _under(path: str, roots: Sequence[str]) -> bool:
+    return any(path == r or path.startswith(r.rstrip(os.sep) + os.sep) for r in roots)
+
+
+# -------------------------------------------------------------------------------------- worker side
+
+
+def _init_worker() -> None:
+    # Workers forked from a warmed forkserver are warm already; this covers other start methods.
+    if feature_module.warm_up_seconds() is None:
+        feature_module.warm_up()
+
+
+def _extract(job: _Job) -> _Result:
+    """Runs in a worker: decode, analyse, read tags and hash one file. Never raises."""
+    start = time.perf_counter()
+    path = Path(job.path)
+    track: dict[str, Any] | None = None
+    problem: str | None = None
+    digest: str | None = None
+    try:
+        audio_features = feature_module.extract_file(path)
+        title, artist, album = read_tags(path)
+        digest = content_hash(path)
+        values = {
+            name: getattr(audio_features, name)
+            for name in Track.__dataclass_fields__
+            if name not in ("id", "path", "title", "artist", "album")
+        }
+        track = Track(
+            id=track_id_for(path), path=job.path, title=title, artist=artist, album=album, **values
+        ).to_dict()
+    except feature_module.DecodeError as exc:
+        problem = str(exc)
+    except MemoryError:
+        problem = "out of memory while analysing"
+    except Exception as exc:  # one bad file must not stop the scan; the reason is kept
+        problem = f"analysis failed: {type(exc).__name__}: {str(exc)[:200]}"
+    return _Result(
+        job.path, job.size, job.mtime_ns, track, digest, problem, time.perf_counter() - start, os.getpid()
+    )
+
+
+def _pool(workers: int) -> ProcessPoolExecutor:
+    ctx: multiprocessing.context.BaseContext
+    if "forkserver" in mp.get_all_start_methods():
+        forkserver = mp.get_context("forkserver")
+        # The server process imports and warms the analysis once; workers fork from it warm.
+        forkserver.set_forkserver_preload(["player.library._warm"])
+        ctx = forkserver
+    else:  # pragma: no cover - non-POSIX
+        ctx = mp.get_context("spawn")
+    return ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker)
+
+
+# -------------------------------------------------------------------------------------- main side
+
+
+class _Progress:
+    """A rich progress bar on a terminal, else a plain log line every few seconds."""
+
+    def __init__(self, total: int, enabled: bool | None) -> None:
+        self.total = total
+        self.done = 0
+        self.started = time.monotonic()
+        self._last_line = self.started
+        interactive = sys.stderr.isatty() if enabled is None else enabled
+        self._bar: Any = None
+        if interactive and total:
+            from rich.progress import (
+                BarColumn,
+                MofNCompleteColumn,
+                Progress,
+                TextColumn,
+                TimeElapsedColumn,
+                TimeRemainingColumn,
+            )
+
+            self._bar = Progress(
+                TextColumn("scanning"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeElapsedColumn(),
+                TextColumn("ETA"),
+                TimeRemainingColumn(),
+                transient=False,
+            )
+            self._task = self._bar.add_task("scan", total=total)
+            self._bar.start()
+
+    def advance(self, path: str) -> None:
+        self.done += 1
+        if self._bar is not None:
+            self._bar.update(self._task, advance=1)
+            return
+        now = time.monotonic()
+        if now - self._last_line >= _PLAIN_PROGRESS_EVERY_S or self.done == self.total:
+            self._last_line = now
+            elapsed = now - self.started
+            eta = elapsed / self.done * (self.total - self.done) if self.done else 0.0
+            _log.info(
+                "scan: %d/%d done, %.0f s elapsed, ETA %.0f s (%s)", self.done, self.total, elapsed, eta, path
+            )
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()
+
+
+def scan(
+    paths: Sequence[Path],
+    store_path: Path,
+    *,
+    workers: int = 1,
+    progress: bool | None = None,
+) -> ScanReport:
+    """Scan ``paths`` (folders or files) into the library at ``store_path``.
+
+    ``progress``: True forces the rich bar, False plain log lines, None picks the bar on a terminal.
+    Every unreadable, truncated, non-audio, empty, silent or too-short file becomes a problem (kept in
+    the store, listed by ``cadence library --errors``); stored tracks are never lost to a bad file.
+    """
+    started = time.monotonic()
+    roots = [str(Path(p).expanduser().resolve()) for p in paths]
+    version = feature_module.EXTRACTOR_VERSION
+    with LibraryStore(store_path) as store:
+        stored = store.file_states()
+        old_problems = store.problem_paths()
+        found: set[str] = set()
+        jobs: list[_Job] = []
+        unchanged = rehashed = 0
+        problems: list[ScanProblem] = []
+        now = time.time()
+        for root in roots:
+            if not os.path.exists(root):
+                problems.append(ScanProblem(root, "no such file or folder", now))
+                store.record_problem(root, "no such file or folder", at_s=now)
+        for file_path in _walk([Path(r) for r in roots if os.path.exists(r)]):
+            resolved = str(file_path.resolve())
+            if resolved in found:
+                continue
+            found.add(resolved)
+            try:
+                st = os.stat(resolved)
+            except OSError as exc:
+                reason = f"unreadable: {exc.strerror or exc}"
+                problems.append(ScanProblem(resolved, reason, now))
+                store.record_problem(resolved, reason, at_s=now)
+                continue
+            state = stored.get(resolved)
+            if state is not None and state.extractor_version == version and resolved not in old_problems:
+                if state.size == st.st_size and state.mtime_ns == st.st_mtime_ns:
+                    unchanged += 1
+                    continue
+                if state.size == st.st_size and state.content_hash is not None:
+                    # Same size, new mtime: doubt. Only new content is worth a re-extraction.
+                    try:
+                        digest = content_hash(Path(resolved))
+                    except OSError:
+                        digest = None
+                    if digest == state.content_hash:
+                        store.update_file_state(
+                            resolved, size=st.st_size, mtime_ns=st.st_mtime_ns, content_hash=digest
+                        )
+                        rehashed += 1
+                        continue
+            jobs.append(_Job(resolved, st.st_size, st.st_mtime_ns))
+
+        gone = [
+            p
+            for p in list(stored) + sorted(old_problems)
+            if _under(p, roots) and p not in found and p not in roots
+        ]
+        removed = store.remove_paths(gone) if gone else 0
+        if removed:
+            _log.info("scan: dropped %d tracks whose files are gone", removed)
+
+        extracted: list[TrackId] = []
+        latencies: list[float] = []
+        audio_s = 0.0
+        bar = _Progress(len(jobs), progress)
+        warm_up_s = 0.0
+        try:
+            if jobs:
+                results = _run_jobs(jobs, max(1, min(workers, len(jobs))))
+                warm_up_s = next(results)  # type: ignore[assignment]
+                for result in results:
+                    assert isinstance(result, _Result)
+                    at_s = time.time()
+                    if result.track is not None:
+                        track = Track.from_dict(result.track)
+                        store.put_track(
+                            track,
+                            size=result.size,
+                            mtime_ns=result.mtime_ns,
+                            content_hash=result.content_hash,
+                            extractor_version=version,
+                            at_s=at_s,
+                        )
+                        extracted.append(track.id)
+                        latencies.append(result.worker_s)
+                        audio_s += track.duration_s
+                    else:
+                        reason = result.problem or "unknown problem"
+                        store.record_problem(result.path, reason, at_s=at_s)
+                        problems.append(ScanProblem(result.path, reason, at_s))
+                        _log.warning("scan: %s: %s", result.path, reason)
+                    bar.advance(result.path)
+        finally:
+            bar.close()
+        store.set_extractor_version(version)
+    report = ScanReport(
+        files=len(found),
+        extracted=tuple(extracted),
+        unchanged=unchanged,
+        rehashed=rehashed,
+        removed=removed,
+        problems=tuple(problems),
+        audio_s=audio_s,
+        wall_s=time.monotonic() - started,
+        worker_latencies_s=tuple(latencies),
+        warm_up_s=warm_up_s,
+    )
+    _log.info(
+        "scan: %d files, %d extracted, %d unchanged, %d rehashed, %d removed, %d problems in %.1f s",
+        report.files,
+        len(report.extracted),
+        report.unchanged,
+        report.rehashed,
+        report.removed,
+        len(report.problems),
+        report.wall_s,
+    )
+    return report
+
+
+def _run_jobs(jobs: list[_Job], workers: int) -> Iterator[_Result | float]:
+    """Yields first the warm-up seconds of the pool, then each job's result as it completes.
+
+    If a worker process dies (a decoder crash), the files in flight are retried once in a fresh
+    pool; a file that kills a worker twice becomes a problem.
+    """
+    pending = list(jobs)
+    attempts: dict[str, int] = {}
+    first = True
+    while pending:
+        broken: list[_Job] = []
+        pool = _pool(workers)
+        try:
+            if first:
+                first = False
+                yield float(pool.submit(feature_module.warm_up_seconds).result() or 0.0)
+            futures: dict[Future[_Result], _Job] = {pool.submit(_extract, job): job for job in pending}
+            for future in as_completed(futures):
+                job = futures[future]
+                try:
+                    result = future.result()
+                except BrokenProcessPool:
+                    broken.append(job)
+                    continue
+                yield result
+        finally:
+            # On an interrupt do not wait for the queued files, only for the ones in flight.
+            pool.shutdown(wait=True, cancel_futures=True)
+        pending = []
+        for job in broken:
+            attempts[job.path] = attempts.get(job.path, 0) + 1
+            if attempts[job.path] > 1:
+                yield _Result(
+                    job.path,
+                    job.size,
+                    job.mtime_ns,
+                    None,
+                    None,
+                    "a worker process died analysing it (decoder crash?)",
+                    0.0,
+                    0,
+                )
+            else:
+                pending.append(job)
