@@ -223,6 +223,12 @@ class _Pacer:
         self._start_s: float | None = None
         self._frames = 0
 
+    def lead_s(self) -> float:
+        """How far the stream is ahead of the wall clock now, seconds (0 when behind)."""
+        if self._start_s is None:
+            return 0.0
+        return max(0.0, self._frames / self.sample_rate_hz - (self._clock() - self._start_s))
+
     def restart(self) -> None:
         """Anchor the clock again (after a pause or a gap in the stream)."""
         self._start_s = None
@@ -394,6 +400,10 @@ class AudioOutput(Protocol):
         """Nothing will be written for a while (between tracks, paused without a device)."""
         ...
 
+    def latency_s(self) -> float:
+        """Seconds between the last frame written and the moment it is heard (now)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -434,6 +444,10 @@ class WavFileOutput:
     def gap(self) -> None:
         if self._pacer is not None:
             self._pacer.restart()
+
+    def latency_s(self) -> float:
+        # "Heard" is the wall clock: the file runs at most a block or so ahead of it.
+        return self._pacer.lead_s() if self._pacer is not None else 0.0
 
     def close(self) -> None:
         with self._lock:
@@ -494,6 +508,10 @@ class SoundDeviceOutput:
 
     def gap(self) -> None:
         self._pacer.restart()
+
+    def latency_s(self) -> float:
+        # PortAudio's output latency: roughly what sits in the device buffer after a blocking write.
+        return float(self._stream.latency) + self._pacer.lead_s()
 
     def close(self) -> None:
         if self._closed:
@@ -737,11 +755,15 @@ class Deck:
         self._skip_at = None
         self._fade_left = 0
 
-    def skip(self) -> bool:
-        """Ask to skip the current track; False when there is none or it is already being skipped."""
+    def skip(self, *, heard_frames: int = 0) -> bool:
+        """Ask to skip the current track; False when there is none or it is already being skipped.
+
+        ``heard_frames``: frames handed out but not heard yet (the output's latency); the skip is
+        reported at the position the listener heard, ``heard_frames`` before the deck's own.
+        """
         if self._source is None or self._skip_at is not None:
             return False
-        self._skip_at = self._frame
+        self._skip_at = max(0, self._frame - heard_frames)
         self._fade_left = self.fade_frames
         self._paused = False  # a paused track fades out from where it stood
         return True
@@ -854,8 +876,10 @@ class Player:
             self._deck.unload()
 
     def skip(self) -> bool:
+        """Skip the playing track (fading out); False when nothing plays or it is already skipping."""
+        latency_frames = round(self.output.latency_s() * self.output.sample_rate_hz)
         with self._lock:
-            return self._deck.skip()
+            return self._deck.skip(heard_frames=latency_frames)
 
     def set_paused(self, paused: bool) -> None:
         with self._lock:
@@ -868,9 +892,11 @@ class Player:
             return self._deck.paused
 
     def now(self) -> NowPlaying:
+        """The playing track and the position the listener hears (the deck's minus the output latency)."""
+        latency_s = self.output.latency_s()
         with self._lock:
             d = self._deck
-            return NowPlaying(d.track_id, d.position_s, d.duration_s, d.paused)
+            return NowPlaying(d.track_id, max(0.0, d.position_s - latency_s), d.duration_s, d.paused)
 
     def _run(self) -> None:
         try:

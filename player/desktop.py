@@ -499,6 +499,8 @@ class ListenOptions:
 
 
 _SessionInput = tuple[str, Any]
+_SKIP_QUEUE_WAIT_S = 0.5
+"""How long the next track waits for the queue the server sends after a skip."""
 
 
 class ListenSession:
@@ -533,6 +535,8 @@ class ListenSession:
         self._done = asyncio.Event()
         self._server_skips: set[str] = set()
         self._asked_for_more = False
+        self._skip_asked_s: float | None = None
+        """Session time of the listener's last skip, until the queue the server sends for it arrives."""
         self._mic_stop = threading.Event()
         self._mic_thread: threading.Thread | None = None
         self._streaming = False
@@ -589,6 +593,9 @@ class ListenSession:
             return None
         limit = self.options.max_tracks
         if limit is not None and len(self.state.started_ids) >= limit:
+            return None
+        if self._skip_asked_s is not None and self.session_s() - self._skip_asked_s < _SKIP_QUEUE_WAIT_S:
+            # The server answers a skip with a fresh queue: let it choose what follows.
             return None
         item = self.state.take_next_track()
         if item is None:
@@ -682,6 +689,7 @@ class ListenSession:
         kind = message.get("type")
         if kind == "queue":
             self._asked_for_more = False
+            self._skip_asked_s = None
             items = self.state.queue
             mean_energy = float(np.mean([i.energy for i in items])) if items else float("nan")
             mean_valence = float(np.mean([i.valence for i in items])) if items else float("nan")
@@ -750,7 +758,9 @@ class ListenSession:
         if command.kind == "quit":
             self.stop()
         elif command.kind == "skip":
-            if not self.player.skip():
+            if self.player.skip():
+                self._skip_asked_s = self.session_s()
+            else:
                 self.state.notices.append("nothing to skip")
         elif command.kind in ("like", "dislike"):
             if now.track_id is None:

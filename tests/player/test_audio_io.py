@@ -89,6 +89,18 @@ def test_deck_skip_reports_position_and_fades_out() -> None:
     assert not deck.loaded
 
 
+def test_deck_skip_is_reported_where_the_listener_heard_it() -> None:
+    """Frames still in the output when the skip is asked are not counted: the position is what was heard."""
+    rate = 8000
+    deck = Deck(rate, 1, block_frames=800, fade_s=0.01)
+    deck.load("a", ArraySource(np.full((rate * 2, 1), 0.5, np.float32), rate))
+    for _ in range(5):
+        deck.next_block()
+    assert deck.skip(heard_frames=800) is True  # 0.5 s handed out, 0.1 s of it not heard yet
+    _, events = _drain(deck)
+    assert events == [audio_io.DeckEvent("skipped", "a", 0.4)]
+
+
 def test_deck_pause_plays_silence_without_moving() -> None:
     """While paused the deck hands out silence and the position stands still; resuming continues where it was."""
     rate = 8000

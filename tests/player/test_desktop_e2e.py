@@ -229,10 +229,9 @@ def test_headless_listen_speech_changes_queue_and_events_reach_the_log(
         assert ncc > 0.98, (track_id, ncc)
         offsets.append(offset)
     assert offsets == sorted(offsets)
-    # Track 1 ends within a fade of where it was skipped; track 2 follows and plays whole.
-    assert offsets[1] - offsets[0] == pytest.approx(
-        (skipped.position_s + 0.05) * OUT_RATE, abs=0.02 * OUT_RATE
-    )
+    # Track 1 ends a fade (and at most the output's latency) after where it was skipped; track 2 plays whole.
+    track1_written_s = (offsets[1] - offsets[0]) / OUT_RATE
+    assert skipped.position_s + 0.05 <= track1_written_s + 0.02 <= skipped.position_s + 0.05 + 0.2
     assert offsets[2] - offsets[1] == pytest.approx(completed.position_s * OUT_RATE, abs=0.02 * OUT_RATE)
 
 
