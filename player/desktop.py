@@ -71,6 +71,7 @@ __all__ = [
     "ListenState",
     "QueueItem",
     "cmd_listen",
+    "open_devices",
     "parse_command_line",
     "render",
     "sparkline",
@@ -261,6 +262,7 @@ class ListenState:
     session_id: str = ""
     output: str = ""
     microphone: str = ""
+    """The microphone's description; "" when the session has none."""
     push_to_talk: bool = False
     mic_open: bool = True
     """Audio is being streamed to the server (talk toggled on, or always-on and not muted)."""
@@ -430,7 +432,9 @@ def render(state: ListenState, now: NowPlaying, *, up_next_rows: int = 8) -> Ren
         lines.append(Text(f"{said} · {m.label}, confidence {m.confidence:.2f} · {m.source}{intents}"))
     else:
         lines.append(Text("no mood yet: say how you feel, or press t and type it", style="dim"))
-    if state.mic_ended:
+    if not state.microphone:
+        mic = "microphone: none (press t and type your mood)"
+    elif state.mic_ended:
         mic = "microphone: input ended"
     elif state.mic_open:
         mic = "microphone: " + ("talking" if state.push_to_talk else "listening (always on)")
@@ -897,30 +901,55 @@ def cmd_listen(settings: Settings, args: argparse.Namespace) -> int:
         raise DeviceError(f"cannot start the session: {exc}") from exc
 
 
-async def _listen(settings: Settings, args: argparse.Namespace) -> int:
-    # Open the devices first: a missing sound card is reported before any model loads.
+def open_devices(args: argparse.Namespace) -> tuple[AudioOutput, AudioInput | None, str | None]:
+    """The output and the microphone the options name, and a notice if the session goes without one.
+
+    Without a speaker there is no session. Without a microphone there still is one (moods are typed)
+    unless one was asked for by name (``--input-device``) or file (``--input-wav``).
+
+    Raises:
+        DeviceError: If the output, or an explicitly chosen input, cannot be used.
+    """
     output = open_output(wav_path=args.output_wav, device=args.output_device)
     try:
-        microphone = open_input(wav_path=args.input_wav, device=args.input_device)
+        return output, open_input(wav_path=args.input_wav, device=args.input_device), None
+    except DeviceError as exc:
+        if args.input_wav is not None or args.input_device is not None:
+            output.close()
+            raise
+        notice = f"no microphone, type your mood instead (key t): {exc.message}"
+        logger.warning("%s", notice)
+        return output, None, notice
     except BaseException:
         output.close()
         raise
+
+
+async def _listen(settings: Settings, args: argparse.Namespace) -> int:
+    # Open the devices first: a missing sound card is reported before any model loads.
+    output, microphone, notice = open_devices(args)
     try:
         if args.url:
-            return await _session(settings, args, args.url, output, microphone)
+            return await _session(settings, args, args.url, output, microphone, notice)
         from player.server import running_server
 
         # In-process: loopback only and a free port, so it never clashes with a running `cadence serve`.
         local = dataclasses.replace(settings, host="127.0.0.1", port=0)
         async with running_server(local) as url:
-            return await _session(settings, args, url, output, microphone)
+            return await _session(settings, args, url, output, microphone, notice)
     finally:
-        microphone.close()
+        if microphone is not None:
+            microphone.close()
         output.close()
 
 
 async def _session(
-    settings: Settings, args: argparse.Namespace, url: str, output: AudioOutput, microphone: AudioInput
+    settings: Settings,
+    args: argparse.Namespace,
+    url: str,
+    output: AudioOutput,
+    microphone: AudioInput | None,
+    notice: str | None,
 ) -> int:
     from player.client import CadenceClient
 
@@ -936,7 +965,7 @@ async def _session(
             url=url,
             listener_id=args.listener_id or "",
             output=output.description,
-            microphone=microphone.description,
+            microphone=microphone.description if microphone is not None else "",
             push_to_talk=bool(args.push_to_talk),
             mic_open=not args.push_to_talk,
         )
@@ -945,7 +974,9 @@ async def _session(
         )
         session = ListenSession(adapter, output, microphone, state, options, printer=printer)
         if printer is not None:
-            printer("session", url=url, output=output.description, microphone=microphone.description)
+            printer("session", url=url, output=output.description, microphone=state.microphone or "none")
+        if notice is not None:
+            state.notices.append(notice)
         await session._on_server(first)
         stop_input = threading.Event()
         stdin = sys.stdin

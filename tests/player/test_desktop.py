@@ -7,6 +7,7 @@ real: the player thread, the deck, the WAV output, the WAV microphone.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ import soundfile as sf
 import soxr
 from rich.console import Console
 
+from player import desktop
 from player.audio_io import NowPlaying, WavFileInput, WavFileOutput
 from player.desktop import (
     Command,
@@ -28,6 +30,7 @@ from player.desktop import (
     render,
     sparkline,
 )
+from player.errors import DeviceError
 
 # ---------------------------------------------------------------------------------------------- fakes
 
@@ -188,7 +191,7 @@ def test_mood_history_and_sparkline() -> None:
 def test_screen_shows_now_playing_up_next_reasons_and_mood(tmp_path: Path) -> None:
     """The screen names the playing track with elapsed/remaining, the next picks with reasons, and the mood."""
     server = FakeServer(_catalog(tmp_path, 3, seconds=200))
-    state = ListenState(listener_id="ana", push_to_talk=True, mic_open=False)
+    state = ListenState(listener_id="ana", microphone="test mic", push_to_talk=True, mic_open=False)
     state.on_server_message(server.queue(["t0", "t1", "t2"], "mood"), at_s=0)
     state.take_next_track()
     state.on_server_message(
@@ -330,3 +333,35 @@ def test_push_to_talk_sends_nothing_until_talk(tmp_path: Path) -> None:
     server = asyncio.run(scenario())
     assert server.audio_bytes == 0
     assert not [c for c in server.calls if c[0].startswith("audio")]
+
+
+# ---------------------------------------------------------------------------------------------- devices
+
+
+def _device_args(tmp_path: Path, **overrides: Any) -> argparse.Namespace:
+    values: dict[str, Any] = {"output_wav": tmp_path / "out.wav", "output_device": None, "input_wav": None,
+                              "input_device": None}  # fmt: skip
+    values.update(overrides)
+    return argparse.Namespace(**values)
+
+
+def _no_microphone(*, wav_path: Path | None, device: str | None) -> Any:
+    raise DeviceError("no sound microphone (input) device found")
+
+
+def test_session_goes_on_without_a_default_microphone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No default microphone: the session still plays, moods are typed, and a notice says so."""
+    monkeypatch.setattr(desktop, "open_input", _no_microphone)
+    output, microphone, notice = desktop.open_devices(_device_args(tmp_path))
+    output.close()
+    assert microphone is None
+    assert notice is not None and "type your mood" in notice and "no sound microphone" in notice
+
+
+def test_a_chosen_microphone_that_fails_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A microphone chosen by --input-device that cannot be used stops the session with DeviceError."""
+    monkeypatch.setattr(desktop, "open_input", _no_microphone)
+    with pytest.raises(DeviceError):
+        desktop.open_devices(_device_args(tmp_path, input_device="USB"))
