@@ -29,6 +29,7 @@ import contextlib
 import dataclasses
 import json
 import logging
+import math
 import os
 import select
 import sys
@@ -374,9 +375,11 @@ def _bar(value: float, width: int = 20) -> str:
     return "█" * filled + "░" * (width - filled)
 
 
-def _clock(seconds: float) -> str:
-    seconds = max(0.0, seconds)
-    return f"{int(seconds // 60)}:{int(seconds % 60):02d}"
+def _clock(seconds: float, *, round_up: bool = False) -> str:
+    """m:ss; ``round_up`` for time remaining, which reaches 0:00 only at the very end."""
+    whole = math.ceil(seconds - 1e-6) if round_up else math.floor(seconds)
+    whole = max(0, whole)
+    return f"{whole // 60}:{whole % 60:02d}"
 
 
 def render(state: ListenState, now: NowPlaying, *, up_next_rows: int = 8) -> RenderableType:
@@ -393,7 +396,7 @@ def render(state: ListenState, now: NowPlaying, *, up_next_rows: int = 8) -> Ren
         )
         progress = now.position_s / duration if duration > 0 else 0.0
         timing = Text(
-            f"{_bar(progress, 40)}  {_clock(now.position_s)} / {_clock(duration)}  (−{_clock(remaining)})"
+            f"{_bar(progress, 40)}  {_clock(now.position_s)} / {_clock(duration)}  (−{_clock(remaining, round_up=True)})"
         )
         reason = Text(item.reason, style="dim") if item.reason else Text("")
         playing: RenderableType = Group(head, timing, reason)
