@@ -47,6 +47,7 @@ from rich.console import Console, Group, RenderableType
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
+from websockets.exceptions import InvalidHandshake, InvalidURI
 
 from player.audio_io import (
     AudioInput,
@@ -59,7 +60,7 @@ from player.audio_io import (
     open_input,
     open_output,
 )
-from player.errors import DeviceError
+from player.errors import CadenceError, DeviceError
 from player.settings import Settings
 
 __all__ = [
@@ -553,8 +554,8 @@ class ListenSession:
             on_event=lambda event: self._post(("playback", event)),
             on_error=lambda track_id, message: self._post(("track_failed", (track_id, message))),
         )
-        self.failure: DeviceError | None = None
-        """Why the session ended early, if a device failed while it ran."""
+        self.failure: CadenceError | None = None
+        """Why the session ended early: a device failed, or the server went away."""
         self.sent: list[tuple[str, str, float]] = []
         """Playback events reported to the server: (event, track_id, position_s)."""
 
@@ -661,9 +662,17 @@ class ListenSession:
         self._done.set()
 
     async def _receive_loop(self) -> None:
-        while True:
-            message = await self.client.receive()
-            self._inbox.put_nowait(("server", message))
+        try:
+            while True:
+                message = await self.client.receive()
+                self._inbox.put_nowait(("server", message))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # websockets.ConnectionClosed, most likely
+            if not self._done.is_set():
+                logger.warning("lost the server: %s", exc)
+                self.failure = CadenceError(f"the server closed the connection ({exc})", code="disconnected")
+                self.stop()
 
     async def _handle_loop(self) -> None:
         while True:
@@ -896,12 +905,7 @@ def cmd_listen(settings: Settings, args: argparse.Namespace) -> int:
     if getattr(args, "list_devices", False):
         print(format_devices(list_devices()))
         return 0
-    try:
-        return asyncio.run(_listen(settings, args))
-    except DeviceError:
-        raise
-    except OSError as exc:
-        raise DeviceError(f"cannot start the session: {exc}") from exc
+    return asyncio.run(_listen(settings, args))
 
 
 def open_devices(args: argparse.Namespace) -> tuple[AudioOutput, AudioInput | None, str | None]:
@@ -956,7 +960,10 @@ async def _session(
 ) -> int:
     from player.client import CadenceClient
 
-    client = await CadenceClient.connect(url, token=settings.token, client="cadence-listen")
+    try:
+        client = await CadenceClient.connect(url, token=settings.token, client="cadence-listen")
+    except (OSError, InvalidURI, InvalidHandshake) as exc:
+        raise CadenceError(f"cannot reach the server at {url}: {exc}", code="unreachable") from exc
     interactive = sys.stdout.isatty()
     printer = None if interactive else _LinePrinter(sys.stdout)
     adapter = _ClientAdapter(client)
