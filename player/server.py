@@ -312,18 +312,32 @@ class _Connection:
         return self.session.handle(incoming, now_s=time.time())
 
     async def apply(self, effects: list[Effect]) -> None:
-        """Carry out ``effects`` in order; pending records are committed before the next send."""
+        """Carry out ``effects`` in order; pending records are committed before the next send.
+
+        If a commit fails, the rest of ``effects`` (the ``ack`` among them) is dropped and the
+        client gets ``error internal`` instead: nothing is acknowledged that is not durable.
+        """
         records: list[tuple[LogEvent, dict[str, Any] | None]] = []
         for effect in effects:
             if isinstance(effect, Record):
                 records.append((effect.event, effect.evidence))
                 continue
-            if records:
-                await self.server.writer.write(records)
-                records = []
+            if records and not await self._commit(records):
+                return
+            records = []
             await self._carry_out(effect)
         if records:
+            await self._commit(records)
+
+    async def _commit(self, records: list[tuple[LogEvent, dict[str, Any] | None]]) -> bool:
+        try:
             await self.server.writer.write(records)
+        except Exception as exc:
+            await self._send(
+                Error(code="internal", message=f"the interaction log could not store that: {exc}")
+            )
+            return False
+        return True
 
     async def _carry_out(self, effect: Effect) -> None:
         if isinstance(effect, Send):
