@@ -365,3 +365,25 @@ def test_a_chosen_microphone_that_fails_is_an_error(tmp_path: Path, monkeypatch:
     monkeypatch.setattr(desktop, "open_input", _no_microphone)
     with pytest.raises(DeviceError):
         desktop.open_devices(_device_args(tmp_path, input_device="USB"))
+
+
+def test_lost_server_ends_the_session_with_a_clear_error(tmp_path: Path) -> None:
+    """When the connection drops, the session stops at once and says the server went away."""
+
+    class Dropping(FakeServer):
+        async def receive(self, timeout: float | None = None) -> dict[str, Any]:
+            await asyncio.sleep(0.3)
+            raise ConnectionResetError("connection closed by peer")
+
+    async def scenario() -> ListenSession:
+        server = Dropping(_catalog(tmp_path, 2, seconds=5.0))
+        session = ListenSession(
+            server, WavFileOutput(tmp_path / "out.wav"), None, ListenState(), ListenOptions(max_seconds=20)
+        )
+        await session._on_server(server.queue(["t0", "t1"], "start"))
+        await asyncio.wait_for(session.run(), 10)
+        return session
+
+    session = asyncio.run(scenario())
+    assert session.failure is not None and session.failure.code == "disconnected"
+    assert session.session_s() < 5.0
