@@ -352,6 +352,8 @@ class ListenState:
 
     def on_track_failed(self, track_id: str, message: str) -> None:
         self.failed_ids.add(track_id)
+        if track_id in self.started_ids:  # it never played
+            self.started_ids.remove(track_id)
         if self.now is not None and self.now.id == track_id:
             self.now = None
         self.notices.append(message)
@@ -504,6 +506,9 @@ class ListenOptions:
     """Stop after this long, seconds of wall time since the session started."""
     queue_size: int = 10
     """Tracks asked for when the queue runs out."""
+    keepalive_s: float = 240.0
+    """After this long without sending anything (paused, push-to-talk off), ask for a fresh queue so
+    the server's idle timeout (600 s by default) does not end the session."""
 
 
 _SessionInput = tuple[str, Any]
@@ -545,6 +550,8 @@ class ListenSession:
         self._asked_for_more = False
         self._skip_asked_s: float | None = None
         """Session time of the listener's last skip, until the queue the server sends for it arrives."""
+        self._last_sent_s = clock()
+        """Clock time of the last message sent to the server (for the keepalive)."""
         self._mic_stop = threading.Event()
         self._mic_thread: threading.Thread | None = None
         self._streaming = False
@@ -623,6 +630,7 @@ class ListenSession:
         tasks = [
             asyncio.create_task(self._receive_loop(), name="listen-receive"),
             asyncio.create_task(self._handle_loop(), name="listen-handle"),
+            asyncio.create_task(self._keepalive_loop(), name="listen-keepalive"),
         ]
         mic_queue: asyncio.Queue[np.ndarray | None] = asyncio.Queue()
         if self.microphone is not None:
@@ -673,6 +681,15 @@ class ListenSession:
                 logger.warning("lost the server: %s", exc)
                 self.failure = CadenceError(f"the server closed the connection ({exc})", code="disconnected")
                 self.stop()
+
+    async def _keepalive_loop(self) -> None:
+        while True:
+            idle_s = self._clock() - self._last_sent_s
+            if idle_s >= self.options.keepalive_s:
+                self._last_sent_s = self._clock()
+                await self.client.next(self.options.queue_size)
+                continue
+            await asyncio.sleep(self.options.keepalive_s - idle_s)
 
     async def _handle_loop(self) -> None:
         while True:
@@ -766,6 +783,7 @@ class ListenSession:
 
     async def _report(self, kind: str, track_id: str, position_s: float) -> None:
         self.sent.append((kind, track_id, position_s))
+        self._last_sent_s = self._clock()
         await self.client.playback(kind, track_id, round(position_s, 3))
 
     async def _on_command(self, command: Command) -> None:
@@ -793,8 +811,10 @@ class ListenSession:
         elif command.kind == "talk":
             self.state.mic_open = not self.state.mic_open
         elif command.kind == "text":
+            self._last_sent_s = self._clock()
             await self.client.send_text(command.text)
         elif command.kind == "more":
+            self._last_sent_s = self._clock()
             await self.client.next(self.options.queue_size)
 
     def _title(self, track_id: str) -> str:
@@ -846,6 +866,7 @@ class ListenSession:
                 await self.client.audio_stop()
             if self._streaming:
                 pcm = (np.clip(chunk, -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
+                self._last_sent_s = self._clock()
                 await self.client.send_audio(pcm)
 
 

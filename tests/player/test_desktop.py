@@ -387,3 +387,22 @@ def test_lost_server_ends_the_session_with_a_clear_error(tmp_path: Path) -> None
     session = asyncio.run(scenario())
     assert session.failure is not None and session.failure.code == "disconnected"
     assert session.session_s() < 5.0
+
+
+def test_keepalive_asks_for_a_queue_when_nothing_was_sent(tmp_path: Path) -> None:
+    """Paused with nothing to say, the session still sends `next` now and then, so the server keeps it."""
+
+    async def scenario() -> FakeServer:
+        server = FakeServer(_catalog(tmp_path, 2, seconds=5.0))
+        session = ListenSession(
+            server, WavFileOutput(tmp_path / "out.wav"), None, ListenState(),
+            ListenOptions(max_seconds=1.5, keepalive_s=0.4),
+        )  # fmt: skip
+        await session._on_server(server.queue(["t0", "t1"], "start"))
+        session.submit(Command("pause"))
+        await session.run()
+        return server
+
+    server = asyncio.run(scenario())
+    assert [c for c in server.calls if c[0] == "playback"] == [("playback", "started", "t0", 0.0)]
+    assert 2 <= len([c for c in server.calls if c[0] == "next"]) <= 4
