@@ -77,7 +77,7 @@ DEVICE_HELP = (
     "`--output-wav FILE` writes what would have played."
 )
 
-_DecodeBlockFrames = 8192
+_DECODE_BLOCK_FRAMES = 8192
 
 
 # --------------------------------------------------------------------------------------------- devices
@@ -315,8 +315,8 @@ class FileSource:
     """A track file decoded with soundfile and resampled with a streaming soxr resampler.
 
     Raises (from the constructor):
-        DeviceError: Never; a file that cannot be opened raises :class:`OSError` or
-            :class:`soundfile.LibsndfileError` (the player reports it and moves on).
+        soundfile.LibsndfileError: If the file is missing or not audio soundfile can read (the
+            player reports it and moves on to the next track).
     """
 
     def __init__(self, path: Path | str, sample_rate_hz: int, channels: int) -> None:
@@ -345,8 +345,8 @@ class FileSource:
 
     def _fill(self, frames: int) -> None:
         while len(self._pending) < frames and not self._eof:
-            raw = self._file.read(_DecodeBlockFrames, dtype="float32", always_2d=True)
-            last = len(raw) < _DecodeBlockFrames
+            raw = self._file.read(_DECODE_BLOCK_FRAMES, dtype="float32", always_2d=True)
+            last = len(raw) < _DECODE_BLOCK_FRAMES
             if self._resampler is not None:
                 out = self._resampler.resample_chunk(raw, last=last)
                 out = np.asarray(out, dtype=np.float32).reshape(-1, self._in_channels)
