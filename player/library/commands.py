@@ -36,9 +36,10 @@ def use_numba_cache(settings: Settings) -> None:
         os.environ["NUMBA_CACHE_DIR"] = str(cache)
 
 
-def ensure_library(settings: Settings) -> LibraryStore:
+def ensure_library(settings: Settings, *, demo_count: int = 120) -> LibraryStore:
     """The library at ``settings.library_db``, opened. An empty library first gets the demo catalog
-    built in HOME/demo-library (unless already there) and scanned, so a first run has music."""
+    (``demo_count`` tracks) built in HOME/demo-library, unless one is there already, and scanned,
+    so a first run has music."""
     store = LibraryStore(settings.library_db)
     if store.count() > 0:
         return store
@@ -46,7 +47,7 @@ def ensure_library(settings: Settings) -> LibraryStore:
     target = demo_dir(settings)
     if not (target / "truth.json").exists():
         _log.info("library is empty: building the demo catalog in %s", target)
-        build_demo_library(target)
+        build_demo_library(target, count=demo_count)
     use_numba_cache(settings)
     report = scan([target], settings.library_db, workers=settings.workers, progress=False)
     _log.info("demo catalog scanned: %d tracks", len(report.extracted) + report.unchanged + report.rehashed)

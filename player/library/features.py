@@ -133,12 +133,10 @@ def decode(path: Path) -> DecodedAudio:
     """Read ``path`` once into mono float32 at :data:`ANALYSIS_RATE_HZ`.
 
     Raises:
-        DecodeError: If the file is empty, not audio, unreadable, truncated well short of the
-            length its header declares, or shorter than :data:`MIN_DURATION_S`.
+        DecodeError: If the file is empty, not audio, unreadable, truncated or corrupt, or shorter
+            than :data:`MIN_DURATION_S`.
         SilentTrackError: If every sample is below :data:`SILENCE_DBFS`.
     """
-    import soundfile as sf
-
     try:
         if path.stat().st_size == 0:
             raise DecodeError("empty file (0 bytes)")
@@ -146,14 +144,14 @@ def decode(path: Path) -> DecodedAudio:
         raise DecodeError(f"unreadable: {exc.strerror or exc}") from exc
     try:
         samples, rate, duration_s, excerpted = _decode_soundfile(path)
-    except DecodeError:
-        raise
-    except (sf.LibsndfileError, RuntimeError, ValueError, TypeError) as exc:
+    except _NotForSoundfile as exc:
         # libsndfile does not know the container: try audioread (ffmpeg/GStreamer where installed).
         try:
             samples, rate, duration_s, excerpted = _decode_audioread(path)
+        except DecodeError:
+            raise
         except Exception as fallback_exc:
-            raise DecodeError(f"not decodable as audio ({_short(exc)})") from fallback_exc
+            raise DecodeError(f"not decodable as audio ({exc})") from fallback_exc
     except OSError as exc:
         raise DecodeError(f"unreadable: {exc.strerror or exc}") from exc
     if samples.size == 0 or duration_s < MIN_DURATION_S:
@@ -172,6 +170,10 @@ def decode(path: Path) -> DecodedAudio:
     )
 
 
+class _NotForSoundfile(Exception):
+    """libsndfile cannot open the file (the container is unknown to it, or it is not audio)."""
+
+
 def _short(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return text[:160]
@@ -186,42 +188,67 @@ def _excerpt_starts(duration_s: float) -> list[float]:
 def _decode_soundfile(path: Path) -> tuple[np.ndarray, int, float, bool]:
     import soundfile as sf
 
-    with sf.SoundFile(str(path)) as f:
+    try:
+        f = sf.SoundFile(str(path))
+    except (sf.LibsndfileError, RuntimeError, ValueError, TypeError) as exc:
+        raise _NotForSoundfile(_short(exc)) from exc
+    with f:
         rate = int(f.samplerate)
         declared = int(f.frames)
         duration_s = declared / rate if rate else 0.0
-        if duration_s > FULL_ANALYSIS_LIMIT_S and f.seekable():
-            chunks = []
-            win = int(EXCERPT_S * rate)
-            for start_s in _excerpt_starts(duration_s):
-                f.seek(int(start_s * rate))
-                chunk = f.read(win, dtype="float32", always_2d=True)
-                chunks.append(chunk.mean(axis=1))
-                if len(chunk) < win:
-                    raise DecodeError(
-                        f"truncated: stops near {start_s + len(chunk) / rate:.1f} s of {duration_s:.1f} s declared"
-                    )
-            return np.concatenate(chunks), rate, duration_s, True
-        data = f.read(dtype="float32", always_2d=True)
+        try:
+            if duration_s > FULL_ANALYSIS_LIMIT_S and f.seekable():
+                chunks = []
+                win = int(EXCERPT_S * rate)
+                for start_s in _excerpt_starts(duration_s):
+                    f.seek(int(start_s * rate))
+                    chunk = f.read(win, dtype="float32", always_2d=True)
+                    chunks.append(chunk.mean(axis=1))
+                    if len(chunk) < win:
+                        raise DecodeError(
+                            f"truncated: stops near {start_s + len(chunk) / rate:.1f} s "
+                            f"of {duration_s:.1f} s declared"
+                        )
+                return np.concatenate(chunks), rate, duration_s, True
+            data = f.read(dtype="float32", always_2d=True)
+        except (sf.LibsndfileError, RuntimeError) as exc:
+            raise DecodeError(f"truncated or corrupt: decoding stopped ({_short(exc)})") from exc
     got = len(data)
-    # A truncated file decodes up to where it breaks; a few frames' slack covers codec rounding.
+    # A truncated file decodes up to where it breaks; some slack covers codec rounding.
     if declared > 0 and got < declared - max(rate // 2, int(0.02 * declared)):
         raise DecodeError(f"truncated: decoded {got / rate:.1f} s of {duration_s:.1f} s declared")
     return data.mean(axis=1), rate, got / rate if rate else 0.0, False
 
 
 def _decode_audioread(path: Path) -> tuple[np.ndarray, int, float, bool]:
-    import librosa
+    """Decode through audioread (ffmpeg, GStreamer, Core Audio: whatever is installed), streaming:
+    for a long file only the excerpt windows are kept in memory."""
+    import audioread
 
-    duration_s = float(librosa.get_duration(path=str(path)))
-    if duration_s > FULL_ANALYSIS_LIMIT_S:
-        chunks = [
-            librosa.load(str(path), sr=ANALYSIS_RATE_HZ, mono=True, offset=s, duration=EXCERPT_S)[0]
-            for s in _excerpt_starts(duration_s)
-        ]
-        return np.concatenate(chunks).astype(np.float32), ANALYSIS_RATE_HZ, duration_s, True
-    y, _ = librosa.load(str(path), sr=ANALYSIS_RATE_HZ, mono=True)
-    return y.astype(np.float32), ANALYSIS_RATE_HZ, len(y) / ANALYSIS_RATE_HZ, False
+    with audioread.audio_open(str(path)) as f:
+        rate, channels, duration_s = int(f.samplerate), max(int(f.channels), 1), float(f.duration)
+        long_file = duration_s > FULL_ANALYSIS_LIMIT_S
+        windows = (
+            [(int(s * rate), int((s + EXCERPT_S) * rate)) for s in _excerpt_starts(duration_s)]
+            if long_file
+            else []
+        )
+        kept: list[np.ndarray] = []
+        position = 0
+        for buffer in f:
+            block = np.frombuffer(buffer, dtype="<i2").astype(np.float32) / 32768.0
+            block = block[: len(block) // channels * channels].reshape(-1, channels).mean(axis=1)
+            start, end = position, position + len(block)
+            position = end
+            if not long_file:
+                kept.append(block)
+                continue
+            for w_start, w_end in windows:
+                lo, hi = max(start, w_start), min(end, w_end)
+                if lo < hi:
+                    kept.append(block[lo - start : hi - start])
+    samples = np.concatenate(kept) if kept else np.zeros(0, dtype=np.float32)
+    return samples, rate, duration_s if long_file else len(samples) / max(rate, 1), long_file
 
 
 # ------------------------------------------------------------------------------------------- analyse

@@ -351,6 +351,7 @@ def scan(
         finally:
             bar.close()
         store.set_extractor_version(version)
+        store.checkpoint()
     report = ScanReport(
         files=len(found),
         extracted=tuple(extracted),

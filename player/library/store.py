@@ -334,6 +334,11 @@ class LibraryStore:
         with self._lock:
             return {r[0] for r in self._db.execute("SELECT path FROM problems")}
 
+    def checkpoint(self) -> None:
+        """Fold the WAL into the main file (after a scan, so a copied library.db is complete)."""
+        with self._lock:
+            self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
     def set_extractor_version(self, version: int) -> None:
         with self._lock:
             self._db.execute(
