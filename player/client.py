@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -74,8 +75,13 @@ class CadenceClient:
         if token is not None:
             hello["token"] = token
         try:
-            await ws.send(json.dumps(hello))
+            # A server at its session cap answers before it reads `hello` and closes: the reply
+            # is still delivered, so a refused send is not the end of the story.
+            with contextlib.suppress(ConnectionClosed):
+                await ws.send(json.dumps(hello))
             reply = json.loads(await asyncio.wait_for(ws.recv(), timeout=30.0))
+        except ConnectionClosed as exc:
+            raise CadenceError(f"the server closed the connection: {exc}", code="closed") from exc
         except BaseException:
             await ws.close()
             raise
@@ -148,7 +154,7 @@ class CadenceClient:
         await self.send(
             {"type": "audio.start", "sample_rate": int(sample_rate), "channels": channels, "format": "s16le"}
         )
-        step = max(1, int(round(sample_rate * chunk_ms / 1000.0)))
+        step = max(1, round(sample_rate * chunk_ms / 1000.0))
         began = time.monotonic()
         for i, start in enumerate(range(0, samples.shape[0], step)):
             await self.ws.send(pcm_s16le(samples[start : start + step]))

@@ -299,7 +299,14 @@ class _Connection:
                 except TimeoutError:
                     await self.ws.close(1001, "idle timeout")
                     break
-                await self.apply(self.session.handle(frame, now_s=time.time()))
+                try:
+                    await self.apply(self.session.handle(frame, now_s=time.time()))
+                except ConnectionClosed:
+                    raise
+                except Exception:
+                    # A fault of ours (or of an engine) must not cost the listener the connection.
+                    logger.exception("session %s: handling a frame failed", self.session.session_id)
+                    await self._send(Error(code="internal", message="the server failed on that message"))
         except ConnectionClosed:
             pass
         finally:
