@@ -65,6 +65,7 @@ __all__ = [
     "catalog_matrix",
     "draw_listeners",
     "run_listener",
+    "simulate_log",
     "synthetic_catalog",
 ]
 
@@ -259,8 +260,8 @@ class SimCatalog:
 
     def __init__(self, tracks: list[Track]) -> None:
         self.tracks = tracks
-        self.ids = tuple(t.id for t in tracks)
-        self.row = {t: i for i, t in enumerate(self.ids)}
+        self.ids: tuple[str, ...] = tuple(str(t.id) for t in tracks)
+        self.row: dict[str, int] = {t: i for i, t in enumerate(self.ids)}
         self.valence = np.array([t.valence for t in tracks], np.float64)
         self.energy = np.array([t.energy for t in tracks], np.float64)
         self.tempo = np.array([t.tempo_bpm for t in tracks], np.float64)
@@ -619,3 +620,40 @@ def run_listener(
 def with_population(listener: SimListener, population: Population) -> SimListener:
     """A copy of ``listener`` speaking and noticing like ``population``."""
     return replace(listener, population=population)
+
+
+def simulate_log(
+    tracks: list[Track],
+    *,
+    listeners: int,
+    seed: int,
+    population: Population = TRAIN_POPULATION,
+    sessions: int = 2,
+    tracks_per_session: int = 15,
+) -> list[SimEvent]:
+    """Events a server would have logged for simulated listeners whose player picked a random track
+    among the 30 nearest to its target (for exercising `cadence train` without real users)."""
+    cat = SimCatalog(tracks)
+    rng = np.random.default_rng(seed)
+    events: list[SimEvent] = []
+
+    def policy(state: ListenerState, at_s: float, count: int) -> list[int]:
+        t = state.target(at_s=at_s)
+        d = np.hypot(cat.valence - t.valence, cat.energy - t.energy)
+        recent = [cat.row[i] for i in state.recently_played(at_s=at_s) if i in cat.row]
+        d[recent] = np.inf
+        near = np.argsort(d)[:30]
+        return [int(r) for r in rng.permutation(near)[:count]]
+
+    for i, listener in enumerate(draw_listeners(listeners, seed=seed, cat=cat, population=population)):
+        for _ in run_listener(
+            listener,
+            cat,
+            policy,
+            seed=seed * 7 + i,
+            sessions=sessions,
+            tracks_per_session=tracks_per_session,
+            on_event=events.append,
+        ):
+            pass
+    return events
