@@ -80,32 +80,34 @@ def test_three_early_skips_of_calm_tracks_move_the_queue_away(engines: Engines, 
 
 
 def test_something_calmer_walks_the_queue_energy_down(engines: Engines, tmp_path: Path) -> None:
-    """'something calmer please' steers target energy down step by step as tracks play (iso principle)."""
+    """'something calmer please' walks the energy of the tracks played next down, step by step (iso principle)."""
 
-    async def scenario() -> tuple[float, list[float], list[float]]:
+    async def scenario() -> tuple[float, list[float], list[float], list[float]]:
         async with serving(engines, tmp_path) as (url, _):
             client = await connect(url)
-            start = await client.start_session(local_time="2026-05-04T17:00:00+02:00")
-            await _queue_after_text(client, "let's go, I'm pumped")
+            await client.start_session(local_time="2026-05-04T17:00:00+02:00")
+            pumped = await _queue_after_text(client, "let's go, I'm pumped")
             queue = await _queue_after_text(client, "something calmer please")
-            targets, means = [queue["target"]["energy"]], [mean_energy(queue)]
-            for _ in range(4):
+            targets, played, means = [], [], []
+            for _ in range(5):
+                targets.append(queue["target"]["energy"])
+                means.append(mean_energy(queue))
                 track = queue["tracks"][0]
+                played.append(track["energy"])
                 await client.playback("started", track["id"], 0.0)
                 await client.wait_for("ack")
                 await client.playback("completed", track["id"], track["duration_s"])
                 await client.wait_for("ack")
                 await client.next(10)
                 queue = await client.wait_for("queue")
-                targets.append(queue["target"]["energy"])
-                means.append(mean_energy(queue))
             await client.end_session()
-            return mean_energy(start), targets, means
+            return mean_energy(pumped), targets, played, means
 
-    _, targets, means = run(scenario())
+    pumped, targets, played, means = run(scenario())
     assert all(b <= a + 1e-6 for a, b in itertools.pairwise(targets)), targets
-    assert targets[-1] < targets[0] - 0.05, targets
-    assert means[-1] < means[0], means
+    assert targets[-1] < targets[0] - 0.1, targets
+    assert sum(played[:2]) / 2 > sum(played[-2:]) / 2, played
+    assert max(means) < pumped, (pumped, means)
 
 
 def test_every_protocol_error_has_its_code_and_the_connection_stays_usable(
