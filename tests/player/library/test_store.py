@@ -79,7 +79,9 @@ def test_feature_matrix_is_float32_in_column_order(tmp_path: Path) -> None:
         assert matrix.columns == NUMERIC_FEATURES
         assert matrix.values.dtype == np.float32 and matrix.values.shape == (5, len(NUMERIC_FEATURES))
         for t in tracks:
-            np.testing.assert_allclose(matrix.values[matrix.row(t.id)], np.float32(t.numeric()))
+            np.testing.assert_allclose(
+                matrix.values[matrix.row(t.id)], np.asarray(t.numeric(), dtype=np.float32)
+            )
         assert matrix.values[0, NUMERIC_FEATURES.index("mode_major")] == 0.0
         with pytest.raises(KeyError):
             matrix.row("nope")
