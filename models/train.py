@@ -60,6 +60,7 @@ __all__ = [
     "LGBM_PARAMS",
     "TrainingSet",
     "fit_preselect",
+    "float32_thresholds",
     "heuristic_rows",
     "log_queries",
     "save_model_atomic",
@@ -200,9 +201,6 @@ def simulated_queries(
     return ts
 
 
-_OUTCOME_LABEL = {"completed": 2.0, "liked": 3.0}
-
-
 def log_queries(
     events_by_listener: dict[str, Sequence[Any]], tracks: Sequence[Track], matrix: MatrixLike
 ) -> TrainingSet:
@@ -214,41 +212,49 @@ def log_queries(
     ts = TrainingSet()
     for listener_id, events in events_by_listener.items():
         state: ListenerState | None = None
-        session_rows: list[np.ndarray] = []
-        session_labels: list[float] = []
-        pending: dict[str, tuple[np.ndarray, float]] = {}
-
-        def flush() -> None:
-            nonlocal session_rows, session_labels
-            if len(session_rows) >= 2 and len(set(session_labels)) > 1:
-                ts.add(np.concatenate(session_rows), np.array(session_labels, np.float32), "log")
-            session_rows, session_labels = [], []
-
+        rows: list[np.ndarray] = []
+        labels: list[float] = []
+        # track id -> (feature row at its start, liked while playing)
+        playing: dict[str, tuple[np.ndarray, bool]] = {}
+        # track id -> index of its label in this session (a dislike may come after the skip)
+        finished: dict[str, int] = {}
         for event in events:
             if event.kind == "session_start":
-                flush()
-                pending.clear()
-            if state is not None and event.kind == "started" and event.track_id in catalog.row:
-                ctx = build_context(state, catalog, at_s=event.at_s)
-                x = assemble_features(catalog, ctx, np.array([catalog.row[event.track_id]]), ctx.targets[0])
-                pending[event.track_id] = (x, -1.0)
-            if event.kind in ("skipped", "completed", "liked", "disliked") and event.track_id in pending:
-                x, label = pending[event.track_id]
-                if event.kind == "skipped":
-                    new = 0.0 if (event.position_s or 0.0) < EARLY_SKIP_S else 1.0
-                elif event.kind == "disliked":
-                    new = 0.0
-                else:
-                    new = _OUTCOME_LABEL[event.kind]
-                # liked beats completed; a dislike or skip after a like still counts as the worse one
-                label = new if label < 0 else (max(label, new) if event.kind == "liked" else min(label, new))
-                pending[event.track_id] = (x, label)
-                if event.kind in ("skipped", "completed"):
-                    session_rows.append(x)
-                    session_labels.append(label)
+                _add_session(ts, rows, labels)
+                rows, labels = [], []
+                playing.clear()
+                finished.clear()
+            tid = event.track_id
+            if state is not None and tid in catalog.row:
+                if event.kind == "started":
+                    ctx = build_context(state, catalog, at_s=event.at_s)
+                    x = assemble_features(catalog, ctx, np.array([catalog.row[tid]]), ctx.targets[0])
+                    playing[tid] = (x, False)
+                    finished.pop(tid, None)
+                elif event.kind == "liked" and tid in playing:
+                    playing[tid] = (playing[tid][0], True)
+                elif event.kind == "disliked" and tid in finished:
+                    labels[finished[tid]] = 0.0
+                elif event.kind in ("skipped", "completed", "disliked") and tid in playing:
+                    x, liked = playing.pop(tid)
+                    if event.kind == "disliked":
+                        label = 0.0
+                    elif event.kind == "skipped":
+                        label = 0.0 if (event.position_s or 0.0) < EARLY_SKIP_S else 1.0
+                    else:
+                        label = 3.0 if liked else 2.0
+                    finished[tid] = len(labels)
+                    rows.append(x)
+                    labels.append(label)
             state = apply_logged_event(state, listener_id, event)
-        flush()
+        _add_session(ts, rows, labels)
     return ts
+
+
+def _add_session(ts: TrainingSet, rows: list[np.ndarray], labels: list[float]) -> None:
+    """A session's plays are one query, if they are not all labelled alike (nothing to rank then)."""
+    if len(rows) >= 2 and len(set(labels)) > 1:
+        ts.add(np.concatenate(rows), np.array(labels, np.float32), "log")
 
 
 def train_booster(ts: TrainingSet, *, seed: int, rounds: int = NUM_ROUNDS) -> Any:
@@ -260,7 +266,28 @@ def train_booster(ts: TrainingSet, *, seed: int, rounds: int = NUM_ROUNDS) -> An
     data = lgb.Dataset(
         x, y.astype(np.int32), group=groups, feature_name=list(FEATURE_NAMES), free_raw_data=False
     )
-    return lgb.train(params, data, num_boost_round=rounds)
+    return float32_thresholds(lgb.train(params, data, num_boost_round=rounds))
+
+
+def float32_thresholds(booster: Any) -> Any:
+    """The same trees with every split threshold rounded down to a float32.
+
+    LightGBM keeps thresholds as doubles; ONNX's TreeEnsemble stores float32. A float32 input equal
+    to ``float32(t) > t`` would go right in LightGBM and left in ONNX. With ``t'`` the largest
+    float32 ≤ ``t`` no float32 lies in ``(t', t]``, so on float32 inputs (all Cadence features are
+    float32) the rounded trees decide exactly as the original ones, and ONNX stores ``t'`` exactly.
+    """
+    import lightgbm as lgb
+
+    # tree_sizes (byte lengths of each tree) would no longer match; without it LightGBM parses in order
+    lines = [line for line in booster.model_to_string().split("\n") if not line.startswith("tree_sizes=")]
+    for i, line in enumerate(lines):
+        if line.startswith("threshold="):
+            t = np.array([float(v) for v in line[len("threshold=") :].split()], dtype=np.float64)
+            f = t.astype(np.float32)
+            f = np.where(f.astype(np.float64) > t, np.nextafter(f, np.float32(-np.inf)), f)
+            lines[i] = "threshold=" + " ".join(repr(float(v)) for v in f)
+    return lgb.Booster(model_str="\n".join(lines))
 
 
 def fit_preselect(

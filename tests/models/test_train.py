@@ -1,0 +1,225 @@
+"""Tests of models.train and models.commands: LambdaRank → ONNX fidelity, learning from the real
+interaction log, atomic replacement and the quality gate."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from models.commands import EvalCatalog, replace_if_better, retrain
+from models.evaluate import EvalConfig
+from models.simulate import catalog_matrix, simulate_log, synthetic_catalog
+from models.train import (
+    TrainingSet,
+    fit_preselect,
+    log_queries,
+    save_model_atomic,
+    simulated_queries,
+    train_booster,
+    train_model,
+)
+from player.log import InteractionLog, LogEvent
+from player.ranking import FEATURE_NAMES, PRESELECT_TERMS, SCHEMA_VERSION, OnnxRanker, shipped_ranker_path
+from player.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def small_tracks() -> list:
+    return synthetic_catalog(400, seed=41)
+
+
+@pytest.fixture(scope="module")
+def small_set(small_tracks: list) -> TrainingSet:
+    return simulated_queries(small_tracks, listeners=6, seed=3, sessions=2, tracks_per_session=12)
+
+
+@pytest.fixture(scope="module")
+def small_model(small_set: TrainingSet) -> tuple[Any, Any]:
+    return train_model(small_set, seed=0, rounds=40, info={"model_version": "test"})
+
+
+def test_simulated_queries_are_labelled_groups(small_set: TrainingSet) -> None:
+    """Simulated decisions give groups of candidate rows with all four outcome grades."""
+    x, y, groups = small_set.arrays()
+    assert x.shape == (groups.sum(), len(FEATURE_NAMES))
+    assert set(np.unique(y).tolist()) == {0.0, 1.0, 2.0, 3.0}
+    assert groups.min() >= 2 and small_set.sources == {"simulated": len(y)}
+
+
+def test_onnx_scores_equal_lightgbm(
+    small_model: tuple[Any, Any], small_set: TrainingSet, tmp_path: Path
+) -> None:
+    """The exported ONNX model scores the same rows as the LightGBM booster within 1e-5."""
+    booster, model = small_model
+    path = tmp_path / "ranker.onnx"
+    save_model_atomic(model, path)
+    ranker = OnnxRanker.load(path)
+    x, _, _ = small_set.arrays()
+    onnx_scores = ranker.score(x[:3000])
+    lgb_scores = booster.predict(x[:3000])
+    assert np.max(np.abs(onnx_scores - lgb_scores)) < 1e-5
+    assert ranker.metadata["cadence.schema_version"] == str(SCHEMA_VERSION)
+    assert ranker.model_version == "test"
+
+
+def test_preselect_distillation_tracks_the_model(
+    small_model: tuple[Any, Any], small_set: TrainingSet
+) -> None:
+    """The linear pre-selection weights rank a query's rows much like the model does."""
+    booster, _ = small_model
+    weights = fit_preselect(booster, small_set)
+    assert set(weights) == set(PRESELECT_TERMS)
+    x, _, groups = small_set.arrays()
+    idx = {n: i for i, n in enumerate(FEATURE_NAMES)}
+    cols = []
+    for term in PRESELECT_TERMS:
+        base = term.removesuffix("_sq")
+        v = x[:, idx[base]]
+        cols.append(v * v if term.endswith("_sq") else v)
+    proxy = np.column_stack(cols) @ np.array([weights[t] for t in PRESELECT_TERMS])
+    score = booster.predict(x)
+    corr = []
+    start = 0
+    for g in groups[:200]:
+        a, b = proxy[start : start + g], score[start : start + g]
+        corr.append(np.corrcoef(np.argsort(np.argsort(a)), np.argsort(np.argsort(b)))[0, 1])
+        start += g
+    assert np.nanmean(corr) > 0.6
+
+
+def _write_log(path: Path, events: list) -> None:
+    with InteractionLog(path) as log:
+        log.record_many([(LogEvent(**asdict(e)), None) for e in events])  # type: ignore[arg-type]
+
+
+def test_log_plays_are_replayed_and_labelled_by_outcome(small_tracks: list, tmp_path: Path) -> None:
+    """Plays read back from a real interaction log become rows labelled early skip 0 … liked 3."""
+    events = simulate_log(small_tracks, listeners=3, seed=5, sessions=2, tracks_per_session=12)
+    _write_log(tmp_path / "log.db", events)
+    with InteractionLog(tmp_path / "log.db") as log:
+        by_listener = {lid: log.events(lid) for lid in log.listeners()}
+    ts = log_queries(by_listener, small_tracks, catalog_matrix(small_tracks))
+    x, y, groups = ts.arrays()
+    plays = sum(1 for e in events if e.kind == "started")
+    assert ts.sources == {"log": len(y)}
+    assert 0 < len(y) <= plays and len(groups) <= 3 * 2
+    # labels agree with the logged outcomes, counted independently
+    outcomes = {"early": 0, "late": 0, "done": 0, "liked": 0}
+    last: dict[str, str] = {}
+    for e in events:
+        if e.kind == "skipped":
+            last[e.session_id + e.track_id] = "early" if e.position_s < 30 else "late"
+        elif e.kind == "liked":
+            last[e.session_id + e.track_id] = "liked"
+        elif e.kind == "completed" and last.get(e.session_id + e.track_id) != "liked":
+            last[e.session_id + e.track_id] = "done"
+    for v in last.values():
+        outcomes[v] += 1
+    counts = np.bincount(y.astype(int), minlength=4)
+    if len(y) == plays:  # every session had mixed outcomes, so none was dropped
+        assert counts.tolist() == [outcomes["early"], outcomes["late"], outcomes["done"], outcomes["liked"]]
+    assert counts[0] > 0 and counts[2] + counts[3] > 0
+    assert np.all(np.isfinite(x))
+
+
+def test_atomic_replacement_keeps_the_old_model_on_failure(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If the rename fails the old model stays byte for byte and no temporary file is left."""
+    target = tmp_path / "models" / "ranker.onnx"
+    target.parent.mkdir()
+    target.write_bytes(b"old model")
+
+    def broken_replace(src: str, dst: str) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(OSError):
+        save_model_atomic(b"new model", target)
+    assert target.read_bytes() == b"old model"
+    assert os.listdir(target.parent) == ["ranker.onnx"]
+    monkeypatch.undo()
+    save_model_atomic(b"new model", target)
+    assert target.read_bytes() == b"new model"
+    assert os.listdir(target.parent) == ["ranker.onnx"]
+
+
+def test_quality_gate_refuses_a_worse_model(
+    small_tracks: list, small_set: TrainingSet, tmp_path: Path
+) -> None:
+    """A model trained on inverted labels does not replace a good one; a good one replaces a missing one."""
+    catalog = EvalCatalog(small_tracks, catalog_matrix(small_tracks), "synthetic")
+    cfg = EvalConfig(listeners=5, seed=77, sessions=1, tracks_per_session=12)
+    inverted = TrainingSet()
+    for x, y in zip(small_set.features, small_set.labels, strict=True):
+        inverted.add(x, 3.0 - y, "simulated")
+    _, bad = train_model(inverted, seed=0, rounds=30)
+    target = tmp_path / "models" / "ranker.onnx"
+    target.parent.mkdir()
+    good = shipped_ranker_path().read_bytes()
+    target.write_bytes(good)
+    refused = replace_if_better(bad.SerializeToString(), target, catalog, cfg)
+    assert not refused.replaced and "kept the current model" in refused.reason
+    assert refused.current is not None and refused.candidate["skip_rate"] > refused.current["skip_rate"]
+    assert target.read_bytes() == good
+    assert sorted(os.listdir(target.parent)) == ["ranker.onnx"]
+
+    target.write_bytes(b"corrupt")
+    accepted = replace_if_better(good, target, catalog, cfg)
+    assert accepted.replaced and "unusable" in accepted.reason
+    assert target.read_bytes() == good
+
+
+def test_float32_thresholds_change_no_decision(small_set: TrainingSet) -> None:
+    """Rounding split thresholds down to float32 leaves every prediction on float32 rows unchanged."""
+    import lightgbm as lgb
+
+    from models.train import LGBM_PARAMS, float32_thresholds
+
+    x, y, groups = small_set.arrays()
+    raw = lgb.train(
+        dict(LGBM_PARAMS, seed=2), lgb.Dataset(x, y.astype(int), group=groups), num_boost_round=15
+    )
+    assert np.array_equal(raw.predict(x), float32_thresholds(raw).predict(x))
+
+
+def test_booster_is_deterministic(small_set: TrainingSet) -> None:
+    """Training twice with the same seed gives the same scores (reproducible models)."""
+    x, _, _ = small_set.arrays()
+    a = train_booster(small_set, seed=1, rounds=10).predict(x[:500])
+    b = train_booster(small_set, seed=1, rounds=10).predict(x[:500])
+    assert np.array_equal(a, b)
+
+
+@pytest.mark.slow
+def test_cadence_train_retrains_from_the_log(small_tracks: list, tmp_path: Path) -> None:
+    """`retrain` reads HOME/log.db, tops up with simulation, gates, and installs only a model as good."""
+    settings = Settings(home=tmp_path)
+    events = simulate_log(
+        synthetic_catalog(1500, seed=21), listeners=6, seed=9, sessions=2, tracks_per_session=12
+    )
+    _write_log(settings.log_db, events)
+    report = retrain(
+        settings,
+        seed=0,
+        min_rows=8000,
+        rounds=60,
+        gate=EvalConfig(listeners=4, seed=5, sessions=1, tracks_per_session=10),
+    )
+    assert report["catalog"]["source"] == "synthetic"
+    assert report["log"]["listeners"] == 6 and report["log"]["held_out_listeners"] == 2
+    assert report["log"]["training_rows"] > 0 and report["simulated_top_up_listeners"] >= 2
+    assert report["candidate"]["log_ndcg_at_10"] is not None
+    installed = settings.models_dir / "ranker.onnx"
+    cand, cur = report["candidate"], report["current"]
+    should = cand["skip_rate"] <= cur["skip_rate"] and cand["log_ndcg_at_10"] >= cur["log_ndcg_at_10"]
+    assert report["replaced"] == should
+    if should:
+        assert OnnxRanker.load(installed).model_version.startswith("trained-")
+    else:
+        assert not installed.exists()
