@@ -29,6 +29,7 @@ import itertools
 import logging
 import os
 import threading
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
@@ -81,7 +82,9 @@ _TOKENS_PER_SECOND = 50
 """Encoder positions per second (one per 2 mel frames, 20 ms)."""
 _TIME_PRECISION_S = 0.02
 """Seconds per timestamp token."""
-_MAX_INITIAL_TIMESTAMP_S = 1.0
+_MAX_TOKENS_PER_S = 12.0
+"""Token budget per second of audio; a decode that reaches it is a repetition loop."""
+_LOOP_COMPRESSION_RATIO = 2.4
 _PREPEND_PUNCTUATION = "\"'“¿([{-"
 _APPEND_PUNCTUATION = "\"'.。,，!！?？:：”)]}、"
 
@@ -197,33 +200,34 @@ def _pad_to(samples: np.ndarray, window_s: float) -> np.ndarray:
     return padded
 
 
-def _segments_from_tokens(
-    tokens: list[int], timestamp_begin: int, decode: Any, duration_s: float
-) -> tuple[tuple[float, float, str], ...]:
-    """Split decoded tokens at timestamp tokens into ``(start_s, end_s, text)`` segments."""
+def _segments_from_words(words: tuple[Word, ...]) -> tuple[tuple[float, float, str], ...]:
+    """Group words into sentence segments ``(start_s, end_s, text)``, split after . ! ?"""
     segments: list[tuple[float, float, str]] = []
-    start: float | None = None
-    text_tokens: list[int] = []
-    for token in tokens:
-        if token >= timestamp_begin:
-            t = (token - timestamp_begin) * _TIME_PRECISION_S
-            if start is None:
-                start = t
-            elif text_tokens:
-                text = decode(text_tokens).strip()
-                if text:
-                    segments.append((round(start, 2), round(t, 2), text))
-                text_tokens = []
-                start = t
-            else:
-                start = t
-        else:
-            text_tokens.append(token)
-    if text_tokens:
-        text = decode(text_tokens).strip()
-        if text:
-            segments.append((round(start or 0.0, 2), round(duration_s, 2), text))
+    current: list[Word] = []
+    for word in words:
+        current.append(word)
+        if word.text.endswith((".", "!", "?")):
+            segments.append((current[0].start_s, current[-1].end_s, " ".join(w.text for w in current)))
+            current = []
+    if current:
+        segments.append((current[0].start_s, current[-1].end_s, " ".join(w.text for w in current)))
     return tuple(segments)
+
+
+def _compression_ratio(text: str) -> float:
+    """gzip compression ratio of the text: Whisper's test for a repetition loop (> 2.4)."""
+    data = text.encode("utf-8")
+    return len(data) / len(zlib.compress(data)) if data else 0.0
+
+
+def _max_new_tokens(duration_s: float) -> int:
+    """A generous cap on the tokens an utterance can need (very fast speech is ~6 tokens/s)."""
+    return min(440, int(16 + _MAX_TOKENS_PER_S * duration_s))
+
+
+def _looks_looped(text: str, n_tokens: int, duration_s: float) -> bool:
+    """Whether a decode ran into a repetition loop (hit the token cap or compresses too well)."""
+    return n_tokens >= _max_new_tokens(duration_s) or _compression_ratio(text) > _LOOP_COMPRESSION_RATIO
 
 
 def _merge_punctuation(words: list[list[Any]]) -> list[list[Any]]:
@@ -315,6 +319,7 @@ class FasterWhisperTranscriber:
         word_timestamps: bool = True,
         compute_type: str = "int8",
         cpu_threads: int = 0,
+        beam_size: int = 5,
     ) -> None:
         try:
             from faster_whisper import WhisperModel
@@ -340,51 +345,38 @@ class FasterWhisperTranscriber:
             set(tok.non_speech_tokens)
             | {tok.transcribe, tok.translate, tok.sot, tok.sot_prev, tok.sot_lm, tok.no_speech}
         )
-        self._prompt = list(tok.sot_sequence)
+        self._prompt = [*tok.sot_sequence, tok.no_timestamps]
         self.model_dir = model_dir
         self.fitted_window = fitted_window
         self.word_timestamps = word_timestamps
+        self.beam_size = beam_size
 
     def transcribe(self, samples16k: np.ndarray) -> Transcript:
         """See :meth:`Transcriber.transcribe`."""
-        import ctranslate2
-
         samples = _check_samples(samples16k)
         duration_s = samples.shape[0] / TARGET_RATE
         window_s = fitted_window_s(duration_s) if self.fitted_window else MAX_WINDOW_S
-        features = self._model.feature_extractor(_pad_to(samples, window_s), padding=0)
-        features = np.ascontiguousarray(features[:, : round(window_s * 100)][None], dtype=np.float32)
-        encoder_output = self._model.model.encode(ctranslate2.StorageView.from_array(features))
-        result = self._model.model.generate(
-            encoder_output,
-            [self._prompt],
-            beam_size=1,
-            max_length=448,
-            return_scores=True,
-            return_no_speech_prob=True,
-            suppress_blank=True,
-            suppress_tokens=self._suppress,
-            max_initial_timestamp_index=round(_MAX_INITIAL_TIMESTAMP_S / _TIME_PRECISION_S),
-        )[0]
-        tokens = list(result.sequences_ids[0])
+        encoder_output, tokens, avg_logprob, no_speech_prob = self._decode(samples, window_s)
         tok = self._tokenizer
-        # CTranslate2's score is the cumulated log-probability divided by the length (penalty 1);
-        # Whisper's avg_logprob divides by length + 1 (the end-of-text token).
-        avg_logprob = float(result.scores[0]) * len(tokens) / (len(tokens) + 1)
-        no_speech_prob = float(result.no_speech_prob)
-        text_tokens = [t for t in tokens if t < tok.eot]
-        text = tok.decode(text_tokens).strip()
+        if window_s < MAX_WINDOW_S and _looks_looped(tok.decode(tokens), len(tokens), duration_s):
+            # Quality guard: a fitted window that sent the decoder into a loop is redone at 30 s.
+            logger.info("repetition in a %.0f s window; re-decoding %.1f s at 30 s", window_s, duration_s)
+            window_s = MAX_WINDOW_S
+            encoder_output, tokens, avg_logprob, no_speech_prob = self._decode(samples, window_s)
+        text = tok.decode(tokens).strip()
         if _is_hallucination(avg_logprob, no_speech_prob) or not text:
             return Transcript("", (), (), avg_logprob, no_speech_prob, duration_s, self.name, window_s)
-        segments = _segments_from_tokens(tokens, tok.timestamp_begin, tok.decode, duration_s)
         words: tuple[Word, ...] = ()
-        if self.word_timestamps and text_tokens:
-            num_frames = samples.shape[0] // _HOP_SAMPLES
+        if self.word_timestamps:
             alignment = self._model.model.align(
-                encoder_output, tok.sot_sequence, [text_tokens], num_frames, median_filter_width=7
+                encoder_output,
+                tok.sot_sequence,
+                [tokens],
+                samples.shape[0] // _HOP_SAMPLES,
+                median_filter_width=7,
             )[0]
             pairs = np.asarray(alignment.alignments, dtype=np.int64).reshape(-1, 2)
-            word_texts, word_tokens = tok.split_to_word_tokens([*text_tokens, tok.eot])
+            word_texts, word_tokens = tok.split_to_word_tokens([*tokens, tok.eot])
             words = _words_from_alignment(
                 word_texts,
                 word_tokens,
@@ -393,6 +385,7 @@ class FasterWhisperTranscriber:
                 list(alignment.text_token_probs),
                 duration_s,
             )
+        segments = _segments_from_words(words) if words else ((0.0, round(duration_s, 2), text),)
         return Transcript(
             text=text,
             words=words,
@@ -403,6 +396,34 @@ class FasterWhisperTranscriber:
             engine=self.name,
             window_s=window_s,
         )
+
+    def _decode(self, samples: np.ndarray, window_s: float) -> tuple[Any, list[int], float, float]:
+        """Encode ``samples`` padded to ``window_s`` and beam-search the text tokens (no timestamps).
+
+        Returns (encoder output, text tokens, average log-probability, no-speech probability).
+        """
+        import ctranslate2
+
+        frames = round(window_s * 100)
+        features = self._model.feature_extractor(_pad_to(samples, window_s), padding=0)[:, :frames]
+        features = np.ascontiguousarray(features[None], dtype=np.float32)
+        encoder_output = self._model.model.encode(ctranslate2.StorageView.from_array(features))
+        duration_s = samples.shape[0] / TARGET_RATE
+        result = self._model.model.generate(
+            encoder_output,
+            [self._prompt],
+            beam_size=self.beam_size,
+            max_length=len(self._prompt) + _max_new_tokens(duration_s),
+            return_scores=True,
+            return_no_speech_prob=True,
+            suppress_blank=True,
+            suppress_tokens=self._suppress,
+        )[0]
+        tokens = [t for t in result.sequences_ids[0] if t < self._tokenizer.eot]
+        # CTranslate2's score is the summed log-probability divided by the length (length penalty 1);
+        # Whisper's avg_logprob divides by length + 1 (the end-of-text token).
+        avg_logprob = float(result.scores[0]) * len(tokens) / (len(tokens) + 1)
+        return encoder_output, tokens, avg_logprob, float(result.no_speech_prob)
 
 
 # -- openai-whisper (PyTorch) -------------------------------------------------------------------------
@@ -462,6 +483,7 @@ class OpenAIWhisperTranscriber:
         *,
         fitted_window: bool = True,
         word_timestamps: bool = True,
+        beam_size: int = 5,
     ) -> None:
         whisper = _import_whisper()
         from mood.whisper_convert import load_openai_model
@@ -480,6 +502,7 @@ class OpenAIWhisperTranscriber:
         self.checkpoint = checkpoint
         self.fitted_window = fitted_window
         self.word_timestamps = word_timestamps
+        self.beam_size = beam_size
 
     @property
     def model(self) -> Any:
@@ -488,39 +511,29 @@ class OpenAIWhisperTranscriber:
 
     def transcribe(self, samples16k: np.ndarray) -> Transcript:
         """See :meth:`Transcriber.transcribe`."""
-        import torch
-
-        whisper = self._whisper
         samples = _check_samples(samples16k)
         duration_s = samples.shape[0] / TARGET_RATE
         window_s = fitted_window_s(duration_s) if self.fitted_window else MAX_WINDOW_S
-        mel = whisper.log_mel_spectrogram(torch.from_numpy(_pad_to(samples, window_s)))
-        mel = mel[:, : round(window_s * 100)]
-        options = whisper.DecodingOptions(
-            task="transcribe",
-            language="en",
-            temperature=0.0,
-            without_timestamps=False,
-            max_initial_timestamp=_MAX_INITIAL_TIMESTAMP_S,
-            fp16=False,
-        )
+        tok = self._tokenizer
         # torch modules are not documented as re-entrant; one decode at a time per model.
-        with self._lock, torch.no_grad():
-            # decode() runs the (patched) encoder itself and hands its output back for alignment.
-            result = whisper.decoding.decode(self._model, mel, options)
-            audio_features = result.audio_features[None]
-            tokens = [int(t) for t in result.tokens]
-            tok = self._tokenizer
-            text_tokens = [t for t in tokens if t < tok.eot]
+        with self._lock:
+            result = self._decode(samples, window_s)
+            tokens = [int(t) for t in result.tokens if int(t) < tok.eot]
+            if window_s < MAX_WINDOW_S and _looks_looped(tok.decode(tokens), len(tokens), duration_s):
+                logger.info("repetition in a %.0f s window; re-decoding %.1f s at 30 s", window_s, duration_s)
+                window_s = MAX_WINDOW_S
+                result = self._decode(samples, window_s)
+                tokens = [int(t) for t in result.tokens if int(t) < tok.eot]
             avg_logprob = float(result.avg_logprob)
             no_speech_prob = float(result.no_speech_prob)
-            text = tok.decode(text_tokens).strip()
+            text = tok.decode(tokens).strip()
             if _is_hallucination(avg_logprob, no_speech_prob) or not text:
                 return Transcript("", (), (), avg_logprob, no_speech_prob, duration_s, self.name, window_s)
             words: tuple[Word, ...] = ()
-            if self.word_timestamps and text_tokens:
-                words = self._align(audio_features, text_tokens, samples.shape[0] // _HOP_SAMPLES, duration_s)
-        segments = _segments_from_tokens(tokens, tok.timestamp_begin, tok.decode, duration_s)
+            if self.word_timestamps:
+                audio_features = result.audio_features[None]
+                words = self._align(audio_features, tokens, samples.shape[0] // _HOP_SAMPLES, duration_s)
+        segments = _segments_from_words(words) if words else ((0.0, round(duration_s, 2), text),)
         return Transcript(
             text=text,
             words=words,
@@ -531,6 +544,27 @@ class OpenAIWhisperTranscriber:
             engine=self.name,
             window_s=window_s,
         )
+
+    def _decode(self, samples: np.ndarray, window_s: float) -> Any:
+        """Log-mel of ``samples`` padded to ``window_s``, then whisper.decode (beam search, no
+        timestamps); the result carries the encoder output as ``audio_features``."""
+        import torch
+
+        whisper = self._whisper
+        mel = whisper.log_mel_spectrogram(torch.from_numpy(_pad_to(samples, window_s)))
+        mel = mel[:, : round(window_s * 100)]
+        options = whisper.DecodingOptions(
+            task="transcribe",
+            language="en",
+            temperature=0.0,
+            beam_size=self.beam_size if self.beam_size > 1 else None,
+            sample_len=_max_new_tokens(samples.shape[0] / TARGET_RATE),
+            without_timestamps=True,
+            fp16=False,
+        )
+        with torch.no_grad():
+            # decode() runs the (patched) encoder itself and hands its output back.
+            return whisper.decoding.decode(self._model, mel, options)
 
     def _align(
         self, audio_features: torch.Tensor, text_tokens: list[int], num_frames: int, duration_s: float
