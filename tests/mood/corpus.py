@@ -66,9 +66,10 @@ AROUSAL_LEVELS: tuple[ArousalLevel, ...] = (
 """Rate is kept within 75–112 % of espeak's default: faster espeak speech defeats Whisper tiny.en
 (about 30 % WER at 140 %), and pitch, range and volume carry the rest of the arousal contrast."""
 
-VOICES: tuple[str, ...] = ("en-us", "en-gb-x-rp", "en-gb+f3")
-"""espeak-ng voices: American male, British RP male, British with the female variant f3.
-(en-029 and en-gb-scotland were tried and dropped: tiny.en mishears them at ~20 % WER.)"""
+VOICES: tuple[str, ...] = ("en-us", "en-gb-x-rp", "en-us+f2")
+"""espeak-ng voices: American male, British RP male, American with the female variant f2 (F0 about an
+octave higher). en-029 and en-gb-scotland were tried and dropped (tiny.en mishears them at ~20 % WER);
+"en-gb+f3" was dropped because espeak-ng 1.51 ignores that variant, leaving a male voice."""
 
 SENTENCES: tuple[tuple[str, ValenceClass], ...] = (
     ("I feel wonderful today and everything is going great.", "positive"),
