@@ -85,6 +85,12 @@ def _add_server_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--max-sessions", type=int, default=256)
     p.add_argument("--speech-workers", type=int, default=2)
+    p.add_argument(
+        "--log-sync",
+        choices=("normal", "full"),
+        default=None,
+        help="interaction log durability: normal survives a server crash, full also a power cut (slower)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -188,6 +194,7 @@ def settings_from_args(args: argparse.Namespace, environ: dict[str, str] | None 
         "token",
         "max_sessions",
         "speech_workers",
+        "log_sync",
     ):
         if getattr(args, name, None) is not None:
             kwargs[name] = getattr(args, name)

@@ -8,9 +8,13 @@ protocol is decided in the core. What lives here is I/O and resource control:
   the client gets ``error busy`` instead of an ever-growing backlog. Each connection's utterances
   are analysed one after another, in order, against that connection's speaker baseline. VAD runs
   as chunks arrive, off the event loop too.
+- **core threads**: each connection's session core runs in one of two threads, one call at a
+  time per connection, so reading typed text and ranking (milliseconds of CPU) never hold up the
+  event loop and the other connections' acks.
 - **log writer**: one thread owns the writes to the interaction log and commits everything waiting
   in one transaction (group commit); a ``Record`` effect is awaited before the next ``Send``, so
-  an ``ack`` is only ever sent for a committed, fsync'd event.
+  an ``ack`` is only ever sent for a committed event (``settings.log_sync``: "normal" survives a
+  server crash, "full" fsyncs and survives a power cut too; see :mod:`player.log`).
 - **limits**: a frame size ceiling (``websockets`` closes with 1009 above :data:`HARD_MAX_FRAME_BYTES`;
   below it the core answers ``frame_too_large`` and the connection stays), idle timeout, keepalive
   pings, ``settings.max_sessions`` concurrent connections (``too_many_sessions``, close 1013).
@@ -90,6 +94,9 @@ HARD_MAX_FRAME_BYTES = 1024 * 1024
 (:class:`player.session.SessionLimits`) are lower and answered with ``frame_too_large``."""
 
 _T = TypeVar("_T")
+_CORE_THREADS = 2
+"""Threads running the session cores (text reading, ranking); the Recommender and the analyzer's
+text path are thread-safe, and each Session is only ever used by one of them at a time."""
 
 
 # ---------------------------------------------------------------- engines
@@ -287,6 +294,7 @@ class _Connection:
         self.baseline: Any = server.engines.new_baseline() if server.engines.new_baseline else None
         self.closed = False
         self._speech_order = asyncio.Lock()
+        self._core_order = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def run(self) -> None:
@@ -300,7 +308,7 @@ class _Connection:
                     await self.ws.close(1001, "idle timeout")
                     break
                 try:
-                    await self.apply(self.session.handle(frame, now_s=time.time()))
+                    await self.apply(await self.feed(frame))
                 except ConnectionClosed:
                     raise
                 except Exception:
@@ -311,11 +319,21 @@ class _Connection:
             pass
         finally:
             self.closed = True
-            await self.apply(self.session.handle(Disconnected(), now_s=time.time()))
+            await self.apply(await self.feed(Disconnected()))
             if self._tasks:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    def feed(self, incoming: Incoming) -> list[Effect]:
+    async def feed(self, incoming: Incoming) -> list[Effect]:
+        """Hand ``incoming`` to the session core, in a core thread, one call at a time per connection.
+
+        Reading typed text and ranking take milliseconds of CPU; on the event loop they would hold
+        up every other connection's acks. In the core threads they share the CPU instead.
+        """
+        async with self._core_order:
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self.server.core_pool, self._handle_now, incoming)
+
+    def _handle_now(self, incoming: Incoming) -> list[Effect]:
         return self.session.handle(incoming, now_s=time.time())
 
     async def apply(self, effects: list[Effect]) -> None:
@@ -352,7 +370,7 @@ class _Connection:
         elif isinstance(effect, LoadHistory):
             log = self.server.log
             events = await asyncio.to_thread(log.events, effect.listener_id)
-            await self.apply(self.feed(HistoryLoaded(events[-effect.limit :])))
+            await self.apply(await self.feed(HistoryLoaded(events[-effect.limit :])))
         elif isinstance(effect, OpenAudio):
             analyzer = self.server.engines.analyzer
             try:
@@ -360,7 +378,7 @@ class _Connection:
                     analyzer.open_stream, effect.sample_rate, effect.channels, effect.format
                 )
             except CadenceError as exc:
-                await self.apply(self.feed(AnalysisFailed(0, exc.code, exc.message)))
+                await self.apply(await self.feed(AnalysisFailed(0, exc.code, exc.message)))
         elif isinstance(effect, FeedAudio | FinishAudio):
             await self._stream(effect)
         elif isinstance(effect, Analyze):
@@ -387,7 +405,7 @@ class _Connection:
             else:
                 items = await asyncio.to_thread(stream.finish)
         except CadenceError as exc:
-            await self.apply(self.feed(AnalysisFailed(0, exc.code, exc.message)))
+            await self.apply(await self.feed(AnalysisFailed(0, exc.code, exc.message)))
             return
         for item in items:
             if hasattr(item, "samples"):
@@ -399,17 +417,20 @@ class _Connection:
                 )
             else:
                 incoming = VadChanged(state=item.state, t_s=float(item.t_s))
-            await self.apply(self.feed(incoming))
+            await self.apply(await self.feed(incoming))
 
     def _analyze(self, effect: Analyze) -> None:
         pool = self.server.pool
         if not pool.reserve():
             logger.warning("speech pool full (%d admitted): busy", pool.admitted)
-            task = asyncio.create_task(self.apply(self.feed(AnalysisRejected(effect.request_id))))
+            task = asyncio.create_task(self._rejected(effect.request_id))
         else:
             task = asyncio.create_task(self._analysis(effect))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+    async def _rejected(self, request_id: int) -> None:
+        await self.apply(await self.feed(AnalysisRejected(request_id)))
 
     async def _analysis(self, effect: Analyze) -> None:
         pool = self.server.pool
@@ -429,7 +450,7 @@ class _Connection:
             result = AnalysisFailed(effect.request_id, "internal", "the utterance could not be analysed")
         finally:
             pool.release()
-        await self.apply(self.feed(result))
+        await self.apply(await self.feed(result))
 
 
 # ---------------------------------------------------------------- the server
@@ -442,6 +463,7 @@ class _Server:
         self.log = log
         self.writer = LogWriter(log)
         self.pool = SpeechPool(settings.speech_workers, settings.speech_queue)
+        self.core_pool = ThreadPoolExecutor(max_workers=_CORE_THREADS, thread_name_prefix="core")
         self.limits = SessionLimits(
             token=settings.token,
             messages_per_s=settings.messages_per_s,
@@ -475,6 +497,7 @@ class _Server:
     def close(self) -> None:
         self.writer.close()
         self.pool.shutdown()
+        self.core_pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _is_loopback(host: str) -> bool:
@@ -519,7 +542,7 @@ async def run_server(
     check_exposure(settings)
     if engines is None:
         engines = await asyncio.to_thread(build_engines, settings)
-    log = InteractionLog(settings.log_db)
+    log = InteractionLog(settings.log_db, synchronous="full" if settings.log_sync == "full" else "normal")
     core = _Server(settings, engines, log)
     origins: Sequence[Any] = [None, *settings.allowed_origins]
     try:

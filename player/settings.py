@@ -64,6 +64,10 @@ class Settings:
     """Per-connection token bucket for text messages: refill rate …"""
     message_burst: float = 40.0
     """… and capacity; excess messages get `rate_limited`."""
+    log_sync: str = "normal"
+    """SQLite ``synchronous`` of the interaction log (WAL): "normal" — an acknowledged event survives
+    a crash or ``kill -9`` of the server; "full" — it also survives a power cut, at one fsync per
+    commit (see player/log.py)."""
 
     @property
     def library_db(self) -> Path:
