@@ -173,8 +173,8 @@ def track_f0(
         ``f0_hz`` is the estimate whatever the voicing (threshold ``aperiodicity`` to decide).
     """
     frames = _frames(np.asarray(samples16k, dtype=np.float64), frame_length, hop_length)
-    tau_min = max(1, int(math.floor(sample_rate / fmax_hz)))
-    tau_max = min(frame_length // 2, int(math.ceil(sample_rate / fmin_hz)))
+    tau_min = max(1, math.floor(sample_rate / fmax_hz))
+    tau_max = min(frame_length // 2, math.ceil(sample_rate / fmin_hz))
     win = frame_length - tau_max
     # difference function d(tau) = E0 + E_tau - 2 r(tau), with r from the FFT autocorrelation of
     # each frame against its first `win` samples (the standard YIN integration window).

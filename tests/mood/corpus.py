@@ -80,7 +80,7 @@ SENTENCES: tuple[tuple[str, ValenceClass], ...] = (
     ("I feel terrible today and nothing is going right.", "negative"),
     ("Everything went wrong and I feel miserable.", "negative"),
     ("I am so disappointed and upset with this.", "negative"),
-    ("I am lonely and I miss my old friends.", "negative"),
+    ("I am so sad and lonely tonight.", "negative"),
     ("I hate this, it is the worst day ever.", "negative"),
     ("The report has a few pages and some tables.", "neutral"),
     ("I will send you the file later this evening.", "neutral"),
