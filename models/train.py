@@ -46,14 +46,15 @@ from models.simulate import (
 from player.library.track import Track
 from player.listener import EARLY_SKIP_S, ListenerState, apply_logged_event
 from player.ranking import (
-    DESCRIPTOR_COLUMNS,
     FEATURE_NAMES,
+    PRESELECT_CONTEXT,
     PRESELECT_TERMS,
     SCHEMA_VERSION,
     Catalog,
     MatrixLike,
     assemble_features,
     build_context,
+    preselect_design,
 )
 
 __all__ = [
@@ -291,45 +292,38 @@ def float32_thresholds(booster: Any) -> Any:
 
 
 def fit_preselect(
-    booster: Any, ts: TrainingSet, *, ridge: float = 1.0, max_rows: int = 60000
-) -> dict[str, float]:
-    """Least-squares weights over :data:`PRESELECT_TERMS` that best reproduce the model's scores
-    within each query: the linear pre-selection is a distillation of the ranker."""
+    booster: Any, ts: TrainingSet, *, ridge: float = 1.0, max_rows: int = 80000
+) -> dict[str, list[float]]:
+    """Weights ``W`` [term × context] such that ``terms @ W @ context`` best reproduces the model's
+    scores within each query: the linear pre-selection is a distillation of the ranker whose term
+    weights shift with the decision's context (:data:`player.ranking.PRESELECT_CONTEXT`)."""
     x, _, groups = ts.arrays()
     if len(x) > max_rows:
         keep = max_rows // max(1, int(groups.mean()))
-        sel = np.random.default_rng(0).choice(len(groups), keep, replace=False)
+        sel = np.sort(np.random.default_rng(0).choice(len(groups), keep, replace=False))
         starts = np.concatenate([[0], np.cumsum(groups)[:-1]])
         x = np.concatenate([x[starts[g] : starts[g] + groups[g]] for g in sel])
         groups = groups[sel]
     score = booster.predict(x)
-    idx = {n: i for i, n in enumerate(FEATURE_NAMES)}
-    cols = [x[:, idx[f"track_{d}"]] for d in DESCRIPTOR_COLUMNS]
-    dv, de = x[:, idx["delta_valence"]], x[:, idx["delta_energy"]]
-    cols += [
-        dv,
-        de,
-        x[:, idx["target_distance"]],
-        dv * dv,
-        de * de,
-        x[:, idx["sim_liked_mean"]],
-        x[:, idx["sim_skipped_mean"]],
-    ]
-    a = np.column_stack(cols).astype(np.float64)
+    terms, context = preselect_design(x)
+    terms = terms.astype(np.float64)
     # centre per query: only differences within a decision matter; weight the upper half of each
     # query most, since the proxy must order the good candidates, not just separate them from bad
     bounds = np.concatenate([[0], np.cumsum(groups)])
     weight = np.full(len(score), 0.2)
     for lo, hi in itertools.pairwise(bounds):
-        a[lo:hi] -= a[lo:hi].mean(axis=0)
+        terms[lo:hi] -= terms[lo:hi].mean(axis=0)
         score[lo:hi] -= score[lo:hi].mean()
         weight[lo:hi][score[lo:hi] >= np.median(score[lo:hi])] = 1.0
+    # interactions: column (i, j) = term i × context j (context is constant within a query)
+    a = (terms[:, :, None] * context[:, None, :]).reshape(len(terms), -1)
     aw = a * weight[:, None]
     w = np.linalg.solve(aw.T @ a + ridge * np.eye(a.shape[1]), aw.T @ score)
-    return {name: float(v) for name, v in zip(PRESELECT_TERMS, w, strict=True)}
+    w = w.reshape(len(PRESELECT_TERMS), len(PRESELECT_CONTEXT))
+    return {name: [float(v) for v in row] for name, row in zip(PRESELECT_TERMS, w, strict=True)}
 
 
-def to_onnx(booster: Any, *, preselect: dict[str, float], info: dict[str, Any]) -> Any:
+def to_onnx(booster: Any, *, preselect: dict[str, list[float]], info: dict[str, Any]) -> Any:
     """Convert to ONNX (onnxmltools) and attach the schema metadata. Returns an ``onnx.ModelProto``."""
     import onnxmltools
     from onnxmltools.convert.common.data_types import FloatTensorType

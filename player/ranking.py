@@ -49,6 +49,7 @@ __all__ = [
     "FEATURE_NAMES",
     "MMR_LAMBDA",
     "NEAREST_K",
+    "PRESELECT_CONTEXT",
     "PRESELECT_K",
     "PRESELECT_TERMS",
     "SCHEMA_VERSION",
@@ -64,7 +65,7 @@ __all__ = [
     "build_context",
     "default_ranker_path",
     "key_step",
-    "preselect_columns",
+    "preselect_design",
     "tempo_step",
 ]
 
@@ -185,6 +186,16 @@ PRESELECT_TERMS: tuple[str, ...] = (
     "sim_skipped_mean",
 )
 """Terms of the linear pre-selection score: scaled features cheap to compute for every track."""
+PRESELECT_CONTEXT: tuple[str, ...] = (
+    "bias",
+    "n_liked",
+    "n_skipped",
+    "recent_skip_rate",
+    "consecutive_early_skips",
+    "intent_active",
+)
+"""Decision-level features that modulate the pre-selection weights: the weight of a term is
+``W[term] @ context``, so the proxy leans on skip similarity after skips, on distance with an intent."""
 
 # Taste vector: z-scored timbre (MFCC means 1..12; 0 is loudness) and a few descriptors, weighted so
 # timbre carries 60 % of the squared norm, then unit-normalised (cosine similarity = dot product).
@@ -446,26 +457,37 @@ def assemble_features(catalog: Catalog, ctx: DecisionContext, idx: np.ndarray, t
     return (raw - _OFFSET) / _SCALE
 
 
-def preselect_columns(
-    catalog: Catalog, ctx: DecisionContext, target: Target, idx: np.ndarray | None = None
-) -> np.ndarray:
-    """The :data:`PRESELECT_TERMS` of rows ``idx`` (all rows if None), scaled like the ranker inputs.
+def preselect_design(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The pre-selection terms and decision context of assembled feature rows (for fitting).
+
+    Args:
+        features: np.ndarray [shape=(m, len(FEATURES))], scaled rows from :func:`assemble_features`.
 
     Returns:
-        np.ndarray [shape=(m, len(PRESELECT_TERMS)), dtype=float32]
+        ``(terms [m, len(PRESELECT_TERMS)], context [m, len(PRESELECT_CONTEXT)])``; the proxy score
+        of a row is ``terms @ W @ context`` for the weight matrix ``W`` in the model's metadata.
     """
-    desc = catalog.descriptors if idx is None else catalog.descriptors[idx]
-    val = catalog.valence if idx is None else catalog.valence[idx]
-    en = catalog.energy if idx is None else catalog.energy[idx]
-    taste = catalog.taste if idx is None else catalog.taste[idx]
-    dv = (val - target.valence) / _SCALE[_INDEX["delta_valence"]]
-    de = (en - target.energy) / _SCALE[_INDEX["delta_energy"]]
-    dist = np.sqrt((val - target.valence) ** 2 + (en - target.energy) ** 2)
-    dist_s = (dist - _OFFSET[_INDEX["target_distance"]]) / _SCALE[_INDEX["target_distance"]]
-    sc = _SCALE[_INDEX["sim_liked_mean"]]
-    pos = taste @ ctx.pos_centroid / sc if ctx.pos_centroid is not None else np.zeros(len(val), np.float32)
-    neg = taste @ ctx.neg_centroid / sc if ctx.neg_centroid is not None else np.zeros(len(val), np.float32)
-    return np.column_stack([desc, dv, de, dist_s, dv * dv, de * de, pos, neg]).astype(np.float32)
+    cols = []
+    for term in PRESELECT_TERMS:
+        v = features[:, _INDEX[term.removesuffix("_sq")]]
+        cols.append(v * v if term.endswith("_sq") else v)
+    context = [np.ones(len(features), np.float32)]
+    context += [features[:, _INDEX[name]] for name in PRESELECT_CONTEXT[1:]]
+    return np.column_stack(cols).astype(np.float32), np.column_stack(context).astype(np.float32)
+
+
+def _decision_context_vector(ctx: DecisionContext) -> np.ndarray:
+    """The :data:`PRESELECT_CONTEXT` values of a decision, scaled like the ranker inputs."""
+    raw = {
+        "n_liked": math.log1p(len(ctx.pos_rows)),
+        "n_skipped": math.log1p(len(ctx.neg_rows)),
+        "intent_active": 1.0 if ctx.intent_active else 0.0,
+        **ctx.scalars,
+    }
+    values = [1.0] + [
+        (raw[n] - float(_OFFSET[_INDEX[n]])) / float(_SCALE[_INDEX[n]]) for n in PRESELECT_CONTEXT[1:]
+    ]
+    return np.array(values, np.float64)
 
 
 _DEFAULT_PRESELECT: dict[str, float] = {
@@ -482,7 +504,8 @@ class OnnxRanker:
 
     The ONNX file carries metadata: ``cadence.schema_version`` (must equal :data:`SCHEMA_VERSION`),
     ``cadence.features`` (comma-separated, must equal :data:`FEATURE_NAMES`), ``cadence.preselect``
-    (JSON weights over :data:`PRESELECT_TERMS`) and ``cadence.model_version``.
+    (JSON: per :data:`PRESELECT_TERMS` a weight, or a list of weights over :data:`PRESELECT_CONTEXT`)
+    and ``cadence.model_version``.
     """
 
     def __init__(self, session: Any, metadata: dict[str, str], path: Path | None = None) -> None:
@@ -491,15 +514,23 @@ class OnnxRanker:
         self.metadata = dict(metadata)
         self.path = path
         self.model_version = metadata.get("cadence.model_version", "unknown")
-        weights = _DEFAULT_PRESELECT
+        weights: dict[str, Any] = dict(_DEFAULT_PRESELECT)
         if "cadence.preselect" in metadata:
             try:
-                weights = {str(k): float(v) for k, v in json.loads(metadata["cadence.preselect"]).items()}
-            except (ValueError, AttributeError) as exc:
+                weights = dict(json.loads(metadata["cadence.preselect"]))
+            except (ValueError, TypeError) as exc:
                 raise ModelCorruptError(
                     f"ranker metadata cadence.preselect is not valid JSON: {exc}"
                 ) from exc
-        self.preselect_weights = np.array([weights.get(t, 0.0) for t in PRESELECT_TERMS], dtype=np.float32)
+        matrix = np.zeros((len(PRESELECT_TERMS), len(PRESELECT_CONTEXT)), np.float64)
+        for i, term in enumerate(PRESELECT_TERMS):
+            value = weights.get(term, 0.0)
+            if isinstance(value, list):
+                matrix[i, : len(value)] = [float(v) for v in value[: len(PRESELECT_CONTEXT)]]
+            else:  # a plain number: a weight that does not depend on the decision context
+                matrix[i, 0] = float(value)
+        self.preselect_weights = matrix
+        """[len(PRESELECT_TERMS), len(PRESELECT_CONTEXT)]: term weight = row @ decision context."""
 
     @classmethod
     def load(cls, path: Path, *, threads: int = 1) -> OnnxRanker:
@@ -633,11 +664,13 @@ class Recommender:
         self.ranker = ranker
         nd = len(DESCRIPTOR_COLUMNS)
         cat = self.catalog
-        static = cat.descriptors @ ranker.preselect_weights[:nd]
-        self._dynamic_w = ranker.preselect_weights[nd:].astype(np.float64)
-        # rows [static, v, e, v², e², taste...]: every per-decision proxy is a weighted sum of them
+        weights = ranker.preselect_weights
+        # the descriptor part of the proxy for each context component: [n, len(PRESELECT_CONTEXT)]
+        static = cat.descriptors.astype(np.float64) @ weights[:nd]
+        self._n_static = static.shape[1]
+        # rows [static per context..., v, e, v², e², taste...]: each decision's proxy is a weighted sum
         self._proxy_basis = np.ascontiguousarray(
-            np.vstack([static, cat.valence, cat.energy, cat.valence**2, cat.energy**2, cat.taste.T]),
+            np.vstack([static.T, cat.valence, cat.energy, cat.valence**2, cat.energy**2, cat.taste.T]),
             dtype=np.float32,
         )
 
@@ -661,13 +694,27 @@ class Recommender:
         """Rows worth scoring: the best :data:`PRESELECT_K` by the linear proxy plus the
         :data:`NEAREST_K` nearest to ``target``, among ``allowed``.
 
-        The proxy's squared deltas expand to terms linear in (v, e, v², e²) and the two similarity
-        terms fold into one vector, so the whole catalog is scored by one float32 matrix product.
+        The proxy's term weights depend on the decision's context (``W @ context``); its squared
+        deltas expand to terms linear in (v, e, v², e²) and its two similarity terms fold into one
+        taste vector, so the whole catalog is scored as a weighted sum of precomputed rows.
         """
         n_allowed = int(allowed.sum())
         if n_allowed <= PRESELECT_K + NEAREST_K:
             return np.flatnonzero(allowed)
-        w = self._dynamic_w  # dv, de, dist, dv², de², sim_liked_mean, sim_skipped_mean (scaled terms)
+        proxy, dist2 = self.proxy_scores(ctx, target)
+        if n_allowed < self.catalog.n:
+            proxy = np.where(allowed, proxy, -np.inf)
+            dist2 = np.where(allowed, dist2, np.inf)
+        top = np.argpartition(-proxy, PRESELECT_K)[:PRESELECT_K]
+        near = np.argpartition(dist2, NEAREST_K)[:NEAREST_K]
+        return np.union1d(top, near)
+
+    def proxy_scores(self, ctx: DecisionContext, target: Target) -> tuple[np.ndarray, np.ndarray]:
+        """The pre-selection score of every catalog track (up to a per-decision constant) and its
+        squared valence/energy distance to ``target``; both float32 [n]."""
+        c = _decision_context_vector(ctx)
+        nd = len(DESCRIPTOR_COLUMNS)
+        w = self.ranker.preselect_weights[nd:] @ c  # dv, de, dist, dv², de², sim_liked, sim_skipped
         tv, te = target.valence, target.energy
         s2 = 0.25 * 0.25
         taste_w = np.zeros(self.catalog.taste.shape[1], np.float64)
@@ -675,27 +722,23 @@ class Recommender:
             taste_w += (w[5] / 0.5) * ctx.pos_centroid
         if ctx.neg_centroid is not None:
             taste_w += (w[6] / 0.5) * ctx.neg_centroid
-        coef = np.zeros((self._proxy_basis.shape[0], 2), np.float32)
+        k = self._n_static
+        coef = np.zeros((self._proxy_basis.shape[0], 2), np.float64)
         # column 0: the proxy without its distance term; column 1: squared distance to the target
-        coef[0, 0] = 1.0
-        coef[1:5, 0] = (
+        coef[:k, 0] = c
+        coef[k : k + 4, 0] = (
             w[0] / 0.25 - 2.0 * w[3] * tv / s2,
             w[1] / 0.25 - 2.0 * w[4] * te / s2,
             w[3] / s2,
             w[4] / s2,
         )
-        coef[5:, 0] = taste_w
-        coef[1:5, 1] = (-2.0 * tv, -2.0 * te, 1.0, 1.0)
+        coef[k + 4 :, 0] = taste_w
+        coef[k : k + 4, 1] = (-2.0 * tv, -2.0 * te, 1.0, 1.0)
         proxy = self._combine(coef[:, 0])
-        dist2 = self._combine(coef[:, 1], rows=range(1, 5))
+        dist2 = self._combine(coef[:, 1], rows=range(k, k + 4))
         dist2 += np.float32(tv * tv + te * te)
         proxy += np.float32(w[2] / 0.15) * np.sqrt(np.maximum(dist2, np.float32(0.0)))
-        if n_allowed < self.catalog.n:
-            proxy = np.where(allowed, proxy, -np.inf)
-            dist2 = np.where(allowed, dist2, np.inf)
-        top = np.argpartition(-proxy, PRESELECT_K)[:PRESELECT_K]
-        near = np.argpartition(dist2, NEAREST_K)[:NEAREST_K]
-        return np.union1d(top, near)
+        return proxy, dist2
 
     def _allowed(self, ctx: DecisionContext, within: Sequence[str] | None, count: int) -> np.ndarray:
         cat = self.catalog

@@ -24,7 +24,15 @@ from models.train import (
     train_model,
 )
 from player.log import InteractionLog, LogEvent
-from player.ranking import FEATURE_NAMES, PRESELECT_TERMS, SCHEMA_VERSION, OnnxRanker, shipped_ranker_path
+from player.ranking import (
+    FEATURE_NAMES,
+    PRESELECT_CONTEXT,
+    PRESELECT_TERMS,
+    SCHEMA_VERSION,
+    OnnxRanker,
+    preselect_design,
+    shipped_ranker_path,
+)
 from player.settings import Settings
 
 
@@ -74,14 +82,11 @@ def test_preselect_distillation_tracks_the_model(
     booster, _ = small_model
     weights = fit_preselect(booster, small_set)
     assert set(weights) == set(PRESELECT_TERMS)
+    assert all(len(v) == len(PRESELECT_CONTEXT) for v in weights.values())
     x, _, groups = small_set.arrays()
-    idx = {n: i for i, n in enumerate(FEATURE_NAMES)}
-    cols = []
-    for term in PRESELECT_TERMS:
-        base = term.removesuffix("_sq")
-        v = x[:, idx[base]]
-        cols.append(v * v if term.endswith("_sq") else v)
-    proxy = np.column_stack(cols) @ np.array([weights[t] for t in PRESELECT_TERMS])
+    terms, context = preselect_design(x)
+    w = np.array([weights[t] for t in PRESELECT_TERMS])
+    proxy = np.einsum("it,tc,ic->i", terms, w, context)
     score = booster.predict(x)
     corr = []
     start = 0

@@ -22,6 +22,7 @@ from player.ranking import (
     DESCRIPTOR_COLUMNS,
     FEATURE_NAMES,
     FEATURES,
+    PRESELECT_CONTEXT,
     PRESELECT_TERMS,
     SCHEMA_VERSION,
     Catalog,
@@ -31,6 +32,7 @@ from player.ranking import (
     build_context,
     default_ranker_path,
     key_step,
+    preselect_design,
     shipped_ranker_path,
     tempo_step,
 )
@@ -180,7 +182,7 @@ def test_shipped_model_carries_its_schema(ranker: OnnxRanker) -> None:
     """The shipped model states schema version, features and pre-selection weights in its metadata."""
     assert ranker.metadata["cadence.schema_version"] == str(SCHEMA_VERSION)
     assert ranker.metadata["cadence.features"].split(",") == list(FEATURE_NAMES)
-    assert ranker.preselect_weights.shape == (len(PRESELECT_TERMS),)
+    assert ranker.preselect_weights.shape == (len(PRESELECT_TERMS), len(PRESELECT_CONTEXT))
     assert np.abs(ranker.preselect_weights).sum() > 0
 
 
@@ -332,6 +334,26 @@ def test_two_stage_matches_scoring_every_track(rec: Recommender, tracks: list) -
         exhaustive = set(rec.top_scored(state, at_s=at, k=10, exhaustive=True))
         recalls.append(len(exhaustive & set(rec.top_scored(state, at_s=at, k=10))) / 10)
     assert np.mean(recalls) >= 0.95
+
+
+def test_serving_proxy_equals_the_fitted_formula(rec: Recommender, tracks: list, ranker: OnnxRanker) -> None:
+    """The expanded pre-selection score over the catalog equals terms @ W @ context of the assembled
+    features (the form the weights were fitted in), up to a per-decision constant."""
+    state = _state()
+    at = _play(state, tracks[3].id, T0, "liked")
+    at = _play(state, tracks[4].id, at, "early")
+    state.add_intent(Intent("energize"), at_s=at)
+    ctx = build_context(state, rec.catalog, at_s=at)
+    target = ctx.targets[0]
+    proxy, dist2 = rec.proxy_scores(ctx, target)
+    idx = np.arange(0, 1500, 7)
+    terms, context = preselect_design(assemble_features(rec.catalog, ctx, idx, target))
+    expected = np.einsum("it,tc,ic->i", terms, ranker.preselect_weights, context)
+    diff = proxy[idx] - expected
+    assert np.std(diff) < 1e-3 * max(1.0, float(np.std(expected)))
+    cat = rec.catalog
+    true_d2 = (cat.valence[idx] - target.valence) ** 2 + (cat.energy[idx] - target.energy) ** 2
+    assert np.allclose(dist2[idx], true_d2, atol=1e-5)
 
 
 def test_small_library_allows_old_tracks_back(ranker: OnnxRanker, tracks: list) -> None:

@@ -1,0 +1,131 @@
+"""Benchmark the next-track decision: latency at 1k/10k/100k tracks, two-stage recall, model load.
+
+Prints one JSON object. Libraries are synthetic (``models.simulate.synthetic_catalog``); listener
+states come from simulated held-out listeners part-way through a session (history, likes, skips,
+some with an active intent). For each library size and state:
+
+- ``latency_ms``: ``Recommender.recommend(state, count=10)`` wall time (median, p99 over states ×
+  repeats), the full decision: context, pre-selection, ONNX scoring, re-ranking, reasons.
+- ``recall_at_10``: overlap of the ranker's top 10 after pre-selection with its top 10 when every
+  allowed track is scored (``exhaustive=True``).
+
+Usage: ``python bench/rank.py [--sizes 1000 10000 100000] [--states 24] [--repeats 3]``.
+Timing on a shared machine is noisy: the load average is reported alongside.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from models.simulate import (
+    HELDOUT_POPULATION,
+    SimCatalog,
+    catalog_matrix,
+    draw_listeners,
+    run_listener,
+    synthetic_catalog,
+)
+from models.train import heuristic_rows
+from player.listener import ListenerState
+from player.ranking import OnnxRanker, Recommender, shipped_ranker_path
+
+
+def _states(rec: Recommender, tracks: list, count: int, seed: int) -> list[tuple[ListenerState, float]]:
+    sim = SimCatalog(tracks)
+    out: list[tuple[ListenerState, float]] = []
+    listeners = draw_listeners(max(1, count // 4), seed=seed, cat=sim, population=HELDOUT_POPULATION)
+    for i, listener in enumerate(listeners):
+        k = 0
+        for decision, _row, _outcome in run_listener(
+            listener,
+            sim,
+            lambda s, a, c: heuristic_rows(s, rec.catalog, a, c),
+            seed=seed + i,
+            sessions=1,
+            tracks_per_session=16,
+        ):
+            k += 1
+            if k % 4 == 0:
+                out.append((copy.deepcopy(decision.state), decision.at_s))
+    return out[:count]
+
+
+def _percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.array(values), q))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
+    parser.add_argument("--states", type=int, default=24)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--model", type=Path, default=shipped_ranker_path())
+    args = parser.parse_args()
+
+    loads = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        ranker = OnnxRanker.load(args.model)
+        loads.append((time.perf_counter() - t0) * 1000)
+    result: dict[str, object] = {
+        "model": str(args.model),
+        "model_version": ranker.model_version,
+        "model_load_ms": {"median": round(statistics.median(loads), 2), "max": round(max(loads), 2)},
+        "cpu_count": os.cpu_count(),
+        "load_average_before": [round(x, 2) for x in os.getloadavg()],
+        "libraries": {},
+    }
+    for n in args.sizes:
+        tracks = synthetic_catalog(n, seed=5)
+        t0 = time.perf_counter()
+        rec = Recommender(tracks, catalog_matrix(tracks), ranker)
+        build_ms = (time.perf_counter() - t0) * 1000
+        states = _states(rec, tracks, args.states, seed=900)
+        rec.recommend(states[0][0], count=10, at_s=states[0][1])  # warm caches
+        latencies: list[float] = []
+        for _ in range(args.repeats):
+            for state, at_s in states:
+                t0 = time.perf_counter()
+                rec.recommend(state, count=10, at_s=at_s)
+                latencies.append((time.perf_counter() - t0) * 1000)
+        recalls = []
+        exhaustive_ms = []
+        for state, at_s in states:
+            two_stage = set(rec.top_scored(state, at_s=at_s, k=10))
+            t0 = time.perf_counter()
+            full = set(rec.top_scored(state, at_s=at_s, k=10, exhaustive=True))
+            exhaustive_ms.append((time.perf_counter() - t0) * 1000)
+            recalls.append(len(two_stage & full) / 10.0)
+        result["libraries"][str(n)] = {  # type: ignore[index]
+            "tracks": n,
+            "states": len(states),
+            "latency_ms": {
+                "median": round(statistics.median(latencies), 2),
+                "p99": round(_percentile(latencies, 99), 2),
+                "samples": len(latencies),
+            },
+            "exhaustive_top10_ms_median": round(statistics.median(exhaustive_ms), 2),
+            "recall_at_10": round(float(np.mean(recalls)), 4),
+            "recall_at_10_min": round(float(np.min(recalls)), 4),
+            "recommender_build_ms": round(build_ms, 1),
+        }
+        print(f"{n} tracks done", file=sys.stderr)
+    result["load_average_after"] = [round(x, 2) for x in os.getloadavg()]
+    print(json.dumps(result, indent=2))
+
+
+if __name__ == "__main__":
+    main()
