@@ -3,8 +3,9 @@ with librosa's numba kernels compiled (see :mod:`player.library.scan`)."""
 
 from __future__ import annotations
 
-from player.library.features import warm_up
+from player.library.features import single_threaded_blas, warm_up
 
 __all__: list[str] = []
 
+single_threaded_blas()
 warm_up()

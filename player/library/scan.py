@@ -66,7 +66,9 @@ class ScanReport:
     """Seconds of audio analysed (whole-file durations)."""
     wall_s: float
     worker_latencies_s: tuple[float, ...] = field(default=())
-    """Per extracted file, seconds spent in the worker (decode + analysis + hash)."""
+    """Per extracted file, wall seconds spent in the worker (decode + analysis + tags + hash)."""
+    worker_cpu_s: tuple[float, ...] = field(default=())
+    """Per extracted file, CPU seconds of the worker process (robust to a busy machine)."""
     warm_up_s: float = 0.0
     """Seconds the pool's server process spent warming the analysis (numba) before the first file."""
 
@@ -87,6 +89,7 @@ class _Result:
     content_hash: str | None
     problem: str | None
     worker_s: float
+    worker_cpu_s: float
     pid: int
 
 
@@ -148,6 +151,7 @@ def _under(path: str, roots: Sequence[str]) -> bool:
 
 
 def _init_worker() -> None:
+    feature_module.single_threaded_blas()
     # Workers forked from a warmed forkserver are warm already; this covers other start methods.
     if feature_module.warm_up_seconds() is None:
         feature_module.warm_up()
@@ -156,6 +160,7 @@ def _init_worker() -> None:
 def _extract(job: _Job) -> _Result:
     """Runs in a worker: decode, analyse, read tags and hash one file. Never raises."""
     start = time.perf_counter()
+    cpu_start = time.process_time()
     path = Path(job.path)
     track: dict[str, Any] | None = None
     problem: str | None = None
@@ -179,7 +184,15 @@ def _extract(job: _Job) -> _Result:
     except Exception as exc:  # one bad file must not stop the scan; the reason is kept
         problem = f"analysis failed: {type(exc).__name__}: {str(exc)[:200]}"
     return _Result(
-        job.path, job.size, job.mtime_ns, track, digest, problem, time.perf_counter() - start, os.getpid()
+        job.path,
+        job.size,
+        job.mtime_ns,
+        track,
+        digest,
+        problem,
+        time.perf_counter() - start,
+        time.process_time() - cpu_start,
+        os.getpid(),
     )
 
 
@@ -319,6 +332,7 @@ def scan(
 
         extracted: list[TrackId] = []
         latencies: list[float] = []
+        cpu: list[float] = []
         audio_s = 0.0
         bar = _Progress(len(jobs), progress)
         warm_up_s = 0.0
@@ -341,6 +355,7 @@ def scan(
                         )
                         extracted.append(track.id)
                         latencies.append(result.worker_s)
+                        cpu.append(result.worker_cpu_s)
                         audio_s += track.duration_s
                     else:
                         reason = result.problem or "unknown problem"
@@ -362,6 +377,7 @@ def scan(
         audio_s=audio_s,
         wall_s=time.monotonic() - started,
         worker_latencies_s=tuple(latencies),
+        worker_cpu_s=tuple(cpu),
         warm_up_s=warm_up_s,
     )
     _log.info(
@@ -416,6 +432,7 @@ def _run_jobs(jobs: list[_Job], workers: int) -> Iterator[_Result | float]:
                     None,
                     None,
                     "a worker process died analysing it (decoder crash?)",
+                    0.0,
                     0.0,
                     0,
                 )
