@@ -17,7 +17,7 @@ from player.library.store import LibraryStore
 from player.library.track import Track
 from player.settings import Settings
 
-__all__ = ["cmd_demo_library", "cmd_library", "cmd_scan", "demo_dir", "ensure_library", "use_numba_cache"]
+__all__ = ["cmd_demo_library", "cmd_library", "cmd_scan", "demo_dir", "ensure_library"]
 
 _log = logging.getLogger(__name__)
 
@@ -25,15 +25,6 @@ _log = logging.getLogger(__name__)
 def demo_dir(settings: Settings) -> Path:
     """Where the demo catalog goes by default: HOME/demo-library."""
     return settings.home / "demo-library"
-
-
-def use_numba_cache(settings: Settings) -> None:
-    """Keep numba's compiled librosa kernels under HOME/cache/numba, so they survive read-only
-    installs; only effective before librosa is first imported in this process tree."""
-    if "NUMBA_CACHE_DIR" not in os.environ:
-        cache = settings.home / "cache" / "numba"
-        cache.mkdir(parents=True, exist_ok=True)
-        os.environ["NUMBA_CACHE_DIR"] = str(cache)
 
 
 def ensure_library(settings: Settings, *, demo_count: int = 120) -> LibraryStore:
@@ -48,7 +39,6 @@ def ensure_library(settings: Settings, *, demo_count: int = 120) -> LibraryStore
     if not (target / "truth.json").exists():
         _log.info("library is empty: building the demo catalog in %s", target)
         build_demo_library(target, count=demo_count)
-    use_numba_cache(settings)
     report = scan([target], settings.library_db, workers=settings.workers, progress=False)
     _log.info("demo catalog scanned: %d tracks", len(report.extracted) + report.unchanged + report.rehashed)
     return LibraryStore(settings.library_db)
@@ -68,7 +58,6 @@ def _print_report(report: ScanReport) -> None:
 
 def cmd_scan(settings: Settings, args: argparse.Namespace) -> int:
     """`cadence scan PATH... [--workers N]`."""
-    use_numba_cache(settings)
     report = scan(list(args.paths), settings.library_db, workers=settings.workers, progress=None)
     _print_report(report)
     return 0
