@@ -136,7 +136,7 @@ FEATURES: tuple[FeatureSpec, ...] = (
     FeatureSpec("target_distance", 0.2, 0.15, "Euclidean distance to the target on the valence/energy plane"),
     FeatureSpec("intent_active", 0.0, 1.0, "1 while an explicit intent steers the target"),
     FeatureSpec("has_last_track", 0.0, 1.0, "1 if a track was started before in this state"),
-    FeatureSpec("tempo_step", 0.0, 0.3, "|log2 tempo ratio| to the last track, folded over half/double time"),
+    FeatureSpec("tempo_step", 0.0, 0.3, "abs(log2 tempo ratio) to the last track, folded over half/double time"),
     FeatureSpec(
         "key_step", 0.0, 1.0, "circle-of-fifths distance to the last track's key (relative keys equal) / 6"
     ),
