@@ -1,0 +1,115 @@
+"""Intents from what a listener says to a player: a table of phrasings, negations and strengths."""
+
+from __future__ import annotations
+
+import pytest
+
+from mood.intents import detect_intents
+
+# phrasing -> the set of intent kinds expected (empty: none)
+TABLE: list[tuple[str, set[str]]] = [
+    ("play something calmer", {"calmer"}),
+    ("can you slow it down a bit", {"calmer"}),
+    ("this is too loud", {"calmer"}),
+    ("not so fast please", {"calmer"}),
+    ("I need to chill out", {"calmer"}),
+    ("something more relaxing", {"calmer"}),
+    ("tone it down", {"calmer"}),
+    ("more energy please", {"energize"}),
+    ("give me something upbeat", {"energize"}),
+    ("pump it up!", {"energize"}),
+    ("this is too slow", {"energize"}),
+    ("wake me up", {"energize"}),
+    ("something faster", {"energize"}),
+    ("I need to focus", {"focus"}),
+    ("music for studying", {"focus"}),
+    ("help me concentrate on my homework", {"focus"}),
+    ("I have to get some work done", {"focus"}),
+    ("time for my workout", {"workout"}),
+    ("I'm going for a run", {"workout"}),
+    ("heading to the gym", {"workout"}),
+    ("something for exercising", {"workout"}),
+    ("help me fall asleep", {"sleep"}),
+    ("time to wind down", {"sleep"}),
+    ("bedtime music", {"sleep"}),
+    ("let's party", {"party"}),
+    ("we're having friends over, something to dance to", {"party"}),
+    ("cheer me up", {"cheer_up"}),
+    ("I'm feeling down, make me smile", {"cheer_up"}),
+    ("something uplifting", {"cheer_up"}),
+    ("skip", {"skip"}),
+    ("next", {"skip"}),
+    ("next song please", {"skip"}),
+    ("I don't like this one", {"skip"}),
+    ("play something else", {"skip"}),
+    ("I love this song", {"like"}),
+    ("great track", {"like"}),
+    ("this is my jam", {"like"}),
+    ("keep it playing, I like it", {"like"}),
+    ("stop the music", {"stop"}),
+    ("pause", {"stop"}),
+    ("turn it off", {"stop"}),
+    # negations
+    ("don't stop", set()),
+    ("please don't stop the music", set()),
+    ("not calmer", set()),
+    ("I don't want to sleep", set()),
+    ("don't skip this one", set()),
+    ("I'm not going to the gym today", set()),
+    ("it's not too loud", set()),
+    ("I can't stop dancing", {"party"}),
+    ("no need to slow down", set()),
+    # combinations and plain statements
+    ("skip this and play something calmer", {"skip", "calmer"}),
+    ("I'm off for a run, pump it up", {"workout", "energize"}),
+    ("I had a long day at the office", set()),
+    ("the weather is nice today", set()),
+    ("I feel wonderful today", set()),
+]
+
+
+def test_table_is_at_least_ninety_percent_right() -> None:
+    """At least 90 % of the ≥ 40 phrasings (negations included) give exactly the expected intents."""
+    assert len(TABLE) >= 40
+    wrong = [(text, expected, {i.kind for i in detect_intents(text)}) for text, expected in TABLE]
+    wrong = [w for w in wrong if w[1] != w[2]]
+    share_right = 1.0 - len(wrong) / len(TABLE)
+    assert share_right >= 0.9, f"{share_right:.0%} right; wrong: {wrong}"
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("don't stop", "stop"),
+        ("not calmer", "calmer"),
+        ("please don't skip it", "skip"),
+        ("never sleep", "sleep"),
+    ],
+)
+def test_negated_request_is_dropped(text: str, kind: str) -> None:
+    """A negator before a request cancels it."""
+    assert kind not in {i.kind for i in detect_intents(text)}
+
+
+def test_strength_follows_degree_words() -> None:
+    """'a bit calmer' < 'calmer' < 'much calmer'."""
+
+    def strength(text: str) -> float:
+        (intent,) = detect_intents(text)
+        return intent.strength
+
+    assert strength("a bit calmer") < strength("calmer") < strength("much calmer")
+
+
+def test_one_intent_per_kind_in_text_order_with_phrase() -> None:
+    """Repeated kinds collapse to one; intents keep text order and carry the matched words."""
+    intents = detect_intents("skip, skip this, and then something calmer, calmer")
+    assert [i.kind for i in intents] == ["skip", "calmer"]
+    assert intents[1].phrase == "calmer"
+    assert all(0.0 < i.strength <= 1.0 for i in intents)
+
+
+def test_plain_text_has_no_intent() -> None:
+    """A sentence without a request yields no intent (empty tuple)."""
+    assert detect_intents("") == ()
+    assert detect_intents("The car is parked in front of the house.") == ()
