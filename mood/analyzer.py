@@ -1,0 +1,266 @@
+"""The facade of mood/: text or speech in, :class:`~mood.types.MoodEstimate` out.
+
+:class:`MoodAnalyzer` ties the stages together::
+
+    samples ─ normalise ─ VAD (utterance) ─┬─ Whisper ───────────── text affect, intents ─┐
+                                           └─ prosody (in parallel) ─ baseline z-scores ──┴─ fuse
+
+Models (Silero VAD, Whisper) are loaded once per process, lazily, behind a lock; :meth:`warm_up`
+loads them and runs a short synthetic voiced signal through every stage so the first real utterance
+pays no start-up cost. Prosody runs on a worker thread while Whisper decodes (CTranslate2 and numpy's
+FFTs release the GIL), so it costs nothing on the critical path; only the syllable count from the
+transcript (microseconds) waits for the words. In a live stream VAD has already run as the audio
+arrived (:class:`~mood.stream.UtteranceStream`).
+
+Thread-safe: one analyzer serves every connection of a server; per-speaker state lives in the
+:class:`~mood.prosody.SpeakerBaseline` the caller passes in.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from mood.audio import SampleFormat, normalise
+from mood.errors import AudioTooLongError, EmptyAudioError, NonFiniteAudioError
+from mood.fusion import AsrQuality, fuse
+from mood.intents import detect_intents
+from mood.prosody import (
+    ProsodyFeatures,
+    SpeakerBaseline,
+    extract_prosody,
+    prosodic_arousal,
+    with_transcript_rate,
+)
+from mood.stream import Utterance, UtteranceStream, utterance_from_samples
+from mood.text import text_affect
+from mood.transcribe import Transcriber, Transcript, load_transcriber
+from mood.types import MoodEstimate
+from mood.vad import SileroVad, load_vad
+
+__all__ = ["EngineName", "MoodAnalyzer", "MoodConfig"]
+
+logger = logging.getLogger(__name__)
+
+_WHISPER_MAX_S = 30.0
+EngineName = Literal["faster-whisper", "openai-whisper"]
+
+
+@dataclass(frozen=True, slots=True)
+class MoodConfig:
+    """How the analyzer hears speech."""
+
+    engine: EngineName = "faster-whisper"
+    """Speech recogniser: CTranslate2 (default) or the PyTorch reference (optional extra)."""
+    model_path: Path | None = None
+    """A faster-whisper model directory or an openai-whisper checkpoint; None: bundled tiny.en."""
+    fitted_window: bool = True
+    """Pad each utterance to a window fitted to its length instead of Whisper's 30 s."""
+    max_utterance_s: float = 30.0
+    """Longest utterance accepted (seconds)."""
+    endpoint_silence_ms: int = 600
+    """Silence that ends an utterance (milliseconds)."""
+
+
+def _warm_up_signal(seconds: float = 1.2, rate: int = 16000) -> np.ndarray:
+    """A vowel-like voiced signal (harmonics of a gliding 140 Hz F0, syllable-rate amplitude)."""
+    t = np.arange(int(seconds * rate)) / rate
+    f0 = 140.0 + 20.0 * np.sin(2 * np.pi * 0.8 * t)
+    phase = 2 * np.pi * np.cumsum(f0) / rate
+    voice = sum(np.sin(k * phase) / k for k in range(1, 12))
+    envelope = 0.5 * (1 - np.cos(2 * np.pi * 4.0 * t))
+    return (0.1 * voice * envelope).astype(np.float32)
+
+
+class MoodAnalyzer:
+    """Mood from typed text or from an utterance; thread-safe, models loaded once and lazily."""
+
+    def __init__(self, config: MoodConfig | None = None) -> None:
+        self.config = config if config is not None else MoodConfig()
+        self._lock = threading.Lock()
+        self._transcriber: Transcriber | None = None
+        self._vad: SileroVad | None = None
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="prosody")
+
+    # -- engines ------------------------------------------------------------------------------
+
+    def transcriber(self) -> Transcriber:
+        """The Whisper engine (loaded on first use).
+
+        Raises:
+            EngineError: If the engine or its weights are unavailable.
+        """
+        with self._lock:
+            if self._transcriber is None:
+                self._transcriber = load_transcriber(
+                    self.config.engine, self.config.model_path, fitted_window=self.config.fitted_window
+                )
+            return self._transcriber
+
+    def vad(self) -> SileroVad:
+        """The Silero VAD (loaded on first use)."""
+        with self._lock:
+            if self._vad is None:
+                self._vad = load_vad()
+            return self._vad
+
+    def warm_up(self) -> None:
+        """Load VAD and Whisper and run a short synthetic voiced signal through every stage.
+
+        Raises:
+            EngineError: If a model cannot be loaded.
+        """
+        started = time.perf_counter()
+        vad = self.vad()
+        signal = _warm_up_signal()
+        vad.speech_probabilities(signal)
+        self.transcriber().transcribe(signal)
+        extract_prosody(signal, transcript="warm up")
+        self.analyze_text("warming up the text models")
+        logger.info("mood analyzer warmed up in %.2f s", time.perf_counter() - started)
+
+    def close(self) -> None:
+        """Stop the prosody worker threads."""
+        self._pool.shutdown(wait=False)
+
+    # -- analysis -----------------------------------------------------------------------------
+
+    def analyze_text(self, text: str) -> MoodEstimate:
+        """Mood and intents from typed text (valence from the words, energy from energy words)."""
+        started = time.perf_counter()
+        affect = text_affect(text)
+        intents = detect_intents(text)
+        text_ms = (time.perf_counter() - started) * 1000.0
+        started = time.perf_counter()
+        estimate = fuse(None, affect, intents=intents, transcript=text.strip())
+        estimate.evidence["timing_ms"] = {
+            "text": round(text_ms, 3),
+            "fusion": round((time.perf_counter() - started) * 1000.0, 3),
+        }
+        return estimate
+
+    def analyze_utterance(
+        self,
+        utterance: Utterance | np.ndarray,
+        sample_rate: int = 16000,
+        *,
+        baseline: SpeakerBaseline | None = None,
+    ) -> MoodEstimate:
+        """Mood, transcript and intents from one utterance.
+
+        Parameters:
+            utterance: An :class:`~mood.stream.Utterance` from a stream (16 kHz, VAD done), or raw
+                samples (shape (n,) or (n, channels), int or float) at ``sample_rate``, which are
+                normalised and trimmed to their speech by VAD first.
+            baseline: The speaker's running baseline: prosody is read against it, then it is updated
+                with this utterance. None: the population prior, nothing updated.
+
+        Raises:
+            EmptyAudioError, NonFiniteAudioError, SilentAudioError, AudioFormatError: If the samples are bad.
+            AudioTooLongError: If the audio is longer than ``max_utterance_s``.
+            NoSpeechError: If VAD finds no speech in raw samples.
+            EngineError: If Whisper cannot be loaded.
+        """
+        timing: dict[str, float] = {}
+        started = time.perf_counter()
+        if isinstance(utterance, Utterance):
+            utt = utterance
+            _check_utterance(utt.samples, self.config.max_utterance_s)
+        else:
+            samples = normalise(np.asarray(utterance), int(sample_rate), max_s=self.config.max_utterance_s)
+            utt = utterance_from_samples(
+                samples, vad=self.vad(), min_silence_ms=self.config.endpoint_silence_ms
+            )
+            timing["vad"] = (time.perf_counter() - started) * 1000.0
+        transcriber = self.transcriber()
+
+        # prosody on a worker while Whisper decodes on this thread
+        prosody_future: Future[tuple[ProsodyFeatures, float]] = self._pool.submit(
+            _timed_prosody, utt.samples, utt.frame_probs
+        )
+        started = time.perf_counter()
+        try:
+            # Whisper's window is at most 30 s; a stream's cut may carry a few ms of margin beyond it
+            transcript = transcriber.transcribe(utt.samples[: int(_WHISPER_MAX_S * 16000)])
+        finally:
+            asr_ms = (time.perf_counter() - started) * 1000.0
+        features, prosody_ms = prosody_future.result()
+        timing["asr"] = asr_ms
+        timing["prosody"] = prosody_ms
+        return self._finish(utt, transcript, features, baseline, timing)
+
+    def _finish(
+        self,
+        utt: Utterance,
+        transcript: Transcript,
+        features: ProsodyFeatures,
+        baseline: SpeakerBaseline | None,
+        timing: dict[str, float],
+    ) -> MoodEstimate:
+        started = time.perf_counter()
+        text = transcript.text.strip()
+        features = with_transcript_rate(features, text) if text else features
+        arousal = prosodic_arousal(features, baseline)
+        if baseline is not None:
+            baseline.update(features)
+        affect = text_affect(text) if text else None
+        intents = detect_intents(text) if text else ()
+        timing["text"] = (time.perf_counter() - started) * 1000.0
+        started = time.perf_counter()
+        estimate = fuse(
+            arousal,
+            affect,
+            asr=AsrQuality(transcript.avg_logprob, transcript.no_speech_prob, len(text.split())),
+            features=features,
+            intents=intents,
+            transcript=text,
+        )
+        timing["fusion"] = (time.perf_counter() - started) * 1000.0
+        estimate.evidence["timing_ms"] = {k: round(v, 3) for k, v in timing.items()}
+        estimate.evidence["utterance"] = {
+            "duration_s": round(utt.duration_s, 3),
+            "speech_s": round(float(utt.speech_s), 3),
+            "window_s": float(transcript.window_s),
+        }
+        return estimate
+
+    def open_stream(self, sample_rate: int, channels: int, sample_format: SampleFormat) -> UtteranceStream:
+        """A streaming endpointer for one audio stream, on this analyzer's VAD and limits.
+
+        Raises:
+            AudioFormatError: If the rate, channel count or sample format is unsupported.
+        """
+        return UtteranceStream(
+            sample_rate,
+            channels,
+            sample_format,
+            endpoint_silence_ms=self.config.endpoint_silence_ms,
+            max_utterance_s=self.config.max_utterance_s,
+            vad=self.vad(),
+        )
+
+
+def _timed_prosody(samples: np.ndarray, frame_probs: np.ndarray) -> tuple[ProsodyFeatures, float]:
+    started = time.perf_counter()
+    features = extract_prosody(samples, frame_probs=frame_probs if frame_probs.size else None)
+    return features, (time.perf_counter() - started) * 1000.0
+
+
+def _check_utterance(samples: np.ndarray, max_s: float) -> None:
+    array: Any = np.asarray(samples)
+    if array.size == 0:
+        raise EmptyAudioError("the utterance has no samples")
+    if not np.isfinite(array).all():
+        raise NonFiniteAudioError("the utterance contains NaN or infinite samples")
+    # a stream cuts over-long speech at max_utterance_s plus its margins; allow those margins
+    if array.shape[0] / 16000 > max_s + 1.0:
+        raise AudioTooLongError(
+            f"the utterance lasts {array.shape[0] / 16000:.1f} s, over the {max_s:g} s limit"
+        )
