@@ -46,16 +46,15 @@ def _states(rec: Recommender, tracks: list, count: int, seed: int) -> list[tuple
     out: list[tuple[ListenerState, float]] = []
     listeners = draw_listeners(max(1, count // 4), seed=seed, cat=sim, population=HELDOUT_POPULATION)
     for i, listener in enumerate(listeners):
-        k = 0
-        for decision, _row, _outcome in run_listener(
+        plays = run_listener(
             listener,
             sim,
             lambda s, a, c: heuristic_rows(s, rec.catalog, a, c),
             seed=seed + i,
             sessions=1,
             tracks_per_session=16,
-        ):
-            k += 1
+        )
+        for k, (decision, _row, _outcome) in enumerate(plays, start=1):
             if k % 4 == 0:
                 out.append((copy.deepcopy(decision.state), decision.at_s))
     return out[:count]

@@ -136,7 +136,9 @@ FEATURES: tuple[FeatureSpec, ...] = (
     FeatureSpec("target_distance", 0.2, 0.15, "Euclidean distance to the target on the valence/energy plane"),
     FeatureSpec("intent_active", 0.0, 1.0, "1 while an explicit intent steers the target"),
     FeatureSpec("has_last_track", 0.0, 1.0, "1 if a track was started before in this state"),
-    FeatureSpec("tempo_step", 0.0, 0.3, "abs(log2 tempo ratio) to the last track, folded over half/double time"),
+    FeatureSpec(
+        "tempo_step", 0.0, 0.3, "abs(log2 tempo ratio) to the last track, folded over half/double time"
+    ),
     FeatureSpec(
         "key_step", 0.0, 1.0, "circle-of-fifths distance to the last track's key (relative keys equal) / 6"
     ),
@@ -819,17 +821,27 @@ class Recommender:
         count: int,
     ) -> tuple[list[int], list[float]]:
         cat = self.catalog
-        normalised = []
-        for _cand, scores in scored:
+        pruned: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        for cand, scores in scored:
             lo, hi = (float(scores.min()), float(scores.max())) if len(scores) else (0.0, 1.0)
-            normalised.append((scores - lo) / max(hi - lo, 1e-6))
+            rel = (scores - lo) / max(hi - lo, 1e-6)
+            # The penalties below total at most MMR_LAMBDA + TRANSITION_WEIGHT, and with fewer than
+            # `count` picks made at least `count` of the best 2·count are still free, so a candidate
+            # more than that below the 2·count-th relevance can never be chosen: drop it early.
+            ref = min(len(rel), 2 * count) - 1
+            if ref >= 0:
+                cutoff = np.partition(rel, len(rel) - 1 - ref)[len(rel) - 1 - ref] - (
+                    MMR_LAMBDA + TRANSITION_WEIGHT
+                )
+                keep = rel >= cutoff
+                cand, scores, rel = cand[keep], scores[keep], rel[keep]
+            pruned.append((cand, scores, rel))
         picked: list[int] = []
         picked_scores: list[float] = []
         prev = ctx.last_row
         for k in range(count):
             j = position_target[k] if k < len(position_target) else position_target[-1]
-            cand, scores = scored[j]
-            rel = normalised[j]
+            cand, scores, rel = pruned[j]
             free = ~np.isin(cand, picked) if picked else np.ones(len(cand), bool)
             if not free.any():
                 break
