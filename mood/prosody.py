@@ -57,6 +57,8 @@ SAMPLE_RATE = 16000
 FRAME_LENGTH = 640
 """Samples per analysis frame (40 ms at 16 kHz: two periods of a 50 Hz voice)."""
 HOP_LENGTH = 160
+LEVEL_LENGTH = 320
+"""Samples per loudness frame (20 ms)."""
 """Samples between frames (10 ms)."""
 HOP_S = HOP_LENGTH / SAMPLE_RATE
 FMIN_HZ = 60.0
@@ -300,7 +302,10 @@ def extract_prosody(
     duration_s = x.shape[0] / sample_rate
     frames = _frames(x, FRAME_LENGTH, HOP_LENGTH)
     n = frames.shape[0]
-    rms = np.sqrt(np.mean(frames**2, axis=1))
+    # level on a 20 ms window at the same 10 ms hops: short enough to place pause edges within ~10 ms,
+    # long enough to span two periods of a 100 Hz voice
+    level_frames = _frames(x, LEVEL_LENGTH, HOP_LENGTH)[:n]
+    rms = np.sqrt(np.mean(level_frames**2, axis=1))
     level_db = 20.0 * np.log10(np.maximum(rms, 1e-10))
     active = level_db > (float(level_db.max()) - ACTIVITY_FLOOR_DB) if n else np.zeros(0, bool)
     active &= level_db > -75.0
@@ -437,7 +442,7 @@ class SpeakerBaseline:
     """
 
     def __init__(
-        self, *, prior_speech_s: float = 20.0, prior: Mapping[str, tuple[float, float]] | None = None
+        self, *, prior_speech_s: float = 10.0, prior: Mapping[str, tuple[float, float]] | None = None
     ) -> None:
         self.prior_speech_s = float(prior_speech_s)
         self.prior: dict[str, tuple[float, float]] = dict(POPULATION_PRIOR if prior is None else prior)
