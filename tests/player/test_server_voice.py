@@ -138,7 +138,7 @@ def test_utterance_over_the_limit_is_refused(engines: Engines, tmp_path: Path) -
             await client.start_session(local_time=MORNING)
             long, rate = spoken(
                 "this is a rather long sentence that keeps going on and on without any pause at all",
-                rate_wpm=200,
+                arousal=3,
             )
             await client.stream_audio(with_silence(long, rate), rate)
             await client.wait_for("ack", timeout=60, raise_errors=False)
