@@ -222,6 +222,7 @@ class _Progress:
         interactive = sys.stderr.isatty() if enabled is None else enabled
         self._bar: Any = None
         if interactive and total:
+            from rich.console import Console
             from rich.progress import (
                 BarColumn,
                 MofNCompleteColumn,
@@ -239,6 +240,7 @@ class _Progress:
                 TextColumn("ETA"),
                 TimeRemainingColumn(),
                 transient=False,
+                console=Console(stderr=True),
             )
             self._task = self._bar.add_task("scan", total=total)
             self._bar.start()
@@ -286,11 +288,15 @@ def scan(
         unchanged = rehashed = 0
         problems: list[ScanProblem] = []
         now = time.time()
+        # A missing root (an unmounted disk, a typo) is a problem, and its stored tracks are kept.
+        present = [r for r in roots if os.path.exists(r)]
         for root in roots:
-            if not os.path.exists(root):
+            if root not in present:
                 problems.append(ScanProblem(root, "no such file or folder", now))
                 store.record_problem(root, "no such file or folder", at_s=now)
-        for file_path in _walk([Path(r) for r in roots if os.path.exists(r)]):
+            elif root in old_problems:
+                store.remove_problem(root)
+        for file_path in _walk([Path(r) for r in present]):
             resolved = str(file_path.resolve())
             if resolved in found:
                 continue
@@ -324,7 +330,7 @@ def scan(
         gone = [
             p
             for p in list(stored) + sorted(old_problems)
-            if _under(p, roots) and p not in found and p not in roots
+            if _under(p, present) and p not in found and p not in present
         ]
         removed = store.remove_paths(gone) if gone else 0
         if removed:

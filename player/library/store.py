@@ -330,6 +330,11 @@ class LibraryStore:
                 (path, reason, time.time() if at_s is None else at_s),
             )
 
+    def remove_problem(self, path: str) -> None:
+        """Forget the problem recorded for ``path`` (it is fine now)."""
+        with self._lock:
+            self._db.execute("DELETE FROM problems WHERE path = ?", (path,))
+
     def problem_paths(self) -> set[str]:
         with self._lock:
             return {r[0] for r in self._db.execute("SELECT path FROM problems")}

@@ -180,10 +180,24 @@ def test_rescanning_one_folder_leaves_another_alone(small_catalog: Path, tmp_pat
         assert store.count() == 9 and store.track(track_id_for(b / "other.wav")) is not None
 
 
-def test_missing_path_is_a_problem_not_a_crash(tmp_path: Path) -> None:
-    """Scanning a path that does not exist reports it and stores nothing."""
-    report = scan([tmp_path / "nowhere"], tmp_path / "library.db", workers=1, progress=False)
-    assert [p.reason for p in report.problems] == ["no such file or folder"]
+def test_missing_folder_is_a_problem_and_keeps_its_tracks(tmp_path: Path) -> None:
+    """A scanned folder that disappears (an unmounted disk) is reported, its stored tracks are kept, and
+    the problem clears when it is back."""
+    music = tmp_path / "music"
+    music.mkdir()
+    _jingle(music / "a.wav", 3.0)
+    db = tmp_path / "library.db"
+    scan([music], db, workers=1, progress=False)
+    music.rename(tmp_path / "unmounted")
+    report = scan([music], db, workers=1, progress=False)
+    assert [(p.path, p.reason) for p in report.problems] == [(str(music), "no such file or folder")]
+    with LibraryStore(db) as store:
+        assert store.count() == 1 and len(store.problems()) == 1
+    (tmp_path / "unmounted").rename(music)
+    back = scan([music], db, workers=1, progress=False)
+    assert (back.unchanged, back.problems) == (1, ())
+    with LibraryStore(db) as store:
+        assert store.problems() == []
 
 
 def test_progress_plain_log_lines_and_rich_bar(
@@ -194,7 +208,7 @@ def test_progress_plain_log_lines_and_rich_bar(
         scan([catalog], tmp_path / "one.db", workers=2, progress=False)
     assert any("9/9 done" in r.getMessage() and "ETA" in r.getMessage() for r in caplog.records)
     scan([catalog], tmp_path / "two.db", workers=2, progress=True)
-    assert "9/9" in capsys.readouterr().out
+    assert "9/9" in capsys.readouterr().err
 
 
 @pytest.mark.slow
