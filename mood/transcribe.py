@@ -14,10 +14,12 @@ utterance to the smallest of :data:`WINDOW_SIZES_S` that holds it plus :data:`WI
 (``fitted_window=False`` restores the full 30 s). On this project's 2-core CI machine that is 0.51 s →
 0.11 s for a 4–5 s utterance with the same words (bench/voice.py measures it).
 
-Decoding is greedy (temperature 0, one beam) with timestamp tokens on, so each transcript carries
-segment timings; word timings come from cross-attention alignment (DTW over the model's alignment
-heads, as both libraries' ``word_timestamps``), computed on the encoder output already at hand. The
-transcript is English: the default model is English-only and Cadence's text affect (VADER) is too.
+Decoding is beam search (5 beams, temperature 0) *without* timestamp tokens: in a short window
+timestamp mode makes tiny.en run past the end of the audio and repeat itself. Word timings come from
+cross-attention alignment instead (DTW over the model's alignment heads, as both libraries'
+``word_timestamps``), computed on the encoder output already at hand; segments are the sentences of
+the aligned words. The transcript is English: the default model is English-only and Cadence's text
+affect (VADER) is too.
 
 Models are loaded once per process, lazily, by :func:`load_transcriber` (cached, behind a lock).
 """
@@ -45,6 +47,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ENGINES",
     "MAX_WINDOW_S",
+    "NO_SPEECH_CERTAIN",
     "NO_SPEECH_LOGPROB",
     "NO_SPEECH_THRESHOLD",
     "WINDOW_MARGIN_S",
@@ -69,13 +72,18 @@ MAX_WINDOW_S = 30.0
 """Seconds: Whisper's native window, and the longest utterance either engine takes."""
 WINDOW_SIZES_S: tuple[float, ...] = (4.0, 7.0, 10.0, 15.0, 20.0, 30.0)
 """Seconds: the fixed window sizes an utterance is padded up to (a few, so behaviour is predictable)."""
-WINDOW_MARGIN_S = 0.5
-"""Seconds of padding always left after the audio inside a fitted window: Whisper tends to drop the
-last word when speech runs to the very end of its window."""
+WINDOW_MARGIN_S = 2.5
+"""Seconds of silence always left after the audio inside a fitted window. With less, tiny.en often
+fails to end its transcript and repeats it until the token budget runs out (on the mood corpus: 9 of
+60 utterances looped with a 0.5 s margin, 2 of 180 with 2 s, none with 2.5 s); a loop that still
+happens is caught (:func:`_looks_looped`) and that utterance re-decoded with the full 30 s."""
 NO_SPEECH_THRESHOLD = 0.6
 NO_SPEECH_LOGPROB = -1.0
 """Whisper's own silence rule: no-speech probability above 0.6 *and* average log-probability below
 -1.0 means the "text" is a hallucination over silence; the transcript is then empty."""
+NO_SPEECH_CERTAIN = 0.9
+"""No-speech probability above which the transcript is empty whatever its log-probability (real
+speech scores about 0.05)."""
 _HOP_SAMPLES = 160
 """Samples per mel frame (10 ms)."""
 _TOKENS_PER_SECOND = 50
@@ -290,6 +298,10 @@ def _words_from_alignment(
 
 
 def _is_hallucination(avg_logprob: float, no_speech_prob: float) -> bool:
+    """Whisper's silence rule, plus a near-certain no-speech probability on its own (tiny.en answers
+    digital silence with a confident "you", no-speech probability 0.99)."""
+    if no_speech_prob > NO_SPEECH_CERTAIN:
+        return True
     return no_speech_prob > NO_SPEECH_THRESHOLD and avg_logprob < NO_SPEECH_LOGPROB
 
 

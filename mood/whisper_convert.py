@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import json
 import logging
+import pickle
 import re
 import struct
 from pathlib import Path
@@ -312,7 +313,7 @@ def load_openai_model(checkpoint: Path | None = None) -> Any:
         try:
             with open(checkpoint, "rb") as fp:
                 data = torch.load(fp, map_location="cpu", weights_only=True)
-        except (OSError, RuntimeError, EOFError, ValueError) as exc:
+        except (OSError, RuntimeError, EOFError, ValueError, pickle.UnpicklingError) as exc:
             raise EngineError(f"cannot load the openai-whisper checkpoint {checkpoint}: {exc}") from exc
     try:
         dims = ModelDimensions(**data["dims"])

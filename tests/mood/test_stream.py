@@ -111,7 +111,9 @@ def test_events_come_in_order(two_clips: tuple[np.ndarray, np.ndarray]) -> None:
     """Each utterance is preceded by a speech event and a silence event at its bounds."""
     stream16k, _ = _two_utterances(*two_clips)
     stream = UtteranceStream(16000, 1, "s16le")
-    out = _feed_in_chunks(stream, _as_pcm(stream16k, 16000, 1, "s16le"), np.random.default_rng(1), bytes_per_ms=32)
+    out = _feed_in_chunks(
+        stream, _as_pcm(stream16k, 16000, 1, "s16le"), np.random.default_rng(1), bytes_per_ms=32
+    )
     kinds = [o.state if isinstance(o, VadEvent) else "utterance" for o in out]
     assert kinds == ["speech", "silence", "utterance", "speech", "silence", "utterance"]
     utterances = [o for o in out if isinstance(o, Utterance)]
@@ -203,7 +205,9 @@ def test_bad_stream_formats_are_rejected_up_front() -> None:
         UtteranceStream(16000, 1, "mp3")  # type: ignore[arg-type]
 
 
-def test_non_finite_chunk_is_rejected_and_the_stream_goes_on(two_clips: tuple[np.ndarray, np.ndarray]) -> None:
+def test_non_finite_chunk_is_rejected_and_the_stream_goes_on(
+    two_clips: tuple[np.ndarray, np.ndarray],
+) -> None:
     """A NaN chunk raises NonFiniteAudioError and is dropped; later chunks still yield the utterance."""
     stream = UtteranceStream(16000, 1, "f32le")
     with pytest.raises(NonFiniteAudioError):
