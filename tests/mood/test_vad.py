@@ -159,4 +159,4 @@ def test_separate_instances_agree() -> None:
 
 def test_frame_duration_constant() -> None:
     """A VAD frame is 512 samples = 32 ms at 16 kHz."""
-    assert FRAME_S == pytest.approx(0.032)
+    assert pytest.approx(0.032) == FRAME_S
