@@ -1,11 +1,14 @@
-"""Shared fixtures of the mood tests: the espeak-ng mood-script corpus (session scope)."""
+"""Shared fixtures of the mood tests: the espeak-ng mood-script corpus and the real analyzer (session scope)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from corpus import MoodCorpusItem, build_mood_corpus
+
+from mood.analyzer import MoodAnalyzer, MoodConfig
 
 
 @pytest.fixture(scope="session")
@@ -26,3 +29,12 @@ def mood_corpus(mood_corpus_dir: Path) -> list[MoodCorpusItem]:
     from corpus import load_index
 
     return load_index(mood_corpus_dir)
+
+
+@pytest.fixture(scope="session")
+def mood_analyzer() -> Iterator[MoodAnalyzer]:
+    """The real analyzer (bundled Whisper tiny.en on faster-whisper, Silero VAD), warmed once."""
+    analyzer = MoodAnalyzer(MoodConfig())
+    analyzer.warm_up()
+    yield analyzer
+    analyzer.close()
