@@ -12,11 +12,12 @@ import argparse
 import importlib.util
 import sys
 from pathlib import Path
+from types import ModuleType
 
 _CORPUS = Path(__file__).resolve().parent.parent / "tests" / "mood" / "corpus.py"
 
 
-def _load_corpus_module():  # type: ignore[no-untyped-def]
+def _load_corpus_module() -> ModuleType:
     spec = importlib.util.spec_from_file_location("cadence_mood_corpus", _CORPUS)
     if spec is None or spec.loader is None:
         raise RuntimeError(f"cannot load {_CORPUS}")
