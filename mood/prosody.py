@@ -37,7 +37,6 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 import numpy as np
-from scipy.signal import find_peaks
 
 __all__ = [
     "AROUSAL_WEIGHTS",
@@ -390,12 +389,40 @@ def extract_prosody(
 
 
 def _syllable_nuclei(level_db: np.ndarray, voiced: np.ndarray) -> int:
-    """Syllable nuclei: peaks of the smoothed loudness contour, ≥ 2 dB above the dips around them,
+    """Syllable nuclei: peaks of the smoothed loudness contour, ≥ 2 dB above the dips on both sides,
     ≥ 80 ms apart, on voiced frames (after de Jong & Wempe 2009, Behavior Research Methods 41)."""
     kernel = np.hanning(7)
     smooth = np.convolve(level_db, kernel / kernel.sum(), mode="same")
-    peaks, _ = find_peaks(smooth, prominence=2.0, distance=8)
+    peaks = _peaks(smooth, prominence=2.0, distance=8)
     return int(np.count_nonzero(voiced[peaks])) if peaks.size else 0
+
+
+def _peaks(x: np.ndarray, *, prominence: float, distance: int) -> np.ndarray:
+    """Indices of local maxima of ``x`` that stand ``prominence`` above the lowest point between
+    them and the nearest higher sample on each side, at least ``distance`` apart (higher peaks win).
+    A small numpy stand-in for scipy.signal.find_peaks, whose import costs about a second."""
+    if x.shape[0] < 3:
+        return np.zeros(0, int)
+    candidates = np.flatnonzero((x[1:-1] > x[:-2]) & (x[1:-1] >= x[2:])) + 1
+    # the distance first, highest peaks first (scipy's order), then the prominence
+    spaced: list[int] = []
+    for i in sorted(candidates.tolist(), key=lambda k: -x[k]):
+        if all(abs(i - j) >= distance for j in spaced):
+            spaced.append(i)
+    kept: list[int] = []
+    for i in sorted(spaced):
+        height = x[i]
+        left, left_min = i - 1, height
+        while left >= 0 and x[left] <= height:
+            left_min = min(left_min, x[left])
+            left -= 1
+        right, right_min = i + 1, height
+        while right < x.shape[0] and x[right] <= height:
+            right_min = min(right_min, x[right])
+            right += 1
+        if height - max(left_min, right_min) >= prominence:
+            kept.append(i)
+    return np.array(kept, dtype=int)
 
 
 def with_transcript_rate(features: ProsodyFeatures, transcript: str) -> ProsodyFeatures:

@@ -211,3 +211,16 @@ def test_confidence_grows_with_voiced_speech() -> None:
     short = prosodic_arousal(extract_prosody(voiced(150.0, 0.25)))
     long = prosodic_arousal(extract_prosody(voiced(150.0, 2.0)))
     assert 0.0 < short.confidence < long.confidence <= 1.0
+
+
+def test_peak_picker_matches_scipy_find_peaks() -> None:
+    """The numpy syllable-peak picker agrees with scipy.signal.find_peaks (prominence, distance)."""
+    from scipy.signal import find_peaks
+
+    from mood.prosody import _peaks
+
+    rng = np.random.default_rng(5)
+    for _ in range(100):
+        x = np.convolve(rng.standard_normal(300) * 5, np.hanning(9), mode="same")
+        expected, _ = find_peaks(x, prominence=2.0, distance=8)
+        assert _peaks(x, prominence=2.0, distance=8).tolist() == expected.tolist()
