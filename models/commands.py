@@ -35,7 +35,7 @@ from models.train import (
 )
 from player.errors import RankerError
 from player.library.track import Track
-from player.ranking import MatrixLike, OnnxRanker, default_ranker_path
+from player.ranking import MatrixLike, OnnxRanker, default_ranker_path, shipped_ranker_path
 from player.settings import Settings
 
 __all__ = [
@@ -132,7 +132,7 @@ def replace_if_better(
     holdout: TrainingSet | None = None,
 ) -> GateResult:
     """Install ``candidate_bytes`` at ``target`` (atomically) if it evaluates at least as well as the
-    model there now (or the one serving would load otherwise). Both run the same simulated listeners."""
+    model there now (or, if there is none, the shipped one). Both play the same simulated listeners."""
     holdout = holdout or TrainingSet()
     staging = target.parent / f".candidate-{time.time_ns()}.onnx"
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -141,7 +141,7 @@ def replace_if_better(
         candidate = _quality(OnnxRanker.load(staging), catalog, cfg, holdout)
     finally:
         staging.unlink(missing_ok=True)
-    current_path = target if target.is_file() else default_ranker_path(_settings_for(target))
+    current_path = target if target.is_file() else shipped_ranker_path()
     try:
         current_ranker = OnnxRanker.load(current_path)
     except RankerError as exc:
@@ -158,10 +158,6 @@ def replace_if_better(
         return GateResult(False, "kept the current model: " + "; ".join(worse), candidate, current)
     save_model_atomic(candidate_bytes, target)
     return GateResult(True, "the new model evaluates at least as well: replaced", candidate, current)
-
-
-def _settings_for(target: Path) -> Settings:
-    return Settings(home=target.parent.parent)
 
 
 def retrain(

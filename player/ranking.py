@@ -74,7 +74,7 @@ logger = logging.getLogger(__name__)
 SCHEMA_VERSION = 1
 """Bump when a feature's name, order, definition or scaling changes; checked when a model loads."""
 
-PRESELECT_K = 300
+PRESELECT_K = 600
 """Candidates kept by the linear pre-selection."""
 NEAREST_K = 100
 """Candidates nearest to the target on the valence/energy plane, always kept as well."""
