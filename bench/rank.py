@@ -6,6 +6,9 @@ some with an active intent). For each library size and state:
 
 - ``latency_ms``: ``Recommender.recommend(state, count=10)`` wall time (median, p99 over states ×
   repeats), the full decision: context, pre-selection, ONNX scoring, re-ranking, reasons.
+- ``cpu_ms``: the calling thread's CPU time for the same calls (the decision is single-threaded:
+  numpy element-wise work and onnxruntime with one intra-op thread), which a busy machine inflates
+  less than wall time.
 - ``recall_at_10``: overlap of the ranker's top 10 after pre-selection with its top 10 when every
   allowed track is scored (``exhaustive=True``).
 
@@ -95,11 +98,13 @@ def main() -> None:
         states = _states(rec, tracks, args.states, seed=900)
         rec.recommend(states[0][0], count=10, at_s=states[0][1])  # warm caches
         latencies: list[float] = []
+        cpu: list[float] = []
         for _ in range(args.repeats):
             for state, at_s in states:
-                t0 = time.perf_counter()
+                t0, c0 = time.perf_counter(), time.thread_time()
                 rec.recommend(state, count=10, at_s=at_s)
                 latencies.append((time.perf_counter() - t0) * 1000)
+                cpu.append((time.thread_time() - c0) * 1000)
         recalls = []
         exhaustive_ms = []
         for state, at_s in states:
@@ -116,6 +121,7 @@ def main() -> None:
                 "p99": round(_percentile(latencies, 99), 2),
                 "samples": len(latencies),
             },
+            "cpu_ms": {"median": round(statistics.median(cpu), 2), "p99": round(_percentile(cpu, 99), 2)},
             "exhaustive_top10_ms_median": round(statistics.median(exhaustive_ms), 2),
             "recall_at_10": round(float(np.mean(recalls)), 4),
             "recall_at_10_min": round(float(np.min(recalls)), 4),
