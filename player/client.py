@@ -253,7 +253,10 @@ def _describe_queue(queue: dict[str, Any]) -> str:
 
 async def _run_client(settings: Settings, args: argparse.Namespace) -> int:
     token = args.token if args.token is not None else settings.token
-    client = await CadenceClient.connect(args.url, token=token, client="cadence-client-cli")
+    try:
+        client = await CadenceClient.connect(args.url, token=token, client="cadence-client-cli")
+    except OSError as exc:
+        raise CadenceError(f"cannot reach {args.url}: {exc}", code="unreachable") from exc
     out: list[dict[str, Any]] = []
     try:
         await client.start_session(local_time=datetime.now().astimezone(), listener_id=args.listener_id)
@@ -266,27 +269,25 @@ async def _run_client(settings: Settings, args: argparse.Namespace) -> int:
 
             samples, rate = soundfile.read(str(Path(args.wav)), dtype="float32", always_2d=False)
             await client.stream_audio(samples, int(rate), chunk_ms=50, realtime=args.realtime)
-            # Every `vad` of the stream precedes the ack of audio.stop; each utterance then gets a
-            # mood (followed by its queue) or an error.
-            utterances = 0
-            while True:
+            # Every `vad` of the stream precedes the ack of audio.stop; each utterance gets a mood
+            # (followed by its queue) or an error, before or after that ack.
+            utterances = results = 0
+            stopped = pending_queue = False
+            while not stopped or results < utterances or pending_queue:
                 message = await client.receive(timeout=120)
-                if message["type"] == "vad" and message["state"] == "silence":
+                kind = message["type"]
+                if kind == "vad" and message["state"] == "silence":
                     utterances += 1
-                if message["type"] == "ack" and message.get("of") == "audio.stop":
-                    break
-            results = 0
-            pending_queue = False
-            while results < utterances or pending_queue:
-                message = await client.receive(timeout=120)
-                if message["type"] == "mood":
+                elif kind == "ack" and message.get("of") == "audio.stop":
+                    stopped = True
+                elif kind == "mood":
                     results += 1
                     pending_queue = True
                     out.append(message)
-                elif message["type"] == "queue":
+                elif kind == "queue" and pending_queue:
                     pending_queue = False
                     out.append(message)
-                elif message["type"] == "error":
+                elif kind == "error":
                     results += 1
                     out.append(message)
             if utterances == 0:
@@ -310,5 +311,7 @@ def cmd_client(settings: Settings, args: argparse.Namespace) -> int:
     """`cadence client [--url URL] (--text TEXT | --wav FILE [--realtime])`."""
     try:
         return asyncio.run(_run_client(settings, args))
-    except OSError as exc:
-        raise CadenceError(f"cannot reach {args.url}: {exc}", code="unreachable") from exc
+    except TimeoutError as exc:
+        raise CadenceError(f"no answer from {args.url} in time", code="timeout") from exc
+    except ConnectionClosed as exc:
+        raise CadenceError(f"the server closed the connection: {exc}", code="closed") from exc
