@@ -143,6 +143,7 @@ def test_rescans_are_incremental(catalog: Path, tmp_path: Path, monkeypatch: pyt
     monkeypatch.setattr(features, "EXTRACTOR_VERSION", features.EXTRACTOR_VERSION + 1)
     bumped = scan([catalog], db, workers=2, progress=False)
     assert len(bumped.extracted) == 8 and bumped.unchanged == 0
+    assert set(bumped.extracted) == set(first.extracted) - {track_id_for(gone)}  # ids stable across rescans
     with LibraryStore(db) as store:
         assert store.extractor_version() == features.EXTRACTOR_VERSION
 
