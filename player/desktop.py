@@ -765,8 +765,8 @@ class ListenSession:
                 self.player.set_paused(True)
 
     async def _on_playback(self, event: DeckEvent) -> None:
-        self.state.on_playback(event)
         item = self.state.item(event.track_id)
+        self.state.on_playback(event)
         self._emit(
             event.kind,
             id=event.track_id,

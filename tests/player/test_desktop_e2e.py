@@ -127,13 +127,21 @@ class _Listen:
         return [fields for event, fields in self.events if event == kind]
 
 
-def _find(haystack: np.ndarray, needle: np.ndarray) -> tuple[int, float]:
-    """Where ``needle`` occurs in ``haystack`` and how well: (offset, normalised cross-correlation)."""
+def _find(haystack: np.ndarray, needle: np.ndarray, *, threshold: float = 0.98) -> tuple[int, float]:
+    """Where ``needle`` first occurs in ``haystack`` and how well: (offset, normalised cross-correlation).
+
+    The first offset whose correlation passes ``threshold`` (the demo's synthesized music repeats its
+    bars, so later repeats match as well), else the best one.
+    """
     corr = signal.correlate(haystack, needle, mode="valid", method="fft")
-    energy = np.convolve(haystack.astype(np.float64) ** 2, np.ones(len(needle)), mode="valid")
+    cumulative = np.concatenate([[0.0], np.cumsum(haystack.astype(np.float64) ** 2)])
+    energy = cumulative[len(needle) :] - cumulative[: -len(needle)]  # sliding sum of squares
     ncc = corr / (np.sqrt(np.maximum(energy, 1e-12)) * np.linalg.norm(needle))
-    best = int(np.argmax(ncc))
-    return best, float(ncc[best])
+    passing = np.flatnonzero(ncc > threshold)
+    first = int(passing[0]) if len(passing) else int(np.argmax(ncc))
+    # The peak sits within a few samples of the first passing offset.
+    peak = first + int(np.argmax(ncc[first : first + 64]))
+    return peak, float(ncc[peak])
 
 
 def _source(track_path: str, start_s: float, length_s: float) -> np.ndarray:
