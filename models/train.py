@@ -492,9 +492,27 @@ def build_shipped(
     return report
 
 
+def rewrite_card(out_dir: Path) -> dict[str, Any]:
+    """Re-evaluate the ``ranker.onnx`` in ``out_dir`` with the current serving code and rewrite its card."""
+    from models.evaluate import EvalConfig, evaluate
+    from player.ranking import OnnxRanker
+
+    onnx_path = out_dir / "ranker.onnx"
+    ranker = OnnxRanker.load(onnx_path)
+    info = json.loads(ranker.metadata.get("cadence.training", "{}"))
+    tracks = synthetic_catalog(1500, seed=21)
+    report = evaluate(tracks, catalog_matrix(tracks), ranker, EvalConfig())
+    write_model_card(out_dir / "ranker.md", onnx_path=onnx_path, info=info, report=report)
+    return report
+
+
 if __name__ == "__main__":
     import sys
 
     logging.basicConfig(level=logging.INFO)
-    target_dir = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).parent
-    print(json.dumps(build_shipped(target_dir), indent=2))
+    args = [a for a in sys.argv[1:] if not a.startswith("--")]
+    target_dir = Path(args[0]) if args else Path(__file__).parent
+    if "--card-only" in sys.argv:
+        print(json.dumps(rewrite_card(target_dir), indent=2))
+    else:
+        print(json.dumps(build_shipped(target_dir), indent=2))
