@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from player.library import features as feature_module
-from player.library.store import LibraryStore, ScanProblem, track_id_for
+from player.library.store import FileState, LibraryStore, ScanProblem, track_id_for
 from player.library.track import Track, TrackId
 
 __all__ = ["AUDIO_EXTENSIONS", "ScanReport", "content_hash", "read_tags", "scan"]
@@ -264,6 +264,31 @@ class _Progress:
             self._bar.stop()
 
 
+@dataclass
+class _Plan:
+    """What a scan found on disk and decided before extracting anything."""
+
+    present: list[str]
+    """The scanned roots that exist."""
+    found: set[str] = field(default_factory=set)
+    jobs: list[_Job] = field(default_factory=list)
+    unchanged: int = 0
+    rehashed: int = 0
+    problems: list[ScanProblem] = field(default_factory=list)
+
+
+@dataclass
+class _Extraction:
+    """What the workers produced."""
+
+    extracted: list[TrackId] = field(default_factory=list)
+    latencies_s: list[float] = field(default_factory=list)
+    cpu_s: list[float] = field(default_factory=list)
+    audio_s: float = 0.0
+    problems: list[ScanProblem] = field(default_factory=list)
+    warm_up_s: float = 0.0
+
+
 def scan(
     paths: Sequence[Path],
     store_path: Path,
@@ -281,110 +306,33 @@ def scan(
     roots = [str(Path(p).expanduser().resolve()) for p in paths]
     version = feature_module.EXTRACTOR_VERSION
     with LibraryStore(store_path) as store:
-        stored = store.file_states()
         old_problems = store.problem_paths()
-        found: set[str] = set()
-        jobs: list[_Job] = []
-        unchanged = rehashed = 0
-        problems: list[ScanProblem] = []
-        now = time.time()
-        # A missing root (an unmounted disk, a typo) is a problem, and its stored tracks are kept.
-        present = [r for r in roots if os.path.exists(r)]
-        for root in roots:
-            if root not in present:
-                problems.append(ScanProblem(root, "no such file or folder", now))
-                store.record_problem(root, "no such file or folder", at_s=now)
-            elif root in old_problems:
-                store.remove_problem(root)
-        for file_path in _walk([Path(r) for r in present]):
-            resolved = str(file_path.resolve())
-            if resolved in found:
-                continue
-            found.add(resolved)
-            try:
-                st = os.stat(resolved)
-            except OSError as exc:
-                reason = f"unreadable: {exc.strerror or exc}"
-                problems.append(ScanProblem(resolved, reason, now))
-                store.record_problem(resolved, reason, at_s=now)
-                continue
-            state = stored.get(resolved)
-            if state is not None and state.extractor_version == version and resolved not in old_problems:
-                if state.size == st.st_size and state.mtime_ns == st.st_mtime_ns:
-                    unchanged += 1
-                    continue
-                if state.size == st.st_size and state.content_hash is not None:
-                    # Same size, new mtime: doubt. Only new content is worth a re-extraction.
-                    try:
-                        digest = content_hash(Path(resolved))
-                    except OSError:
-                        digest = None
-                    if digest == state.content_hash:
-                        store.update_file_state(
-                            resolved, size=st.st_size, mtime_ns=st.st_mtime_ns, content_hash=digest
-                        )
-                        rehashed += 1
-                        continue
-            jobs.append(_Job(resolved, st.st_size, st.st_mtime_ns))
-
+        stored = store.file_states()
+        plan = _plan(roots, store, stored, old_problems, version)
+        # Drop what vanished from the scanned (existing) folders; nothing outside them is touched.
         gone = [
             p
             for p in list(stored) + sorted(old_problems)
-            if _under(p, present) and p not in found and p not in present
+            if _under(p, plan.present) and p not in plan.found and p not in plan.present
         ]
         removed = store.remove_paths(gone) if gone else 0
         if removed:
             _log.info("scan: dropped %d tracks whose files are gone", removed)
-
-        extracted: list[TrackId] = []
-        latencies: list[float] = []
-        cpu: list[float] = []
-        audio_s = 0.0
-        bar = _Progress(len(jobs), progress)
-        warm_up_s = 0.0
-        try:
-            if jobs:
-                results = _run_jobs(jobs, max(1, min(workers, len(jobs))))
-                warm_up_s = next(results)  # type: ignore[assignment]
-                for result in results:
-                    assert isinstance(result, _Result)
-                    at_s = time.time()
-                    if result.track is not None:
-                        track = Track.from_dict(result.track)
-                        store.put_track(
-                            track,
-                            size=result.size,
-                            mtime_ns=result.mtime_ns,
-                            content_hash=result.content_hash,
-                            extractor_version=version,
-                            at_s=at_s,
-                        )
-                        extracted.append(track.id)
-                        latencies.append(result.worker_s)
-                        cpu.append(result.worker_cpu_s)
-                        audio_s += track.duration_s
-                    else:
-                        reason = result.problem or "unknown problem"
-                        store.record_problem(result.path, reason, at_s=at_s)
-                        problems.append(ScanProblem(result.path, reason, at_s))
-                        _log.warning("scan: %s: %s", result.path, reason)
-                    bar.advance(result.path)
-        finally:
-            bar.close()
+        done = _extract_all(plan.jobs, store, workers=workers, progress=progress, version=version)
         store.set_extractor_version(version)
         store.checkpoint()
     report = ScanReport(
-        files=len(found),
-        extracted=tuple(extracted),
-        unchanged=unchanged,
-        rehashed=rehashed,
+        files=len(plan.found),
+        extracted=tuple(done.extracted),
+        unchanged=plan.unchanged,
+        rehashed=plan.rehashed,
         removed=removed,
-        problems=tuple(problems),
-        audio_s=audio_s,
+        problems=tuple(plan.problems + done.problems),
+        audio_s=done.audio_s,
         wall_s=time.monotonic() - started,
-        worker_latencies_s=tuple(latencies),
-        worker_cpu_s=tuple(cpu),
-        warm_up_s=warm_up_s,
+        worker_latencies_s=tuple(done.latencies_s),
+        worker_cpu_s=tuple(done.cpu_s),
+        warm_up_s=done.warm_up_s,
     )
     _log.info(
         "scan: %d files, %d extracted, %d unchanged, %d rehashed, %d removed, %d problems in %.1f s",
@@ -399,8 +347,91 @@ def scan(
     return report
 
 
-def _run_jobs(jobs: list[_Job], workers: int) -> Iterator[_Result | float]:
-    """Yields first the warm-up seconds of the pool, then each job's result as it completes.
+def _plan(
+    roots: list[str], store: LibraryStore, stored: dict[str, FileState], old_problems: set[str], version: int
+) -> _Plan:
+    """Walk the roots and sort every audio file into unchanged, touched-but-same, or to extract."""
+    now = time.time()
+    # A missing root (an unmounted disk, a typo) is a problem, and its stored tracks are kept.
+    plan = _Plan(present=[r for r in roots if os.path.exists(r)])
+    for root in roots:
+        if root not in plan.present:
+            plan.problems.append(ScanProblem(root, "no such file or folder", now))
+            store.record_problem(root, "no such file or folder", at_s=now)
+        elif root in old_problems:
+            store.remove_problem(root)
+    for file_path in _walk([Path(r) for r in plan.present]):
+        resolved = str(file_path.resolve())
+        if resolved in plan.found:
+            continue
+        plan.found.add(resolved)
+        try:
+            st = os.stat(resolved)
+        except OSError as exc:
+            reason = f"unreadable: {exc.strerror or exc}"
+            plan.problems.append(ScanProblem(resolved, reason, now))
+            store.record_problem(resolved, reason, at_s=now)
+            continue
+        state = stored.get(resolved)
+        # Files with a recorded problem are always retried: they may have been repaired.
+        if state is not None and state.extractor_version == version and resolved not in old_problems:
+            if state.size == st.st_size and state.mtime_ns == st.st_mtime_ns:
+                plan.unchanged += 1
+                continue
+            if state.size == st.st_size and state.content_hash is not None:
+                # Same size, new mtime: doubt. Only new content is worth a re-extraction.
+                try:
+                    digest: str | None = content_hash(Path(resolved))
+                except OSError:
+                    digest = None
+                if digest == state.content_hash:
+                    store.update_file_state(
+                        resolved, size=st.st_size, mtime_ns=st.st_mtime_ns, content_hash=digest
+                    )
+                    plan.rehashed += 1
+                    continue
+        plan.jobs.append(_Job(resolved, st.st_size, st.st_mtime_ns))
+    return plan
+
+
+def _extract_all(
+    jobs: list[_Job], store: LibraryStore, *, workers: int, progress: bool | None, version: int
+) -> _Extraction:
+    """Extract ``jobs`` in worker processes, committing each track (or problem) as it arrives."""
+    done = _Extraction()
+    if not jobs:
+        return done
+    bar = _Progress(len(jobs), progress)
+    try:
+        for result in _run_jobs(jobs, max(1, min(workers, len(jobs))), done):
+            at_s = time.time()
+            if result.track is not None:
+                track = Track.from_dict(result.track)
+                store.put_track(
+                    track,
+                    size=result.size,
+                    mtime_ns=result.mtime_ns,
+                    content_hash=result.content_hash,
+                    extractor_version=version,
+                    at_s=at_s,
+                )
+                done.extracted.append(track.id)
+                done.latencies_s.append(result.worker_s)
+                done.cpu_s.append(result.worker_cpu_s)
+                done.audio_s += track.duration_s
+            else:
+                reason = result.problem or "unknown problem"
+                store.record_problem(result.path, reason, at_s=at_s)
+                done.problems.append(ScanProblem(result.path, reason, at_s))
+                _log.warning("scan: %s: %s", result.path, reason)
+            bar.advance(result.path)
+    finally:
+        bar.close()
+    return done
+
+
+def _run_jobs(jobs: list[_Job], workers: int, stats: _Extraction) -> Iterator[_Result]:
+    """Yields each job's result as it completes (after noting the pool's warm-up in ``stats``).
 
     If a worker process dies (a decoder crash), the files in flight are retried once in a fresh
     pool; a file that kills a worker twice becomes a problem.
@@ -414,7 +445,7 @@ def _run_jobs(jobs: list[_Job], workers: int) -> Iterator[_Result | float]:
         try:
             if first:
                 first = False
-                yield float(pool.submit(feature_module.warm_up_seconds).result() or 0.0)
+                stats.warm_up_s = float(pool.submit(feature_module.warm_up_seconds).result() or 0.0)
             futures: dict[Future[_Result], _Job] = {pool.submit(_extract, job): job for job in pending}
             for future in as_completed(futures):
                 job = futures[future]
