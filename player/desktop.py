@@ -50,6 +50,7 @@ from rich.text import Text
 from websockets.exceptions import InvalidHandshake, InvalidURI
 
 from player.audio_io import (
+    DEVICE_HELP,
     AudioInput,
     AudioOutput,
     DeckEvent,
@@ -945,7 +946,11 @@ def open_devices(args: argparse.Namespace) -> tuple[AudioOutput, AudioInput | No
         if args.input_wav is not None or args.input_device is not None:
             output.close()
             raise
-        notice = f"no microphone, type your mood instead (key t): {exc.message}"
+        reason = exc.message.replace(DEVICE_HELP, "").strip().rstrip(".")
+        notice = (
+            f"no microphone ({reason}): type your mood with t, "
+            "or choose one with --input-device (see --list-devices)"
+        )
         logger.warning("%s", notice)
         return output, None, notice
     except BaseException:
