@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from player.library import features as F
 from player.library.track import MFCC_COUNT
@@ -212,3 +214,23 @@ def test_warm_up_records_its_duration() -> None:
     """warm_up() runs the analysis once and remembers how long that took."""
     seconds = F.warm_up()
     assert seconds > 0 and F.warm_up_seconds() == seconds
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    loudness_db=st.floats(-120, 10),
+    tempo_bpm=st.floats(1, 400),
+    onset_rate=st.floats(0, 50),
+    beat_strength=st.floats(0, 1),
+    pulse_clarity=st.floats(0, 1),
+    spectral_centroid_hz=st.floats(0, 20000),
+    spectral_flatness=st.floats(0, 1),
+    hp_ratio=st.floats(0, 1),
+    major=st.booleans(),
+    key_clarity=st.floats(-1, 1),
+)
+def test_descriptors_stay_within_0_1_for_any_inputs(major: bool, **cues: float) -> None:
+    """Whatever the low-level values, the four descriptors are finite and within 0–1."""
+    out = F.derive_descriptors(**cues, mode="major" if major else "minor")
+    assert set(out) == {"energy", "danceability", "acousticness", "valence"}
+    assert all(0.0 <= v <= 1.0 and math.isfinite(v) for v in out.values())
