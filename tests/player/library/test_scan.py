@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -257,7 +258,7 @@ def test_sigkilled_scan_leaves_a_consistent_library_and_resumes(tmp_path: Path) 
 
 @pytest.mark.slow
 def test_a_three_hour_mix_is_scanned_from_excerpts(tmp_path: Path) -> None:
-    """A 3-hour file gets one record with its full duration while only excerpts are decoded."""
+    """A 3-hour file is decoded in bounded memory (excerpts only) and gets one record with its full duration."""
     sr = 8000
     mix = tmp_path / "mix" / "three-hours.flac"
     mix.parent.mkdir()
@@ -267,6 +268,14 @@ def test_a_three_hour_mix_is_scanned_from_excerpts(tmp_path: Path) -> None:
     with sf.SoundFile(mix, "w", samplerate=sr, channels=1, format="FLAC") as f:
         for _ in range(180):
             f.write(minute)
+    tracemalloc.start()
+    try:
+        decoded = features.decode(mix)
+        peak_bytes = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    # Decoding all of it would take 3 h × 8000 Hz × 4 B = 346 MB of float32; excerpts take ~13 MB.
+    assert decoded.excerpted and peak_bytes < 60e6, peak_bytes
     report = scan([mix.parent], tmp_path / "library.db", workers=1, progress=False)
     assert len(report.extracted) == 1 and not report.problems
     with LibraryStore(tmp_path / "library.db") as store:
