@@ -1,7 +1,8 @@
 """The interaction log: what each listener did and felt, in SQLite (WAL) at ``settings.log_db``.
 
 Tables: ``listeners``, ``sessions``, ``events`` (one row per session start/end, mood estimate with
-its evidence numbers, play start, skip with its position, completion, like and dislike) and the
+its evidence numbers, play start, skip with its position, completion, like and dislike),
+``baselines`` (each named listener's prosodic speaker baseline, carried across sessions) and the
 views ``plays``, ``skips``, ``likes`` and ``moods`` over it. ``cadence train`` learns from it.
 
 Durability: :meth:`InteractionLog.record` returns only after its transaction is committed, in WAL
@@ -136,6 +137,11 @@ CREATE TABLE IF NOT EXISTS events (
     evidence TEXT
 );
 CREATE INDEX IF NOT EXISTS events_listener ON events (listener_id, at_s);
+CREATE TABLE IF NOT EXISTS baselines (
+    listener_id TEXT PRIMARY KEY,
+    updated_s REAL NOT NULL,
+    data TEXT NOT NULL
+);
 CREATE VIEW IF NOT EXISTS plays AS
     SELECT id, listener_id, session_id, at_s, track_id, position_s, kind FROM events
     WHERE kind IN ('started', 'completed');
@@ -285,10 +291,30 @@ class InteractionLog:
         with self._lock:
             return int(self._db.execute("SELECT count(*) FROM events").fetchone()[0])
 
+    # ------------------------------------------------------------ speaker baselines
+
+    def save_baseline(self, listener_id: str, data: dict[str, Any], *, at_s: float) -> None:
+        """Keep a listener's prosodic speaker baseline (``SpeakerBaseline.to_dict()``, numbers only)."""
+        cleaned = numbers_only(data) or {}
+        with self._lock:
+            self._db.execute(
+                "INSERT INTO baselines (listener_id, updated_s, data) VALUES (?, ?, ?) "
+                "ON CONFLICT (listener_id) DO UPDATE SET updated_s = excluded.updated_s, data = excluded.data",
+                (listener_id, float(at_s), json.dumps(cleaned, allow_nan=False)),
+            )
+
+    def baseline(self, listener_id: str) -> dict[str, Any] | None:
+        """The listener's stored speaker baseline, or None."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT data FROM baselines WHERE listener_id = ?", (listener_id,)
+            ).fetchone()
+        return json.loads(row[0]) if row else None
+
     # ------------------------------------------------------------ erasing
 
     def forget(self, listener_id: str) -> int:
-        """Erase everything about ``listener_id``: events, sessions, the listener row.
+        """Erase everything about ``listener_id``: events, sessions, speaker baseline, the listener row.
 
         Deleted pages are overwritten (``secure_delete``) and the WAL is checkpointed and truncated,
         so nothing of the listener stays readable in the files. Returns the number of rows erased.
@@ -298,7 +324,7 @@ class InteractionLog:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 erased = 0
-                for table in ("events", "sessions", "listeners"):
+                for table in ("events", "sessions", "baselines", "listeners"):
                     cur = self._db.execute(f"DELETE FROM {table} WHERE listener_id = ?", (listener_id,))
                     erased += cur.rowcount
                 self._db.execute("COMMIT")

@@ -370,6 +370,7 @@ class _Connection:
         elif isinstance(effect, LoadHistory):
             log = self.server.log
             events = await asyncio.to_thread(log.events, effect.listener_id)
+            await self._load_baseline(effect.listener_id)
             await self.apply(await self.feed(HistoryLoaded(events[-effect.limit :])))
         elif isinstance(effect, OpenAudio):
             analyzer = self.server.engines.analyzer
@@ -386,6 +387,29 @@ class _Connection:
         elif isinstance(effect, Close):
             self.closed = True
             await self.ws.close(effect.code, effect.reason)
+
+    async def _load_baseline(self, listener_id: str) -> None:
+        """A returning listener's voice is judged against their own stored speaker baseline."""
+        engines = self.server.engines
+        stored = await asyncio.to_thread(self.server.log.baseline, listener_id)
+        if stored is None or engines.new_baseline is None:
+            return
+        try:
+            self.baseline = engines.new_baseline.from_dict(stored)  # type: ignore[attr-defined]
+        except (AttributeError, KeyError, TypeError, ValueError):
+            logger.warning("ignoring the stored speaker baseline of %s (unreadable)", listener_id)
+
+    async def _save_baseline(self) -> None:
+        session = self.session
+        if self.baseline is None or not session.named_listener or session.listener_id is None:
+            return
+        try:
+            data = self.baseline.to_dict()
+            await asyncio.to_thread(
+                self.server.log.save_baseline, session.listener_id, data, at_s=time.time()
+            )
+        except Exception:
+            logger.exception("could not store the speaker baseline of %s", session.listener_id)
 
     async def _send(self, message: Any) -> None:
         if self.closed and not isinstance(message, Error):
@@ -451,6 +475,8 @@ class _Connection:
         finally:
             pool.release()
         await self.apply(await self.feed(result))
+        if isinstance(result, AnalysisDone):
+            await self._save_baseline()
 
 
 # ---------------------------------------------------------------- the server

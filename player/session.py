@@ -322,6 +322,8 @@ class Session:
         self.limits = limits or SessionLimits()
         self.phase: _Phase = "hello"
         self.listener_id: str | None = None
+        self.named_listener = False
+        """True when the client gave a ``listener_id`` (history and speaker baseline persist)."""
         self.state: ListenerLike | None = None
         self.store_transcripts = False
         self.device: str | None = None
@@ -493,6 +495,7 @@ class Session:
             if not message.queue:
                 return [self._error("bad_field", "`session.start.queue` must not be empty", ref=message.id)]
         self.listener_id = message.listener_id or f"anon-{self.session_id}"
+        self.named_listener = message.listener_id is not None
         self.store_transcripts = message.store_transcripts
         self.device = message.device
         self.within = message.queue

@@ -123,3 +123,15 @@ def test_recorded_events_survive_kill_9(tmp_path: Path) -> None:
     with InteractionLog(path) as log:
         stored = {e.track_id for e in log.events("ann")}
     assert {f"t{i}" for i in acked} <= stored
+
+
+def test_speaker_baselines_are_kept_per_listener_and_forgotten(tmp_path: Path) -> None:
+    """A listener's speaker baseline is stored as numbers, replaced on save, and erased by forget."""
+    with InteractionLog(tmp_path / "log.db") as log:
+        assert log.baseline("ann") is None
+        log.save_baseline("ann", {"version": 1, "speech_s": 2.0, "note": "dropped"}, at_s=1.0)
+        log.save_baseline("ann", {"version": 1, "speech_s": 5.5}, at_s=2.0)
+        log.record(LogEvent("session_start", "ann", "s1", 1.0))
+        assert log.baseline("ann") == {"version": 1.0, "speech_s": 5.5}
+        assert log.forget("ann") == 4  # event, session, baseline, listener
+        assert log.baseline("ann") is None

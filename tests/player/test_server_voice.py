@@ -149,3 +149,33 @@ def test_utterance_over_the_limit_is_refused(engines: Engines, tmp_path: Path) -
 
     codes = run(scenario())
     assert "audio_too_long" in codes
+
+
+@pytest.mark.slow
+def test_a_returning_speaker_keeps_their_baseline(engines: Engines, tmp_path: Path) -> None:
+    """A named listener's prosodic baseline is stored after each utterance and picked up by the next session."""
+
+    async def one_session(url: str, text: str) -> None:
+        client = await connect(url)
+        await client.start_session(local_time=MORNING, listener_id="dana")
+        await _say(client, text)
+        await client.end_session()
+
+    async def scenario() -> list[float]:
+        counts = []
+        async with serving(engines, tmp_path) as (url, _):
+            for text in ("I'm so tired today", "I love this song"):
+                await one_session(url, text)
+                with InteractionLog(tmp_path / "log.db") as log:
+                    stored = log.baseline("dana")
+                assert stored is not None
+                counts.append(stored["utterances"])
+            anonymous = await connect(url)
+            await anonymous.start_session(local_time=MORNING)
+            await _say(anonymous, "I'm so tired today")
+            await anonymous.end_session()
+        return counts
+
+    assert run(scenario()) == [1, 2]
+    with InteractionLog(tmp_path / "log.db") as log:
+        assert [lid for lid in log.listeners() if log.baseline(lid) is not None] == ["dana"]
