@@ -25,7 +25,7 @@ import logging
 import os
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -203,7 +203,7 @@ def simulated_queries(
 
 
 def log_queries(
-    events_by_listener: dict[str, Sequence[Any]], tracks: Sequence[Track], matrix: MatrixLike
+    events_by_listener: Mapping[str, Sequence[Any]], tracks: Sequence[Track], matrix: MatrixLike
 ) -> TrainingSet:
     """Queries from the interaction log: one per session, the played tracks labelled by outcome.
 

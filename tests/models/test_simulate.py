@@ -95,6 +95,6 @@ def test_run_listener_is_reproducible() -> None:
             for _, row, out in run_listener(
                 listener, cat, first_rows, seed=2, sessions=1, tracks_per_session=8
             )
-        ]  # type: ignore[arg-type]
+        ]
 
     assert plays() == plays()

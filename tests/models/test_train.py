@@ -99,7 +99,7 @@ def test_preselect_distillation_tracks_the_model(
 
 def _write_log(path: Path, events: list) -> None:
     with InteractionLog(path) as log:
-        log.record_many([(LogEvent(**asdict(e)), None) for e in events])  # type: ignore[arg-type]
+        log.record_many([(LogEvent(**asdict(e)), None) for e in events])
 
 
 def test_log_plays_are_replayed_and_labelled_by_outcome(small_tracks: list, tmp_path: Path) -> None:
@@ -117,12 +117,13 @@ def test_log_plays_are_replayed_and_labelled_by_outcome(small_tracks: list, tmp_
     outcomes = {"early": 0, "late": 0, "done": 0, "liked": 0}
     last: dict[str, str] = {}
     for e in events:
+        key = f"{e.session_id}/{e.track_id}"
         if e.kind == "skipped":
-            last[e.session_id + e.track_id] = "early" if e.position_s < 30 else "late"
+            last[key] = "early" if (e.position_s or 0.0) < 30 else "late"
         elif e.kind == "liked":
-            last[e.session_id + e.track_id] = "liked"
-        elif e.kind == "completed" and last.get(e.session_id + e.track_id) != "liked":
-            last[e.session_id + e.track_id] = "done"
+            last[key] = "liked"
+        elif e.kind == "completed" and last.get(key) != "liked":
+            last[key] = "done"
     for v in last.values():
         outcomes[v] += 1
     counts = np.bincount(y.astype(int), minlength=4)
