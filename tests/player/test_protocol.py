@@ -21,6 +21,7 @@ from player.protocol import (
     SERVER_TYPES,
     Ack,
     AudioStart,
+    ClientMessage,
     Control,
     Error,
     Hello,
@@ -29,6 +30,7 @@ from player.protocol import (
     Playback,
     Queue,
     QueuedTrack,
+    ServerMessage,
     SessionStart,
     Text,
     Vad,
@@ -100,7 +102,7 @@ def test_server_records_serialize_to_documented_json() -> None:
         0.3, 0.2, 0.7, "tired", "ugh", (Intent("calmer", 0.8, "calmer"),), {"text": {"v": 0.1}}
     )
     track = QueuedTrack("id1", "T", "A", "/p.ogg", 30.0, 0.4, 0.3, 90.0, 1.2, "calm")
-    records = [
+    records: list[ServerMessage] = [
         Welcome(PROTOCOL_VERSION, "abc"),
         Vad("speech", 0.25),
         Mood(estimate, "voice", start_s=0.1, end_s=1.5),
@@ -116,7 +118,7 @@ def test_server_records_serialize_to_documented_json() -> None:
 
 def test_client_records_round_trip() -> None:
     """to_dict then parse gives the same record back, for every client message."""
-    records = [
+    records: list[ClientMessage] = [
         Hello(protocol=1, client="x", token="t", id=1),
         SessionStart(
             local_time="2026-05-01T07:30:00+02:00", device="car", listener_id="ann", queue=("a", "b")

@@ -104,6 +104,8 @@ async def _reader(client: CadenceClient, listener: Listener) -> None:
     try:
         while True:
             message = await client.receive()
+            if message["type"] == "ack" and message["of"] == "session.end":
+                return
             if message["type"] == "ack" and message["of"] == "playback":
                 listener.acked.append(listener.sent[message["ref"]])
             elif message["type"] == "error":
@@ -142,7 +144,9 @@ async def _listen(url: str, listener: Listener, until: float, rng: random.Random
                     }
                 )
             await asyncio.sleep(pause_s * rng.uniform(0.5, 1.5))
-        await client.end_session()
+        # The reader owns recv(): it returns at the ack of session.end, after every earlier ack.
+        await client.send({"type": "session.end"})
+        await asyncio.wait_for(reader, timeout=60)
     except ConnectionClosed:
         pass
     finally:
