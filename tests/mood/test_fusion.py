@@ -6,6 +6,8 @@ import math
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mood.fusion import AsrQuality, asr_confidence, fuse, label_for
 from mood.prosody import ProsodicArousal
@@ -139,3 +141,42 @@ def test_evidence_holds_parts_and_weights_as_numbers_only() -> None:
         1.0, abs=1e-3
     )
     assert MoodEstimate.from_dict(est.to_dict()).label == est.label
+
+
+unit = st.floats(min_value=0.0, max_value=1.0, allow_nan=False)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    arousal=unit,
+    pconf=unit,
+    valence=unit,
+    energy=unit,
+    vconf=unit,
+    econf=unit,
+    logprob=st.floats(min_value=-5.0, max_value=0.0),
+    no_speech=unit,
+    words_heard=st.integers(min_value=0, max_value=40),
+)
+def test_fusion_stays_on_the_scale_for_any_parts(
+    arousal: float,
+    pconf: float,
+    valence: float,
+    energy: float,
+    vconf: float,
+    econf: float,
+    logprob: float,
+    no_speech: float,
+    words_heard: int,
+) -> None:
+    """Whatever the parts, valence/energy/confidence stay in 0–1, between the inputs, with a valid label."""
+    est = fuse(
+        prosody(arousal, pconf),
+        words(valence, energy, vconf=vconf, econf=econf),
+        asr=AsrQuality(logprob, no_speech, words_heard),
+    )
+    for value in (est.valence, est.energy, est.confidence):
+        assert 0.0 <= value <= 1.0
+    assert min(0.5, arousal, energy) - 1e-9 <= est.energy <= max(0.5, arousal, energy) + 1e-9
+    assert min(0.5, valence) - 1e-9 <= est.valence <= max(0.5, valence) + 1e-9
+    assert est.label in MOOD_LABELS
