@@ -78,6 +78,8 @@ PRESELECT_K = 600
 """Candidates kept by the linear pre-selection."""
 NEAREST_K = 100
 """Candidates nearest to the target on the valence/energy plane, always kept as well."""
+LATER_STEP_SHARE = 1 / 3
+"""Share of those shortlists kept for the later targets of an iso walk (one queue slot each)."""
 MMR_LAMBDA = 0.25
 """Weight of the timbre redundancy penalty in maximal marginal relevance."""
 TRANSITION_WEIGHT = 0.1
@@ -692,7 +694,9 @@ class Recommender:
         return out
 
     # ------------------------------------------------------------------ stage 1
-    def _preselect(self, ctx: DecisionContext, target: Target, allowed: np.ndarray) -> np.ndarray:
+    def _preselect(
+        self, ctx: DecisionContext, target: Target, allowed: np.ndarray, *, share: float = 1.0
+    ) -> np.ndarray:
         """Rows worth scoring: the best :data:`PRESELECT_K` by the linear proxy plus the
         :data:`NEAREST_K` nearest to ``target``, among ``allowed``.
 
@@ -701,14 +705,15 @@ class Recommender:
         taste vector, so the whole catalog is scored as a weighted sum of precomputed rows.
         """
         n_allowed = int(allowed.sum())
-        if n_allowed <= PRESELECT_K + NEAREST_K:
+        k_proxy, k_near = max(10, int(PRESELECT_K * share)), max(10, int(NEAREST_K * share))
+        if n_allowed <= k_proxy + k_near:
             return np.flatnonzero(allowed)
         proxy, dist2 = self.proxy_scores(ctx, target)
         if n_allowed < self.catalog.n:
             proxy = np.where(allowed, proxy, -np.inf)
             dist2 = np.where(allowed, dist2, np.inf)
-        top = np.argpartition(-proxy, PRESELECT_K)[:PRESELECT_K]
-        near = np.argpartition(dist2, NEAREST_K)[:NEAREST_K]
+        top = np.argpartition(-proxy, k_proxy)[:k_proxy]
+        near = np.argpartition(dist2, k_near)[:k_near]
         return np.union1d(top, near)
 
     def proxy_scores(self, ctx: DecisionContext, target: Target) -> tuple[np.ndarray, np.ndarray]:
@@ -788,8 +793,13 @@ class Recommender:
             position_target.append(distinct.setdefault(key, len(distinct)))
         unique_targets = [ctx.targets[position_target.index(j)] for j in range(len(distinct))]
         scored: list[tuple[np.ndarray, np.ndarray]] = []
-        for target in unique_targets:
-            cand = np.flatnonzero(allowed) if exhaustive else self._preselect(ctx, target, allowed)
+        for j, target in enumerate(unique_targets):
+            # later steps of an iso walk fill one queue slot each: a smaller shortlist does
+            cand = (
+                np.flatnonzero(allowed)
+                if exhaustive
+                else self._preselect(ctx, target, allowed, share=1.0 if j == 0 else LATER_STEP_SHARE)
+            )
             scores = self.ranker.score(assemble_features(self.catalog, ctx, cand, target))
             scored.append((cand, scores))
         picks_rows, pick_scores = self._rerank(ctx, scored, position_target, count)
