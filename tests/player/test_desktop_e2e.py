@@ -62,14 +62,16 @@ def _parse(line: str) -> tuple[str, dict[str, Any]]:
 class _Listen:
     """`python -m player listen …` in a subprocess, its event lines collected as they come."""
 
-    def __init__(self, args: list[str], *, env: dict[str, str] | None = None) -> None:
+    def __init__(self, args: list[str], stderr_path: Path, *, env: dict[str, str] | None = None) -> None:
+        self.stderr_path = stderr_path
+        self._stderr = stderr_path.open("w")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "player", "listen", *args],
             cwd=REPO,
             env=dict(os.environ, **(env or {})),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=self._stderr,
             text=True,
         )
         self.events: list[tuple[str, dict[str, Any]]] = []
@@ -81,22 +83,25 @@ class _Listen:
         for line in self.proc.stdout:
             self.events.append(_parse(line))
 
+    def _ended(self) -> bool:
+        return self.proc.poll() is not None and not self._reader.is_alive()
+
     def wait_event(self, kind: str, timeout_s: float) -> dict[str, Any]:
         deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
+        while time.monotonic() < deadline and not self._ended():
             for event, fields in self.events:
                 if event == kind:
                     return fields
-            if self.proc.poll() is not None and not self._reader.is_alive():
-                break
             time.sleep(0.05)
-        raise AssertionError(f"no {kind!r} event; stderr:\n{self.stderr_so_far()}")
+        raise AssertionError(f"no {kind!r} event: {self.events}\nstderr:\n{self.stderr()}")
 
     def wait_count(self, kind: str, count: int, timeout_s: float) -> None:
         deadline = time.monotonic() + timeout_s
         while len(self.of(kind)) < count:
-            if time.monotonic() > deadline or (self.proc.poll() is not None and not self._reader.is_alive()):
-                raise AssertionError(f"fewer than {count} {kind!r} events: {self.events}")
+            if time.monotonic() > deadline or self._ended():
+                raise AssertionError(
+                    f"fewer than {count} {kind!r} events: {self.events}\nstderr:\n{self.stderr()}"
+                )
             time.sleep(0.05)
 
     def send(self, line: str) -> None:
@@ -105,23 +110,22 @@ class _Listen:
         self.proc.stdin.flush()
 
     def finish(self, timeout_s: float) -> tuple[int, str]:
+        """Close stdin, wait for the exit; (exit status, stderr)."""
         assert self.proc.stdin is not None
         self.proc.stdin.close()
         try:
-            _, stderr = self.proc.communicate(timeout=timeout_s)
+            self.proc.wait(timeout=timeout_s)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            _, stderr = self.proc.communicate()
-            raise AssertionError(f"`cadence listen` did not stop; stderr:\n{stderr}") from None
+            self.proc.wait()
+            raise AssertionError(f"`cadence listen` did not stop; stderr:\n{self.stderr()}") from None
+        finally:
+            self._stderr.close()
         self._reader.join(5)
-        return self.proc.returncode, stderr
+        return self.proc.returncode, self.stderr()
 
-    def stderr_so_far(self) -> str:
-        return (
-            "(see the log)"
-            if self.proc.poll() is None
-            else (self.proc.stderr.read() if self.proc.stderr else "")
-        )
+    def stderr(self) -> str:
+        return self.stderr_path.read_text(errors="replace")
 
     def of(self, kind: str) -> list[dict[str, Any]]:
         return [fields for event, fields in self.events if event == kind]
@@ -185,6 +189,7 @@ def test_headless_listen_speech_changes_queue_and_events_reach_the_log(
     listen = _Listen(
         ["--home", str(listen_home), "--input-wav", str(speech), "--output-wav", str(played),
          "--listener-id", "e2e-listener", "--max-tracks", "3", "--max-seconds", "150"],
+        tmp_path / "listen.err",
     )  # fmt: skip
     first = listen.wait_event("started", timeout_s=240)
     time.sleep(2.5)
@@ -206,7 +211,9 @@ def test_headless_listen_speech_changes_queue_and_events_reach_the_log(
     start_energy = float(queues[0]["mean_energy"])
     after_mood = [q for q in queues if q["trigger"] in ("mood", "intent")]
     assert after_mood, queues
-    assert float(after_mood[-1]["mean_energy"]) < start_energy - 0.05
+    summary = [(q["trigger"], q["mean_energy"], q["target_energy"]) for q in queues]
+    assert float(after_mood[-1]["target_energy"]) < float(queues[0]["target_energy"]) - 0.05, summary
+    assert float(after_mood[-1]["mean_energy"]) < start_energy, summary
     _check_queue_order(listen)
 
     # The interaction log holds what the player reported, with positions.
@@ -283,6 +290,7 @@ def test_listen_through_sounddevice_on_a_virtual_alsa_card(listen_home: Path, tm
     listen = _Listen(
         ["--home", str(listen_home), "--input-device", "cadence_mic", "--output-device", "cadence_speaker",
          "--listener-id", "alsa-listener", "--max-seconds", "20"],
+        tmp_path / "listen.err",
         env={"ALSA_CONFIG_PATH": f"/usr/share/alsa/alsa.conf:{conf}"},
     )  # fmt: skip
     code, stderr = listen.finish(timeout_s=400)
