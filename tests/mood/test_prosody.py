@@ -224,3 +224,12 @@ def test_peak_picker_matches_scipy_find_peaks() -> None:
         x = np.convolve(rng.standard_normal(300) * 5, np.hanning(9), mode="same")
         expected, _ = find_peaks(x, prominence=2.0, distance=8)
         assert _peaks(x, prominence=2.0, distance=8).tolist() == expected.tolist()
+
+
+@pytest.mark.parametrize("n", [1, 2, 100, 319, 321, 16001])
+def test_tiny_and_odd_lengths_are_safe(n: int) -> None:
+    """Any length gives finite features (levels floored at -100 dBFS), never an exception."""
+    x = (0.1 * np.sin(np.arange(n) * 0.1)).astype(np.float32)
+    p = extract_prosody(x)
+    assert all(math.isfinite(v) for v in p.to_dict().values())
+    assert p.loudness_mean_db >= -100.0
