@@ -39,6 +39,7 @@ INTENT_PATTERNS: Mapping[IntentKind, tuple[str, ...]] = {
         r"\bmore (?:energy|energetic|upbeat|lively|life|power|oomph|tempo)\b",
         r"\b(?:energi[sz]e|upbeat|livelier|liven (?:it|things|me) up|pump (?:it|me|things) up)\b",
         r"\b(?:speed (?:it|things) up|faster|crank it up|turn it up|wake me up|get me going|hype me up)\b",
+        r"\b(?:louder|get (?:me )?pumped|get (?:me )?hyped)\b",
         r"\bboost\b",
         r"\btoo (?:slow|boring|sleepy|quiet|mellow|calm)\b",
         r"\bneed (?:some )?energy\b",
@@ -49,10 +50,12 @@ INTENT_PATTERNS: Mapping[IntentKind, tuple[str, ...]] = {
     ),
     "workout": (
         r"\b(?:work ?out|working out|gym|exercis\w*|cardio|lifting|weights|training session|jog(?:ging)?)\b",
-        r"\b(?:go(?:ing)? (?:for a )?run|a run|running|on a run)\b",
+        r"\b(?:go(?:ing)? (?:for a )?run|running|on a run)\b",
+        r"\b(?:my|a|the) (?:run|jog|ride|hike)\b",
     ),
     "sleep": (
         r"\b(?:sleep\w*|asleep|bed ?time|go(?:ing)? to bed|nap|wind(?:ing)? down|drift off|lullab\w*)\b",
+        r"\b(?:time for bed|off to bed|in bed)\b",
     ),
     "party": (
         r"\b(?:party|partying|dance|dancing|celebrat\w*|club(?:bing)?|friends over|get this party started)\b",
@@ -84,7 +87,7 @@ INTENT_PATTERNS: Mapping[IntentKind, tuple[str, ...]] = {
         r"\b(?:this|that) (?:song|track|one) is (?:great|awesome|amazing|perfect|good|nice)\b",
     ),
     "stop": (
-        r"\b(?:stop|pause|halt)\b",
+        r"\b(?:stop|pause|halt)\b(?! (?:skipping|changing|switching|asking))",
         r"\b(?:turn|switch|shut) (?:it|this|that|the music) off\b",
         r"\bshut (?:it )?up\b",
         r"\b(?:be quiet|silence|enough music|no more music|that's enough|mute)\b",

@@ -49,6 +49,11 @@ TABLE: list[tuple[str, set[str]]] = [
     ("stop the music", {"stop"}),
     ("pause", {"stop"}),
     ("turn it off", {"stop"}),
+    ("stop skipping my songs", set()),
+    ("music for my run", {"workout"}),
+    ("time for bed", {"sleep"}),
+    ("louder please", {"energize"}),
+    ("let's get pumped", {"energize"}),
     # negations
     ("don't stop", set()),
     ("please don't stop the music", set()),
