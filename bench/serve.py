@@ -12,7 +12,8 @@ clients' own CPU use: read them as "on this machine, with the clients on it too"
   push-to-talk (``audio.stop``) at its end; voice-to-queue is ``audio.stop`` sent → ``queue``
   received (VAD flush, Whisper, prosody, fusion, ranking). ``vad_endpoint`` is the same for one
   speaker without push-to-talk: the stream goes on with silence and the server's endpointing
-  (``--endpoint-silence-ms``, 600 ms) closes the utterance, measured from the end of the speech.
+  (``--endpoint-silence-ms``, 600 ms) closes the utterance, measured from the last loud sample of
+  the speech (so it includes the 600 ms of silence the endpointing waits for).
 
 Usage: ``python bench/serve.py [--home DIR] [--seconds 15] [--sessions 10 100] [--voice-rounds 5]``.
 With no ``--home`` a temporary home is used and the server builds the demo library in it first.
@@ -154,36 +155,45 @@ def _speech(text: str) -> tuple[np.ndarray, int]:
 
 
 async def _speak(url: str, samples: np.ndarray, rate: int, *, push_to_talk: bool) -> float | None:
+    """Stream one utterance at real time; seconds from its end to the `queue` it causes, or None.
+
+    The end is the ``audio.stop`` (push-to-talk) or the last sample louder than 2 % of the peak
+    (VAD endpointing: the stream then goes on with 1.5 s of silence).
+    """
     client = await CadenceClient.connect(url, client="bench-voice")
     await client.start_session(local_time=LOCAL)
     lead = np.zeros(int(0.2 * rate), np.float32)
     audio = np.concatenate([lead, samples])
     if not push_to_talk:
         audio = np.concatenate([audio, np.zeros(int(1.5 * rate), np.float32)])
+    loud = np.flatnonzero(np.abs(samples) > 0.02 * float(np.max(np.abs(samples))))
+    arrived: asyncio.Future[float | None] = asyncio.get_running_loop().create_future()
+
+    async def read() -> None:
+        # Timestamps the queue as it arrives, while the audio is still being sent.
+        while True:
+            message = await client.receive(120)
+            if message["type"] in ("queue", "error") and not arrived.done():
+                arrived.set_result(time.monotonic() if message["type"] == "queue" else None)
+            if message["type"] == "ack" and message.get("of") == "session.end":
+                return
+
+    reader = asyncio.create_task(read())
     await client.send({"type": "audio.start", "sample_rate": rate, "channels": 1, "format": "s16le"})
     step = int(rate * 0.02)
     began = time.monotonic()
-    speech_end = began + (lead.size + samples.size) / rate
-    ended_at = speech_end
+    ended_at = began + (lead.size + (loud[-1] + 1 if loud.size else samples.size)) / rate
     for i, start in enumerate(range(0, audio.size, step)):
         await client.ws.send(pcm_s16le(audio[start : start + step]))
         await asyncio.sleep(max(0.0, began + (i + 1) * step / rate - time.monotonic()))
     if push_to_talk:
         ended_at = time.monotonic()
-        await client.send({"type": "audio.stop"})
-    latency: float | None = None
-    while True:
-        message = await client.receive(120)
-        if message["type"] == "queue":
-            latency = (time.monotonic() - ended_at) * 1000
-            break
-        if message["type"] == "error":
-            break
-    if not push_to_talk:
-        await client.send({"type": "audio.stop"})
-    await client.end_session()
+    await client.send({"type": "audio.stop"})
+    at = await asyncio.wait_for(arrived, 120)
+    await client.send({"type": "session.end"})
+    await asyncio.wait_for(reader, 60)
     await client.close()
-    return latency
+    return None if at is None else (at - ended_at) * 1000
 
 
 async def voice(url: str, speakers: int, rounds: int, *, push_to_talk: bool = True) -> dict[str, Any]:
