@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,14 @@ def _speech_wav(directory: Path, *, lead_s: float = 2.0, tail_s: float = 1.0) ->
     path = directory / "speech.wav"
     sf.write(path, samples.astype(np.float32), 16000, subtype="PCM_16")
     return path
+
+
+def _tz_for_local_hour(hour: int) -> str:
+    """A POSIX TZ under which it is now ``hour`` o'clock local time (the ranker's context includes the
+    listener's local time, so a fixed hour keeps the first queue comparable from run to run)."""
+    utc_hour = datetime.now(UTC).hour
+    offset_h = (hour - utc_hour + 12) % 24 - 12
+    return f"CAD{-offset_h:+d}"  # POSIX signs are inverted: CAD-3 is UTC+3
 
 
 _FIELD = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\S*)')
@@ -190,6 +199,7 @@ def test_headless_listen_speech_changes_queue_and_events_reach_the_log(
         ["--home", str(listen_home), "--input-wav", str(speech), "--output-wav", str(played),
          "--listener-id", "e2e-listener", "--max-tracks", "3", "--max-seconds", "150"],
         tmp_path / "listen.err",
+        env={"TZ": _tz_for_local_hour(10)},
     )  # fmt: skip
     first = listen.wait_event("started", timeout_s=240)
     time.sleep(2.5)
