@@ -122,7 +122,7 @@ class MoodAnalyzer:
         signal = _warm_up_signal()
         vad.speech_probabilities(signal)
         self.transcriber().transcribe(signal)
-        extract_prosody(signal, transcript="warm up")
+        self._pool.submit(extract_prosody, signal, transcript="warm up").result()  # starts a worker too
         self.analyze_text("warming up the text models")
         logger.info("mood analyzer warmed up in %.2f s", time.perf_counter() - started)
 
@@ -178,7 +178,7 @@ class MoodAnalyzer:
             utt = utterance_from_samples(
                 samples, vad=self.vad(), min_silence_ms=self.config.endpoint_silence_ms
             )
-            timing["vad"] = (time.perf_counter() - started) * 1000.0
+            timing["vad"] = (time.perf_counter() - started) * 1000.0  # normalisation included
         transcriber = self.transcriber()
 
         # prosody on a worker while Whisper decodes on this thread

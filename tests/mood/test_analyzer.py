@@ -182,3 +182,16 @@ def test_models_load_once_per_analyzer(mood_analyzer: MoodAnalyzer) -> None:
     other = MoodAnalyzer(MoodConfig())
     assert other.transcriber() is mood_analyzer.transcriber()
     other.close()
+
+
+def test_package_exports_the_facade_lazily() -> None:
+    """`mood.MoodAnalyzer`, `mood.MoodConfig` and `mood.SpeakerBaseline` are the real classes."""
+    import mood
+    import mood.analyzer
+    import mood.prosody
+
+    assert mood.MoodAnalyzer is mood.analyzer.MoodAnalyzer
+    assert mood.MoodConfig is mood.analyzer.MoodConfig
+    assert mood.SpeakerBaseline is mood.prosody.SpeakerBaseline
+    with pytest.raises(AttributeError):
+        _ = mood.NoSuchThing
