@@ -406,3 +406,33 @@ def test_keepalive_asks_for_a_queue_when_nothing_was_sent(tmp_path: Path) -> Non
     server = asyncio.run(scenario())
     assert [c for c in server.calls if c[0] == "playback"] == [("playback", "started", "t0", 0.0)]
     assert 2 <= len([c for c in server.calls if c[0] == "next"]) <= 4
+
+
+def test_push_to_talk_streams_only_while_talk_is_on(tmp_path: Path) -> None:
+    """Push-to-talk: `talk` opens an audio.start … audio.stop span and only that span's audio is sent."""
+    wav = tmp_path / "speech.wav"
+    sf.write(wav, (0.1 * np.sin(np.arange(16000 * 3) / 10)).astype(np.float32), 16000)
+
+    async def scenario() -> FakeServer:
+        server = FakeServer(_catalog(tmp_path, 1, seconds=5.0))
+        session = ListenSession(
+            server, WavFileOutput(tmp_path / "out.wav", realtime=False), WavFileInput(wav),
+            ListenState(push_to_talk=True, mic_open=False), ListenOptions(push_to_talk=True, max_seconds=2.5),
+        )  # fmt: skip
+
+        async def talk() -> None:
+            await asyncio.sleep(0.5)
+            session.submit(Command("talk"))
+            await asyncio.sleep(1.0)
+            session.submit(Command("talk"))
+
+        helper = asyncio.create_task(talk())
+        await session.run()
+        await helper
+        return server
+
+    server = asyncio.run(scenario())
+    audio_calls = [c[0] for c in server.calls if c[0].startswith("audio")]
+    assert audio_calls == ["audio.start", "audio.stop"]
+    # Part of the 3 s file (about the second talk was on), never all of it: 16 kHz s16le is 32000 B/s.
+    assert 0.3 * 32000 <= server.audio_bytes <= 2.5 * 32000
