@@ -280,6 +280,8 @@ class ListenState:
     started_ids: list[str] = field(default_factory=list)
     """Every track started this session, in order (never picked again)."""
     failed_ids: set[str] = field(default_factory=set)
+    failed_in_a_row: int = 0
+    """Tracks that could not be played since the last one that started."""
     finished: int = 0
     """Tracks that ended (completed or skipped)."""
     mood: MoodReading | None = None
@@ -346,6 +348,8 @@ class ListenState:
         return next((i for i in self.queue if i.id == track_id), None)
 
     def on_playback(self, event: DeckEvent) -> None:
+        if event.kind == "started":
+            self.failed_in_a_row = 0
         if event.kind in ("completed", "skipped"):
             self.finished += 1
             if self.now is not None and self.now.id == event.track_id:
@@ -353,6 +357,7 @@ class ListenState:
 
     def on_track_failed(self, track_id: str, message: str) -> None:
         self.failed_ids.add(track_id)
+        self.failed_in_a_row += 1
         if track_id in self.started_ids:  # it never played
             self.started_ids.remove(track_id)
         if self.now is not None and self.now.id == track_id:
@@ -513,6 +518,8 @@ class ListenOptions:
 
 
 _SessionInput = tuple[str, Any]
+_MAX_FAILED_IN_A_ROW = 5
+"""Unplayable tracks in a row after which the session gives up (the files are not on this machine)."""
 _SKIP_QUEUE_WAIT_S = 0.5
 """How long the next track waits for the queue the server sends after a skip."""
 
@@ -708,6 +715,14 @@ class ListenSession:
                         continue
                     self.state.on_track_failed(track_id, message)
                     self._emit("track_failed", id=track_id, message=message)
+                    if self.state.failed_in_a_row >= _MAX_FAILED_IN_A_ROW:
+                        self.failure = CadenceError(
+                            f"{self.state.failed_in_a_row} tracks in a row could not be played here "
+                            f"(last: {message}); a server on another machine sends paths of its own "
+                            "files, so play its library where the files are",
+                            code="tracks_unreadable",
+                        )
+                        self.stop()
                 elif source == "command":
                     await self._on_command(payload)
                 elif source == "typing":

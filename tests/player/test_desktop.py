@@ -436,3 +436,26 @@ def test_push_to_talk_streams_only_while_talk_is_on(tmp_path: Path) -> None:
     assert audio_calls == ["audio.start", "audio.stop"]
     # Part of the 3 s file (about the second talk was on), never all of it: 16 kHz s16le is 32000 B/s.
     assert 0.3 * 32000 <= server.audio_bytes <= 2.5 * 32000
+
+
+def test_unplayable_tracks_are_passed_over_then_the_session_gives_up(tmp_path: Path) -> None:
+    """A track whose file is missing is reported and passed over; five in a row end the session with a reason."""
+    tracks = _catalog(tmp_path, 7, seconds=0.5)
+    for track in tracks[:6]:
+        track["path"] = str(tmp_path / "elsewhere" / Path(track["path"]).name)
+
+    async def scenario() -> tuple[FakeServer, ListenSession, _Lines]:
+        server = FakeServer(tracks)
+        lines = _Lines()
+        session = ListenSession(
+            server, WavFileOutput(tmp_path / "out.wav", realtime=False), None, ListenState(),
+            ListenOptions(max_seconds=20), printer=lines,
+        )  # fmt: skip
+        await session._on_server(server.queue([t["id"] for t in tracks], "start"))
+        await asyncio.wait_for(session.run(), 25)
+        return server, session, lines
+
+    server, session, lines = asyncio.run(scenario())
+    assert [f["id"] for f in lines.events("track_failed")] == ["t0", "t1", "t2", "t3", "t4"]
+    assert server.playbacks() == []  # nothing unplayable is reported as played or skipped
+    assert session.failure is not None and session.failure.code == "tracks_unreadable"
