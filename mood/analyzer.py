@@ -7,10 +7,13 @@
 
 Models (Silero VAD, Whisper) are loaded once per process, lazily, behind a lock; :meth:`warm_up`
 loads them and runs a short synthetic voiced signal through every stage so the first real utterance
-pays no start-up cost. Prosody runs on a worker thread while Whisper decodes (CTranslate2 and numpy's
-FFTs release the GIL), so it costs nothing on the critical path; only the syllable count from the
-transcript (microseconds) waits for the words. In a live stream VAD has already run as the audio
-arrived (:class:`~mood.stream.UtteranceStream`).
+pays no start-up cost.
+
+Work is kept off the end of speech. In a live stream (:meth:`MoodAnalyzer.open_stream`) VAD *and*
+the per-frame prosody (YIN, levels, band powers) run as the audio arrives, so when the utterance ends
+only the aggregation of its frames (a few ms) and Whisper remain. For raw samples (no stream), prosody
+runs on a worker thread while Whisper decodes (CTranslate2 and numpy's FFTs release the GIL). Only the
+syllable count from the transcript (microseconds) waits for the words.
 
 Thread-safe: one analyzer serves every connection of a server; per-speaker state lives in the
 :class:`~mood.prosody.SpeakerBaseline` the caller passes in.
@@ -21,6 +24,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections import OrderedDict
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,13 +38,16 @@ from mood.errors import AudioTooLongError, EmptyAudioError, NonFiniteAudioError
 from mood.fusion import AsrQuality, fuse
 from mood.intents import detect_intents
 from mood.prosody import (
+    FrameMeasures,
     ProsodyFeatures,
+    ProsodyTracker,
     SpeakerBaseline,
     extract_prosody,
+    features_from_frames,
     prosodic_arousal,
     with_transcript_rate,
 )
-from mood.stream import Utterance, UtteranceStream, utterance_from_samples
+from mood.stream import Utterance, UtteranceStream, VadEvent, utterance_from_samples
 from mood.text import text_affect
 from mood.transcribe import Transcriber, Transcript, load_transcriber
 from mood.types import MoodEstimate
@@ -88,6 +96,7 @@ class MoodAnalyzer:
         self._transcriber: Transcriber | None = None
         self._vad: SileroVad | None = None
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="prosody")
+        self._prepared = _PreparedProsody()
 
     # -- engines ------------------------------------------------------------------------------
 
@@ -181,20 +190,27 @@ class MoodAnalyzer:
             timing["vad"] = (time.perf_counter() - started) * 1000.0  # normalisation included
         transcriber = self.transcriber()
 
-        # prosody on a worker while Whisper decodes on this thread
-        prosody_future: Future[tuple[ProsodyFeatures, float]] = self._pool.submit(
-            _timed_prosody, utt.samples, utt.frame_probs
-        )
+        measures = self._prepared.take(utt) if isinstance(utterance, Utterance) else None
+        prosody_future: Future[tuple[ProsodyFeatures, float]] | None = None
+        if measures is not None:
+            # measured while the listener spoke (open_stream): only the aggregation is left
+            started = time.perf_counter()
+            features = features_from_frames(measures, utt.duration_s, frame_probs=utt.frame_probs)
+            timing["prosody"] = (time.perf_counter() - started) * 1000.0
+        else:
+            # prosody on a worker while Whisper decodes on this thread
+            prosody_future = self._pool.submit(_timed_prosody, utt.samples, utt.frame_probs)
         started = time.perf_counter()
         try:
             # Whisper's window is at most 30 s; a stream's cut may carry a few ms of margin beyond it
             transcript = transcriber.transcribe(utt.samples[: int(_WHISPER_MAX_S * 16000)])
         finally:
-            asr_ms = (time.perf_counter() - started) * 1000.0
-        features, prosody_ms = prosody_future.result()
-        timing["asr"] = asr_ms
-        timing["prosody"] = prosody_ms
-        return self._finish(utt, transcript, features, baseline, timing)
+            timing["asr"] = (time.perf_counter() - started) * 1000.0
+        if prosody_future is not None:
+            features, timing["prosody"] = prosody_future.result()
+        estimate = self._finish(utt, transcript, features, baseline, timing)
+        estimate.evidence["utterance"]["prosody_streamed"] = 1.0 if measures is not None else 0.0
+        return estimate
 
     def _finish(
         self,
@@ -237,14 +253,93 @@ class MoodAnalyzer:
         Raises:
             AudioFormatError: If the rate, channel count or sample format is unsupported.
         """
-        return UtteranceStream(
+        return _ProsodyStream(
             sample_rate,
             channels,
             sample_format,
+            prepared=self._prepared,
             endpoint_silence_ms=self.config.endpoint_silence_ms,
             max_utterance_s=self.config.max_utterance_s,
             vad=self.vad(),
         )
+
+
+class _PreparedProsody:
+    """Prosody frames measured by streams, waiting for their utterance's analysis (thread-safe).
+
+    Keyed by the Utterance object itself (held, so its id stays unique); bounded, oldest dropped
+    first: an utterance never analysed (refused as busy) costs nothing for long, and one whose frames
+    were dropped is measured again from its samples.
+    """
+
+    def __init__(self, capacity: int = 32) -> None:
+        self._capacity = capacity
+        self._lock = threading.Lock()
+        self._items: OrderedDict[int, tuple[Utterance, FrameMeasures]] = OrderedDict()
+
+    def put(self, utterance: Utterance, measures: FrameMeasures) -> None:
+        with self._lock:
+            self._items[id(utterance)] = (utterance, measures)
+            while len(self._items) > self._capacity:
+                self._items.popitem(last=False)
+
+    def take(self, utterance: Utterance) -> FrameMeasures | None:
+        with self._lock:
+            entry = self._items.pop(id(utterance), None)
+        return entry[1] if entry is not None and entry[0] is utterance else None
+
+
+class _ProsodyStream(UtteranceStream):
+    """The endpointing stream, also measuring prosody frames as the audio arrives.
+
+    Every 16 kHz sample the stream keeps passes through ``_append_audio`` (mood.stream's one hook for
+    it) into a :class:`~mood.prosody.ProsodyTracker`; when an utterance is emitted its frames are
+    already measured but for its last few, and are handed to the analyzer with it.
+    """
+
+    def __init__(
+        self,
+        sample_rate: int,
+        channels: int,
+        sample_format: SampleFormat,
+        *,
+        prepared: _PreparedProsody,
+        endpoint_silence_ms: int,
+        max_utterance_s: float,
+        vad: SileroVad,
+    ) -> None:
+        self._tracker = ProsodyTracker(keep_s=max_utterance_s + 2.0)
+        self._prepared = prepared
+        super().__init__(
+            sample_rate,
+            channels,
+            sample_format,
+            endpoint_silence_ms=endpoint_silence_ms,
+            max_utterance_s=max_utterance_s,
+            vad=vad,
+        )
+
+    def _append_audio(self, samples: np.ndarray) -> None:
+        super()._append_audio(samples)
+        self._tracker.push(samples)
+
+    def feed(self, chunk: bytes) -> list[VadEvent | Utterance]:
+        return self._prepare(super().feed(chunk))
+
+    def finish(self) -> list[VadEvent | Utterance]:
+        return self._prepare(super().finish())
+
+    def _prepare(self, events: Sequence[VadEvent | Utterance]) -> list[VadEvent | Utterance]:
+        for event in events:
+            if isinstance(event, Utterance):
+                start = round(event.offset_s * 16000)
+                try:
+                    measures = self._tracker.measures(start, start + event.samples.shape[0])
+                except ValueError:  # off the grid or too old: the analyzer measures the samples
+                    logger.debug("utterance at %.3f s left to batch prosody", event.offset_s)
+                    continue
+                self._prepared.put(event, measures)
+        return list(events)
 
 
 def _timed_prosody(samples: np.ndarray, frame_probs: np.ndarray) -> tuple[ProsodyFeatures, float]:

@@ -37,7 +37,6 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any
 
 import numpy as np
-import soxr
 
 __all__ = [
     "AROUSAL_WEIGHTS",
@@ -56,10 +55,10 @@ __all__ = [
 SAMPLE_RATE = 16000
 FRAME_LENGTH = 640
 """Samples per analysis frame (40 ms at 16 kHz: two periods of a 50 Hz voice)."""
-HOP_LENGTH = 160
+HOP_LENGTH = 128
 LEVEL_LENGTH = 320
 """Samples per loudness frame (20 ms)."""
-"""Samples between frames (10 ms)."""
+"""Samples between frames (8 ms: four to a Silero VAD frame, so stream and utterance grids align)."""
 HOP_S = HOP_LENGTH / SAMPLE_RATE
 FMIN_HZ = 60.0
 FMAX_HZ = 500.0
@@ -73,8 +72,8 @@ MIN_PAUSE_S = 0.10
 """Shorter gaps between speech frames are articulation, not pauses."""
 ST_REFERENCE_HZ = 27.5
 """eGeMAPS expresses F0 in semitones relative to 27.5 Hz (A0)."""
-VAD_FRAME_S = 0.032
-"""Silero VAD's frame (512 samples at 16 kHz), the resolution of ``Utterance.frame_probs``."""
+VAD_FRAME_SAMPLES = 512
+"""Silero VAD's frame (32 ms at 16 kHz), the resolution of ``Utterance.frame_probs``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,91 +136,6 @@ FEATURE_NAMES: tuple[str, ...] = tuple(
     if f.name not in ("voiced_s", "speech_s", "duration_s", "rate_source")
 )
 
-# -- F0 -------------------------------------------------------------------------------------------
-
-
-def _frames(samples: np.ndarray, frame_length: int, hop_length: int) -> np.ndarray:
-    """[n_frames, frame_length] view of ``samples`` centred frames (zero-padded at the ends)."""
-    pad = frame_length // 2
-    padded = np.pad(samples.astype(np.float64, copy=False), (pad, pad))
-    if padded.shape[0] < frame_length:
-        padded = np.pad(padded, (0, frame_length - padded.shape[0]))
-    n = 1 + (padded.shape[0] - frame_length) // hop_length
-    return np.lib.stride_tricks.as_strided(
-        padded,
-        shape=(n, frame_length),
-        strides=(padded.strides[0] * hop_length, padded.strides[0]),
-        writeable=False,
-    )
-
-
-def track_f0(
-    samples16k: np.ndarray,
-    *,
-    fmin_hz: float = FMIN_HZ,
-    fmax_hz: float = FMAX_HZ,
-    frame_length: int = FRAME_LENGTH,
-    hop_length: int = HOP_LENGTH,
-    sample_rate: int = SAMPLE_RATE,
-) -> tuple[np.ndarray, np.ndarray]:
-    """F0 per frame by YIN, and each frame's aperiodicity (the depth of its best dip).
-
-    Parameters:
-        samples16k: np.ndarray [shape=(n,)], float mono.
-
-    Returns:
-        (f0_hz, aperiodicity), each np.ndarray [shape=(n_frames,)], frame i centred on sample
-        ``i * hop_length``. ``aperiodicity`` is 0 for a perfectly periodic frame and ~1 for noise;
-        ``f0_hz`` is the estimate whatever the voicing (threshold ``aperiodicity`` to decide).
-    """
-    frames = _frames(np.asarray(samples16k, dtype=np.float64), frame_length, hop_length)
-    tau_min = max(1, math.floor(sample_rate / fmax_hz))
-    tau_max = min(frame_length // 2, math.ceil(sample_rate / fmin_hz))
-    win = frame_length - tau_max
-    # difference function d(tau) = E0 + E_tau - 2 r(tau), with r from the FFT autocorrelation of
-    # each frame against its first `win` samples (the standard YIN integration window).
-    n_fft = 1 << (frame_length + win - 1).bit_length()
-    spec_full = np.fft.rfft(frames, n=n_fft, axis=1)
-    spec_win = np.fft.rfft(frames[:, :win], n=n_fft, axis=1)
-    r = np.fft.irfft(spec_full * np.conj(spec_win), n=n_fft, axis=1)[:, : tau_max + 1]
-    sq = np.cumsum(np.pad(frames**2, ((0, 0), (1, 0))), axis=1)
-    energy = sq[:, win : win + tau_max + 1] - sq[:, : tau_max + 1]  # sum x[tau : tau + win]^2
-    diff = energy[:, :1] + energy - 2.0 * r
-    diff[:, 0] = 0.0
-    np.maximum(diff, 0.0, out=diff)
-    # cumulative mean normalised difference d'(tau) = d(tau) * tau / sum_{j<=tau} d(j)
-    taus = np.arange(tau_max + 1, dtype=np.float64)
-    cum = np.cumsum(diff, axis=1)
-    cmnd = np.ones_like(diff)
-    cmnd[:, 1:] = diff[:, 1:] * taus[1:] / np.maximum(cum[:, 1:], 1e-12)
-    search = cmnd[:, tau_min : tau_max + 1]
-    # first dip under the threshold, walked down to its local minimum; else the global minimum
-    below = search < YIN_THRESHOLD
-    first = np.where(below.any(axis=1), below.argmax(axis=1), search.argmin(axis=1))
-    idx = first.copy()
-    n_tau = search.shape[1]
-    rows = np.arange(search.shape[0])
-    for _ in range(n_tau):
-        nxt = np.minimum(idx + 1, n_tau - 1)
-        step = search[rows, nxt] < search[rows, idx]
-        if not step.any():
-            break
-        idx = np.where(step, nxt, idx)
-    # parabolic interpolation around the dip
-    left = search[rows, np.maximum(idx - 1, 0)]
-    mid = search[rows, idx]
-    right = search[rows, np.minimum(idx + 1, n_tau - 1)]
-    denom = left - 2.0 * mid + right
-    shift = np.where(
-        (idx > 0) & (idx < n_tau - 1) & (np.abs(denom) > 1e-12),
-        0.5 * (left - right) / np.where(denom == 0, 1, denom),
-        0.0,
-    )
-    shift = np.clip(shift, -1.0, 1.0)
-    period = (idx + tau_min + shift).astype(np.float64)
-    f0 = sample_rate / np.maximum(period, 1e-6)
-    return f0.astype(np.float32), np.clip(mid, 0.0, 1.0).astype(np.float32)
-
 
 def _semitones(f0_hz: np.ndarray) -> np.ndarray:
     return 12.0 * np.log2(np.maximum(f0_hz, 1e-6) / ST_REFERENCE_HZ)
@@ -265,17 +179,287 @@ def count_syllables(text: str) -> int:
     return total
 
 
+# -- per-frame measurements -------------------------------------------------------------------------
+
+
+def _frames(samples: np.ndarray, frame_length: int, hop_length: int) -> np.ndarray:
+    """[n_frames, frame_length] view of ``samples`` centred frames (zero-padded at the ends)."""
+    pad = frame_length // 2
+    padded = np.pad(samples.astype(np.float64, copy=False), (pad, pad))
+    if padded.shape[0] < frame_length:
+        padded = np.pad(padded, (0, frame_length - padded.shape[0]))
+    n = 1 + (padded.shape[0] - frame_length) // hop_length
+    return _strided(padded, 0, n, frame_length, hop_length)
+
+
+def _strided(x: np.ndarray, first: int, n: int, frame_length: int, hop_length: int) -> np.ndarray:
+    """[n, frame_length] read-only view of ``x``: frame i starts at ``first + i * hop_length``."""
+    return np.lib.stride_tricks.as_strided(
+        x[first:],
+        shape=(n, frame_length),
+        strides=(x.strides[0] * hop_length, x.strides[0]),
+        writeable=False,
+    )
+
+
+def _yin(
+    frames: np.ndarray, sample_rate: int, fmin_hz: float, fmax_hz: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """YIN over a [n, frame_length] matrix: (f0_hz, aperiodicity) per frame."""
+    frame_length = frames.shape[1]
+    tau_min = max(1, math.floor(sample_rate / fmax_hz))
+    tau_max = min(frame_length // 2, math.ceil(sample_rate / fmin_hz))
+    win = frame_length - tau_max
+    # difference function d(tau) = E0 + E_tau - 2 r(tau), with r from the FFT autocorrelation of
+    # each frame against its first `win` samples (the standard YIN integration window).
+    n_fft = 1 << (frame_length + win - 1).bit_length()
+    spec_full = np.fft.rfft(frames, n=n_fft, axis=1)
+    spec_win = np.fft.rfft(frames[:, :win], n=n_fft, axis=1)
+    r = np.fft.irfft(spec_full * np.conj(spec_win), n=n_fft, axis=1)[:, : tau_max + 1]
+    sq = np.cumsum(np.pad(frames**2, ((0, 0), (1, 0))), axis=1)
+    energy = sq[:, win : win + tau_max + 1] - sq[:, : tau_max + 1]  # sum x[tau : tau + win]^2
+    diff = energy[:, :1] + energy - 2.0 * r
+    diff[:, 0] = 0.0
+    np.maximum(diff, 0.0, out=diff)
+    # cumulative mean normalised difference d'(tau) = d(tau) * tau / sum_{j<=tau} d(j)
+    taus = np.arange(tau_max + 1, dtype=np.float64)
+    cum = np.cumsum(diff, axis=1)
+    cmnd = np.ones_like(diff)
+    cmnd[:, 1:] = diff[:, 1:] * taus[1:] / np.maximum(cum[:, 1:], 1e-12)
+    search = cmnd[:, tau_min : tau_max + 1]
+    # first dip under the threshold, walked down to its local minimum; else the global minimum
+    below = search < YIN_THRESHOLD
+    first = np.where(below.any(axis=1), below.argmax(axis=1), search.argmin(axis=1))
+    idx = first.copy()
+    n_tau = search.shape[1]
+    rows = np.arange(search.shape[0])
+    for _ in range(n_tau):
+        nxt = np.minimum(idx + 1, n_tau - 1)
+        step = search[rows, nxt] < search[rows, idx]
+        if not step.any():
+            break
+        idx = np.where(step, nxt, idx)
+    # parabolic interpolation around the dip
+    left = search[rows, np.maximum(idx - 1, 0)]
+    mid = search[rows, idx]
+    right = search[rows, np.minimum(idx + 1, n_tau - 1)]
+    denom = left - 2.0 * mid + right
+    inside = (idx > 0) & (idx < n_tau - 1) & (np.abs(denom) > 1e-12)
+    shift = np.where(inside, 0.5 * (left - right) / np.where(inside, denom, 1.0), 0.0)
+    period = idx + tau_min + np.clip(shift, -1.0, 1.0)
+    f0 = sample_rate / np.maximum(period, 1e-6)
+    return f0.astype(np.float32), np.clip(mid, 0.0, 1.0).astype(np.float32)
+
+
+def track_f0(
+    samples: np.ndarray,
+    *,
+    fmin_hz: float = FMIN_HZ,
+    fmax_hz: float = FMAX_HZ,
+    frame_length: int = FRAME_LENGTH,
+    hop_length: int = HOP_LENGTH,
+    sample_rate: int = SAMPLE_RATE,
+) -> tuple[np.ndarray, np.ndarray]:
+    """F0 per frame by YIN, and each frame's aperiodicity (the depth of its best dip).
+
+    Parameters:
+        samples: np.ndarray [shape=(n,)], float mono at ``sample_rate``.
+
+    Returns:
+        (f0_hz, aperiodicity), each np.ndarray [shape=(1 + n // hop_length,)], frame i centred on
+        sample ``i * hop_length``. ``aperiodicity`` is 0 for a perfectly periodic frame and ~1 for
+        noise; ``f0_hz`` is the estimate whatever the voicing (threshold ``aperiodicity`` to decide).
+    """
+    frames = _frames(np.asarray(samples, dtype=np.float64), frame_length, hop_length)
+    return _yin(frames, sample_rate, fmin_hz, fmax_hz)
+
+
+def _half_band_filter(taps: int = 63) -> np.ndarray:
+    """Windowed-sinc low-pass at 3.8 kHz (for 16 kHz input) before taking every other sample."""
+    n = np.arange(taps) - (taps - 1) / 2
+    h = 2 * (3800.0 / SAMPLE_RATE) * np.sinc(2 * (3800.0 / SAMPLE_RATE) * n) * np.blackman(taps)
+    return h / h.sum()
+
+
+_DECIMATE = _half_band_filter()
+_DECIMATE_REACH = (_DECIMATE.shape[0] - 1) // 2
+_SPECTRUM_WINDOW = np.hanning(FRAME_LENGTH)
+_SPECTRUM_FREQS = np.fft.rfftfreq(FRAME_LENGTH, 1.0 / SAMPLE_RATE)
+_LOW_BAND = (_SPECTRUM_FREQS >= 50) & (_SPECTRUM_FREQS < 1000)
+_HIGH_BAND = (_SPECTRUM_FREQS >= 1000) & (_SPECTRUM_FREQS < 5000)
+LOOKAHEAD = FRAME_LENGTH // 2 + 2 * _DECIMATE_REACH
+"""Samples past a frame's centre (and before it) that its measurements read."""
+
+
+@dataclass(frozen=True, slots=True)
+class FrameMeasures:
+    """Per-frame measurements (8 ms hop, frame i centred on sample ``i * HOP_LENGTH`` of its signal)."""
+
+    level_db: np.ndarray
+    """float64 [n]: RMS level of a 20 ms window, dBFS, floored at -100."""
+    f0_hz: np.ndarray
+    """float32 [n]: YIN F0 (at 8 kHz, 40 ms frames), whatever the voicing."""
+    aperiodicity: np.ndarray
+    """float32 [n]: depth of YIN's best dip, 0 periodic … 1 noise."""
+    band_power: np.ndarray
+    """float64 [n, 4]: power in 50–1000 Hz, 1–5 kHz, Σ power·frequency, Σ power (40 ms Hann frame)."""
+
+    def __len__(self) -> int:
+        return int(self.level_db.shape[0])
+
+    def slice(self, start: int, stop: int) -> FrameMeasures:
+        return FrameMeasures(
+            self.level_db[start:stop],
+            self.f0_hz[start:stop],
+            self.aperiodicity[start:stop],
+            self.band_power[start:stop],
+        )
+
+    @staticmethod
+    def concat(parts: Sequence[FrameMeasures]) -> FrameMeasures:
+        if not parts:
+            return FrameMeasures(
+                np.zeros(0), np.zeros(0, np.float32), np.zeros(0, np.float32), np.zeros((0, 4))
+            )
+        return FrameMeasures(
+            np.concatenate([p.level_db for p in parts]),
+            np.concatenate([p.f0_hz for p in parts]),
+            np.concatenate([p.aperiodicity for p in parts]),
+            np.concatenate([p.band_power for p in parts]),
+        )
+
+
+def _measure_block(region: np.ndarray, n: int) -> FrameMeasures:
+    """Measure ``n`` frames whose centres are ``LOOKAHEAD + i * HOP_LENGTH`` in ``region``
+    (float64, holding ``LOOKAHEAD`` samples of context before the first centre and after the last)."""
+    centre0 = LOOKAHEAD
+    level = _strided(region, centre0 - LEVEL_LENGTH // 2, n, LEVEL_LENGTH, HOP_LENGTH)
+    rms = np.sqrt(np.mean(level**2, axis=1))
+    level_db = 20.0 * np.log10(np.maximum(rms, 1e-5))  # floor at -100 dBFS
+    spectrum = _strided(region, centre0 - FRAME_LENGTH // 2, n, FRAME_LENGTH, HOP_LENGTH)
+    power = np.abs(np.fft.rfft(spectrum * _SPECTRUM_WINDOW, axis=1)) ** 2
+    band_power = np.stack(
+        [
+            power[:, _LOW_BAND].sum(axis=1),
+            power[:, _HIGH_BAND].sum(axis=1),
+            power @ _SPECTRUM_FREQS,
+            power.sum(axis=1),
+        ],
+        axis=1,
+    )
+    # YIN at half the rate: F0 ≤ 500 Hz needs no more than 8 kHz, and the FFTs cost half as much.
+    # The low-pass is centred, so decimated sample m sits on region sample 2m.
+    half = np.convolve(region, _DECIMATE, mode="same")[::2]
+    yin_frames = _strided(half, centre0 // 2 - FRAME_LENGTH // 4, n, FRAME_LENGTH // 2, HOP_LENGTH // 2)
+    f0, aperiodicity = _yin(yin_frames, SAMPLE_RATE // 2, FMIN_HZ, FMAX_HZ)
+    return FrameMeasures(level_db, f0, aperiodicity, band_power)
+
+
+class ProsodyTracker:
+    """Per-frame prosody measurements of a stream, computed as its 16 kHz audio arrives.
+
+    :meth:`push` audio as it comes; frames are measured in blocks as soon as their look-ahead has
+    arrived, so when an utterance ends only its last ~40 ms and the aggregation remain.
+    :meth:`measures` returns the frames of a span of the stream (measuring, without keeping, frames
+    whose look-ahead has not arrived, with silence after the end). :func:`extract_prosody` is this
+    tracker run over one whole utterance, so both paths give the same numbers. Not thread-safe.
+    """
+
+    def __init__(self, *, keep_s: float = 32.0, block_frames: int = 16) -> None:
+        self._keep_frames = int(keep_s * SAMPLE_RATE / HOP_LENGTH)
+        self._block = block_frames
+        self._samples = np.zeros(LOOKAHEAD, np.float64)
+        self._samples_start = -LOOKAHEAD
+        """Stream index of ``_samples[0]`` (the stream is preceded by silence)."""
+        self._received = 0
+        self._parts: list[FrameMeasures] = []
+        self._first_frame = 0
+        """Stream frame index of the first kept frame."""
+        self._next_frame = 0
+        """Stream frame index of the first frame not yet measured."""
+
+    @property
+    def received(self) -> int:
+        """Samples pushed so far."""
+        return self._received
+
+    def push(self, samples16k: np.ndarray) -> None:
+        """Add audio (float, 16 kHz mono) and measure every frame whose look-ahead is now complete."""
+        x = np.asarray(samples16k, dtype=np.float64).reshape(-1)
+        if x.size == 0:
+            return
+        self._samples = np.concatenate([self._samples, x])
+        self._received += x.shape[0]
+        ready = (self._received - 1 - LOOKAHEAD) // HOP_LENGTH + 1 - self._next_frame
+        if ready >= self._block:
+            self._measure(ready)
+
+    def _region(self, first_frame: int, n: int, *, pad_end: bool) -> np.ndarray:
+        lo = first_frame * HOP_LENGTH - LOOKAHEAD - self._samples_start
+        hi = (first_frame + n - 1) * HOP_LENGTH + LOOKAHEAD - self._samples_start + 1
+        region = self._samples[lo:hi]
+        if pad_end and region.shape[0] < hi - lo:
+            region = np.pad(region, (0, hi - lo - region.shape[0]))
+        return region
+
+    def _measure(self, n: int) -> None:
+        self._parts.append(_measure_block(self._region(self._next_frame, n, pad_end=False), n))
+        self._next_frame += n
+        # forget samples no future frame needs, and frames older than keep_s
+        drop = self._next_frame * HOP_LENGTH - LOOKAHEAD - self._samples_start
+        if drop > 0:
+            self._samples = self._samples[drop:]
+            self._samples_start += drop
+        kept = sum(len(p) for p in self._parts)
+        while self._parts and kept - len(self._parts[0]) >= self._keep_frames:
+            kept -= len(self._parts[0])
+            self._first_frame += len(self._parts[0])
+            self._parts.pop(0)
+
+    def measures(self, start_sample: int, stop_sample: int) -> FrameMeasures:
+        """The frames centred on stream samples ``start_sample … stop_sample`` (both included), relative
+        to ``start_sample``: frame i of the result is centred on ``start_sample + i * HOP_LENGTH``.
+
+        ``start_sample`` must be a multiple of ``HOP_LENGTH`` (Silero's 512-sample frames are 4 hops).
+
+        Raises:
+            ValueError: If the start is off the hop grid or older than what is kept.
+        """
+        if start_sample % HOP_LENGTH:
+            raise ValueError(f"start sample {start_sample} is not on the {HOP_LENGTH}-sample hop grid")
+        first = start_sample // HOP_LENGTH
+        last = stop_sample // HOP_LENGTH
+        if first < self._first_frame:
+            raise ValueError("the span starts before the frames this tracker keeps")
+        kept = FrameMeasures.concat(self._parts)
+        have = kept.slice(first - self._first_frame, last + 1 - self._first_frame)
+        missing_from = max(first, self._next_frame)
+        if missing_from <= last:
+            extra = _measure_block(
+                self._region(missing_from, last + 1 - missing_from, pad_end=True), last + 1 - missing_from
+            )
+            have = FrameMeasures.concat([have, extra])
+        return have
+
+
+def measure_frames(samples16k: np.ndarray) -> FrameMeasures:
+    """Per-frame measurements of one whole utterance (silence assumed before and after it)."""
+    x = np.asarray(samples16k, dtype=np.float64).reshape(-1)
+    tracker = ProsodyTracker(block_frames=1 << 30)
+    tracker.push(x)
+    return tracker.measures(0, x.shape[0])
+
+
 # -- the features ---------------------------------------------------------------------------------
 
 
 def _speech_mask(
     n_frames: int, active: np.ndarray, frame_probs: np.ndarray | None, threshold: float = 0.5
 ) -> np.ndarray:
-    """Per 10 ms frame: speech (VAD when given, resampled from its 32 ms frames, and energy activity)."""
+    """Per frame: speech (VAD when given, read from its 32 ms frames, and energy activity)."""
     if frame_probs is None or frame_probs.size == 0:
         return active
-    times = np.arange(n_frames) * HOP_S
-    vad_idx = np.minimum((times / VAD_FRAME_S).astype(int), frame_probs.shape[0] - 1)
+    vad_idx = np.minimum(np.arange(n_frames) * HOP_LENGTH // VAD_FRAME_SAMPLES, frame_probs.shape[0] - 1)
     return active & (frame_probs[vad_idx] >= threshold)
 
 
@@ -284,12 +468,11 @@ def extract_prosody(
     *,
     frame_probs: np.ndarray | None = None,
     transcript: str | None = None,
-    sample_rate: int = SAMPLE_RATE,
 ) -> ProsodyFeatures:
     """Measure the prosody of one utterance.
 
     Parameters:
-        samples16k: np.ndarray [shape=(n,)], float mono at ``sample_rate`` (16 kHz in Cadence).
+        samples16k: np.ndarray [shape=(n,)], float mono at 16 kHz.
         frame_probs: Silero VAD speech probability per 32 ms frame of ``samples16k``
             (``Utterance.frame_probs``); None: energy activity alone decides what is speech.
         transcript: The words, for the speaking rate in syllables; None: acoustic syllable nuclei.
@@ -298,24 +481,30 @@ def extract_prosody(
     Returns:
         The features. An utterance without a voiced frame gets nan F0 features and zero rates.
     """
-    x = np.asarray(samples16k, dtype=np.float64).reshape(-1)
-    duration_s = x.shape[0] / sample_rate
-    frames = _frames(x, FRAME_LENGTH, HOP_LENGTH)
-    n = frames.shape[0]
-    # level on a 20 ms window at the same 10 ms hops: short enough to place pause edges within ~10 ms,
-    # long enough to span two periods of a 100 Hz voice
-    level_frames = _frames(x, LEVEL_LENGTH, HOP_LENGTH)[:n]
-    rms = np.sqrt(np.mean(level_frames**2, axis=1))
-    level_db = 20.0 * np.log10(np.maximum(rms, 1e-5))  # floor at -100 dBFS
+    x = np.asarray(samples16k).reshape(-1)
+    return features_from_frames(
+        measure_frames(x), x.shape[0] / SAMPLE_RATE, frame_probs=frame_probs, transcript=transcript
+    )
+
+
+def features_from_frames(
+    measures: FrameMeasures,
+    duration_s: float,
+    *,
+    frame_probs: np.ndarray | None = None,
+    transcript: str | None = None,
+) -> ProsodyFeatures:
+    """Aggregate per-frame measurements of one utterance into its features (see :func:`extract_prosody`)."""
+    n = len(measures)
+    level_db = measures.level_db
     active = level_db > (float(level_db.max()) - ACTIVITY_FLOOR_DB) if n else np.zeros(0, bool)
     active &= level_db > -75.0
     speech = _speech_mask(n, active, frame_probs)
     # pauses shorter than MIN_PAUSE_S inside speech are articulation: fill them
-    gaps = _runs(~speech)
     min_gap = round(MIN_PAUSE_S / HOP_S)
     speech_filled = speech.copy()
     speech_idx = np.flatnonzero(speech)
-    for start, stop in gaps:
+    for start, stop in _runs(~speech):
         if speech_idx.size and start > speech_idx[0] and stop <= speech_idx[-1] and stop - start < min_gap:
             speech_filled[start:stop] = True
     if speech_idx.size:
@@ -326,25 +515,16 @@ def extract_prosody(
         speech_frames, pause_ratio = 0, 0.0
     speech_s = speech_frames * HOP_S
 
-    # YIN at half the rate: F0 ≤ 500 Hz needs no more than 8 kHz, and the FFTs cost half as much
-    half = soxr.resample(x, sample_rate, sample_rate // 2, quality="MQ")
-    f0, aperiodicity = track_f0(
-        half, sample_rate=sample_rate // 2, frame_length=FRAME_LENGTH // 2, hop_length=HOP_LENGTH // 2
-    )
-    if f0.shape[0] < n:  # rounding of the half-rate length can leave the last frame out
-        f0 = np.pad(f0, (0, n - f0.shape[0]), mode="edge")
-        aperiodicity = np.pad(aperiodicity, (0, n - aperiodicity.shape[0]), constant_values=1.0)
-    f0 = f0[:n]
-    aperiodicity = aperiodicity[:n]
-    voiced = speech & (aperiodicity < VOICING_APERIODICITY)
+    voiced = speech & (measures.aperiodicity < VOICING_APERIODICITY)
     # drop voiced islands shorter than 30 ms: clicks and onsets, not vowels
+    min_island = round(0.030 / HOP_S)
     for start, stop in _runs(voiced):
-        if stop - start < 3:
+        if stop - start < min_island:
             voiced[start:stop] = False
     voiced_s = float(voiced.sum()) * HOP_S
 
     if voiced.any():
-        st = _median3(_semitones(f0))[voiced]
+        st = _median3(_semitones(measures.f0_hz))[voiced]
         t = np.flatnonzero(voiced) * HOP_S
         f0_mean = float(np.median(st))
         lo, hi = np.percentile(st, [2.0, 98.0])
@@ -353,16 +533,10 @@ def extract_prosody(
         f0_slope = float(np.polyfit(t, st, 1)[0]) if st.shape[0] >= 3 and np.ptp(t) > 0 else 0.0
         loud = level_db[voiced]
         loud_mean, loud_sd = float(np.mean(loud)), float(np.std(loud))
-        window = np.hanning(FRAME_LENGTH)
-        power = np.abs(np.fft.rfft(frames[voiced] * window, axis=1)) ** 2
-        freqs = np.fft.rfftfreq(FRAME_LENGTH, 1.0 / sample_rate)
-        total = power.sum(axis=1)
-        centroid = float(np.sum(power @ freqs) / max(float(total.sum()), 1e-20))
-        low = power[:, (freqs >= 50) & (freqs < 1000)].sum()
-        high = power[:, (freqs >= 1000) & (freqs < 5000)].sum()
+        low, high, weighted, total = measures.band_power[voiced].sum(axis=0)
+        centroid = float(weighted / max(total, 1e-20))
         alpha = float(10.0 * np.log10(max(high, 1e-20) / max(low, 1e-20)))
-        segments = _runs(voiced)
-        segs_per_s = len(segments) / speech_s if speech_s > 0 else 0.0
+        segs_per_s = len(_runs(voiced)) / speech_s if speech_s > 0 else 0.0
         nuclei = _syllable_nuclei(level_db, voiced)
     else:
         f0_mean = f0_range = f0_sd = float("nan")
@@ -399,9 +573,9 @@ def extract_prosody(
 def _syllable_nuclei(level_db: np.ndarray, voiced: np.ndarray) -> int:
     """Syllable nuclei: peaks of the smoothed loudness contour, ≥ 2 dB above the dips on both sides,
     ≥ 80 ms apart, on voiced frames (after de Jong & Wempe 2009, Behavior Research Methods 41)."""
-    kernel = np.hanning(7)
+    kernel = np.hanning(round(0.07 / HOP_S) | 1)
     smooth = np.convolve(level_db, kernel / kernel.sum(), mode="same")
-    peaks = _peaks(smooth, prominence=2.0, distance=8)
+    peaks = _peaks(smooth, prominence=2.0, distance=round(0.08 / HOP_S))
     return int(np.count_nonzero(voiced[peaks])) if peaks.size else 0
 
 

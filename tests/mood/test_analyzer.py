@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -88,6 +89,31 @@ def test_stream_utterance_is_analysed(mood_analyzer: MoodAnalyzer, mood_corpus: 
     assert "miserable" in est.transcript.lower()
     assert est.valence < 0.4
     assert "vad" not in est.evidence["timing_ms"]  # the stream already ran VAD
+    assert est.evidence["utterance"]["prosody_streamed"] == 1.0  # and measured the prosody frames
+
+
+def test_streamed_prosody_matches_batch_prosody(
+    mood_analyzer: MoodAnalyzer, mood_corpus: list[MoodCorpusItem]
+) -> None:
+    """Prosody measured while the audio streamed in agrees with prosody measured from the samples."""
+    item = _item(mood_corpus, "en-us+f2", 3, 3)
+    samples, rate = load_wav(item.path)
+    pcm = np.concatenate([np.zeros(rate // 2, np.float32), samples, np.zeros(rate, np.float32)]) * 32767
+    data = pcm.astype("<i2").tobytes()
+    stream = mood_analyzer.open_stream(rate, 1, "s16le")
+    events = [e for i in range(0, len(data), 1764) for e in stream.feed(data[i : i + 1764])] + stream.finish()
+    (utterance,) = [e for e in events if isinstance(e, Utterance)]
+    streamed = mood_analyzer.analyze_utterance(utterance)
+    batch = mood_analyzer.analyze_utterance(replace(utterance))  # a copy: not prepared by the stream
+    assert (
+        streamed.evidence["utterance"]["prosody_streamed"],
+        batch.evidence["utterance"]["prosody_streamed"],
+    ) == (1.0, 0.0)
+    for name in ("f0_mean_st", "loudness_mean_db", "speaking_rate_sps", "voiced_s"):
+        assert streamed.evidence["prosody"][name] == pytest.approx(
+            batch.evidence["prosody"][name], rel=0.02, abs=0.02
+        )
+    assert streamed.energy == pytest.approx(batch.energy, abs=0.01)
 
 
 def test_open_stream_rejects_bad_formats(mood_analyzer: MoodAnalyzer) -> None:
