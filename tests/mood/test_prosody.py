@@ -239,7 +239,7 @@ def test_tiny_and_odd_lengths_are_safe(n: int) -> None:
 def _speechlike(seconds: float, seed: int) -> np.ndarray:
     """Syllable-rate vowels with a moving pitch, separated by short gaps."""
     rng = np.random.default_rng(seed)
-    parts = []
+    parts: list[np.ndarray] = []
     while sum(p.shape[0] for p in parts) < seconds * SR:
         f0 = rng.uniform(100, 220) * 2 ** (np.linspace(0, rng.uniform(-0.3, 0.3), int(0.2 * SR)))
         parts += [voiced(f0, 0.2, amp=rng.uniform(0.05, 0.3)), silence(rng.uniform(0.02, 0.2))]
