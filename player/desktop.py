@@ -704,7 +704,7 @@ class ListenSession:
             source, payload = await self._inbox.get()
             try:
                 if source == "server":
-                    await self._on_server(payload)
+                    await self.handle_server_message(payload)
                 elif source == "playback":
                     await self._on_playback(payload)
                 elif source == "track_failed":
@@ -733,7 +733,8 @@ class ListenSession:
 
     # ---------------------------------------------------------------- handlers
 
-    async def _on_server(self, message: dict[str, Any]) -> None:
+    async def handle_server_message(self, message: dict[str, Any]) -> None:
+        """Apply one server message (the first ``queue`` comes from :meth:`CadenceClient.start_session`)."""
         self.state.on_server_message(message, at_s=self.session_s())
         kind = message.get("type")
         if kind == "queue":
@@ -1028,7 +1029,7 @@ async def _session(
             printer("session", url=url, output=output.description, microphone=state.microphone or "none")
         if notice is not None:
             state.notices.append(notice)
-        await session._on_server(first)
+        await session.handle_server_message(first)
         stop_input = threading.Event()
         stdin = sys.stdin
         if interactive and stdin is not None and stdin.isatty():

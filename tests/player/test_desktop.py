@@ -223,7 +223,7 @@ def test_session_reports_started_skipped_completed_and_plays_the_tracks(tmp_path
         session = ListenSession(
             server, output, None, ListenState(), ListenOptions(max_tracks=3), printer=lines
         )
-        await session._on_server(server.queue(["t0", "t1", "t2", "t3"], "start"))
+        await session.handle_server_message(server.queue(["t0", "t1", "t2", "t3"], "start"))
 
         async def skip_soon() -> None:
             await _wait_for(lambda: session.player.now().position_s > 0.3)
@@ -269,7 +269,7 @@ def test_session_mood_text_changes_queue_and_server_skip_is_not_reported_twice(t
             server, WavFileOutput(tmp_path / "out.wav"), None, ListenState(), ListenOptions(max_tracks=2),
             printer=lines,
         )  # fmt: skip
-        await session._on_server(server.queue(["t0", "t1", "t2", "t3"], "start"))
+        await session.handle_server_message(server.queue(["t0", "t1", "t2", "t3"], "start"))
 
         async def drive() -> None:
             await _wait_for(lambda: session.player.now().track_id == "t0")
@@ -305,7 +305,7 @@ def test_always_on_microphone_streams_all_audio_between_start_and_stop(tmp_path:
             server, WavFileOutput(tmp_path / "out.wav", realtime=False), mic, ListenState(),
             ListenOptions(max_seconds=1.0),
         )  # fmt: skip
-        await session._on_server(server.queue(["t0", "t1"], "start"))
+        await session.handle_server_message(server.queue(["t0", "t1"], "start"))
         await session.run()
         return server, session
 
@@ -380,7 +380,7 @@ def test_lost_server_ends_the_session_with_a_clear_error(tmp_path: Path) -> None
         session = ListenSession(
             server, WavFileOutput(tmp_path / "out.wav"), None, ListenState(), ListenOptions(max_seconds=20)
         )
-        await session._on_server(server.queue(["t0", "t1"], "start"))
+        await session.handle_server_message(server.queue(["t0", "t1"], "start"))
         await asyncio.wait_for(session.run(), 10)
         return session
 
@@ -398,7 +398,7 @@ def test_keepalive_asks_for_a_queue_when_nothing_was_sent(tmp_path: Path) -> Non
             server, WavFileOutput(tmp_path / "out.wav"), None, ListenState(),
             ListenOptions(max_seconds=1.5, keepalive_s=0.4),
         )  # fmt: skip
-        await session._on_server(server.queue(["t0", "t1"], "start"))
+        await session.handle_server_message(server.queue(["t0", "t1"], "start"))
         session.submit(Command("pause"))
         await session.run()
         return server
@@ -451,7 +451,7 @@ def test_unplayable_tracks_are_passed_over_then_the_session_gives_up(tmp_path: P
             server, WavFileOutput(tmp_path / "out.wav", realtime=False), None, ListenState(),
             ListenOptions(max_seconds=20), printer=lines,
         )  # fmt: skip
-        await session._on_server(server.queue([t["id"] for t in tracks], "start"))
+        await session.handle_server_message(server.queue([t["id"] for t in tracks], "start"))
         await asyncio.wait_for(session.run(), 25)
         return server, session, lines
 
