@@ -171,7 +171,7 @@ class UtteranceStream:
         if self._resampler is not None:
             out += self._consume(self._resampler.resample_chunk(np.zeros(0, np.float32), last=True))
         if self._vad_state.pending.size:
-            self._append_audio(np.zeros(0, np.float32))
+            # the last partial frame is zero-padded for VAD; the audio itself is not padded
             out += self._on_probs(self._vad.flush(self._vad_state))
         event = self._endpointer.cut(self._vad_state.frames)
         if event is not None:

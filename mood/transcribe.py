@@ -285,7 +285,7 @@ def _words_from_alignment(
     raw = [
         [word, float(s), float(e), p] for word, s, e, p in zip(words[:-1], starts, ends, probs, strict=False)
     ]
-    merged = _merge_punctuation(raw)
+    merged = _truncate_long_words(_merge_punctuation(raw))
     return tuple(
         Word(
             text=w[0].strip(),
@@ -295,6 +295,29 @@ def _words_from_alignment(
         )
         for w in merged
     )
+
+
+def _truncate_long_words(words: list[list[Any]]) -> list[list[Any]]:
+    """Cut words that DTW stretched over a pause (faster-whisper's sentence-boundary rule).
+
+    A word longer than twice the median word duration (median capped at 0.7 s) at the end of a
+    sentence or of the utterance keeps its start and is cut to that length; the first word, or one
+    right after a sentence end, keeps its end instead (DTW gives leading silence to the first word).
+    Entries are ``[text, start_s, end_s, probability]``.
+    """
+    durations = np.array([w[2] - w[1] for w in words])
+    durations = durations[durations > 0]
+    if durations.size == 0:
+        return words
+    max_duration = 2.0 * min(0.7, float(np.median(durations)))
+    for i, word in enumerate(words):
+        if word[2] - word[1] <= max_duration:
+            continue
+        if i == 0 or words[i - 1][0].strip().endswith((".", "!", "?")):
+            word[1] = word[2] - max_duration
+        elif word[0].strip().endswith((".", "!", "?")) or i == len(words) - 1:
+            word[2] = word[1] + max_duration
+    return words
 
 
 def _is_hallucination(avg_logprob: float, no_speech_prob: float) -> bool:
@@ -630,10 +653,8 @@ _load_lock = threading.Lock()
 
 @functools.lru_cache(maxsize=8)
 def _load_cached(engine: str, model_path: Path | None, fitted_window: bool) -> Transcriber:
-    if engine == "faster-whisper":
-        return FasterWhisperTranscriber(
-            model_path if model_path is not None else default_model_dir(), fitted_window=fitted_window
-        )
+    if engine == "faster-whisper" and model_path is not None:
+        return FasterWhisperTranscriber(model_path, fitted_window=fitted_window)
     if engine == "openai-whisper":
         return OpenAIWhisperTranscriber(model_path, fitted_window=fitted_window)
     raise EngineError(f"unknown Whisper engine {engine!r} (use one of {', '.join(ENGINES)})")
@@ -657,6 +678,8 @@ def load_transcriber(
         EngineError: If the engine is unknown, its optional package is missing
             (``pip install 'cadence[openai-whisper]'``) or the model cannot be loaded.
     """
+    if model_path is None and engine == "faster-whisper":
+        model_path = default_model_dir()
     path = Path(model_path).expanduser().resolve() if model_path is not None else None
     with _load_lock:
         return _load_cached(engine, path, bool(fitted_window))
