@@ -19,7 +19,13 @@ Trans. Affective Computing 7(2)), the parameters that research on vocal affect f
 ==========================  =================================================================
 
 F0 comes from a vectorised YIN (de Cheveigné & Kawahara 2002) run at 8 kHz, with its aperiodicity
-used as the voicing decision; full pYIN costs about a second per 6 s of speech, this YIN ~15 ms.
+used as the voicing decision; full pYIN costs about a second per 6 s of speech, this YIN ~10 ms.
+
+Two stages: per-frame measurements (:class:`FrameMeasures`: level, F0, aperiodicity, band powers, on an
+8 ms hop) and their aggregation over one utterance (:func:`features_from_frames`). A
+:class:`ProsodyTracker` measures frames of a live stream as the audio arrives, so at the end of an
+utterance only the aggregation is left; :func:`extract_prosody` runs the same tracker over a whole
+utterance at once.
 
 :class:`SpeakerBaseline` keeps a running mean and spread of each feature per speaker (weighted
 Welford/West updates, weight = seconds of speech), shrunk toward a population prior until it has heard
@@ -41,12 +47,17 @@ import numpy as np
 __all__ = [
     "AROUSAL_WEIGHTS",
     "FEATURE_NAMES",
+    "HOP_LENGTH",
     "POPULATION_PRIOR",
+    "FrameMeasures",
     "ProsodicArousal",
     "ProsodyFeatures",
+    "ProsodyTracker",
     "SpeakerBaseline",
     "count_syllables",
     "extract_prosody",
+    "features_from_frames",
+    "measure_frames",
     "prosodic_arousal",
     "track_f0",
     "with_transcript_rate",
