@@ -4,8 +4,9 @@ The server runs as its own `cadence serve` process (its own interpreter and GIL)
 port; the clients run here, in one asyncio loop. Both share the machine, so the figures include the
 clients' own CPU use: read them as "on this machine, with the clients on it too".
 
-- traffic: N sessions (10, then 100) each loop *playback event → wait for its ack → think* with one
-  typed text in five (*text → wait for the queue it causes*), think time ``--think-ms`` ±50 %.
+- traffic: N sessions (10, then 100), arriving over one second, each loop *playback event → wait
+  for its ack → think* with one typed text in five (*text → wait for the queue it causes*), think
+  time ``--think-ms`` ±50 %. The first 2 s (arrivals, first rankings) are not measured.
   Latency is send → ack (playback: includes the fsync'd commit) or send → queue (text: mood
   reading and ranking). msgs/s counts answered messages over the run.
 - voice: 1 and 4 concurrent speakers each stream an espeak-ng utterance at real time and release
@@ -92,8 +93,11 @@ def start_server(home: Path, extra: list[str]) -> tuple[subprocess.Popen[str], s
     return process, f"ws://127.0.0.1:{port}", time.perf_counter() - began
 
 
-async def _session(url: str, index: int, until: float, think_s: float, out: dict[str, list[float]]) -> None:
+async def _session(
+    url: str, index: int, until: float, think_s: float, out: dict[str, list[float]], measure_from: float
+) -> None:
     rng = random.Random(index)
+    await asyncio.sleep(rng.uniform(0.0, 1.0))  # sessions arrive over a second, not in one instant
     client = await CadenceClient.connect(url, client="bench")
     tracks = (await client.start_session(local_time=LOCAL, listener_id=f"bench-{index}"))["tracks"]
     step = 0
@@ -106,7 +110,8 @@ async def _session(url: str, index: int, until: float, think_s: float, out: dict
                 message = await client.receive(60)
                 if message["type"] == "queue" and message.get("ref") == ref:
                     tracks = message["tracks"] or tracks
-                    out["text"].append((time.perf_counter() - sent) * 1000)
+                    if time.monotonic() >= measure_from:
+                        out["text"].append((time.perf_counter() - sent) * 1000)
                     break
                 if message["type"] == "error" and message.get("ref") == ref:
                     out["errors"].append(0.0)
@@ -119,7 +124,8 @@ async def _session(url: str, index: int, until: float, think_s: float, out: dict
             while True:
                 message = await client.receive(60)
                 if message["type"] == "ack" and message.get("ref") == ref:
-                    out["playback"].append((time.perf_counter() - sent) * 1000)
+                    if time.monotonic() >= measure_from:
+                        out["playback"].append((time.perf_counter() - sent) * 1000)
                     break
                 if message["type"] == "error" and message.get("ref") == ref:
                     out["errors"].append(0.0)
@@ -129,16 +135,20 @@ async def _session(url: str, index: int, until: float, think_s: float, out: dict
     await client.close()
 
 
-async def traffic(url: str, sessions: int, seconds: float, think_s: float) -> dict[str, Any]:
+async def traffic(
+    url: str, sessions: int, seconds: float, think_s: float, warmup_s: float = 2.0
+) -> dict[str, Any]:
     out: dict[str, list[float]] = {"playback": [], "text": [], "errors": []}
     began = time.monotonic()
-    until = began + seconds
-    await asyncio.gather(*(_session(url, i, until, think_s, out) for i in range(sessions)))
-    elapsed = time.monotonic() - began
+    measure_from = began + warmup_s
+    until = measure_from + seconds
+    await asyncio.gather(*(_session(url, i, until, think_s, out, measure_from) for i in range(sessions)))
+    elapsed = time.monotonic() - measure_from
     answered = len(out["playback"]) + len(out["text"])
     return {
         "sessions": sessions,
-        "seconds": round(elapsed, 2),
+        "seconds_measured": round(elapsed, 2),
+        "warmup_s": warmup_s,
         "msgs_per_s": round(answered / elapsed, 1),
         "errors": len(out["errors"]),
         "playback": _summary(out["playback"]),

@@ -165,13 +165,16 @@ class InteractionLog:
     """The log at ``path`` (created if absent). Thread-safe; several processes may open it.
 
     ``synchronous``: "full" (the default here: every commit fsync'd) or "normal" (a commit survives
-    the process, not a power cut); the server passes ``settings.log_sync``.
+    the process, not a power cut); the server passes ``settings.log_sync``. ``autocheckpoint=False``
+    leaves WAL checkpoints to the owner's calls of :meth:`checkpoint`.
 
     Raises:
         sqlite3.Error: If the file exists but is not a SQLite database.
     """
 
-    def __init__(self, path: Path, *, synchronous: Literal["normal", "full"] = "full") -> None:
+    def __init__(
+        self, path: Path, *, synchronous: Literal["normal", "full"] = "full", autocheckpoint: bool = True
+    ) -> None:
         if synchronous not in ("normal", "full"):
             raise ValueError(f"synchronous must be 'normal' or 'full', not {synchronous!r}")
         self.path = Path(path)
@@ -182,6 +185,10 @@ class InteractionLog:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
         self._db.execute("PRAGMA busy_timeout=30000")
+        if not autocheckpoint:
+            # The owner calls checkpoint() from another thread, so no commit waits for one.
+            self._db.execute("PRAGMA wal_autocheckpoint=0")
+        self._checkpointer: sqlite3.Connection | None = None
         with self._lock:
             # One script, one transaction: two processes opening a new log at once do not race.
             self._db.executescript(
@@ -194,6 +201,20 @@ class InteractionLog:
         """Close the database (idempotent)."""
         with self._lock:
             self._db.close()
+            if self._checkpointer is not None:
+                self._checkpointer.close()
+                self._checkpointer = None
+
+    def checkpoint(self) -> None:
+        """Copy committed WAL content into the database file (a PASSIVE checkpoint).
+
+        Runs on its own connection and does not block writers: with ``autocheckpoint=False`` a
+        background thread calls this, so the checkpoint's fsyncs never delay a commit (SQLite's
+        automatic checkpoint runs inside the commit that crosses the WAL size threshold).
+        """
+        if self._checkpointer is None:
+            self._checkpointer = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def __enter__(self) -> InteractionLog:
         return self

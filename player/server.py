@@ -224,6 +224,18 @@ class LogWriter:
         self._thread = threading.Thread(target=self._run, name="log-writer", daemon=True)
         self._thread.start()
         self.commits = 0
+        self._stop = threading.Event()
+        self._checkpoints = threading.Thread(target=self._checkpoint_loop, name="log-checkpoint", daemon=True)
+        self._checkpoints.start()
+
+    def _checkpoint_loop(self, every_s: float = 1.0) -> None:
+        # The log is opened without automatic checkpoints: they would run inside a commit and put
+        # their fsyncs in front of the acks waiting for it.
+        while not self._stop.wait(every_s):
+            try:
+                self.log.checkpoint()
+            except Exception:
+                logger.exception("interaction log checkpoint failed")
 
     async def write(self, items: list[tuple[LogEvent, dict[str, Any] | None]]) -> None:
         """Append ``items``; returns once they are committed (durable).
@@ -266,9 +278,11 @@ class LogWriter:
                 return
 
     def close(self) -> None:
-        """Finish the writes already queued, then stop the thread."""
+        """Finish the writes already queued, then stop the threads."""
         self._queue.put(None)
         self._thread.join(timeout=30)
+        self._stop.set()
+        self._checkpoints.join(timeout=30)
 
 
 def _settle(done: asyncio.Future[None], error: BaseException | None) -> None:
@@ -568,7 +582,9 @@ async def run_server(
     check_exposure(settings)
     if engines is None:
         engines = await asyncio.to_thread(build_engines, settings)
-    log = InteractionLog(settings.log_db, synchronous="full" if settings.log_sync == "full" else "normal")
+    log = InteractionLog(
+        settings.log_db, synchronous="full" if settings.log_sync == "full" else "normal", autocheckpoint=False
+    )
     core = _Server(settings, engines, log)
     origins: Sequence[Any] = [None, *settings.allowed_origins]
     try:

@@ -135,3 +135,20 @@ def test_speaker_baselines_are_kept_per_listener_and_forgotten(tmp_path: Path) -
         assert log.baseline("ann") == {"version": 1.0, "speech_s": 5.5}
         assert log.forget("ann") == 4  # event, session, baseline, listener
         assert log.baseline("ann") is None
+
+
+def test_checkpoints_can_be_left_to_the_owner(tmp_path: Path) -> None:
+    """With autocheckpoint off the WAL grows until checkpoint() copies it into the database file."""
+    path = tmp_path / "log.db"
+    with InteractionLog(path, synchronous="normal", autocheckpoint=False) as log:
+        before = path.stat().st_size
+        log.record_many(
+            [
+                (LogEvent("started", "ann", "s1", float(i), track_id=f"t{i}", position_s=0.0), None)
+                for i in range(3000)
+            ]
+        )
+        assert path.stat().st_size == before  # everything is still in the WAL
+        log.checkpoint()
+        assert path.stat().st_size > before
+        assert log.count() == 3000
