@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mood.intents import detect_intents
 
@@ -118,3 +120,13 @@ def test_plain_text_has_no_intent() -> None:
     """A sentence without a request yields no intent (empty tuple)."""
     assert detect_intents("") == ()
     assert detect_intents("The car is parked in front of the house.") == ()
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=200))
+def test_any_text_gives_well_formed_intents(text: str) -> None:
+    """Arbitrary unicode never raises; each kind appears at most once with strength in (0, 1]."""
+    intents = detect_intents(text)
+    kinds = [i.kind for i in intents]
+    assert len(kinds) == len(set(kinds))
+    assert all(0.0 < i.strength <= 1.0 and i.phrase for i in intents)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mood.text import AROUSAL_LEXICON, text_affect, tokenize
 
@@ -75,3 +77,12 @@ def test_tokenize_keeps_contractions() -> None:
 def test_evidence_is_numbers_only() -> None:
     """to_dict holds only floats (it goes into MoodEstimate.evidence)."""
     assert all(isinstance(v, float) for v in text_affect("so tired, not happy").to_dict().values())
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=200))
+def test_any_text_gives_values_on_the_scale(text: str) -> None:
+    """Arbitrary unicode never raises and stays on the 0–1 scales."""
+    affect = text_affect(text)
+    for value in (affect.valence, affect.valence_confidence, affect.energy, affect.energy_confidence):
+        assert 0.0 <= value <= 1.0
