@@ -333,6 +333,10 @@ class _ProsodyStream(UtteranceStream):
         for event in events:
             if isinstance(event, Utterance):
                 start = round(event.offset_s * 16000)
+                if self._tracker.received < start + event.samples.shape[0]:
+                    # the tracker has not seen this audio (mood.stream changed how audio is kept)
+                    logger.warning("prosody tracker is behind the stream; measuring from the samples")
+                    continue
                 try:
                     measures = self._tracker.measures(start, start + event.samples.shape[0])
                 except ValueError:  # off the grid or too old: the analyzer measures the samples
