@@ -401,6 +401,13 @@ class Session:
             ]
         audio = self._audio
         if audio is None or self._audio_budget is None:
+            # Stray binary frames count as messages, so a flood of them is rate limited too.
+            if not self._messages.take(1.0, now_s):
+                return [
+                    self._error(
+                        "rate_limited", f"more than {self.limits.messages_per_s:g} messages per second"
+                    )
+                ]
             return [
                 self._error(
                     "binary_outside_audio",

@@ -314,3 +314,10 @@ def test_two_sessions_keep_their_own_state() -> None:
     a.handle(msg("text", text="I'm exhausted"), now_s=T0 + 1)
     assert isinstance(b.state, FakeListener) and b.state.moods == [] and b.state.energy == 0.5
     assert isinstance(a.state, FakeListener) and len(a.state.moods) == 1
+
+
+def test_stray_binary_frames_are_rate_limited_like_messages() -> None:
+    """A flood of binary frames outside audio exhausts the message bucket too."""
+    session = started(SessionLimits(messages_per_s=1.0, message_burst=3.0))
+    codes = [errors(session.handle(b"\x00\x00", now_s=T0 + 1)) for _ in range(5)]
+    assert codes[0] == ["binary_outside_audio"] and codes[-1] == ["rate_limited"]
