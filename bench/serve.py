@@ -16,7 +16,10 @@ clients' own CPU use: read them as "on this machine, with the clients on it too"
   (``--endpoint-silence-ms``, 600 ms) closes the utterance, measured from the last loud sample of
   the speech (so it includes the 600 ms of silence the endpointing waits for).
 
-Usage: ``python bench/serve.py [--home DIR] [--seconds 15] [--sessions 10 100] [--voice-rounds 5]``.
+Each traffic scenario runs ``--repeat`` times (default 3); the run with the median playback p99 is
+reported, with every run's p99 beside it.
+
+Usage: ``python bench/serve.py [--home DIR] [--seconds 15] [--sessions 10 100] [--repeat 3] [--voice-rounds 5]``.
 With no ``--home`` a temporary home is used and the server builds the demo library in it first.
 """
 
@@ -232,7 +235,16 @@ async def voice(url: str, speakers: int, rounds: int, *, push_to_talk: bool = Tr
 async def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
     result: dict[str, Any] = {"traffic": {}, "voice_to_queue": {}}
     for n in args.sessions:
-        result["traffic"][str(n)] = await traffic(url, n, args.seconds, args.think_ms / 1000.0)
+        runs = [await traffic(url, n, args.seconds, args.think_ms / 1000.0) for _ in range(args.repeat)]
+        # On a shared machine one run's p99 can be another job's burst: keep every run, and the
+        # run with the median playback p99 as the figure.
+        runs_by_p99 = sorted(runs, key=lambda r: r["playback"]["p99_ms"] or 0.0)
+        result["traffic"][str(n)] = {
+            **runs_by_p99[len(runs) // 2],
+            "runs": len(runs),
+            "playback_p99_ms_each_run": [r["playback"]["p99_ms"] for r in runs],
+            "text_p99_ms_each_run": [r["text"]["p99_ms"] for r in runs],
+        }
     for n in (1, 4):
         result["voice_to_queue"][str(n)] = await voice(url, n, args.voice_rounds)
     result["voice_to_queue"]["vad_endpoint_1"] = await voice(
@@ -248,6 +260,9 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, nargs="+", default=[10, 100])
     parser.add_argument("--think-ms", type=float, default=200.0)
     parser.add_argument("--voice-rounds", type=int, default=5)
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="runs of each traffic scenario (median p99 run kept)"
+    )
     parser.add_argument("--speech-workers", type=int, default=2)
     args = parser.parse_args()
     tmp = None
