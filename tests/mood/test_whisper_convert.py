@@ -95,11 +95,11 @@ def test_fused_projections_are_split_in_q_k_v_order(
 
 def test_int8_weights_are_dequantised() -> None:
     """An int8 weight with a per-row weight_scale becomes weight / scale in float32."""
-    variables = {
+    variables: dict[str, np.ndarray] = {
         "x/weight": np.array([[100, -50], [10, 20]], np.int8),
         "x/weight_scale": np.array([50.0, 10.0], np.float32),
     }
-    np.testing.assert_allclose(_weights(variables, "x"), [[2.0, -1.0], [1.0, 2.0]])
+    np.testing.assert_allclose(_weights(variables, "x"), np.array([[2.0, -1.0], [1.0, 2.0]]))
 
 
 def test_encoder_output_matches_ctranslate2(corpus_audio_one: np.ndarray) -> None:
