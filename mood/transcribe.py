@@ -320,6 +320,13 @@ def _truncate_long_words(words: list[list[Any]]) -> list[list[Any]]:
     return words
 
 
+def _warm_up_audio() -> np.ndarray:
+    """One second of a voiced-like signal (harmonics of 150 Hz with a syllable-rate envelope)."""
+    t = np.arange(TARGET_RATE) / TARGET_RATE
+    voice = sum(np.sin(2 * np.pi * 150.0 * k * t) / k for k in range(1, 10))
+    return (0.1 * voice * 0.5 * (1 - np.cos(2 * np.pi * 4.0 * t))).astype(np.float32)
+
+
 def _is_hallucination(avg_logprob: float, no_speech_prob: float) -> bool:
     """Whisper's silence rule, plus a near-certain no-speech probability on its own (tiny.en answers
     digital silence with a confident "you", no-speech probability 0.99)."""
@@ -388,6 +395,10 @@ class FasterWhisperTranscriber:
         self.fitted_window = fitted_window
         self.word_timestamps = word_timestamps
         self.beam_size = beam_size
+
+    def warm_up(self) -> None:
+        """Run one short decode and alignment so the first real utterance pays no first-call cost."""
+        self.transcribe(_warm_up_audio())
 
     def transcribe(self, samples16k: np.ndarray) -> Transcript:
         """See :meth:`Transcriber.transcribe`."""
@@ -543,6 +554,14 @@ class OpenAIWhisperTranscriber:
         self.fitted_window = fitted_window
         self.word_timestamps = word_timestamps
         self.beam_size = beam_size
+
+    def warm_up(self) -> None:
+        """Run one short decode, and compile the numba DTW the word alignment uses (seconds, once)."""
+        import torch
+        from whisper.timing import dtw
+
+        dtw(torch.zeros((4, 8), dtype=torch.float32))
+        self.transcribe(_warm_up_audio())
 
     @property
     def model(self) -> Any:

@@ -444,3 +444,22 @@ def test_missing_openai_whisper_package_says_what_to_install(
     monkeypatch.setitem(sys.modules, "whisper", None)
     with pytest.raises(EngineError, match=r"pip install 'cadence\[openai-whisper\]'"):
         load_transcriber("openai-whisper", tmp_path / "x.pt")
+
+
+@pytest.mark.slow
+def test_warm_up_runs_a_decode_and_compiles_the_dtw() -> None:
+    """In a fresh process, warm_up() decodes once on both engines and leaves openai-whisper's numba
+    DTW compiled (so the first real utterance does not pay the compile)."""
+    import subprocess
+
+    code = (
+        "from whisper.timing import dtw_cpu\n"
+        "from mood.transcribe import load_transcriber\n"
+        "assert not dtw_cpu.signatures\n"
+        "load_transcriber('faster-whisper').warm_up()\n"
+        "load_transcriber('openai-whisper').warm_up()\n"
+        "print(len(dtw_cpu.signatures))\n"
+    )
+    repo = Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], cwd=repo, capture_output=True, text=True, check=True)
+    assert int(out.stdout.strip()) >= 1
