@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from models.evaluate import EvalConfig, evaluate
+from models.evaluate import METRICS, EvalConfig, evaluate
 from models.simulate import catalog_matrix, synthetic_catalog
 from models.train import (
     NUM_ROUNDS,
@@ -216,17 +216,6 @@ def cmd_train(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
-_TABLE_METRICS = (
-    "skip_rate",
-    "early_skip_rate",
-    "ndcg_at_10",
-    "valence_error",
-    "energy_error",
-    "coverage",
-    "exposure_gini",
-)
-
-
 def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
     """`cadence eval`: the ranker vs random, most-played and nearest-to-target on held-out listeners."""
     catalog = load_catalog(settings)
@@ -244,9 +233,9 @@ def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
     print(
         f"held-out simulated listeners: {cfg.listeners} (seed {cfg.seed}), {cfg.sessions}×{cfg.tracks_per_session} plays"
     )
-    print(f"{'policy':<10}" + "".join(f"{m:>17}" for m in _TABLE_METRICS))
+    print(f"{'policy':<10}" + "".join(f"{m:>17}" for m in METRICS))
     for name, m in rows:
-        print(f"{name:<10}" + "".join(f"{m[k]:>17}" for k in _TABLE_METRICS))
+        print(f"{name:<10}" + "".join(f"{m[k]:>17}" for k in METRICS))
     r = report["ranker"]
     print(f"skip rate vs heuristic: {r['skip_rate_reduction_vs_heuristic']:+.1%} fewer skips")
     sr = r["skip_reaction"]

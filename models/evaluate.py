@@ -45,7 +45,18 @@ from player.library.track import Track
 from player.listener import ListenerState, PlaybackEvent
 from player.ranking import Catalog, MatrixLike, OnnxRanker, Recommender, build_context
 
-__all__ = ["EvalConfig", "evaluate", "gini", "policy_metrics", "skip_reaction"]
+__all__ = ["METRICS", "EvalConfig", "evaluate", "gini", "policy_metrics", "skip_reaction"]
+
+METRICS: tuple[str, ...] = (
+    "skip_rate",
+    "early_skip_rate",
+    "ndcg_at_10",
+    "valence_error",
+    "energy_error",
+    "coverage",
+    "exposure_gini",
+)
+"""The per-policy figures `cadence eval` reports, in table order (each policy also reports ``plays``)."""
 
 logger = logging.getLogger(__name__)
 

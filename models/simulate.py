@@ -49,6 +49,7 @@ import numpy as np
 from mood.types import Intent, MoodEstimate
 from player.library.track import MFCC_COUNT, NUMERIC_FEATURES, Track, TrackId
 from player.listener import ISO_STEPS, ListenerState, PlaybackEvent, Target, intent_goal
+from player.log import LogEvent
 
 __all__ = [
     "EARLY_T",
@@ -60,7 +61,6 @@ __all__ = [
     "Decision",
     "Outcome",
     "Population",
-    "SimEvent",
     "SimListener",
     "catalog_matrix",
     "draw_listeners",
@@ -410,25 +410,6 @@ def draw_listeners(count: int, *, seed: int, cat: SimCatalog, population: Popula
 
 
 # ---------------------------------------------------------------------------------------- sessions
-@dataclass(frozen=True)
-class SimEvent:
-    """A logged event, shaped like ``player.log.LogEvent`` (what the server would have recorded)."""
-
-    kind: str
-    listener_id: str
-    session_id: str
-    at_s: float
-    local_time: str | None = None
-    device: str | None = None
-    track_id: str | None = None
-    position_s: float | None = None
-    valence: float | None = None
-    energy: float | None = None
-    confidence: float | None = None
-    intents: tuple[str, ...] = ()
-    transcript: str | None = None
-
-
 @dataclass
 class Decision:
     """One point where the player chose the next track (handed to the ``on_decision`` hook)."""
@@ -485,7 +466,7 @@ def run_listener(
     sessions: int = 3,
     tracks_per_session: int = 20,
     on_decision: Callable[[Decision], None] | None = None,
-    on_event: Callable[[SimEvent], None] | None = None,
+    on_event: Callable[[LogEvent], None] | None = None,
     force_outcome: Callable[[Decision, int], Outcome | None] | None = None,
     state: ListenerState | None = None,
 ) -> Iterator[tuple[Decision, int, Outcome]]:
@@ -511,7 +492,7 @@ def run_listener(
             state.start_session(local, at_s=at_s, device="sim")
         if on_event:
             on_event(
-                SimEvent(
+                LogEvent(
                     "session_start",
                     listener.listener_id,
                     session_id,
@@ -547,7 +528,7 @@ def run_listener(
                 state.observe_mood(estimate, at_s=at_s)
                 if on_event:
                     on_event(
-                        SimEvent(
+                        LogEvent(
                             "mood",
                             listener.listener_id,
                             session_id,
@@ -592,7 +573,7 @@ def run_listener(
                 state.observe_playback(ev)
                 if on_event:
                     on_event(
-                        SimEvent(
+                        LogEvent(
                             ev.kind,
                             listener.listener_id,
                             session_id,
@@ -614,7 +595,7 @@ def run_listener(
             at_s = events[-1].at_s + 2.0
             yield decision, row, outcome
         if on_event:
-            on_event(SimEvent("session_end", listener.listener_id, session_id, at_s))
+            on_event(LogEvent("session_end", listener.listener_id, session_id, at_s))
 
 
 def with_population(listener: SimListener, population: Population) -> SimListener:
@@ -630,12 +611,12 @@ def simulate_log(
     population: Population = TRAIN_POPULATION,
     sessions: int = 2,
     tracks_per_session: int = 15,
-) -> list[SimEvent]:
+) -> list[LogEvent]:
     """Events a server would have logged for simulated listeners whose player picked a random track
     among the 30 nearest to its target (for exercising `cadence train` without real users)."""
     cat = SimCatalog(tracks)
     rng = np.random.default_rng(seed)
-    events: list[SimEvent] = []
+    events: list[LogEvent] = []
 
     def policy(state: ListenerState, at_s: float, count: int) -> list[int]:
         t = state.target(at_s=at_s)

@@ -404,15 +404,8 @@ def write_model_card(path: Path, *, onnx_path: Path, info: dict[str, Any], repor
     from player.ranking import FEATURES
 
     r, b = report["ranker"], report.get("baselines", {})
-    metrics = (
-        "skip_rate",
-        "early_skip_rate",
-        "ndcg_at_10",
-        "valence_error",
-        "energy_error",
-        "coverage",
-        "exposure_gini",
-    )
+    from models.evaluate import METRICS as metrics
+
     rows = ["| policy | " + " | ".join(metrics) + " |", "|---" * (len(metrics) + 1) + "|"]
     for name, m in [("ranker", r)] + [(k, v) for k, v in b.items()]:
         rows.append(f"| {name} | " + " | ".join(str(m.get(k, "")) for k in metrics) + " |")

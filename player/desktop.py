@@ -62,6 +62,7 @@ from player.audio_io import (
     open_output,
 )
 from player.errors import CadenceError, DeviceError
+from player.protocol import QueuedTrack
 from player.settings import Settings
 
 __all__ = [
@@ -203,35 +204,8 @@ def parse_command_line(line: str) -> Command | None:
 # ---------------------------------------------------------------------------------------------- state
 
 
-@dataclass(frozen=True, slots=True)
-class QueueItem:
-    """One track of a server ``queue`` message."""
-
-    id: str
-    title: str
-    artist: str
-    path: str
-    duration_s: float
-    valence: float
-    energy: float
-    tempo_bpm: float
-    score: float
-    reason: str
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> QueueItem:
-        return cls(
-            id=str(data["id"]),
-            title=str(data.get("title") or data["id"]),
-            artist=str(data.get("artist") or ""),
-            path=str(data.get("path") or ""),
-            duration_s=float(data.get("duration_s") or 0.0),
-            valence=float(data.get("valence") or 0.0),
-            energy=float(data.get("energy") or 0.0),
-            tempo_bpm=float(data.get("tempo_bpm") or 0.0),
-            score=float(data.get("score") or 0.0),
-            reason=str(data.get("reason") or ""),
-        )
+QueueItem = QueuedTrack
+"""One track of a server ``queue`` message (the protocol's own record)."""
 
 
 @dataclass(frozen=True, slots=True)

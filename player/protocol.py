@@ -519,6 +519,22 @@ class QueuedTrack:
     reason: str
     """Why it was picked, for the listener."""
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> QueuedTrack:
+        """Read one track of a received ``queue``; absent optional fields read as empty or 0."""
+        return cls(
+            id=str(data["id"]),
+            title=str(data.get("title") or data["id"]),
+            artist=str(data.get("artist") or ""),
+            path=str(data.get("path") or ""),
+            duration_s=float(data.get("duration_s") or 0.0),
+            valence=float(data.get("valence") or 0.0),
+            energy=float(data.get("energy") or 0.0),
+            tempo_bpm=float(data.get("tempo_bpm") or 0.0),
+            score=float(data.get("score") or 0.0),
+            reason=str(data.get("reason") or ""),
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "id": self.id,
