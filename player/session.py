@@ -241,18 +241,24 @@ class Send:
 
 @dataclass(frozen=True, slots=True)
 class Record:
+    """Write ``event`` to the interaction log; the core sends any ``ack`` only after its result."""
+
     event: LogEvent
     evidence: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class LoadHistory:
+    """Read a returning listener's logged events (the shell feeds them back as a result)."""
+
     listener_id: str
     limit: int = HISTORY_LIMIT
 
 
 @dataclass(frozen=True, slots=True)
 class OpenAudio:
+    """Open an utterance stream (VAD, endpointing) for the audio that follows ``audio.start``."""
+
     sample_rate: int
     channels: int
     format: Literal["s16le", "f32le"]
@@ -260,23 +266,29 @@ class OpenAudio:
 
 @dataclass(frozen=True, slots=True)
 class FeedAudio:
+    """Feed binary audio to the open stream."""
+
     data: bytes
     """Whole sample frames only (the core carries a partial frame over to the next chunk)."""
 
 
 @dataclass(frozen=True, slots=True)
 class FinishAudio:
-    pass
+    """Flush the open stream at ``audio.stop`` (its last utterance, if any, comes back as a result)."""
 
 
 @dataclass(frozen=True, slots=True)
 class Analyze:
+    """Run mood analysis of ``utterance`` in the speech worker pool; the result names ``request_id``."""
+
     request_id: int
     utterance: Any
 
 
 @dataclass(frozen=True, slots=True)
 class Close:
+    """Close the connection."""
+
     code: int
     """RFC 6455 section 7.4.1 status: 1000 normal, 1008 policy violation."""
     reason: str
