@@ -335,6 +335,29 @@ def _is_hallucination(avg_logprob: float, no_speech_prob: float) -> bool:
     return no_speech_prob > NO_SPEECH_THRESHOLD and avg_logprob < NO_SPEECH_LOGPROB
 
 
+def _transcript(
+    text: str,
+    words: tuple[Word, ...],
+    avg_logprob: float,
+    no_speech_prob: float,
+    duration_s: float,
+    engine: str,
+    window_s: float,
+) -> Transcript:
+    """The Transcript both engines return: segments from the aligned words (else one segment)."""
+    segments = _segments_from_words(words) if words else ((0.0, round(duration_s, 2), text),)
+    return Transcript(
+        text=text,
+        words=words,
+        segments=segments,
+        avg_logprob=round(avg_logprob, 4),
+        no_speech_prob=round(no_speech_prob, 4),
+        duration_s=round(duration_s, 4),
+        engine=engine,
+        window_s=window_s,
+    )
+
+
 # -- faster-whisper (CTranslate2) -------------------------------------------------------------------
 
 
@@ -434,17 +457,7 @@ class FasterWhisperTranscriber:
                 list(alignment.text_token_probs),
                 duration_s,
             )
-        segments = _segments_from_words(words) if words else ((0.0, round(duration_s, 2), text),)
-        return Transcript(
-            text=text,
-            words=words,
-            segments=segments,
-            avg_logprob=round(avg_logprob, 4),
-            no_speech_prob=round(no_speech_prob, 4),
-            duration_s=round(duration_s, 4),
-            engine=self.name,
-            window_s=window_s,
-        )
+        return _transcript(text, words, avg_logprob, no_speech_prob, duration_s, self.name, window_s)
 
     def _decode(self, samples: np.ndarray, window_s: float) -> tuple[Any, list[int], float, float]:
         """Encode ``samples`` padded to ``window_s`` and beam-search the text tokens (no timestamps).
@@ -592,17 +605,7 @@ class OpenAIWhisperTranscriber:
             if self.word_timestamps:
                 audio_features = result.audio_features[None]
                 words = self._align(audio_features, tokens, samples.shape[0] // _HOP_SAMPLES, duration_s)
-        segments = _segments_from_words(words) if words else ((0.0, round(duration_s, 2), text),)
-        return Transcript(
-            text=text,
-            words=words,
-            segments=segments,
-            avg_logprob=round(avg_logprob, 4),
-            no_speech_prob=round(no_speech_prob, 4),
-            duration_s=round(duration_s, 4),
-            engine=self.name,
-            window_s=window_s,
-        )
+        return _transcript(text, words, avg_logprob, no_speech_prob, duration_s, self.name, window_s)
 
     def _decode(self, samples: np.ndarray, window_s: float) -> Any:
         """Log-mel of ``samples`` padded to ``window_s``, then whisper.decode (beam search, no

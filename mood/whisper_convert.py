@@ -163,6 +163,25 @@ def _split(
             out[f"{name}.bias"] = b
 
 
+def _self_attention(sd: dict[str, np.ndarray], v: dict[str, np.ndarray], src: str, dst: str) -> None:
+    """A layer's self-attention: CTranslate2's fused q/k/v linear split into openai-whisper's three."""
+    _norm(sd, v, f"{src}/self_attention/layer_norm", f"{dst}.attn_ln")
+    _split(
+        sd,
+        v,
+        f"{src}/self_attention/linear_0",
+        (f"{dst}.attn.query", f"{dst}.attn.key", f"{dst}.attn.value"),
+    )
+    _linear(sd, v, f"{src}/self_attention/linear_1", f"{dst}.attn.out")
+
+
+def _feed_forward(sd: dict[str, np.ndarray], v: dict[str, np.ndarray], src: str, dst: str) -> None:
+    """A layer's feed-forward block (openai-whisper's mlp.0 / GELU / mlp.2)."""
+    _norm(sd, v, f"{src}/ffn/layer_norm", f"{dst}.mlp_ln")
+    _linear(sd, v, f"{src}/ffn/linear_0", f"{dst}.mlp.0")
+    _linear(sd, v, f"{src}/ffn/linear_1", f"{dst}.mlp.2")
+
+
 def _count_layers(variables: dict[str, np.ndarray], stack: str) -> int:
     pattern = re.compile(rf"^{stack}/layer_(\d+)/")
     indices = {int(m.group(1)) for name in variables if (m := pattern.match(name))}
@@ -225,37 +244,19 @@ def ct2_to_openai_checkpoint(src_dir: Path | None = None) -> dict[str, Any]:
     sd["encoder.positional_embedding"] = v["encoder/position_encodings/encodings"]
     for i in range(n_audio_layer):
         src, dst = f"encoder/layer_{i}", f"encoder.blocks.{i}"
-        _norm(sd, v, f"{src}/self_attention/layer_norm", f"{dst}.attn_ln")
-        _split(
-            sd,
-            v,
-            f"{src}/self_attention/linear_0",
-            (f"{dst}.attn.query", f"{dst}.attn.key", f"{dst}.attn.value"),
-        )
-        _linear(sd, v, f"{src}/self_attention/linear_1", f"{dst}.attn.out")
-        _norm(sd, v, f"{src}/ffn/layer_norm", f"{dst}.mlp_ln")
-        _linear(sd, v, f"{src}/ffn/linear_0", f"{dst}.mlp.0")
-        _linear(sd, v, f"{src}/ffn/linear_1", f"{dst}.mlp.2")
+        _self_attention(sd, v, src, dst)
+        _feed_forward(sd, v, src, dst)
     _norm(sd, v, "encoder/layer_norm", "encoder.ln_post")
     sd["decoder.token_embedding.weight"] = embeddings
     sd["decoder.positional_embedding"] = v["decoder/position_encodings/encodings"]
     for i in range(n_text_layer):
         src, dst = f"decoder/layer_{i}", f"decoder.blocks.{i}"
-        _norm(sd, v, f"{src}/self_attention/layer_norm", f"{dst}.attn_ln")
-        _split(
-            sd,
-            v,
-            f"{src}/self_attention/linear_0",
-            (f"{dst}.attn.query", f"{dst}.attn.key", f"{dst}.attn.value"),
-        )
-        _linear(sd, v, f"{src}/self_attention/linear_1", f"{dst}.attn.out")
+        _self_attention(sd, v, src, dst)
         _norm(sd, v, f"{src}/attention/layer_norm", f"{dst}.cross_attn_ln")
         _linear(sd, v, f"{src}/attention/linear_0", f"{dst}.cross_attn.query")
         _split(sd, v, f"{src}/attention/linear_1", (f"{dst}.cross_attn.key", f"{dst}.cross_attn.value"))
         _linear(sd, v, f"{src}/attention/linear_2", f"{dst}.cross_attn.out")
-        _norm(sd, v, f"{src}/ffn/layer_norm", f"{dst}.mlp_ln")
-        _linear(sd, v, f"{src}/ffn/linear_0", f"{dst}.mlp.0")
-        _linear(sd, v, f"{src}/ffn/linear_1", f"{dst}.mlp.2")
+        _feed_forward(sd, v, src, dst)
     _norm(sd, v, "decoder/layer_norm", "decoder.ln")
     state_dict = {name: torch.from_numpy(np.array(array)) for name, array in sd.items()}
     return {

@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 import soundfile as sf
@@ -455,6 +455,15 @@ class WavFileOutput:
                 self._file.close()
 
 
+def _close_stream(stream: Any, kind: str) -> None:
+    """Stop and close a sounddevice stream; a device that already failed is only logged."""
+    try:
+        stream.stop()
+        stream.close()
+    except Exception as exc:
+        logger.debug("closing %s stream: %s", kind, exc)
+
+
 class SoundDeviceOutput:
     """A sound card output through a blocking sounddevice stream.
 
@@ -517,11 +526,7 @@ class SoundDeviceOutput:
         if self._closed:
             return
         self._closed = True
-        try:
-            self._stream.stop()
-            self._stream.close()
-        except Exception as exc:
-            logger.debug("closing output stream: %s", exc)
+        _close_stream(self._stream, "output")
 
 
 def open_output(*, wav_path: Path | None, device: str | None) -> AudioOutput:
@@ -648,11 +653,7 @@ class SoundDeviceInput:
         if self._closed:
             return
         self._closed = True
-        try:
-            self._stream.stop()
-            self._stream.close()
-        except Exception as exc:
-            logger.debug("closing input stream: %s", exc)
+        _close_stream(self._stream, "input")
 
 
 def open_input(*, wav_path: Path | None, device: str | None) -> AudioInput:
