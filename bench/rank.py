@@ -40,8 +40,8 @@ from models.simulate import (
     synthetic_catalog,
 )
 from models.train import heuristic_rows
-from player.listener import ListenerState
-from player.ranking import OnnxRanker, Recommender, shipped_ranker_path
+from player.core.listener import ListenerState
+from player.core.ranking import OnnxRanker, Recommender, shipped_ranker_path
 
 
 def _states(rec: Recommender, tracks: list, count: int, seed: int) -> list[tuple[ListenerState, float]]:

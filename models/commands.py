@@ -1,7 +1,7 @@
 """`cadence train` and `cadence eval`.
 
 ``cadence eval [--home DIR] [--json]`` evaluates the ranker that serving would load
-(:func:`player.ranking.default_ranker_path`) against the baselines on held-out simulated listeners,
+(:func:`player.core.ranking.default_ranker_path`) against the baselines on held-out simulated listeners,
 over the library at ``--home`` if it has tracks, else over a synthetic catalog (the output says which).
 
 ``cadence train [--home DIR]`` retrains from ``HOME/log.db`` (topped up with simulated sessions while
@@ -33,9 +33,9 @@ from models.train import (
     simulated_queries,
     train_model,
 )
+from player.core.ranking import MatrixLike, OnnxRanker, default_ranker_path, shipped_ranker_path
+from player.core.track import Track
 from player.errors import RankerError
-from player.library.track import Track
-from player.ranking import MatrixLike, OnnxRanker, default_ranker_path, shipped_ranker_path
 from player.settings import Settings
 
 __all__ = [
@@ -83,7 +83,7 @@ def load_catalog(settings: Settings, *, synthetic_tracks: int = 1500) -> EvalCat
 def _events_by_listener(log_db: Path) -> dict[str, list[Any]]:
     if not log_db.exists():
         return {}
-    from player.log import InteractionLog
+    from player.server.log import InteractionLog
 
     with InteractionLog(log_db) as log:
         return {lid: log.events(lid) for lid in log.listeners()}

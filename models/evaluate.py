@@ -41,9 +41,9 @@ from models.simulate import (
     run_listener,
 )
 from models.train import heuristic_rows
-from player.library.track import Track
-from player.listener import ListenerState, PlaybackEvent
-from player.ranking import Catalog, MatrixLike, OnnxRanker, Recommender, build_context
+from player.core.listener import ListenerState, PlaybackEvent
+from player.core.ranking import Catalog, MatrixLike, OnnxRanker, Recommender, build_context
+from player.core.track import Track
 
 __all__ = ["METRICS", "EvalConfig", "evaluate", "gini", "policy_metrics", "skip_reaction"]
 

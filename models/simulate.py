@@ -47,9 +47,9 @@ from typing import Literal
 import numpy as np
 
 from mood.types import Intent, MoodEstimate
-from player.library.track import MFCC_COUNT, NUMERIC_FEATURES, Track, TrackId
-from player.listener import ISO_STEPS, ListenerState, PlaybackEvent, Target, intent_goal
-from player.log import LogEvent
+from player.core.listener import ISO_STEPS, ListenerState, PlaybackEvent, Target, intent_goal
+from player.core.records import LogEvent
+from player.core.track import MFCC_COUNT, NUMERIC_FEATURES, Track, TrackId
 
 __all__ = [
     "EARLY_T",

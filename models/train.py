@@ -1,6 +1,6 @@
 """Train the ranker: LightGBM LambdaRank on simulated and logged plays, exported to ONNX.
 
-Training rows are built with :func:`player.ranking.assemble_features`, the function serving uses, so
+Training rows are built with :func:`player.core.ranking.assemble_features`, the function serving uses, so
 the two cannot drift. Two sources:
 
 - **Simulated decisions** (:func:`simulated_queries`): listeners from :mod:`models.simulate` play
@@ -9,12 +9,12 @@ the two cannot drift. Two sources:
   likes, and uniformly random) is labelled with outcomes drawn from the simulated listener
   (early skip 0, late skip 1, completed 2, liked 3).
 - **The interaction log** (:func:`log_queries`): each listener's events are replayed through
-  :class:`~player.listener.ListenerState` to rebuild the context of every play; the played track is
+  :class:`~player.core.listener.ListenerState` to rebuild the context of every play; the played track is
   labelled by its outcome (early skip < 30 s worst, then late skip, completed, liked best; a dislike
   counts as an early skip). A session's plays form one query.
 
 The pre-selection weights (a linear distillation of the trained model over
-:data:`player.ranking.PRESELECT_TERMS`) and the schema version travel in the ONNX metadata.
+:data:`player.core.ranking.PRESELECT_TERMS`) and the schema version travel in the ONNX metadata.
 """
 
 from __future__ import annotations
@@ -43,9 +43,8 @@ from models.simulate import (
     run_listener,
     synthetic_catalog,
 )
-from player.library.track import Track
-from player.listener import EARLY_SKIP_S, ListenerState, apply_logged_event
-from player.ranking import (
+from player.core.listener import EARLY_SKIP_S, ListenerState, apply_logged_event
+from player.core.ranking import (
     FEATURE_NAMES,
     PRESELECT_CONTEXT,
     PRESELECT_TERMS,
@@ -56,6 +55,7 @@ from player.ranking import (
     build_context,
     preselect_design,
 )
+from player.core.track import Track
 
 __all__ = [
     "LGBM_PARAMS",
@@ -296,7 +296,7 @@ def fit_preselect(
 ) -> dict[str, list[float]]:
     """Weights ``W`` [term × context] such that ``terms @ W @ context`` best reproduces the model's
     scores within each query: the linear pre-selection is a distillation of the ranker whose term
-    weights shift with the decision's context (:data:`player.ranking.PRESELECT_CONTEXT`)."""
+    weights shift with the decision's context (:data:`player.core.ranking.PRESELECT_CONTEXT`)."""
     x, _, groups = ts.arrays()
     if len(x) > max_rows:
         keep = max_rows // max(1, int(groups.mean()))
@@ -401,7 +401,7 @@ def shipped_training_set(*, seed: int = 0, listeners: int = 60) -> TrainingSet:
 
 def write_model_card(path: Path, *, onnx_path: Path, info: dict[str, Any], report: dict[str, Any]) -> None:
     """Write ``ranker.md``: features in order, training data, metrics, version."""
-    from player.ranking import FEATURES
+    from player.core.ranking import FEATURES
 
     r, b = report["ranker"], report.get("baselines", {})
     from models.evaluate import METRICS as metrics
@@ -465,7 +465,7 @@ def build_shipped(
 ) -> dict[str, Any]:
     """Train the shipped ``ranker.onnx`` on simulated data, evaluate it, write ``ranker.md``."""
     from models.evaluate import EvalConfig, evaluate
-    from player.ranking import OnnxRanker
+    from player.core.ranking import OnnxRanker
 
     ts = shipped_training_set(seed=seed, listeners=listeners)
     info = {
@@ -488,7 +488,7 @@ def build_shipped(
 def rewrite_card(out_dir: Path) -> dict[str, Any]:
     """Re-evaluate the ``ranker.onnx`` in ``out_dir`` with the current serving code and rewrite its card."""
     from models.evaluate import EvalConfig, evaluate
-    from player.ranking import OnnxRanker
+    from player.core.ranking import OnnxRanker
 
     onnx_path = out_dir / "ranker.onnx"
     ranker = OnnxRanker.load(onnx_path)

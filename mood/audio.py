@@ -55,7 +55,7 @@ logger = logging.getLogger(__name__)
 
 SampleFormat = Literal["s16le", "f32le"]
 """Wire sample formats: signed 16-bit little-endian PCM, or 32-bit little-endian IEEE float."""
-SAMPLE_FORMATS: tuple[str, ...] = get_args(SampleFormat)
+SAMPLE_FORMATS: tuple[SampleFormat, ...] = get_args(SampleFormat)
 
 TARGET_RATE = 16000
 """Hz: the rate Silero VAD and Whisper are trained on."""

@@ -26,14 +26,14 @@ _HANDLERS: dict[str, str] = {
     "scan": "player.library.commands:cmd_scan",
     "library": "player.library.commands:cmd_library",
     "demo-library": "player.library.commands:cmd_demo_library",
-    "mood": "player.voice:cmd_mood",
-    "models": "player.voice:cmd_models",
+    "mood": "player.app:cmd_mood",
+    "models": "player.app:cmd_models",
     "train": "models.commands:cmd_train",
     "eval": "models.commands:cmd_eval",
-    "serve": "player.server:cmd_serve",
+    "serve": "player.server.shell:cmd_serve",
     "client": "player.client:cmd_client",
-    "forget": "player.log:cmd_forget",
-    "listen": "player.desktop:cmd_listen",
+    "forget": "player.server.log:cmd_forget",
+    "listen": "player.desktop.app:cmd_listen",
 }
 
 

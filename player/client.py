@@ -26,7 +26,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from mood.errors import CadenceError
-from player.protocol import PROTOCOL_VERSION
+from player.core.protocol import PROTOCOL_VERSION
 from player.settings import Settings
 
 __all__ = ["CadenceClient", "ServerError", "cmd_client", "pcm_s16le"]

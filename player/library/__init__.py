@@ -1,7 +1,8 @@
-"""player.library: scanning audio, extracting features, the feature store and the demo catalog."""
+"""player.library: scanning audio, extracting features, the feature store and the demo catalog.
+
+The track record itself is :class:`player.core.track.Track`: the core ranks it without touching a file.
+"""
 
 from __future__ import annotations
 
-from player.library.track import MFCC_COUNT, NUMERIC_FEATURES, Track, TrackId
-
-__all__ = ["MFCC_COUNT", "NUMERIC_FEATURES", "Track", "TrackId"]
+__all__: list[str] = []

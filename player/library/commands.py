@@ -11,10 +11,10 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from player.core.track import Track
 from player.library.demo import build_demo_library
 from player.library.scan import ScanReport, scan
 from player.library.store import LibraryStore
-from player.library.track import Track
 from player.settings import Settings
 
 __all__ = ["cmd_demo_library", "cmd_library", "cmd_scan", "demo_dir", "ensure_library"]

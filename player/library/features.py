@@ -27,7 +27,7 @@ from typing import Literal
 
 import numpy as np
 
-from player.library.track import MFCC_COUNT
+from player.core.track import MFCC_COUNT
 
 __all__ = [
     "ANALYSIS_RATE_HZ",
@@ -99,7 +99,7 @@ class DecodedAudio:
 
 @dataclass(frozen=True, slots=True)
 class AudioFeatures:
-    """Every numeric field of :class:`~player.library.track.Track` (tags and ids come from the scan)."""
+    """Every numeric field of :class:`~player.core.track.Track` (tags and ids come from the scan)."""
 
     duration_s: float
     tempo_bpm: float

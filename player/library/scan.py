@@ -27,9 +27,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from player.core.track import Track, TrackId
 from player.library import features as feature_module
 from player.library.store import FileState, LibraryStore, ScanProblem, track_id_for
-from player.library.track import Track, TrackId
 
 __all__ = ["AUDIO_EXTENSIONS", "ScanReport", "content_hash", "read_tags", "scan"]
 

@@ -27,8 +27,8 @@ from types import TracebackType
 
 import numpy as np
 
+from player.core.track import NUMERIC_FEATURES, Track, TrackId
 from player.errors import LibraryError
-from player.library.track import NUMERIC_FEATURES, Track, TrackId
 
 __all__ = ["SCHEMA_VERSION", "FeatureMatrix", "FileState", "LibraryStore", "ScanProblem", "track_id_for"]
 
@@ -65,7 +65,7 @@ class FeatureMatrix:
 
     ids: tuple[TrackId, ...]
     columns: tuple[str, ...]
-    """== :data:`player.library.track.NUMERIC_FEATURES`."""
+    """== :data:`player.core.track.NUMERIC_FEATURES`."""
     values: np.ndarray
     """float32 [n_tracks, len(columns)]; row i belongs to ``ids[i]``. Read-only."""
 

@@ -12,7 +12,7 @@ import pytest
 from models.evaluate import EvalConfig, evaluate, gini
 from models.simulate import catalog_matrix, synthetic_catalog
 from player.cli import main
-from player.ranking import OnnxRanker, shipped_ranker_path
+from player.core.ranking import OnnxRanker, shipped_ranker_path
 
 METRICS = {
     "plays",

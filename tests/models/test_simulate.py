@@ -15,8 +15,8 @@ from models.simulate import (
     simulate_log,
     synthetic_catalog,
 )
-from player.library.track import NUMERIC_FEATURES
-from player.listener import Target
+from player.core.listener import Target
+from player.core.track import NUMERIC_FEATURES
 
 
 def test_synthetic_catalog_is_plausible() -> None:

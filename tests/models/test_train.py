@@ -23,8 +23,7 @@ from models.train import (
     train_booster,
     train_model,
 )
-from player.log import InteractionLog, LogEvent
-from player.ranking import (
+from player.core.ranking import (
     FEATURE_NAMES,
     PRESELECT_CONTEXT,
     PRESELECT_TERMS,
@@ -33,6 +32,8 @@ from player.ranking import (
     preselect_design,
     shipped_ranker_path,
 )
+from player.core.records import LogEvent
+from player.server.log import InteractionLog
 from player.settings import Settings
 
 

@@ -1,4 +1,4 @@
-"""Fakes for the unit tier of the server area only (tests of player.session and player.protocol).
+"""Fakes for the unit tier of the server area only (tests of player.core.session and player.core.protocol).
 
 The real-server and end-to-end tests use the real library, ranker and mood analyzer instead.
 """
@@ -11,8 +11,8 @@ from datetime import datetime
 from typing import Any
 
 from mood.types import Intent, MoodEstimate
-from player.library.track import MFCC_COUNT, Track, TrackId
-from player.session import SessionDeps
+from player.core.session import SessionDeps
+from player.core.track import MFCC_COUNT, Track, TrackId
 
 
 def make_track(track_id: str, *, energy: float, valence: float = 0.5, duration_s: float = 180.0) -> Track:

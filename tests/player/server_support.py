@@ -18,7 +18,7 @@ import numpy as np
 import soundfile
 
 from player.client import CadenceClient
-from player.server import Engines, build_engines, running_server
+from player.server.shell import Engines, build_engines, running_server
 from player.settings import Settings
 from tests.player.test_protocol import check_documented
 

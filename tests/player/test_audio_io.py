@@ -15,7 +15,7 @@ import soundfile as sf
 import soxr
 
 from player import audio_io
-from player.audio_io import (
+from player.desktop.audio import (
     ArraySource,
     Deck,
     FileSource,

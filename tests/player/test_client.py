@@ -15,7 +15,7 @@ import soundfile
 
 from player.cli import main
 from player.client import pcm_s16le
-from player.server import Engines, run_server
+from player.server.shell import Engines, run_server
 from player.settings import Settings
 from tests.player.server_support import shared_engines, spoken, with_silence
 

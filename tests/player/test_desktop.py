@@ -19,8 +19,7 @@ import soxr
 from rich.console import Console
 
 from player import desktop
-from player.audio_io import NowPlaying, WavFileInput, WavFileOutput
-from player.desktop import (
+from player.desktop.app import (
     Command,
     KeyInterpreter,
     ListenOptions,
@@ -30,6 +29,7 @@ from player.desktop import (
     render,
     sparkline,
 )
+from player.desktop.audio import NowPlaying, WavFileInput, WavFileOutput
 from player.errors import DeviceError
 
 # ---------------------------------------------------------------------------------------------- fakes

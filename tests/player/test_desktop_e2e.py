@@ -25,7 +25,7 @@ import soxr
 from scipy import signal
 
 from player.library.store import LibraryStore
-from player.log import InteractionLog
+from player.server.log import InteractionLog
 
 REPO = Path(__file__).resolve().parents[2]
 SPEECH = "I'm so tired, something calm please"

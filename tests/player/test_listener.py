@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 import pytest
 
 from mood.types import Intent, MoodEstimate
-from player.listener import (
+from player.core.listener import (
     HISTORY_CAP,
     ISO_STEPS,
     MOOD_RELAX_S,
@@ -19,7 +19,7 @@ from player.listener import (
     state_from_events,
     time_of_day_prior,
 )
-from player.log import LogEvent
+from player.core.records import LogEvent
 
 T0 = 1_780_000_000.0
 MONDAY_9 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone(timedelta(hours=1)))
@@ -191,7 +191,7 @@ def test_consecutive_early_skips_and_skip_rate() -> None:
 
 
 def test_state_is_rebuilt_from_the_interaction_log() -> None:
-    """Replaying logged events (player.log.LogEvent) restores mood, intent, history and session."""
+    """Replaying logged events (player.server.log.LogEvent) restores mood, intent, history and session."""
     local = "2026-03-02T21:30:00+01:00"
     events = [
         LogEvent("session_start", "ana", "s1", T0, local_time=local, device="desk"),

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 
 from player.cli import main
-from player.log import InteractionLog, LogEvent, numbers_only
+from player.core.records import LogEvent
+from player.server.log import InteractionLog, numbers_only
 
 
 def _mood(listener: str, session: str, at_s: float, transcript: str | None = None) -> LogEvent:
@@ -104,7 +105,8 @@ def test_recorded_events_survive_kill_9(tmp_path: Path) -> None:
         f"""
         import sys
         from pathlib import Path
-        from player.log import InteractionLog, LogEvent
+        from player.core.records import LogEvent
+        from player.server.log import InteractionLog
         log = InteractionLog(Path({str(path)!r}))
         i = 0
         while True:

@@ -14,8 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mood.types import Intent, MoodEstimate
-from player.errors import ProtocolError
-from player.protocol import (
+from player.core.protocol import (
     ERROR_CODES,
     PROTOCOL_VERSION,
     SERVER_TYPES,
@@ -39,6 +38,7 @@ from player.protocol import (
     parse,
     wire_code,
 )
+from player.errors import ProtocolError
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
 

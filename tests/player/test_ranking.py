@@ -1,4 +1,4 @@
-"""Tests of player.ranking: the feature schema, model loading, two-stage selection, re-ranking rules,
+"""Tests of player.core.ranking: the feature schema, model loading, two-stage selection, re-ranking rules,
 the iso walk, cold start and the skip reaction, with the shipped ONNX ranker on synthetic catalogs."""
 
 from __future__ import annotations
@@ -15,10 +15,8 @@ import pytest
 
 from models.simulate import catalog_matrix, synthetic_catalog
 from mood.types import Intent, MoodEstimate
-from player.errors import ModelCorruptError, ModelMissingError, NoLibraryError, SchemaMismatchError
-from player.library.track import NUMERIC_FEATURES, TrackId
-from player.listener import ListenerState, PlaybackEvent, Target
-from player.ranking import (
+from player.core.listener import ListenerState, PlaybackEvent, Target
+from player.core.ranking import (
     DESCRIPTOR_COLUMNS,
     FEATURE_NAMES,
     FEATURES,
@@ -36,6 +34,8 @@ from player.ranking import (
     shipped_ranker_path,
     tempo_step,
 )
+from player.core.track import NUMERIC_FEATURES, TrackId
+from player.errors import ModelCorruptError, ModelMissingError, NoLibraryError, SchemaMismatchError
 from player.settings import Settings
 
 T0 = 1_780_000_000.0

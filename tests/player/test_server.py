@@ -16,8 +16,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from mood.errors import CadenceError
 from player.client import ServerError
-from player.log import InteractionLog
-from player.server import Engines
+from player.server.log import InteractionLog
+from player.server.shell import Engines
 from tests.player.server_support import MORNING, connect, mean_energy, serving, shared_engines
 
 

@@ -20,7 +20,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from player.client import CadenceClient
-from player.log import InteractionLog
+from player.server.log import InteractionLog
 from tests.player.server_support import MORNING, copy_library
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from player.log import InteractionLog
-from player.server import Engines
+from player.server.log import InteractionLog
+from player.server.shell import Engines
 from tests.player.server_support import (
     MORNING,
     connect,

@@ -8,9 +8,9 @@ from typing import Any
 import numpy as np
 
 from mood.types import MoodEstimate
-from player.log import LogEvent
-from player.protocol import PROTOCOL_VERSION, Ack, Control, Error, Mood, Queue, Vad, Welcome
-from player.session import (
+from player.core.protocol import PROTOCOL_VERSION, Ack, Control, Error, Mood, Queue, Vad, Welcome
+from player.core.records import LogEvent
+from player.core.session import (
     AnalysisDone,
     AnalysisFailed,
     AnalysisRejected,

@@ -11,9 +11,9 @@ from types import ModuleType
 import pytest
 
 from mood.analyzer import MoodAnalyzer
+from player.app import build_analyzer, config_from_settings, format_estimate
 from player.cli import main
 from player.settings import Settings
-from player.voice import build_analyzer, config_from_settings, format_estimate
 
 ESTIMATE_FIELDS = {"valence", "energy", "confidence", "label", "transcript", "intents", "evidence"}
 

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
+from player.core.track import NUMERIC_FEATURES, Track
 from player.library.scan import scan
 from player.library.store import LibraryStore
-from player.library.track import NUMERIC_FEATURES, Track
 
 ETR_MUSIC = Path("/usr/share/games/etr/music")
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from player.cli import main
+from player.core.track import Track
 from player.library.commands import ensure_library
-from player.library.track import Track
 from player.settings import Settings
 
 

@@ -11,8 +11,8 @@ import soundfile as sf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from player.core.track import MFCC_COUNT
 from player.library import features as F
-from player.library.track import MFCC_COUNT
 
 SR = F.ANALYSIS_RATE_HZ
 

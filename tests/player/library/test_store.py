@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from player.core.track import MFCC_COUNT, NUMERIC_FEATURES, Track, TrackId
 from player.errors import LibraryError
 from player.library.store import SCHEMA_VERSION, LibraryStore, track_id_for
-from player.library.track import MFCC_COUNT, NUMERIC_FEATURES, Track, TrackId
 
 
 def _track(path: str, energy: float = 0.5) -> Track:

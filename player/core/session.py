@@ -34,10 +34,7 @@ from typing import Any, Literal, Protocol, TypeAlias
 
 from mood.errors import CadenceError
 from mood.types import MoodEstimate
-from player.errors import ProtocolError
-from player.library.track import Track
-from player.log import LogEvent, LogKind
-from player.protocol import (
+from player.core.protocol import (
     PROTOCOL_VERSION,
     Ack,
     AudioStart,
@@ -63,6 +60,9 @@ from player.protocol import (
     parse,
     wire_code,
 )
+from player.core.records import PLAYBACK_KINDS, LogEvent, LogKind
+from player.core.track import Track
+from player.errors import ProtocolError
 
 __all__ = [
     "AnalysisDone",
@@ -95,7 +95,6 @@ logger = logging.getLogger(__name__)
 HISTORY_LIMIT = 5000
 """Most recent playback events replayed into a returning listener's state."""
 _LIMIT_SLACK_S = 0.064
-_PLAYBACK_KINDS = ("started", "skipped", "completed", "liked", "disliked")
 
 
 # ---------------------------------------------------------------- the engines the core consults
@@ -108,7 +107,7 @@ class TextMoodReader(Protocol):
 
 
 class ListenerLike(Protocol):
-    """What the core needs of ``player.listener.ListenerState``."""
+    """What the core needs of ``player.core.listener.ListenerState``."""
 
     def start_session(self, local_time: datetime, *, at_s: float, device: str | None = None) -> None: ...
     def observe_mood(self, estimate: MoodEstimate, *, at_s: float) -> None: ...
@@ -116,7 +115,7 @@ class ListenerLike(Protocol):
 
 
 class RecommenderLike(Protocol):
-    """What the core needs of ``player.ranking.Recommender``: ``recommend`` returning picks and a target."""
+    """What the core needs of ``player.core.ranking.Recommender``: ``recommend`` returning picks and a target."""
 
     def recommend(
         self, state: Any, *, count: int, at_s: float, within: Sequence[str] | None = None
@@ -532,7 +531,7 @@ class Session:
         message, _ = self._pending_start
         self._pending_start = None
         local_time = message.local_datetime()
-        plays = [e for e in loaded.events if e.kind in _PLAYBACK_KINDS and e.track_id is not None]
+        plays = [e for e in loaded.events if e.kind in PLAYBACK_KINDS and e.track_id is not None]
         plays = plays[-HISTORY_LIMIT:]
         first_s = min([now_s, *(e.at_s for e in plays)])
         state = self.deps.new_listener(self.listener_id, local_time, first_s, message.device)

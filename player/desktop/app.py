@@ -10,7 +10,7 @@ why, and the mood the server reads. The pieces:
   events; it also chooses the next track from the latest queue. Pure: time is passed in.
 - :func:`render`: the rich screen for a state and the deck's position. Pure.
 - :class:`ListenSession`: the asyncio shell that wires a client, the player thread
-  (:class:`player.audio_io.Player`), the microphone thread and the keyboard together. It reports
+  (:class:`player.desktop.audio.Player`), the microphone thread and the keyboard together. It reports
   playback events itself — ``started``, ``skipped`` at its position, ``completed``, ``liked``,
   ``disliked`` — and never reports a skip the server ordered (a ``control`` message: the server
   logged it already).
@@ -49,7 +49,8 @@ from rich.table import Table
 from rich.text import Text
 from websockets.exceptions import InvalidHandshake, InvalidURI
 
-from player.audio_io import (
+from player.core.protocol import QueuedTrack
+from player.desktop.audio import (
     DEVICE_HELP,
     AudioInput,
     AudioOutput,
@@ -62,7 +63,6 @@ from player.audio_io import (
     open_output,
 )
 from player.errors import CadenceError, DeviceError
-from player.protocol import QueuedTrack
 from player.settings import Settings
 
 __all__ = [
@@ -954,7 +954,7 @@ async def _listen(settings: Settings, args: argparse.Namespace) -> int:
     try:
         if args.url:
             return await _session(settings, args, args.url, output, microphone, notice)
-        from player.server import running_server
+        from player.server.shell import running_server
 
         # In-process: loopback only and a free port, so it never clashes with a running `cadence serve`.
         local = dataclasses.replace(settings, host="127.0.0.1", port=0)

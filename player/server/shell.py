@@ -1,4 +1,4 @@
-"""`cadence serve`: the thin asyncio ``websockets`` shell around :class:`player.session.Session`.
+"""`cadence serve`: the thin asyncio ``websockets`` shell around :class:`player.core.session.Session`.
 
 Per connection the shell loops *receive → core → carry out effects*; everything about the
 protocol is decided in the core. What lives here is I/O and resource control:
@@ -14,7 +14,7 @@ protocol is decided in the core. What lives here is I/O and resource control:
 - **log writer**: one thread owns the writes to the interaction log and commits everything waiting
   in one transaction (group commit); a ``Record`` effect is awaited before the next ``Send``, so
   an ``ack`` is only ever sent for a committed event (``settings.log_sync``: "normal" survives a
-  server crash, "full" fsyncs and survives a power cut too; see :mod:`player.log`).
+  server crash, "full" fsyncs and survives a power cut too; see :mod:`player.server.log`).
 - **limits**: a frame size ceiling (``websockets`` closes with 1009 above :data:`HARD_MAX_FRAME_BYTES`;
   below it the core answers ``frame_too_large`` and the connection stays), idle timeout, keepalive
   pings, ``settings.max_sessions`` concurrent connections (``too_many_sessions``, close 1013).
@@ -50,10 +50,9 @@ from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from mood.errors import CadenceError
-from player.errors import NoLibraryError
-from player.log import InteractionLog, LogEvent
-from player.protocol import Error, dumps
-from player.session import (
+from player.core.protocol import Error, dumps
+from player.core.records import LogEvent
+from player.core.session import (
     AnalysisDone,
     AnalysisFailed,
     AnalysisRejected,
@@ -75,6 +74,8 @@ from player.session import (
     UtteranceReady,
     VadChanged,
 )
+from player.errors import NoLibraryError
+from player.server.log import InteractionLog
 from player.settings import Settings
 
 __all__ = [
@@ -91,7 +92,7 @@ logger = logging.getLogger(__name__)
 
 HARD_MAX_FRAME_BYTES = 1024 * 1024
 """Frames above this are refused by ``websockets`` itself (close 1009); the protocol's own limits
-(:class:`player.session.SessionLimits`) are lower and answered with ``frame_too_large``."""
+(:class:`player.core.session.SessionLimits`) are lower and answered with ``frame_too_large``."""
 
 _T = TypeVar("_T")
 _CORE_THREADS = 2
@@ -121,10 +122,10 @@ def build_engines(settings: Settings) -> Engines:
         RankerError: If the ranker file is missing, corrupt or of another schema.
         EngineError: If a speech model is missing.
     """
+    from player.app import build_analyzer
+    from player.core.listener import ListenerState, PlaybackEvent
+    from player.core.ranking import OnnxRanker, Recommender, default_ranker_path
     from player.library.commands import ensure_library
-    from player.listener import ListenerState, PlaybackEvent
-    from player.ranking import OnnxRanker, Recommender, default_ranker_path
-    from player.voice import build_analyzer
 
     started = time.perf_counter()
     store = ensure_library(settings)

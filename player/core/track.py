@@ -2,7 +2,7 @@
 
 ``NUMERIC_FEATURES`` is the column order of the library's float32 feature matrix
 (:meth:`player.library.store.LibraryStore.feature_matrix`); the ranker's own feature schema in
-``player.ranking`` is built from these names. Derived descriptors (``energy``, ``danceability``,
+``player.core.ranking`` is built from these names. Derived descriptors (``energy``, ``danceability``,
 ``acousticness``, ``valence``) are on Spotify's 0–1 scale; docs/features.md says how each is computed.
 """
 

@@ -6,7 +6,7 @@ gives each feature's definition.
 
 A decision (:meth:`Recommender.recommend`):
 
-1. **Context** — from the :class:`~player.listener.ListenerState` at ``at_s``: the per-position
+1. **Context** — from the :class:`~player.core.listener.ListenerState` at ``at_s``: the per-position
    targets (the iso walk), the last track, recently enjoyed and rejected tracks, play/skip counts.
 2. **Pre-selection** — a vectorised linear score over the whole float32 feature matrix (library
    descriptors, distance to the target, similarity to recent likes and skips) keeps
@@ -36,9 +36,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from player.core.listener import ListenerState, Target
+from player.core.track import MFCC_COUNT, Track
 from player.errors import ModelCorruptError, ModelMissingError, NoLibraryError, SchemaMismatchError
-from player.library.track import MFCC_COUNT, Track
-from player.listener import ListenerState, Target
 
 if TYPE_CHECKING:
     from player.settings import Settings

@@ -29,9 +29,10 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal, Protocol, get_args
+from typing import Protocol
 
 from mood.types import Intent, MoodEstimate
+from player.core.records import PLAYBACK_KINDS, PlaybackKind
 
 __all__ = [
     "EARLY_SKIP_S",
@@ -56,8 +57,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-PlaybackKind = Literal["started", "skipped", "completed", "liked", "disliked"]
-PLAYBACK_KINDS: tuple[str, ...] = get_args(PlaybackKind)
 
 EARLY_SKIP_S = 30.0
 """A skip before this position (seconds into the track) is an early skip: a strong "not this"."""
@@ -473,7 +472,7 @@ class ListenerState:
 
 
 class _LogEventLike(Protocol):
-    """The fields of ``player.log.LogEvent`` replay needs (duck-typed: listener stays pure)."""
+    """The fields of ``player.server.log.LogEvent`` replay needs (duck-typed: listener stays pure)."""
 
     @property
     def kind(self) -> str: ...
@@ -535,6 +534,6 @@ def apply_logged_event(
         )
     elif event.kind in PLAYBACK_KINDS and event.track_id:
         state.observe_playback(
-            PlaybackEvent(event.kind, event.track_id, float(event.position_s or 0.0), event.at_s)  # type: ignore[arg-type]
+            PlaybackEvent(event.kind, event.track_id, float(event.position_s or 0.0), event.at_s)
         )
     return state

@@ -32,49 +32,18 @@ import math
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
+from player.core.records import LOG_KINDS, LogEvent
 from player.settings import Settings
 
-__all__ = ["LOG_KINDS", "InteractionLog", "LogEvent", "LogKind", "cmd_forget", "numbers_only"]
+__all__ = ["InteractionLog", "cmd_forget", "numbers_only"]
 
 logger = logging.getLogger(__name__)
 
-LogKind = Literal[
-    "session_start", "mood", "started", "skipped", "completed", "liked", "disliked", "session_end"
-]
-LOG_KINDS: tuple[str, ...] = get_args(LogKind)
 _SCHEMA_VERSION = 1
-
-
-@dataclass(frozen=True, slots=True)
-class LogEvent:
-    """One row of the interaction log."""
-
-    kind: LogKind
-    listener_id: str
-    session_id: str
-    at_s: float
-    """Server time, seconds since the Unix epoch."""
-    local_time: str | None = None
-    """The client's local time, ISO 8601 with offset (on ``session_start``)."""
-    device: str | None = None
-    track_id: str | None = None
-    position_s: float | None = None
-    """Playback position in the track, seconds (playback events)."""
-    valence: float | None = None
-    """0–1 (``mood``)."""
-    energy: float | None = None
-    """0–1 (``mood``)."""
-    confidence: float | None = None
-    """0–1 (``mood``)."""
-    intents: tuple[str, ...] = ()
-    """Intent kinds heard in the utterance (``mood``)."""
-    transcript: str | None = None
-    """What was said or typed; only when the session consented (``store_transcripts``)."""
 
 
 def numbers_only(value: Any) -> Any:

@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import Any, ClassVar, Literal, TypeAlias, get_args
 
 from mood.types import MoodEstimate
+from player.core.records import PLAYBACK_KINDS, SAMPLE_FORMATS, PlaybackKind, SampleFormat
 from player.errors import ProtocolError
 
 __all__ = [
@@ -100,10 +101,10 @@ ERROR_CODES: frozenset[str] = frozenset(get_args(ErrorCode))
 # Errors raised by the lower layers whose code has another name on the wire.
 _WIRE_ALIASES: dict[str, ErrorCode] = {"audio_format": "unsupported_audio_format"}
 
-AudioFormat = Literal["s16le", "f32le"]
-AUDIO_FORMATS: tuple[str, ...] = get_args(AudioFormat)
-PlaybackEventKind = Literal["started", "skipped", "completed", "liked", "disliked"]
-PLAYBACK_EVENTS: tuple[str, ...] = get_args(PlaybackEventKind)
+AudioFormat = SampleFormat
+AUDIO_FORMATS = SAMPLE_FORMATS
+PlaybackEventKind = PlaybackKind
+PLAYBACK_EVENTS = PLAYBACK_KINDS
 MessageId: TypeAlias = str | int
 
 MAX_TEXT_CHARS = 2000
@@ -335,7 +336,7 @@ class AudioStart:
             raise _error("unsupported_audio_format", f"{channels} channels: accepted 1 or 2")
         if fmt not in AUDIO_FORMATS:
             raise _error("unsupported_audio_format", f"format {fmt!r}: accepted s16le or f32le")
-        return cls(sample_rate=rate, channels=channels, format=fmt, id=_message_id(data, t))  # type: ignore[arg-type]
+        return cls(sample_rate=rate, channels=channels, format=fmt, id=_message_id(data, t))
 
 
 @dataclass(frozen=True, slots=True)
@@ -375,7 +376,7 @@ class Playback:
         if event not in PLAYBACK_EVENTS:
             raise _error("bad_field", f"`playback.event` must be one of {', '.join(PLAYBACK_EVENTS)}")
         return cls(
-            event=event,  # type: ignore[arg-type]
+            event=event,
             track_id=_str(data, "track_id", t, required=True, max_chars=_MAX_FIELD_CHARS) or "",
             position_s=_number(data, "position_s", t, low=0.0, high=86400.0),
             id=_message_id(data, t),
