@@ -73,6 +73,17 @@ class MoodEstimate:
     intents: tuple[Intent, ...] = ()
     evidence: dict[str, Any] = field(default_factory=dict)
     """Per-part values: ``{"prosody": {...}, "text": {...}, "weights": {...}}``, numbers only."""
+    valence_confidence: float | None = None
+    """0–1: how much evidence there is for ``valence`` (None: not given, read as ``confidence``)."""
+    energy_confidence: float | None = None
+    """0–1: how much evidence there is for ``energy`` (None: not given, read as ``confidence``)."""
+
+    @property
+    def axis_confidences(self) -> tuple[float, float]:
+        """(valence, energy) confidences, each falling back to ``confidence`` when not given."""
+        v = self.confidence if self.valence_confidence is None else self.valence_confidence
+        e = self.confidence if self.energy_confidence is None else self.energy_confidence
+        return float(v), float(e)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -83,6 +94,8 @@ class MoodEstimate:
             "transcript": self.transcript,
             "intents": [i.to_dict() for i in self.intents],
             "evidence": self.evidence,
+            "valence_confidence": round(self.axis_confidences[0], 4),
+            "energy_confidence": round(self.axis_confidences[1], 4),
         }
 
     @classmethod
@@ -98,4 +111,10 @@ class MoodEstimate:
             transcript=str(data.get("transcript", "")),
             intents=tuple(Intent.from_dict(i) for i in data.get("intents", [])),
             evidence=dict(data.get("evidence", {})),
+            valence_confidence=_optional_float(data.get("valence_confidence")),
+            energy_confidence=_optional_float(data.get("energy_confidence")),
         )
+
+
+def _optional_float(value: Any) -> float | None:
+    return None if value is None else float(value)

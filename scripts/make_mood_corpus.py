@@ -3,7 +3,7 @@
 
     .venv/bin/python scripts/make_mood_corpus.py OUT_DIR [--voice en-us ...] [--level 0 ...]
 
-The generator lives in tests/mood/corpus.py (the tests build the same corpus in their run).
+The generator lives in tests/support/mood_corpus.py (the tests build the same corpus in their run).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-_CORPUS = Path(__file__).resolve().parent.parent / "tests" / "mood" / "corpus.py"
+_CORPUS = Path(__file__).resolve().parent.parent / "tests" / "support" / "mood_corpus.py"
 
 
 def _load_corpus_module() -> ModuleType:

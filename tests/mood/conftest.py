@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from corpus import MoodCorpusItem, build_mood_corpus
 
 from mood.analyzer import MoodAnalyzer, MoodConfig
+from tests.support.mood_corpus import MoodCorpusItem, build_mood_corpus
 
 
 @pytest.fixture(scope="session")
@@ -24,9 +24,9 @@ def mood_corpus(mood_corpus_dir: Path) -> list[MoodCorpusItem]:
     """Every corpus item (voice × sentence × arousal level), ordered by voice, sentence, level.
 
     Each item has ``path`` (16-bit mono WAV, 22 050 Hz), ``text``, ``voice``, ``arousal`` (0–3) and
-    ``valence`` ("positive" / "negative" / "neutral"); see tests/mood/corpus.py.
+    ``valence`` ("positive" / "negative" / "neutral"); see tests/support/mood_corpus.py.
     """
-    from corpus import load_index
+    from tests.support.mood_corpus import load_index
 
     return load_index(mood_corpus_dir)
 

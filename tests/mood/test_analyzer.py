@@ -9,7 +9,6 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import soxr
-from corpus import MoodCorpusItem
 
 from mood.analyzer import MoodAnalyzer, MoodConfig
 from mood.audio import load_wav
@@ -24,6 +23,7 @@ from mood.errors import (
 from mood.prosody import SpeakerBaseline
 from mood.stream import Utterance
 from mood.types import MOOD_LABELS
+from tests.support.mood_corpus import MoodCorpusItem
 
 pytestmark = pytest.mark.slow
 

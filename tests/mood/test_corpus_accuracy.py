@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from corpus import VOICES, MoodCorpusItem
 from scipy.stats import spearmanr
 
 from mood.analyzer import MoodAnalyzer
@@ -15,6 +14,7 @@ from mood.audio import load_wav, normalise
 from mood.prosody import ProsodyFeatures, SpeakerBaseline, extract_prosody, prosodic_arousal
 from mood.stream import utterance_from_samples
 from mood.types import MoodEstimate
+from tests.support.mood_corpus import VOICES, MoodCorpusItem
 
 pytestmark = pytest.mark.slow
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import soxr
-from corpus import MoodCorpusItem
 
 from mood.audio import TARGET_RATE, load_wav, normalise
 from mood.errors import AudioFormatError, NonFiniteAudioError, NoSpeechError
 from mood.stream import Utterance, UtteranceStream, VadEvent, utterance_from_samples
 from mood.vad import FRAME_S, FRAME_SAMPLES
+from tests.support.mood_corpus import MoodCorpusItem
 
 TOLERANCE_S = 0.15
 """The issue's bound on endpoint error."""

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from corpus import MoodCorpusItem
 
 from mood.audio import load_wav, normalise
 from mood.errors import AudioFormatError, AudioTooLongError, EmptyAudioError, EngineError, NonFiniteAudioError
@@ -31,6 +30,7 @@ from mood.transcribe import (
     fitted_window_s,
     load_transcriber,
 )
+from tests.support.mood_corpus import MoodCorpusItem
 
 MAX_WER = 0.15
 """The issue's bound for each engine on the corpus."""

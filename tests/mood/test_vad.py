@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from corpus import MoodCorpusItem
 
 from mood.audio import load_wav, normalise
 from mood.vad import (
@@ -17,6 +16,7 @@ from mood.vad import (
     speech_segments,
     vad_model_path,
 )
+from tests.support.mood_corpus import MoodCorpusItem
 
 # -- pure: the endpointing state machine -------------------------------------------------------------
 

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from corpus import MoodCorpusItem
 
 from mood.audio import load_wav, normalise
 from mood.errors import EngineError
@@ -21,6 +20,7 @@ from mood.whisper_convert import (
     load_openai_model,
     read_ct2_model,
 )
+from tests.support.mood_corpus import MoodCorpusItem
 
 TINY_EN_DIMS = {
     "n_mels": 80,

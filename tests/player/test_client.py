@@ -17,7 +17,7 @@ from player.cli import main
 from player.client import pcm_s16le
 from player.server.shell import Engines, run_server
 from player.settings import Settings
-from tests.player.server_support import shared_engines, spoken, with_silence
+from tests.support.server import shared_engines, spoken, with_silence
 
 
 @pytest.fixture

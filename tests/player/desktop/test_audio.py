@@ -14,7 +14,7 @@ import pytest
 import soundfile as sf
 import soxr
 
-from player import audio_io
+from player.desktop import audio as audio_io
 from player.desktop.audio import (
     ArraySource,
     Deck,
@@ -26,7 +26,7 @@ from player.desktop.audio import (
 )
 from player.errors import DeviceError
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 PYTHON = sys.executable
 
 

@@ -20,7 +20,7 @@ import soundfile
 from player.client import CadenceClient
 from player.server.shell import Engines, build_engines, running_server
 from player.settings import Settings
-from tests.player.test_protocol import check_documented
+from tests.support.protocol_doc import check_documented
 
 MORNING = "2026-05-04T07:30:00+02:00"
 """A Monday morning, listener-local."""

@@ -18,7 +18,7 @@ import soundfile as sf
 import soxr
 from rich.console import Console
 
-from player import desktop
+from player.desktop import app as desktop
 from player.desktop.app import (
     Command,
     KeyInterpreter,

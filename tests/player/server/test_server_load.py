@@ -21,9 +21,9 @@ from websockets.exceptions import ConnectionClosed
 
 from player.client import CadenceClient
 from player.server.log import InteractionLog
-from tests.player.server_support import MORNING, copy_library
+from tests.support.server import MORNING, copy_library
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 PHRASES = (
     "ugh, I'm exhausted",
     "let's go, I'm pumped",

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 from types import ModuleType
 
@@ -19,13 +17,9 @@ ESTIMATE_FIELDS = {"valence", "energy", "confidence", "label", "transcript", "in
 
 
 def _corpus_module() -> ModuleType:
-    path = Path(__file__).resolve().parent.parent / "mood" / "corpus.py"
-    spec = importlib.util.spec_from_file_location("cadence_test_mood_corpus", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    from tests.support import mood_corpus
+
+    return mood_corpus
 
 
 def test_build_analyzer_is_one_per_process_and_follows_settings(tmp_path: Path) -> None:

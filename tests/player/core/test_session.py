@@ -30,7 +30,7 @@ from player.core.session import (
     UtteranceReady,
     VadChanged,
 )
-from tests.player.fakes import FakeListener, fake_deps
+from tests.support.fakes import FakeListener, fake_deps
 
 T0 = 1_800_000_000.0
 LOCAL = "2026-05-01T07:30:00+02:00"

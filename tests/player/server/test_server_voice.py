@@ -11,7 +11,7 @@ import pytest
 
 from player.server.log import InteractionLog
 from player.server.shell import Engines
-from tests.player.server_support import (
+from tests.support.server import (
     MORNING,
     connect,
     mean_energy,

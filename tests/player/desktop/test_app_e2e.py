@@ -27,7 +27,7 @@ from scipy import signal
 from player.library.store import LibraryStore
 from player.server.log import InteractionLog
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 SPEECH = "I'm so tired, something calm please"
 OUT_RATE = 44100
 

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import json
 import re
-from functools import cache
-from pathlib import Path
 from typing import Any
 
-import jsonschema
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -39,27 +36,7 @@ from player.core.protocol import (
     wire_code,
 )
 from player.errors import ProtocolError
-
-DOC = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
-
-
-@cache
-def documented_schemas() -> dict[str, dict[str, Any]]:
-    """Message type -> its JSON Schema, as written in docs/protocol.md."""
-    blocks = re.findall(r"```json schema\n(.*?)```", DOC.read_text(encoding="utf-8"), flags=re.S)
-    schemas = [json.loads(b) for b in blocks]
-    return {s["properties"]["type"]["const"]: s for s in schemas}
-
-
-def documented_examples() -> list[dict[str, Any]]:
-    blocks = re.findall(r"```json example\n(.*?)```", DOC.read_text(encoding="utf-8"), flags=re.S)
-    return [json.loads(b) for b in blocks]
-
-
-def check_documented(message: dict[str, Any]) -> None:
-    """Fail unless ``message`` validates against the schema docs/protocol.md gives for its type."""
-    jsonschema.validate(message, documented_schemas()[message["type"]])
-
+from tests.support.protocol_doc import DOC, check_documented, documented_examples, documented_schemas
 
 CLIENT_TYPES = (
     "hello",

@@ -18,7 +18,7 @@ from mood.errors import CadenceError
 from player.client import ServerError
 from player.server.log import InteractionLog
 from player.server.shell import Engines
-from tests.player.server_support import MORNING, connect, mean_energy, serving, shared_engines
+from tests.support.server import MORNING, connect, mean_energy, serving, shared_engines
 
 
 @pytest.fixture(scope="module")

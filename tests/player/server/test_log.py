@@ -116,7 +116,7 @@ def test_recorded_events_survive_kill_9(tmp_path: Path) -> None:
         """
     )
     proc = subprocess.Popen(
-        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[2]
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[3]
     )
     assert proc.stdout is not None
     acked = [int(proc.stdout.readline()) for _ in range(200)]
