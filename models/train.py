@@ -43,7 +43,7 @@ from models.simulate import (
     run_listener,
     synthetic_catalog,
 )
-from player.core.listener import EARLY_SKIP_S, ListenerState, apply_logged_event
+from player.core.listener import EARLY_SKIP_S, ListenerState
 from player.core.ranking import (
     FEATURE_NAMES,
     PRESELECT_CONTEXT,
@@ -55,6 +55,7 @@ from player.core.ranking import (
     build_context,
     preselect_design,
 )
+from player.core.replay import apply_logged_event
 from player.core.track import Track
 
 __all__ = [

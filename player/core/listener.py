@@ -26,10 +26,8 @@ from __future__ import annotations
 import logging
 import math
 from collections import deque
-from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from datetime import datetime, timedelta
 
 from mood.types import Intent, MoodEstimate
 from player.core.records import PLAYBACK_KINDS, PlaybackKind
@@ -49,9 +47,7 @@ __all__ = [
     "PlaybackKind",
     "Target",
     "TrackStats",
-    "apply_logged_event",
     "intent_goal",
-    "state_from_events",
     "time_of_day_prior",
 ]
 
@@ -469,71 +465,3 @@ class ListenerState:
             "session_position": self.session_position,
             "recent_skip_rate": round(self.recent_skip_rate(), 4),
         }
-
-
-class _LogEventLike(Protocol):
-    """The fields of ``player.server.log.LogEvent`` replay needs (duck-typed: listener stays pure)."""
-
-    @property
-    def kind(self) -> str: ...
-    @property
-    def at_s(self) -> float: ...
-    @property
-    def local_time(self) -> str | None: ...
-    @property
-    def device(self) -> str | None: ...
-    @property
-    def track_id(self) -> str | None: ...
-    @property
-    def position_s(self) -> float | None: ...
-    @property
-    def valence(self) -> float | None: ...
-    @property
-    def energy(self) -> float | None: ...
-    @property
-    def confidence(self) -> float | None: ...
-    @property
-    def intents(self) -> tuple[str, ...]: ...
-
-
-def state_from_events(listener_id: str, events: Iterable[_LogEventLike]) -> ListenerState | None:
-    """Rebuild a listener's state by replaying logged events in time order (None if no session).
-
-    Used to restore history when a listener comes back and by ``cadence train``.
-    """
-    state: ListenerState | None = None
-    for event in events:
-        state = apply_logged_event(state, listener_id, event)
-    return state
-
-
-def apply_logged_event(
-    state: ListenerState | None, listener_id: str, event: _LogEventLike
-) -> ListenerState | None:
-    """Apply one logged event to ``state`` (creating it at the first ``session_start``)."""
-    if event.kind == "session_start":
-        local = datetime.fromisoformat(event.local_time) if event.local_time else None
-        if local is None or local.tzinfo is None:
-            local = datetime.fromtimestamp(event.at_s, UTC)
-        if state is None:
-            return ListenerState(listener_id, local_time=local, at_s=event.at_s, device=event.device)
-        state.start_session(local, at_s=event.at_s, device=event.device)
-        return state
-    if state is None:
-        return None
-    if event.kind == "mood" and event.valence is not None and event.energy is not None:
-        intents = tuple(Intent(kind=k) for k in event.intents if k in MUSIC_INTENTS)  # type: ignore[arg-type]
-        state.observe_mood(
-            MoodEstimate(
-                valence=float(event.valence),
-                energy=float(event.energy),
-                confidence=float(event.confidence if event.confidence is not None else 0.5),
-                intents=intents,
-            ),
-            at_s=event.at_s,
-        )
-    elif event.kind in PLAYBACK_KINDS and event.track_id:
-        state.observe_playback(
-            PlaybackEvent(event.kind, event.track_id, float(event.position_s or 0.0), event.at_s)
-        )
-    return state

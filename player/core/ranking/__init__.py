@@ -26,6 +26,7 @@ empty library.
 
 from __future__ import annotations
 
+import importlib.resources
 import json
 import logging
 import math
@@ -604,8 +605,10 @@ def default_ranker_path(settings: Settings) -> Path:
 
 
 def shipped_ranker_path() -> Path:
-    """The model file shipped with Cadence (``models/ranker.onnx`` next to the ``player`` package)."""
-    return Path(__file__).resolve().parent.parent / "models" / "ranker.onnx"
+    """The model file shipped with Cadence: ``ranker.onnx`` package data of the ``models`` package."""
+    resource = importlib.resources.files("models").joinpath("ranker.onnx")
+    # setuptools installs package data as plain files (editable or not), so this is a real path.
+    return Path(str(resource))
 
 
 @dataclass(frozen=True, slots=True)

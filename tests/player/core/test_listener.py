@@ -16,10 +16,10 @@ from player.core.listener import (
     PlaybackEvent,
     Target,
     intent_goal,
-    state_from_events,
     time_of_day_prior,
 )
 from player.core.records import LogEvent
+from player.core.replay import replay as state_from_events
 
 T0 = 1_780_000_000.0
 MONDAY_9 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone(timedelta(hours=1)))
