@@ -1,0 +1,354 @@
+"""What the listener state says at one decision, as arrays over the catalog, and the ranker's inputs.
+
+:class:`Catalog` holds the per-library arrays computed once from the feature matrix (descriptors,
+taste vectors, artists); :func:`build_context` reads a :class:`~player.core.listener.ListenerState` at
+``at_s`` into a :class:`DecisionContext`; :func:`assemble_features` turns candidate rows into scaled
+ranker inputs in :data:`~player.core.ranking.schema.FEATURE_NAMES` order (used by serving and by
+training alike); :func:`preselect_design` gives the pre-selection's terms for fitting its weights.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+from player.core.listener import ListenerState, Target
+from player.core.ranking.schema import (
+    DESCRIPTOR_COLUMNS,
+    FEATURE_INDEX,
+    FEATURE_OFFSETS,
+    FEATURE_SCALES,
+    FEATURES,
+    PRESELECT_CONTEXT,
+    PRESELECT_TERMS,
+)
+from player.core.track import MFCC_COUNT, Track
+from player.errors import NoLibraryError
+
+__all__ = [
+    "REPEAT_WINDOW_S",
+    "REPEAT_WINDOW_TRACKS",
+    "Catalog",
+    "DecisionContext",
+    "MatrixLike",
+    "assemble_features",
+    "build_context",
+    "decision_context_vector",
+    "key_step",
+    "preselect_design",
+    "tempo_step",
+]
+
+REPEAT_WINDOW_TRACKS = 25
+"""A track started among the last this many starts is not picked again (unless the library runs out)."""
+REPEAT_WINDOW_S = 3 * 3600.0
+"""Nor one started within this many seconds."""
+
+
+class MatrixLike(Protocol):
+    """The library's :class:`player.library.store.FeatureMatrix` (structurally)."""
+
+    @property
+    def ids(self) -> tuple[str, ...]: ...
+    @property
+    def columns(self) -> tuple[str, ...]: ...
+    @property
+    def values(self) -> np.ndarray: ...
+
+
+# Taste vector: z-scored timbre (MFCC means 1..12; 0 is loudness) and a few descriptors, weighted so
+# timbre carries 60 % of the squared norm, then unit-normalised (cosine similarity = dot product).
+_TIMBRE_COLUMNS = tuple(f"mfcc_mean_{i}" for i in range(1, MFCC_COUNT))
+_TASTE_DESCRIPTORS = ("energy", "valence", "danceability", "acousticness", "hp_ratio")
+_TIMBRE_SHARE = 0.6
+
+
+def tempo_step(tempo_bpm: np.ndarray, last_bpm: float) -> np.ndarray:
+    """|log2(tempo / last)| folded over half and double time (a 70 → 140 bpm step is seamless)."""
+    r = np.log2(np.maximum(tempo_bpm, 1.0) / max(last_bpm, 1.0))
+    return np.minimum(np.abs(r), np.minimum(np.abs(r - 1.0), np.abs(r + 1.0))).astype(np.float32)
+
+
+def key_step(key: np.ndarray, major: np.ndarray, last_key: int, last_major: bool) -> np.ndarray:
+    """Circle-of-fifths distance (0–6) / 6; a minor key is placed on its relative major."""
+    tonic = (key.astype(np.int64) + np.where(major > 0.5, 0, 3)) % 12
+    last = (int(last_key) + (0 if last_major else 3)) % 12
+    fifths = (tonic * 7) % 12  # position on the circle of fifths
+    last_f = (last * 7) % 12
+    d = np.abs(fifths - last_f)
+    return (np.minimum(d, 12 - d) / 6.0).astype(np.float32)
+
+
+class Catalog:
+    """Per-library arrays the decisions need, computed once from the feature matrix."""
+
+    def __init__(self, tracks: Sequence[Track], matrix: MatrixLike) -> None:
+        if len(matrix.ids) == 0:
+            raise NoLibraryError("the library has no tracks to rank; scan a folder first")
+        by_id: dict[str, Track] = {str(t.id): t for t in tracks}
+        missing = [i for i in matrix.ids if i not in by_id]
+        if missing:
+            raise ValueError(f"{len(missing)} matrix rows have no track record (e.g. {missing[0]!r})")
+        self.ids: tuple[str, ...] = tuple(matrix.ids)
+        self.tracks: tuple[Track, ...] = tuple(by_id[i] for i in self.ids)
+        self.row: dict[str, int] = {tid: i for i, tid in enumerate(self.ids)}
+        values = np.asarray(matrix.values, dtype=np.float32)
+        col = {name: values[:, j] for j, name in enumerate(matrix.columns)}
+        self.n = len(self.ids)
+        self.valence = col["valence"].astype(np.float32)
+        self.energy = col["energy"].astype(np.float32)
+        self.tempo_bpm = col["tempo_bpm"].astype(np.float32)
+        self.key = col["key"].astype(np.int64)
+        self.major = col["mode_major"].astype(np.float32)
+        artists: dict[str, int] = {}
+        self.artist = np.array(
+            [artists.setdefault(t.artist, len(artists)) for t in self.tracks], dtype=np.int64
+        )
+        self.artist_names = tuple(artists)
+        self.n_artists = len(artists)
+        desc = np.stack([col[name] for name in DESCRIPTOR_COLUMNS], axis=1)
+        self.descriptors = (
+            (desc - FEATURE_OFFSETS[: len(DESCRIPTOR_COLUMNS)]) / FEATURE_SCALES[: len(DESCRIPTOR_COLUMNS)]
+        ).astype(np.float32)
+        self.taste = _taste_vectors(col)
+
+    def distance(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """Euclidean distance between taste vectors of rows ``a`` and ``b`` (0–2)."""
+        return np.asarray(np.linalg.norm(self.taste[a] - self.taste[b], axis=-1))
+
+
+def _taste_vectors(col: dict[str, np.ndarray]) -> np.ndarray:
+    def z(block: np.ndarray) -> np.ndarray:
+        mu = block.mean(axis=0)
+        sd = np.maximum(block.std(axis=0), 1e-6)
+        return np.asarray((block - mu) / sd)
+
+    timbre = z(np.stack([col[c] for c in _TIMBRE_COLUMNS], axis=1).astype(np.float64))
+    desc = z(np.stack([col[c] for c in _TASTE_DESCRIPTORS], axis=1).astype(np.float64))
+    taste = np.concatenate(
+        [
+            timbre * math.sqrt(_TIMBRE_SHARE / timbre.shape[1]),
+            desc * math.sqrt((1.0 - _TIMBRE_SHARE) / desc.shape[1]),
+        ],
+        axis=1,
+    )
+    norm = np.maximum(np.linalg.norm(taste, axis=1, keepdims=True), 1e-6)
+    return (taste / norm).astype(np.float32)
+
+
+@dataclass
+class DecisionContext:
+    """What the state says at one decision, as arrays over the catalog (dense, built per decision)."""
+
+    targets: list[Target]
+    intent_active: bool
+    last_row: int | None
+    pos_rows: np.ndarray
+    pos_weights: np.ndarray
+    neg_rows: np.ndarray
+    neg_weights: np.ndarray
+    track_plays: np.ndarray
+    track_skips: np.ndarray
+    track_early_skips: np.ndarray
+    track_like_balance: np.ndarray
+    last_played_s: np.ndarray
+    """Server time of the last start per row, NaN if never."""
+    artist_plays: np.ndarray
+    artist_skips: np.ndarray
+    excluded: np.ndarray
+    """Rows not to play now (recently played), bool [n]."""
+    scalars: dict[str, float] = field(default_factory=dict)
+    at_s: float = 0.0
+    pos_centroid: np.ndarray | None = None
+    neg_centroid: np.ndarray | None = None
+
+
+def build_context(state: ListenerState, catalog: Catalog, *, at_s: float, count: int = 1) -> DecisionContext:
+    """Read ``state`` at ``at_s`` into arrays over ``catalog`` (unknown track ids are ignored)."""
+    n = catalog.n
+    row = catalog.row
+    targets = state.targets(count, at_s=at_s)
+    last_id = state.last_track_id
+    last_row = row.get(last_id) if last_id is not None else None
+
+    def rows_weights(pairs: list[tuple[str, float]]) -> tuple[np.ndarray, np.ndarray]:
+        kept = [(row[t], w) for t, w in pairs if t in row]
+        return (
+            np.array([r for r, _ in kept], dtype=np.int64),
+            np.array([w for _, w in kept], dtype=np.float32),
+        )
+
+    pos_rows, pos_w = rows_weights(state.positives())
+    neg_rows, neg_w = rows_weights(state.negatives())
+    plays = np.zeros(n, np.float32)
+    skips = np.zeros(n, np.float32)
+    early = np.zeros(n, np.float32)
+    balance = np.zeros(n, np.float32)
+    last_played = np.full(n, np.nan, np.float64)
+    for tid, st in state.track_stats.items():
+        r = row.get(tid)
+        if r is None:
+            continue
+        plays[r] = st.plays
+        skips[r] = st.skips
+        early[r] = st.early_skips
+        balance[r] = st.likes - st.dislikes
+        if st.last_played_s is not None:
+            last_played[r] = st.last_played_s
+    artist_plays = np.bincount(catalog.artist, weights=plays, minlength=catalog.n_artists).astype(np.float32)
+    artist_skips = np.bincount(catalog.artist, weights=skips, minlength=catalog.n_artists).astype(np.float32)
+    excluded = np.zeros(n, bool)
+    recent = [
+        row[t]
+        for t in state.recently_played(at_s=at_s, tracks=REPEAT_WINDOW_TRACKS, window_s=REPEAT_WINDOW_S)
+        if t in row
+    ]
+    if recent:
+        excluded[np.array(recent, dtype=np.int64)] = True
+    local = state.local_time(at_s)
+    hour = local.hour + local.minute / 60.0
+    scalars = {
+        "tod_sin": math.sin(2 * math.pi * hour / 24.0),
+        "tod_cos": math.cos(2 * math.pi * hour / 24.0),
+        "weekend": 1.0 if local.weekday() >= 5 else 0.0,
+        "recent_skip_rate": state.recent_skip_rate(),
+        "session_position": math.log1p(state.session_position),
+        "consecutive_early_skips": float(min(5, state.consecutive_early_skips())),
+    }
+    ctx = DecisionContext(
+        targets=targets,
+        intent_active=state.active_intent(at_s) is not None,
+        last_row=last_row,
+        pos_rows=pos_rows,
+        pos_weights=pos_w,
+        neg_rows=neg_rows,
+        neg_weights=neg_w,
+        track_plays=plays,
+        track_skips=skips,
+        track_early_skips=early,
+        track_like_balance=balance,
+        last_played_s=last_played,
+        artist_plays=artist_plays,
+        artist_skips=artist_skips,
+        excluded=excluded,
+        scalars=scalars,
+        at_s=at_s,
+    )
+    ctx.pos_centroid = _centroid(catalog, pos_rows, pos_w)
+    ctx.neg_centroid = _centroid(catalog, neg_rows, neg_w)
+    return ctx
+
+
+def _centroid(catalog: Catalog, rows: np.ndarray, weights: np.ndarray) -> np.ndarray | None:
+    if len(rows) == 0:
+        return None
+    c = (catalog.taste[rows] * weights[:, None]).sum(axis=0)
+    return np.asarray(c / max(float(np.linalg.norm(c)), 1e-6), dtype=np.float32)
+
+
+def _similarities(
+    catalog: Catalog, idx: np.ndarray, rows: np.ndarray, weights: np.ndarray, centroid: np.ndarray | None
+) -> tuple[np.ndarray, np.ndarray]:
+    if len(rows) == 0 or centroid is None:
+        z = np.zeros(len(idx), np.float32)
+        return z, z
+    sims = catalog.taste[idx] @ catalog.taste[rows].T  # [m, k]
+    return (sims * weights[None, :]).max(axis=1), catalog.taste[idx] @ centroid
+
+
+def assemble_features(catalog: Catalog, ctx: DecisionContext, idx: np.ndarray, target: Target) -> np.ndarray:
+    """The scaled ranker inputs of catalog rows ``idx`` for ``target``.
+
+    Returns:
+        np.ndarray [shape=(len(idx), len(FEATURES)), dtype=float32], columns in :data:`FEATURE_NAMES` order.
+    """
+    idx = np.asarray(idx, dtype=np.int64)
+    m = len(idx)
+    raw = np.empty((m, len(FEATURES)), dtype=np.float32)
+    nd = len(DESCRIPTOR_COLUMNS)
+    # descriptors are stored scaled; undo so that one scaling step below applies to every column
+    raw[:, :nd] = catalog.descriptors[idx] * FEATURE_SCALES[:nd] + FEATURE_OFFSETS[:nd]
+    dv = catalog.valence[idx] - target.valence
+    de = catalog.energy[idx] - target.energy
+    cols: dict[str, Any] = {
+        "target_valence": target.valence,
+        "target_energy": target.energy,
+        "delta_valence": dv,
+        "delta_energy": de,
+        "target_distance": np.sqrt(dv * dv + de * de),
+        "intent_active": 1.0 if ctx.intent_active else 0.0,
+    }
+    if ctx.last_row is not None:
+        lr = ctx.last_row
+        cols["has_last_track"] = 1.0
+        cols["tempo_step"] = tempo_step(catalog.tempo_bpm[idx], float(catalog.tempo_bpm[lr]))
+        cols["key_step"] = key_step(
+            catalog.key[idx], catalog.major[idx], int(catalog.key[lr]), bool(catalog.major[lr] > 0.5)
+        )
+        cols["same_artist_as_last"] = (catalog.artist[idx] == catalog.artist[lr]).astype(np.float32)
+    else:
+        cols["has_last_track"] = cols["tempo_step"] = cols["key_step"] = cols["same_artist_as_last"] = 0.0
+    cols["sim_liked_max"], cols["sim_liked_mean"] = _similarities(
+        catalog, idx, ctx.pos_rows, ctx.pos_weights, ctx.pos_centroid
+    )
+    cols["sim_skipped_max"], cols["sim_skipped_mean"] = _similarities(
+        catalog, idx, ctx.neg_rows, ctx.neg_weights, ctx.neg_centroid
+    )
+    cols["n_liked"] = math.log1p(len(ctx.pos_rows))
+    cols["n_skipped"] = math.log1p(len(ctx.neg_rows))
+    last = ctx.last_played_s[idx]
+    never = np.isnan(last)
+    cols["never_played"] = never.astype(np.float32)
+    hours = np.where(never, 0.0, np.maximum(ctx.at_s - np.nan_to_num(last), 0.0) / 3600.0)
+    cols["hours_since_played"] = np.log1p(hours)
+    plays = ctx.track_plays[idx]
+    cols["track_plays"] = np.log1p(plays)
+    cols["track_skip_share"] = ctx.track_skips[idx] / (plays + 1.0)
+    cols["track_early_skips"] = np.log1p(ctx.track_early_skips[idx])
+    cols["track_like_balance"] = np.clip(ctx.track_like_balance[idx], -3.0, 3.0)
+    art = catalog.artist[idx]
+    a_plays = ctx.artist_plays[art]
+    cols["artist_plays"] = np.log1p(a_plays)
+    cols["artist_skip_share"] = ctx.artist_skips[art] / (a_plays + 1.0)
+    cols.update(ctx.scalars)
+    for name, value in cols.items():
+        raw[:, FEATURE_INDEX[name]] = value
+    return (raw - FEATURE_OFFSETS) / FEATURE_SCALES
+
+
+def preselect_design(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The pre-selection terms and decision context of assembled feature rows (for fitting).
+
+    Args:
+        features: np.ndarray [shape=(m, len(FEATURES))], scaled rows from :func:`assemble_features`.
+
+    Returns:
+        ``(terms [m, len(PRESELECT_TERMS)], context [m, len(PRESELECT_CONTEXT)])``; the proxy score
+        of a row is ``terms @ W @ context`` for the weight matrix ``W`` in the model's metadata.
+    """
+    cols = []
+    for term in PRESELECT_TERMS:
+        v = features[:, FEATURE_INDEX[term.removesuffix("_sq")]]
+        cols.append(v * v if term.endswith("_sq") else v)
+    context = [np.ones(len(features), np.float32)]
+    context += [features[:, FEATURE_INDEX[name]] for name in PRESELECT_CONTEXT[1:]]
+    return np.column_stack(cols).astype(np.float32), np.column_stack(context).astype(np.float32)
+
+
+def decision_context_vector(ctx: DecisionContext) -> np.ndarray:
+    """The :data:`PRESELECT_CONTEXT` values of a decision, scaled like the ranker inputs."""
+    raw = {
+        "n_liked": math.log1p(len(ctx.pos_rows)),
+        "n_skipped": math.log1p(len(ctx.neg_rows)),
+        "intent_active": 1.0 if ctx.intent_active else 0.0,
+        **ctx.scalars,
+    }
+    values = [1.0] + [
+        (raw[n] - float(FEATURE_OFFSETS[FEATURE_INDEX[n]])) / float(FEATURE_SCALES[FEATURE_INDEX[n]])
+        for n in PRESELECT_CONTEXT[1:]
+    ]
+    return np.array(values, np.float64)
