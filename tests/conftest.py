@@ -1,4 +1,9 @@
-"""Session-scoped fixtures every test area shares.
+"""The test tiers, and session-scoped fixtures every test area shares.
+
+Tiers (markers registered in pyproject.toml): ``unit`` is the default, given here to every test that
+carries neither ``integration`` (a real server, real engines, a scanned library) nor ``slow`` (real
+Whisper weights, real music, load). A unit test that asks for a fixture which scans the library or
+loads Whisper is a usage error, raised at collection so the tier stays fast.
 
 ``demo_catalog``: the default demo catalog (120 synthesized tracks with truth.json), built once per run.
 ``demo_home``: a Cadence home directory whose library.db holds that catalog, scanned once per run.
@@ -15,6 +20,36 @@ import pytest
 
 DEMO_COUNT = 120
 DEMO_SEED = 7
+
+TIERS = ("unit", "integration", "slow")
+"""The markers that name a test's tier; a test without ``integration`` or ``slow`` is ``unit``."""
+
+NOT_UNIT_FIXTURES = frozenset({"demo_catalog", "demo_home", "mood_analyzer"})
+"""Fixtures a unit test may not use, directly or through another fixture: they synthesize and scan
+the demo library (tens of seconds) or load the real Whisper weights."""
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test without ``integration`` or ``slow`` as ``unit``, before ``-m`` selects.
+
+    Runs first so that ``-m unit`` sees the marker it adds.
+
+    Raises:
+        pytest.UsageError: If a unit test uses a fixture in :data:`NOT_UNIT_FIXTURES`.
+    """
+    misplaced: list[str] = []
+    for item in items:
+        if item.get_closest_marker("integration") is None and item.get_closest_marker("slow") is None:
+            item.add_marker(pytest.mark.unit)
+            heavy = NOT_UNIT_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+            if heavy:
+                misplaced.append(f"{item.nodeid} uses {', '.join(sorted(heavy))}")
+    if misplaced:
+        raise pytest.UsageError(
+            "unit tests may not scan the demo library or load Whisper; mark them "
+            "@pytest.mark.integration or @pytest.mark.slow:\n  " + "\n  ".join(misplaced)
+        )
 
 
 @pytest.fixture(scope="session")

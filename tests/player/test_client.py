@@ -56,6 +56,7 @@ def test_pcm_s16le_clips_and_interleaves() -> None:
     assert np.frombuffer(pcm_s16le(stereo), "<i2").tolist() == [0, 32767, -32767, 32767]
 
 
+@pytest.mark.integration
 def test_cadence_client_text_prints_mood_and_queue(
     server_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

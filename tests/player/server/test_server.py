@@ -20,6 +20,8 @@ from player.server.log import InteractionLog
 from player.server.shell import Engines
 from tests.support.server import MORNING, connect, mean_energy, serving, shared_engines
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture(scope="module")
 def engines(demo_home: Path) -> Engines:
