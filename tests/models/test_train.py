@@ -52,6 +52,7 @@ def small_model(small_set: TrainingSet) -> tuple[Any, Any]:
     return train_model(small_set, seed=0, rounds=40, info={"model_version": "test"})
 
 
+@pytest.mark.integration
 def test_simulated_queries_are_labelled_groups(small_set: TrainingSet) -> None:
     """Simulated decisions give groups of candidate rows with all four outcome grades."""
     x, y, groups = small_set.arrays()
@@ -60,6 +61,7 @@ def test_simulated_queries_are_labelled_groups(small_set: TrainingSet) -> None:
     assert groups.min() >= 2 and small_set.sources == {"simulated": len(y)}
 
 
+@pytest.mark.integration
 def test_onnx_scores_equal_lightgbm(
     small_model: tuple[Any, Any], small_set: TrainingSet, tmp_path: Path
 ) -> None:
@@ -76,6 +78,7 @@ def test_onnx_scores_equal_lightgbm(
     assert ranker.model_version == "test"
 
 
+@pytest.mark.integration
 def test_preselect_distillation_tracks_the_model(
     small_model: tuple[Any, Any], small_set: TrainingSet
 ) -> None:
@@ -156,6 +159,7 @@ def test_atomic_replacement_keeps_the_old_model_on_failure(
     assert os.listdir(target.parent) == ["ranker.onnx"]
 
 
+@pytest.mark.integration
 def test_quality_gate_refuses_a_worse_model(
     small_tracks: list, small_set: TrainingSet, tmp_path: Path
 ) -> None:
@@ -182,6 +186,7 @@ def test_quality_gate_refuses_a_worse_model(
     assert target.read_bytes() == good
 
 
+@pytest.mark.integration
 def test_float32_thresholds_change_no_decision(small_set: TrainingSet) -> None:
     """Rounding split thresholds down to float32 leaves every prediction on float32 rows unchanged."""
     import lightgbm as lgb
@@ -195,6 +200,7 @@ def test_float32_thresholds_change_no_decision(small_set: TrainingSet) -> None:
     assert np.array_equal(raw.predict(x), float32_thresholds(raw).predict(x))
 
 
+@pytest.mark.integration
 def test_booster_is_deterministic(small_set: TrainingSet) -> None:
     """Training twice with the same seed gives the same scores (reproducible models)."""
     x, _, _ = small_set.arrays()

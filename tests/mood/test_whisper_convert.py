@@ -49,6 +49,7 @@ def checkpoint() -> dict:
     return ct2_to_openai_checkpoint(None)
 
 
+@pytest.mark.slow
 def test_model_bin_is_parsed_with_names_shapes_and_alias(ct2_variables: dict[str, np.ndarray]) -> None:
     """The bundled model.bin parses into float16 tensors with Whisper's names; the output projection
     alias resolves to the token embeddings."""
@@ -61,6 +62,7 @@ def test_model_bin_is_parsed_with_names_shapes_and_alias(ct2_variables: dict[str
     assert int(ct2_variables["decoder/num_heads"]) == 6
 
 
+@pytest.mark.slow
 def test_dims_and_state_dict_match_openai_whisper_exactly(checkpoint: dict) -> None:
     """The checkpoint has tiny.en's dims and exactly the parameter names and shapes of
     whisper.model.Whisper (so load_state_dict is strict)."""
@@ -75,6 +77,7 @@ def test_dims_and_state_dict_match_openai_whisper_exactly(checkpoint: dict) -> N
     assert checkpoint["alignment_heads"] == [[1, 0], [2, 0], [2, 5], [3, 0], [3, 1], [3, 2], [3, 3], [3, 4]]
 
 
+@pytest.mark.slow
 def test_fused_projections_are_split_in_q_k_v_order(
     checkpoint: dict, ct2_variables: dict[str, np.ndarray]
 ) -> None:
@@ -102,6 +105,7 @@ def test_int8_weights_are_dequantised() -> None:
     np.testing.assert_allclose(_weights(variables, "x"), np.array([[2.0, -1.0], [1.0, 2.0]]))
 
 
+@pytest.mark.slow
 def test_encoder_output_matches_ctranslate2(corpus_audio_one: np.ndarray) -> None:
     """The converted encoder on openai-whisper computes the same features as CTranslate2 running the
     original (float32 both, 7 s window): the weights were mapped to the right places."""

@@ -371,7 +371,7 @@ def test_small_library_allows_old_tracks_back(ranker: OnnxRanker, tracks: list) 
     assert small[9].id not in ids  # the most recent stays out
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_recommends_from_the_scanned_demo_library(demo_home: Path, ranker: OnnxRanker) -> None:
     """The real scanned demo library (LibraryStore.feature_matrix) feeds the recommender end to end."""
     from player.library.store import LibraryStore

@@ -31,7 +31,7 @@ def _tempo_ok(estimated: float, designed: float) -> bool:
     return any(abs(estimated / designed - m) / m <= 0.04 for m in (0.5, 1.0, 2.0))
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_demo_home_holds_the_whole_catalog(demo_home: Path) -> None:
     """The shared fixture's library has all 120 tracks, a finite float32 matrix and no problems."""
     with LibraryStore(demo_home / "library.db") as store:
@@ -40,7 +40,7 @@ def test_demo_home_holds_the_whole_catalog(demo_home: Path) -> None:
         assert np.all(np.isfinite(matrix.values)) and store.problems() == []
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_tempo_within_4_percent_on_90_percent_of_drum_tracks(
     demo_pairs: list[tuple[dict[str, object], Track]],
 ) -> None:
@@ -51,7 +51,7 @@ def test_tempo_within_4_percent_on_90_percent_of_drum_tracks(
     assert np.mean(hits) >= 0.90, f"tempo right on {np.mean(hits):.0%}"
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_mode_and_key_accuracy(demo_pairs: list[tuple[dict[str, object], Track]]) -> None:
     """Mode is right on ≥ 85 % of tracks and key (tonic and mode) on ≥ 70 %."""
     modes = [t.mode == e["mode"] for e, t in demo_pairs]
@@ -60,7 +60,7 @@ def test_mode_and_key_accuracy(demo_pairs: list[tuple[dict[str, object], Track]]
     assert np.mean(keys) >= 0.70, f"key right on {np.mean(keys):.0%}"
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_energy_rank_correlates_with_designed_energy(
     demo_pairs: list[tuple[dict[str, object], Track]],
 ) -> None:
@@ -69,7 +69,7 @@ def test_energy_rank_correlates_with_designed_energy(
     assert rho >= 0.8, f"energy rho {rho:.2f}"
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_valence_follows_designed_mode(demo_pairs: list[tuple[dict[str, object], Track]]) -> None:
     """Major-mode tracks score a higher median valence than minor ones (valence leans on mode)."""
     major = [t.valence for e, t in demo_pairs if e["mode"] == "major"]
@@ -77,7 +77,7 @@ def test_valence_follows_designed_mode(demo_pairs: list[tuple[dict[str, object],
     assert np.median(major) > np.median(minor) + 0.15
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_ambient_pieces_are_more_acoustic_and_less_danceable(
     demo_pairs: list[tuple[dict[str, object], Track]],
 ) -> None:

@@ -14,6 +14,7 @@ from player.library.commands import ensure_library
 from player.settings import Settings
 
 
+@pytest.mark.integration
 def test_demo_library_scan_and_listing(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """demo-library writes the catalog, scan stores it, library prints a table and --json one object per
     line with the Track field names."""
@@ -59,6 +60,7 @@ def test_library_on_an_empty_home_says_how_to_fill_it(
     assert "cadence scan" in capsys.readouterr().err
 
 
+@pytest.mark.integration
 def test_ensure_library_builds_and_scans_the_demo_once(tmp_path: Path) -> None:
     """An empty home gets the demo catalog built and scanned; a non-empty one is returned as it is."""
     settings = Settings(home=tmp_path / "home", workers=1)

@@ -50,6 +50,7 @@ def _jingle(path: Path, seconds: float) -> None:
     sf.write(path, y.astype(np.float32), sr)
 
 
+@pytest.mark.integration
 def test_bad_files_become_problems_and_good_ones_are_stored(catalog: Path, tmp_path: Path) -> None:
     """Empty, non-audio, random, truncated, silent and too-short files are problems with reasons; a 2 s
     jingle and the good tracks are stored; cover art and text files are ignored."""
@@ -90,6 +91,7 @@ def test_bad_files_become_problems_and_good_ones_are_stored(catalog: Path, tmp_p
         assert {Path(p.path).name for p in store.problems()} == set(reasons)
 
 
+@pytest.mark.integration
 def test_errors_listing_shows_each_problem(
     catalog: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -104,6 +106,7 @@ def test_errors_listing_shows_each_problem(
     assert "not decodable" in lines[0]
 
 
+@pytest.mark.integration
 def test_rescans_are_incremental(catalog: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Unchanged → nothing re-extracted; touched → hashed, kept; edited in place → exactly that one;
     deleted → removed; extractor version bumped → all re-extracted."""
@@ -149,6 +152,7 @@ def test_rescans_are_incremental(catalog: Path, tmp_path: Path, monkeypatch: pyt
         assert store.extractor_version() == features.EXTRACTOR_VERSION
 
 
+@pytest.mark.integration
 def test_a_file_that_goes_bad_keeps_its_stored_track(catalog: Path, tmp_path: Path) -> None:
     """Overwriting a stored track with garbage records a problem but loses nothing; repairing it clears it."""
     db = tmp_path / "library.db"
@@ -167,6 +171,7 @@ def test_a_file_that_goes_bad_keeps_its_stored_track(catalog: Path, tmp_path: Pa
         assert store.problems() == []
 
 
+@pytest.mark.integration
 def test_rescanning_one_folder_leaves_another_alone(small_catalog: Path, tmp_path: Path) -> None:
     """Deleted-file pruning only touches the scanned folders: tracks from other folders stay."""
     a = Path(shutil.copytree(small_catalog, tmp_path / "a"))
@@ -182,6 +187,7 @@ def test_rescanning_one_folder_leaves_another_alone(small_catalog: Path, tmp_pat
         assert store.count() == 9 and store.track(track_id_for(b / "other.wav")) is not None
 
 
+@pytest.mark.integration
 def test_missing_folder_is_a_problem_and_keeps_its_tracks(tmp_path: Path) -> None:
     """A scanned folder that disappears (an unmounted disk) is reported, its stored tracks are kept, and
     the problem clears when it is back."""
@@ -202,6 +208,7 @@ def test_missing_folder_is_a_problem_and_keeps_its_tracks(tmp_path: Path) -> Non
         assert store.problems() == []
 
 
+@pytest.mark.integration
 def test_progress_plain_log_lines_and_rich_bar(
     catalog: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -213,7 +220,7 @@ def test_progress_plain_log_lines_and_rich_bar(
     assert "9/9" in capsys.readouterr().err
 
 
-@pytest.mark.slow
+@pytest.mark.integration
 def test_sigkilled_scan_leaves_a_consistent_library_and_resumes(tmp_path: Path) -> None:
     """`python -m player scan` killed with SIGKILL mid-scan leaves a valid database of whole tracks;
     the next scan extracts exactly the rest."""
