@@ -1,0 +1,415 @@
+"""A labelled corpus of things a listener types or says to a music player, for the text path.
+
+Written from everyday phrasing, independently of mood/'s word lists (the sentences came first; the
+lexicon and the request rules were then improved against them, never the other way round). Each
+sentence carries what a careful human reader takes from it, per axis:
+
+* ``valence``: ``"+"`` pleasant, ``"-"`` unpleasant, ``"0"`` says nothing about it (no movement
+  expected), ``"?"`` not graded (a reader could go either way, e.g. whether "I'm sleepy" is
+  unpleasant).
+* ``energy``: ``"^"`` high, ``"v"`` low, ``"0"`` says nothing about it, ``"?"`` not graded.
+* ``intents``: the requests made of the player (space-separated :data:`mood.types.IntentKind`
+  names; empty for a statement). Announcing a music-relevant activity ("I'm heading to the gym",
+  "time for bed") is a request for its music; a statement of state ("I feel calm") is not.
+* ``group``: what the sentence is there to test (``quadrant``, ``valence``, ``energy``,
+  ``neutral``, ``negation``, ``request``, ``statement``, ``mixed``, and ``fresh`` for the sentences
+  written after the model was frozen, see :data:`FRESH`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = ["FRESH", "SENTENCES", "LabelledSentence"]
+
+ValenceMark = Literal["+", "-", "0", "?"]
+EnergyMark = Literal["^", "v", "0", "?"]
+
+
+@dataclass(frozen=True, slots=True)
+class LabelledSentence:
+    """One sentence and what a human reads in it."""
+
+    text: str
+    valence: ValenceMark
+    energy: EnergyMark
+    intents: frozenset[str]
+    group: str
+
+
+def _s(text: str, valence: ValenceMark, energy: EnergyMark, intents: str = "", *, group: str) -> LabelledSentence:
+    return LabelledSentence(text, valence, energy, frozenset(intents.split()), group)
+
+
+def _group(group: str, rows: list[tuple[str, ValenceMark, EnergyMark, str]]) -> list[LabelledSentence]:
+    return [_s(text, v, e, i, group=group) for text, v, e, i in rows]
+
+
+_PLEASANT_HIGH = _group(
+    "quadrant",
+    [
+        ("I just got the job, I'm so excited I can't sit still!", "+", "^", ""),
+        ("Best news ever, I'm bouncing off the walls", "+", "^", ""),
+        ("We won the match tonight, I'm buzzing!", "+", "^", ""),
+        ("Feeling amazing and full of energy this morning", "+", "^", ""),
+        ("I'm so hyped for the concert tonight, it's going to be great", "+", "^", ""),
+        ("Let's go! Today is going to be awesome", "+", "^", ""),
+        ("I'm thrilled, we're finally going on holiday tomorrow", "+", "^", ""),
+        ("I feel fantastic and ready to take on the world", "+", "^", ""),
+        ("Woohoo, it's Friday and I'm pumped", "+", "^", ""),
+        ("I'm in such a great mood, I want to jump around", "+", "^", ""),
+        ("Just finished my exams and I'm ecstatic", "+", "^", ""),
+        ("So stoked about this weekend, it's going to be amazing", "+", "^", ""),
+        ("I'm really energetic and happy today", "+", "^", ""),
+        ("I'm wide awake and loving life", "+", "^", ""),
+        ("My heart is racing, she said yes!", "+", "^", ""),
+        ("Can't wait to see my friends tonight, so excited", "+", "^", ""),
+        ("I feel lively and cheerful", "+", "^", ""),
+        ("Great workout earlier, I'm fired up and feeling strong", "+", "^", ""),
+        ("Yes! I nailed the presentation, I'm so pumped", "+", "^", ""),
+        ("I'm full of beans today and everything feels great", "+", "^", ""),
+        ("So much energy today, I love it", "+", "^", ""),
+        ("I'm giddy with excitement", "+", "^", ""),
+        ("Feeling wild and happy tonight", "+", "^", ""),
+        ("I'm super motivated and in a brilliant mood", "+", "^", ""),
+        ("This is the most exciting day of my life", "+", "^", ""),
+        ("I'm psyched, the trip is finally here", "+", "^", ""),
+        ("I feel alive and energized after that swim", "+", "^", ""),
+        ("Three coffees in and I feel great and totally wired", "+", "^", ""),
+        ("I'm jumping for joy", "+", "^", ""),
+        ("We got the tickets, I'm so excited I could scream", "+", "^", ""),
+    ],
+)
+
+_PLEASANT_LOW = _group(
+    "quadrant",
+    [
+        ("I feel calm and content tonight", "+", "v", ""),
+        ("Such a peaceful evening on the porch", "+", "v", ""),
+        ("I'm relaxed and happy after my bath", "+", "v", ""),
+        ("Lazy Sunday, feeling cozy and good", "+", "v", ""),
+        ("It's a lovely calm Sunday morning", "+", "v", ""),
+        ("I feel at peace with everything", "+", "v", ""),
+        ("I'm comfortable and mellow, all is well", "+", "v", ""),
+        ("Curled up with tea and a book, feeling relaxed and blissful", "+", "v", ""),
+        ("Feeling serene after my yoga class", "+", "v", ""),
+        ("Nice and chilled out, good day overall", "+", "v", ""),
+        ("I'm content, just taking it easy", "+", "v", ""),
+        ("Everything's quiet and I feel good", "+", "v", ""),
+        ("I'm pleasantly sleepy after a lovely dinner", "+", "v", ""),
+        ("Soft rain outside, I feel so relaxed and grateful", "+", "v", ""),
+        ("Just lying in the sun, totally at ease and happy", "+", "v", ""),
+        ("I'm in a gentle, happy mood", "+", "v", ""),
+        ("A slow, sweet morning with my coffee", "+", "v", ""),
+        ("Feeling tranquil and thankful", "+", "v", ""),
+        ("I'm unwinding with a glass of wine and it's nice", "+", "v", ""),
+        ("Happy and drowsy, the day went well", "+", "v", ""),
+        ("I'm cozy under a blanket and loving it", "+", "v", ""),
+        ("Feeling laid back and pleased with myself", "+", "v", ""),
+        ("Quiet night in, I'm really enjoying the calm", "+", "v", ""),
+        ("I'm at ease and smiling", "+", "v", ""),
+        ("So relaxed right now, life is good", "+", "v", ""),
+        ("The kids are asleep and I finally feel peaceful", "+", "v", ""),
+        ("I feel rested, comfortable and calm", "+", "v", ""),
+        ("Just a soothing, pleasant afternoon", "+", "v", ""),
+        ("I'm mellow and satisfied", "+", "v", ""),
+        ("Feeling sleepy and grateful after a wonderful day", "+", "v", ""),
+    ],
+)
+
+_UNPLEASANT_HIGH = _group(
+    "quadrant",
+    [
+        ("I'm so stressed about this deadline", "-", "^", ""),
+        ("I'm furious with my landlord", "-", "^", ""),
+        ("I'm really anxious about tomorrow's interview", "-", "^", ""),
+        ("My boss yelled at me and I'm livid", "-", "^", ""),
+        ("I'm panicking, nothing is working", "-", "^", ""),
+        ("I want to scream", "-", "^", ""),
+        ("I'm so angry I could punch a wall", "-", "^", ""),
+        ("Everything is going wrong and I'm freaking out", "-", "^", ""),
+        ("I'm nervous and on edge", "-", "^", ""),
+        ("Traffic was horrible and I'm fuming", "-", "^", ""),
+        ("I'm overwhelmed and my heart is pounding", "-", "^", ""),
+        ("So frustrated and wound up with this stupid computer", "-", "^", ""),
+        ("I'm really irritated and tense", "-", "^", ""),
+        ("I'm scared and can't calm down", "-", "^", ""),
+        ("I'm so annoyed and agitated right now", "-", "^", ""),
+        ("I'm restless and worried tonight", "-", "^", ""),
+        ("This day is a nightmare, I'm so tense", "-", "^", ""),
+        ("I hate everything, I'm raging", "-", "^", ""),
+        ("I'm jittery and worried", "-", "^", ""),
+        ("I'm totally stressed out and snapping at everyone", "-", "^", ""),
+        ("I'm mad at myself and can't stop pacing", "-", "^", ""),
+        ("My exam is in an hour and I'm terrified", "-", "^", ""),
+        ("Ugh, I'm pissed off and ready to explode", "-", "^", ""),
+        ("I'm losing my mind, I'm so stressed", "-", "^", ""),
+        ("I'm so wound up I can't think straight", "-", "^", ""),
+        ("Argh, everything's chaos and I'm stressed", "-", "^", ""),
+        ("I'm fed up and seething", "-", "^", ""),
+        ("I'm frantic, I lost my keys again", "-", "^", ""),
+        ("I'm shaking with anger", "-", "^", ""),
+        ("The neighbours are so loud and I'm getting really angry", "-", "^", ""),
+    ],
+)
+
+_UNPLEASANT_LOW = _group(
+    "quadrant",
+    [
+        ("I feel sad and lonely today", "-", "v", ""),
+        ("I'm depressed and have no energy", "-", "v", ""),
+        ("I miss her, I just want to cry", "-", "v", ""),
+        ("I'm exhausted and everything feels pointless", "-", "v", ""),
+        ("So tired and miserable", "-", "v", ""),
+        ("I feel empty and drained", "-", "v", ""),
+        ("I'm heartbroken and worn out", "-", "v", ""),
+        ("Gloomy day, I feel low and sluggish", "-", "v", ""),
+        ("I'm so sad I can't get out of bed", "-", "v", ""),
+        ("I'm lonely and sleepy", "-", "v", ""),
+        ("Feeling blue and tired", "-", "v", ""),
+        ("I've been crying all night", "-", "v", ""),
+        ("I'm burnt out and unhappy", "-", "v", ""),
+        ("Everything is grey and I'm exhausted and sad", "-", "v", ""),
+        ("I'm weary and sad", "-", "v", ""),
+        ("I'm so tired of everything, I feel hopeless", "-", "v", ""),
+        ("I'm feeling really down and have zero motivation", "-", "v", ""),
+        ("I'm drained and depressed", "-", "v", ""),
+        ("Sad and sleepy, long week", "-", "v", ""),
+        ("Nothing matters, I'm numb and tired", "-", "v", ""),
+        ("I'm gutted and worn out", "-", "v", ""),
+        ("I feel defeated and so, so tired", "-", "v", ""),
+        ("Rainy day, feeling mopey and lethargic", "-", "v", ""),
+        ("I'm lonely and can barely keep my eyes open", "-", "v", ""),
+        ("I just want to curl up and cry", "-", "v", ""),
+        ("I'm miserable and wiped out", "-", "v", ""),
+        ("I have no energy and feel awful", "-", "v", ""),
+        ("I'm sad and sluggish this morning", "-", "v", ""),
+        ("Grief is heavy today, I feel so low and drained", "-", "v", ""),
+        ("I'm bored and unhappy, nothing to do", "-", "v", ""),
+    ],
+)
+
+_ONE_AXIS = _group(
+    "valence",
+    [
+        ("I'm happy", "+", "0", ""),
+        ("Today was a good day", "+", "0", ""),
+        ("I got great news", "+", "0", ""),
+        ("I love my friends", "+", "0", ""),
+        ("Feeling good about life", "+", "0", ""),
+        ("I'm so grateful for you", "+", "0", ""),
+        ("What a wonderful surprise", "+", "0", ""),
+        ("I'm proud of myself", "+", "0", ""),
+        ("Things are going well at work", "+", "0", ""),
+        ("I'm in a good mood", "+", "0", ""),
+        ("I'm not happy", "-", "0", ""),
+        ("Today was terrible", "-", "0", ""),
+        ("I feel awful", "-", "0", ""),
+        ("That was a really bad meeting", "-", "0", ""),
+        ("I'm disappointed in myself", "-", "0", ""),
+        ("Everything went wrong", "-", "0", ""),
+        ("I feel like a failure", "-", "0", ""),
+        ("This week has been rough", "-", "0", ""),
+        ("I'm upset", "-", "?", ""),
+        ("My day was horrible", "-", "0", ""),
+    ],
+) + _group(
+    "energy",
+    [
+        ("I'm wide awake", "0", "^", ""),
+        ("I've got so much energy", "?", "^", ""),
+        ("I'm wired after all that coffee", "0", "^", ""),
+        ("Feeling hyper today", "0", "^", ""),
+        ("I'm all revved up", "0", "^", ""),
+        ("I'm full of energy", "?", "^", ""),
+        ("I'm so pumped right now!", "?", "^", ""),
+        ("I can't sit still", "0", "^", ""),
+        ("Ready to go!", "?", "^", ""),
+        ("Let's go!", "?", "^", ""),
+        ("I'm sleepy", "?", "v", ""),
+        ("I'm so tired", "?", "v", ""),
+        ("I'm completely wiped out", "?", "v", ""),
+        ("Can barely keep my eyes open", "?", "v", ""),
+        ("I'm knackered", "?", "v", ""),
+        ("I'm running on empty", "?", "v", ""),
+        ("I feel sluggish", "?", "v", ""),
+        ("I'm drowsy", "?", "v", ""),
+        ("I'm half asleep", "?", "v", ""),
+        ("I'm so groggy this morning", "?", "v", ""),
+    ],
+)
+
+_NEUTRAL = _group(
+    "neutral",
+    [
+        ("I'm at the office", "0", "0", ""),
+        ("It's Tuesday", "0", "0", ""),
+        ("I had pasta for lunch", "0", "0", ""),
+        ("The meeting starts at three", "0", "0", ""),
+        ("I'm in the kitchen", "0", "0", ""),
+        ("My sister is visiting next week", "0", "0", ""),
+        ("It's raining outside", "0", "0", ""),
+        ("I'm reading the news", "0", "0", ""),
+        ("We're driving to my parents' place", "0", "0", ""),
+        ("I just got home", "0", "0", ""),
+        ("The train leaves at six", "0", "0", ""),
+        ("I'm cooking dinner", "0", "0", ""),
+        ("My phone is charging", "0", "0", ""),
+        ("There's a cat on the windowsill", "0", "0", ""),
+        ("I'm sitting on the couch", "0", "0", ""),
+        ("hello", "0", "0", ""),
+        ("What time is it", "0", "0", ""),
+        ("I'm wearing a blue shirt", "0", "0", ""),
+        ("The store closes at nine", "0", "0", ""),
+        ("We have a test on Monday", "0", "0", ""),
+    ],
+)
+
+_NEGATION = _group(
+    "negation",
+    [
+        ("I'm not tired at all", "?", "^", ""),
+        ("I'm not sad anymore, I feel good", "+", "0", ""),
+        ("I don't feel calm at all", "-", "^", ""),
+        ("I'm not angry, just disappointed", "-", "?", ""),
+        ("I'm not excited about this at all", "-", "?", ""),
+        ("I'm not stressed anymore", "+", "?", ""),
+        ("Not feeling lonely today", "+", "0", ""),
+        ("I don't have any energy", "?", "v", ""),
+        ("It's not a bad day", "+", "0", ""),
+        ("I'm not unhappy, just sleepy", "?", "v", ""),
+        ("I'm not feeling great and I'm really worn out", "-", "v", ""),
+        ("I'm no longer nervous, just happy", "+", "0", ""),
+        ("I'm not calm, I'm freaking out", "-", "^", ""),
+        ("I'm not exhausted anymore, I feel refreshed", "?", "^", ""),
+        ("I'm not feeling sleepy at all tonight", "?", "^", ""),
+        ("I'm not in a bad mood", "+", "0", ""),
+        ("Never been less relaxed, I'm a nervous wreck", "-", "^", ""),
+    ],
+)
+
+_REQUESTS = _group(
+    "request",
+    [
+        ("play something calm", "0", "0", "calmer"),
+        ("calm it down", "0", "0", "calmer"),
+        ("skip", "0", "0", "skip"),
+        ("can you play something upbeat", "0", "0", "energize"),
+        ("could you put on some relaxing music", "0", "0", "calmer"),
+        ("I want something to dance to", "0", "0", "party"),
+        ("I need music to focus", "0", "0", "focus"),
+        ("I'd like some quiet songs", "0", "0", "calmer"),
+        ("give me something with more energy", "0", "0", "energize"),
+        ("let's have some party music", "0", "0", "party"),
+        ("something calmer please", "0", "0", "calmer"),
+        ("more energy please", "0", "0", "energize"),
+        ("next song", "0", "0", "skip"),
+        ("turn it up!", "0", "0", "energize"),
+        ("pause the music", "0", "0", "stop"),
+        ("I love this track", "?", "0", "like"),
+        ("play something to cheer me up", "0", "0", "cheer_up"),
+        ("put on my workout playlist", "0", "0", "workout"),
+        ("help me fall asleep", "0", "0", "sleep"),
+        ("can we have something slower", "0", "0", "calmer"),
+        ("not this one, next please", "0", "0", "skip"),
+        ("could you play something happier", "0", "0", "cheer_up"),
+        ("something mellow for studying", "0", "0", "calmer focus"),
+        ("I'd love some chill tunes", "?", "0", "calmer"),
+        ("Play me something energetic for the gym", "0", "0", "energize workout"),
+        ("turn this off", "0", "0", "stop"),
+        ("keep this one playing, it's perfect", "?", "0", "like"),
+        ("change the song", "0", "0", "skip"),
+        ("slow things down a bit", "0", "0", "calmer"),
+        ("pick up the pace", "0", "0", "energize"),
+        ("let's get this party started", "0", "0", "party"),
+        ("please stop", "0", "0", "stop"),
+        ("could I get some music for sleeping", "0", "0", "sleep"),
+        ("give me something uplifting", "0", "0", "cheer_up"),
+        ("I need something to get me going", "0", "0", "energize"),
+        ("put on something soothing", "0", "0", "calmer"),
+        ("quieter please", "0", "0", "calmer"),
+        ("I'm in the mood for something lively", "0", "0", "energize"),
+        ("what a great song", "?", "0", "like"),
+        ("I don't like this one", "?", "0", "skip"),
+        ("I'm heading to the gym", "0", "0", "workout"),
+        ("Time for bed", "0", "0", "sleep"),
+        ("We've got friends coming over tonight for a party", "?", "0", "party"),
+        ("I'm studying for my finals", "0", "0", "focus"),
+        ("going for a run now", "0", "0", "workout"),
+    ],
+)
+
+_STATEMENTS = _group(
+    "statement",
+    [
+        ("I feel calm", "+", "v", ""),
+        ("The party last night was so much fun", "+", "?", ""),
+        ("I went running this morning", "0", "?", ""),
+        ("My roommate keeps skipping class", "?", "0", ""),
+        ("The song on the radio at work was too loud", "?", "?", ""),
+        ("I stopped by the bakery on the way home", "0", "0", ""),
+        ("I used to dance a lot when I was young", "?", "?", ""),
+        ("My kid finally fell asleep", "?", "?", ""),
+        ("I feel relaxed now", "+", "v", ""),
+        ("I'm so happy with this new job", "+", "0", ""),
+        ("It's quiet in the house today", "?", "?", ""),
+        ("Yesterday's workout destroyed me", "?", "?", ""),
+        ("I like the rain", "+", "0", ""),
+        ("I need to stop eating so much sugar", "?", "0", ""),
+        ("The next bus is in ten minutes", "0", "0", ""),
+        ("I'm listening to the rain and feeling peaceful", "+", "v", ""),
+        ("We danced all night at the wedding", "?", "?", ""),
+        ("I finally get to sleep in tomorrow", "+", "?", ""),
+        ("I can't stop smiling today", "+", "?", ""),
+        ("My mom told me to calm down", "?", "?", ""),
+        ("I'm feeling more energetic than yesterday", "?", "^", ""),
+        ("The movie was a bit slow", "?", "?", ""),
+        ("My brother is studying abroad this year", "0", "0", ""),
+        ("The gym was packed this morning", "?", "?", ""),
+        ("She wants me to cheer up but I can't", "-", "?", ""),
+    ],
+)
+
+_MIXED = _group(
+    "mixed",
+    [
+        ("Something calmer please, I'm stressed", "-", "^", "calmer"),
+        ("I'm exhausted, play something calmer", "?", "v", "calmer"),
+        ("I'm feeling down, can you cheer me up", "-", "?", "cheer_up"),
+        ("I'm so pumped, put on something loud", "?", "^", "energize"),
+        ("Rough day at work, just play something soothing", "-", "?", "calmer"),
+        ("I'm bored, give me something fun", "?", "v", "cheer_up"),
+        ("I'm anxious, could you play something relaxing", "-", "^", "calmer"),
+        ("Feeling great, let's have some dance music!", "+", "?", "party"),
+        ("I'm sleepy but I have to study, give me something to focus to", "?", "v", "focus"),
+        ("I'm lonely, play me something happy", "-", "v", "cheer_up"),
+        ("So tired, turn the music down", "?", "v", "calmer"),
+        ("I'm angry and I want something heavy", "-", "^", "energize"),
+        ("Amazing day! Play something upbeat", "+", "?", "energize"),
+        ("I'm nervous about my exam, help me concentrate", "-", "^", "focus"),
+        ("I'm happy and relaxed, keep it mellow", "+", "v", "calmer"),
+        ("Skip this, it's depressing", "?", "?", "skip"),
+        ("I'm tired but happy, play something gentle", "+", "v", "calmer"),
+        ("My head hurts, please stop the music", "-", "?", "stop"),
+        ("Wow I feel so alive, crank it up!", "+", "^", "energize"),
+        ("I'm overwhelmed, could you slow it down", "-", "^", "calmer"),
+    ],
+)
+
+SENTENCES: tuple[LabelledSentence, ...] = tuple(
+    _PLEASANT_HIGH
+    + _PLEASANT_LOW
+    + _UNPLEASANT_HIGH
+    + _UNPLEASANT_LOW
+    + _ONE_AXIS
+    + _NEUTRAL
+    + _NEGATION
+    + _REQUESTS
+    + _STATEMENTS
+    + _MIXED
+)
+"""The corpus, grouped as above."""
+
+FRESH: tuple[LabelledSentence, ...] = ()
+"""Sentences written after the model was frozen, measured once before any change (see docs/mood.md)."""
