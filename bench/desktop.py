@@ -1,9 +1,9 @@
 """Benchmark of the desktop player's playback path: CPU per second of music played.
 
 Decodes real Ogg Vorbis tracks (extremetuxracer-data) through the player's own path
-(:class:`player.desktop.audio.FileSource` → :class:`player.desktop.audio.Deck`, 50 ms blocks, fades) as fast
-as it goes, for an output at the file's rate (44.1 kHz: no resampling) and at 48 kHz (streaming
-soxr HQ resampling), side by side in one run. Prints JSON: median CPU seconds per second of audio
+(:class:`player.desktop.playback.FileSource` → :class:`player.desktop.deck.Deck`, 50 ms blocks,
+fades) as fast as it goes, for an output at the file's rate (44.1 kHz: no resampling) and at
+48 kHz (streaming soxr HQ resampling), side by side in one run. Prints JSON: median CPU seconds per second of audio
 (the fraction of one core playback costs) for each, and their ratio.
 
     .venv/bin/python bench/desktop.py [--repeats 5]
@@ -17,7 +17,8 @@ import statistics
 import time
 from pathlib import Path
 
-from player.desktop.audio import Deck, FileSource
+from player.desktop.deck import Deck
+from player.desktop.playback import FileSource
 
 MUSIC = Path("/usr/share/games/etr/music")
 TRACKS = ("race1-jt.ogg", "calmrace-ks.ogg")

@@ -33,7 +33,7 @@ _HANDLERS: dict[str, str] = {
     "serve": "player.server.shell:cmd_serve",
     "client": "player.client:cmd_client",
     "forget": "player.server.log:cmd_forget",
-    "listen": "player.desktop.app:cmd_listen",
+    "listen": "player.desktop.loop:cmd_listen",
 }
 
 

@@ -1,13 +1,13 @@
-"""`cadence listen`, first tier: keys and lines, the screen model, and the session shell on a fake server.
+"""The `cadence listen` session loop on a fake server: what it reports, plays, streams and gives up on.
 
 The fake server (:class:`FakeServer`, the one fake of this area) answers like the real one: a first
 queue, a fresh queue after a skip, a mood and a queue after text or an utterance. Everything else is
-real: the player thread, the deck, the WAV output, the WAV microphone.
+real: the playback thread, the deck, the WAV output, the WAV microphone. Unit tier (no real server,
+no engines), though the sessions play at real time for a second or two each.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 from pathlib import Path
 from typing import Any
@@ -16,21 +16,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 import soxr
-from rich.console import Console
 
-from player.desktop import app as desktop
-from player.desktop.app import (
-    Command,
-    KeyInterpreter,
-    ListenOptions,
-    ListenSession,
-    ListenState,
-    parse_command_line,
-    render,
-    sparkline,
-)
-from player.desktop.audio import NowPlaying, WavFileInput, WavFileOutput
-from player.errors import DeviceError
+from player.desktop.devices import WavFileInput, WavFileOutput
+from player.desktop.keys import Command
+from player.desktop.loop import ListenOptions, ListenSession
+from player.desktop.screen import ListenState
 
 # ---------------------------------------------------------------------------------------------- fakes
 
@@ -127,87 +117,6 @@ async def _wait_for(predicate: Any, timeout_s: float = 20.0) -> None:
     raise AssertionError("condition not reached")
 
 
-# --------------------------------------------------------------------------------------- keys and lines
-
-
-def test_keys_map_to_commands() -> None:
-    """Single keys in cbreak mode give skip, like, dislike, pause, talk and quit; others nothing."""
-    keys = KeyInterpreter()
-    assert keys.feed("nldpmqx ") == [
-        Command("skip"), Command("like"), Command("dislike"), Command("toggle_pause"),
-        Command("talk"), Command("quit"), Command("toggle_pause"),
-    ]  # fmt: skip
-
-
-def test_typed_mood_editor() -> None:
-    """`t` opens the editor; typed keys (even command letters) build the text; backspace, Enter, Escape work."""
-    keys = KeyInterpreter()
-    assert keys.feed("tI'm tiredd\x7f") == []
-    assert keys.typing and keys.buffer == "I'm tired"
-    assert keys.feed("\r") == [Command("text", "I'm tired")]
-    assert not keys.typing
-    assert keys.feed("tnope\x1bn") == [Command("skip")]  # Escape cancelled, then `n` skips
-    assert keys.feed("t  \r") == []  # blank text is not sent
-
-
-def test_command_lines() -> None:
-    """Lines from a pipe: command words, `say …`, and any other line as a typed mood."""
-    assert parse_command_line("skip\n") == Command("skip")
-    assert parse_command_line("  Like ") == Command("like")
-    assert parse_command_line("pause") == Command("pause")
-    assert parse_command_line("resume") == Command("resume")
-    assert parse_command_line("say skip this") == Command("text", "skip this")
-    assert parse_command_line("I'm so tired") == Command("text", "I'm so tired")
-    assert parse_command_line("   ") is None
-
-
-# ---------------------------------------------------------------------------------------- state, screen
-
-
-def test_state_picks_from_latest_queue_never_repeating(tmp_path: Path) -> None:
-    """The next track is the head of the newest queue among tracks not yet started this session."""
-    server = FakeServer(_catalog(tmp_path, 3))
-    state = ListenState()
-    state.on_server_message(server.queue(["t0", "t1", "t2"], "start"), at_s=0)
-    first = state.take_next_track()
-    assert first is not None and first.id == "t0"
-    state.on_server_message(server.queue(["t0", "t2", "t1"], "skip"), at_s=1)
-    assert [i.id for i in state.up_next()] == ["t2", "t1"]
-    second = state.take_next_track()
-    assert second is not None and second.id == "t2"
-    state.on_track_failed("t1", "cannot play")
-    assert state.take_next_track() is None
-
-
-def test_mood_history_and_sparkline() -> None:
-    """Each mood message is kept in the history; the sparkline maps 0–1 to ▁…█."""
-    state = ListenState()
-    for energy in (0.0, 0.5, 1.0):
-        state.on_server_message({"type": "mood", "valence": 0.5, "energy": energy, "confidence": 1}, at_s=0)
-    assert list(state.mood_history) == [(0.5, 0.0), (0.5, 0.5), (0.5, 1.0)]
-    assert sparkline([0.0, 0.5, 1.0]) == "▁▅█"
-
-
-def test_screen_shows_now_playing_up_next_reasons_and_mood(tmp_path: Path) -> None:
-    """The screen names the playing track with elapsed/remaining, the next picks with reasons, and the mood."""
-    server = FakeServer(_catalog(tmp_path, 3, seconds=200))
-    state = ListenState(listener_id="ana", microphone="test mic", push_to_talk=True, mic_open=False)
-    state.on_server_message(server.queue(["t0", "t1", "t2"], "mood"), at_s=0)
-    state.take_next_track()
-    state.on_server_message(
-        {"type": "mood", "valence": 0.2, "energy": 0.1, "confidence": 0.9, "label": "tired",
-         "transcript": "so tired", "intents": [{"kind": "calmer"}], "source": "voice"}, at_s=1,
-    )  # fmt: skip
-    console = Console(width=110, record=True, color_system=None)
-    console.print(render(state, NowPlaying("t0", 65.0, 200.0, paused=False)))
-    text = console.export_text()
-    assert "Tone 0" in text and "1:05 / 3:20" in text and "2:15" in text
-    assert "Tone 1" in text and "because 1" in text and "because 2" in text
-    assert "so tired" in text and "tired" in text and "calmer" in text
-    assert "0.10" in text and "▁" in text
-    assert "press m to talk" in text
-
-
 # ---------------------------------------------------------------------------------------------- session
 
 
@@ -226,7 +135,7 @@ def test_session_reports_started_skipped_completed_and_plays_the_tracks(tmp_path
         await session.handle_server_message(server.queue(["t0", "t1", "t2", "t3"], "start"))
 
         async def skip_soon() -> None:
-            await _wait_for(lambda: session.player.now().position_s > 0.3)
+            await _wait_for(lambda: session.playback.now().position_s > 0.3)
             session.submit(Command("skip"))
 
         helper = asyncio.create_task(skip_soon())
@@ -272,7 +181,7 @@ def test_session_mood_text_changes_queue_and_server_skip_is_not_reported_twice(t
         await session.handle_server_message(server.queue(["t0", "t1", "t2", "t3"], "start"))
 
         async def drive() -> None:
-            await _wait_for(lambda: session.player.now().track_id == "t0")
+            await _wait_for(lambda: session.playback.now().track_id == "t0")
             session.submit(Command("text", "I'm so tired, something calm please"))
             await _wait_for(lambda: session.state.queue_trigger == "mood")
             server.push({"type": "control", "action": "skip", "track_id": "t0"})
@@ -333,38 +242,6 @@ def test_push_to_talk_sends_nothing_until_talk(tmp_path: Path) -> None:
     server = asyncio.run(scenario())
     assert server.audio_bytes == 0
     assert not [c for c in server.calls if c[0].startswith("audio")]
-
-
-# ---------------------------------------------------------------------------------------------- devices
-
-
-def _device_args(tmp_path: Path, **overrides: Any) -> argparse.Namespace:
-    values: dict[str, Any] = {"output_wav": tmp_path / "out.wav", "output_device": None, "input_wav": None,
-                              "input_device": None}  # fmt: skip
-    values.update(overrides)
-    return argparse.Namespace(**values)
-
-
-def _no_microphone(*, wav_path: Path | None, device: str | None) -> Any:
-    raise DeviceError("no sound microphone (input) device found")
-
-
-def test_session_goes_on_without_a_default_microphone(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """No default microphone: the session still plays, moods are typed, and a notice says so."""
-    monkeypatch.setattr(desktop, "open_input", _no_microphone)
-    output, microphone, notice = desktop.open_devices(_device_args(tmp_path))
-    output.close()
-    assert microphone is None
-    assert notice is not None and "type your mood" in notice and "no sound microphone" in notice
-
-
-def test_a_chosen_microphone_that_fails_is_an_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A microphone chosen by --input-device that cannot be used stops the session with DeviceError."""
-    monkeypatch.setattr(desktop, "open_input", _no_microphone)
-    with pytest.raises(DeviceError):
-        desktop.open_devices(_device_args(tmp_path, input_device="USB"))
 
 
 def test_lost_server_ends_the_session_with_a_clear_error(tmp_path: Path) -> None:

@@ -1,24 +1,22 @@
-"""`cadence listen`: a listening session at the listener's own computer.
+"""`cadence listen`: the session loop — a client, the playback thread, the microphone and the keys.
 
-Music plays through the sound card, the microphone listens (always on, with the server's voice
-activity detection, or push-to-talk), and a terminal screen shows what plays, what comes next and
-why, and the mood the server reads. The pieces:
+:class:`ListenSession` is the asyncio shell that wires a connection to the server
+(:class:`ListenClient`), the playback thread (:class:`player.desktop.playback.PlaybackThread`), the
+microphone thread and the keyboard (or stdin) thread together. Everything they report funnels into one
+asyncio queue and is handled in order on the event loop, so the :class:`~player.desktop.screen.ListenState`
+is only touched there. It reports playback events itself — ``started``, ``skipped`` at its position,
+``completed``, ``liked``, ``disliked`` — and never reports a skip the server ordered (a ``control``
+message: the server logged it already).
 
-- :class:`Command`, :class:`KeyInterpreter` and :func:`parse_command_line`: keys (a TTY in cbreak
-  mode) or lines (a pipe, a test) → commands. Pure.
-- :class:`ListenState`: everything the screen shows, updated from server messages and playback
-  events; it also chooses the next track from the latest queue. Pure: time is passed in.
-- :func:`render`: the rich screen for a state and the deck's position. Pure.
-- :class:`ListenSession`: the asyncio shell that wires a client, the player thread
-  (:class:`player.desktop.audio.Player`), the microphone thread and the keyboard together. It reports
-  playback events itself — ``started``, ``skipped`` at its position, ``completed``, ``liked``,
-  ``disliked`` — and never reports a skip the server ordered (a ``control`` message: the server
-  logged it already).
-- :func:`cmd_listen`: the CLI handler; starts a server in-process unless ``--url`` is given.
-
-Without a terminal (stdout not a TTY) the screen is replaced by one line per event on stdout
-(``started id=… position_s=…``, ``queue n=… mean_energy=… ids=…``, ``mood …``), which is what the
-headless tests read.
+:func:`cmd_listen` is the CLI handler: it opens the sound devices first (a missing sound card is
+reported before any model loads, :func:`player.desktop.devices.open_devices`), then talks to the
+server at ``--url`` or starts one in-process on a free loopback port with the server package's own
+:func:`player.server.shell.running_server`. With a terminal the screen is drawn live
+(:func:`player.desktop.render.render`) and keys are read in cbreak mode
+(:class:`player.desktop.keys.KeyInterpreter`); without one, stdin gives one command per line
+(:func:`player.desktop.keys.parse_command_line`) and stdout gets one line per event
+(:func:`player.desktop.render.format_event_line`: ``started id=… position_s=…``,
+``queue n=… mean_energy=… ids=…``, ``mood …``), which is what the headless tests read.
 """
 
 from __future__ import annotations
@@ -27,436 +25,39 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
-import json
 import logging
-import math
 import os
 import select
 import sys
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Literal, Protocol, TextIO
+from typing import Any, Protocol, TextIO
 
 import numpy as np
-from rich.console import Console, Group, RenderableType
-from rich.panel import Panel
-from rich.table import Table
-from rich.text import Text
+from rich.console import Console
 from websockets.exceptions import InvalidHandshake, InvalidURI
 
-from player.core.protocol import QueuedTrack
-from player.desktop.audio import (
-    DEVICE_HELP,
-    AudioInput,
-    AudioOutput,
-    DeckEvent,
-    NowPlaying,
-    Player,
-    format_devices,
-    list_devices,
-    open_input,
-    open_output,
-)
+from player.desktop.deck import DeckEvent
+from player.desktop.devices import AudioInput, AudioOutput, format_devices, list_devices, open_devices
+from player.desktop.keys import Command, KeyInterpreter, parse_command_line
+from player.desktop.playback import PlaybackThread
+from player.desktop.render import format_event_line, render
+from player.desktop.screen import ListenState
 from player.errors import CadenceError, DeviceError
 from player.settings import Settings
 
 __all__ = [
-    "Command",
-    "CommandKind",
-    "KeyInterpreter",
     "ListenClient",
     "ListenOptions",
     "ListenSession",
-    "ListenState",
-    "QueueItem",
     "cmd_listen",
-    "open_devices",
-    "parse_command_line",
-    "render",
-    "sparkline",
 ]
 
 logger = logging.getLogger(__name__)
-
-# ------------------------------------------------------------------------------------------- commands
-
-CommandKind = Literal[
-    "skip", "like", "dislike", "pause", "resume", "toggle_pause", "talk", "text", "more", "quit"
-]
-
-
-@dataclass(frozen=True, slots=True)
-class Command:
-    """Something the listener asked the desktop player to do."""
-
-    kind: CommandKind
-    text: str = ""
-    """The typed mood, for ``text``."""
-
-
-KEY_HELP = "n skip · l like · d dislike · space pause · t type a mood · m talk/mute · q quit"
-
-_KEYS: dict[str, CommandKind] = {
-    "n": "skip",
-    "s": "skip",
-    "l": "like",
-    "+": "like",
-    "d": "dislike",
-    "-": "dislike",
-    " ": "toggle_pause",
-    "p": "toggle_pause",
-    "m": "talk",
-    "q": "quit",
-}
-_TYPE_KEYS = ("t", "/")
-_ESC = "\x1b"
-_BACKSPACE = ("\x7f", "\x08")
-_ENTER = ("\r", "\n")
-
-
-class KeyInterpreter:
-    """Turns single key presses (cbreak mode) into commands, with a line editor for typed moods.
-
-    ``t`` (or ``/``) opens the editor; printable keys then go into :attr:`buffer`, backspace
-    deletes, Enter sends a ``text`` command and Escape cancels. Unknown keys do nothing.
-    """
-
-    def __init__(self) -> None:
-        self.typing = False
-        self.buffer = ""
-
-    def feed(self, keys: str) -> list[Command]:
-        commands: list[Command] = []
-        for key in keys:
-            command = self._key(key)
-            if command is not None:
-                commands.append(command)
-        return commands
-
-    def _key(self, key: str) -> Command | None:
-        if self.typing:
-            if key in _ENTER:
-                text, self.buffer, self.typing = self.buffer.strip(), "", False
-                return Command("text", text) if text else None
-            if key == _ESC:
-                self.buffer, self.typing = "", False
-            elif key in _BACKSPACE:
-                self.buffer = self.buffer[:-1]
-            elif key.isprintable():
-                self.buffer += key
-            return None
-        if key in _TYPE_KEYS:
-            self.typing = True
-            self.buffer = ""
-            return None
-        kind = _KEYS.get(key)
-        return Command(kind) if kind is not None else None
-
-
-_LINE_COMMANDS: dict[str, CommandKind] = {
-    "skip": "skip",
-    "next": "skip",
-    "n": "skip",
-    "s": "skip",
-    "like": "like",
-    "l": "like",
-    "dislike": "dislike",
-    "d": "dislike",
-    "pause": "pause",
-    "resume": "resume",
-    "play": "resume",
-    "p": "toggle_pause",
-    "talk": "talk",
-    "mic": "talk",
-    "m": "talk",
-    "more": "more",
-    "refresh": "more",
-    "quit": "quit",
-    "exit": "quit",
-    "q": "quit",
-}
-
-
-def parse_command_line(line: str) -> Command | None:
-    """One line of stdin (no TTY) → a command.
-
-    A command word (``skip``, ``like``, ``dislike``, ``pause``, ``resume``, ``talk``, ``more``,
-    ``quit`` and their one-letter forms), ``text …`` / ``say …`` for a typed mood, and any other
-    non-blank line is taken as a typed mood too. Blank lines give None.
-    """
-    stripped = line.strip()
-    if not stripped:
-        return None
-    word, _, rest = stripped.partition(" ")
-    lowered = word.lower()
-    if lowered in ("text", "say") and rest.strip():
-        return Command("text", rest.strip())
-    if not rest and lowered in _LINE_COMMANDS:
-        return Command(_LINE_COMMANDS[lowered])
-    return Command("text", stripped)
-
-
-# ---------------------------------------------------------------------------------------------- state
-
-
-QueueItem = QueuedTrack
-"""One track of a server ``queue`` message (the protocol's own record)."""
-
-
-@dataclass(frozen=True, slots=True)
-class MoodReading:
-    """One ``mood`` message, as the screen shows it."""
-
-    valence: float
-    energy: float
-    confidence: float
-    label: str
-    transcript: str
-    intents: tuple[str, ...]
-    source: str
-    at_s: float
-    """Session time (seconds since the session started) when it arrived."""
-
-
-_MOOD_HISTORY_MAX = 60
-
-
-@dataclass
-class ListenState:
-    """What the listening session knows: the queue, what plays, the mood and its history.
-
-    Updated only by :meth:`on_server_message`, :meth:`on_playback`, :meth:`on_command_result` and
-    :meth:`take_next_track`; ``at_s`` arguments are session time in seconds, passed in.
-    """
-
-    url: str = ""
-    listener_id: str = ""
-    session_id: str = ""
-    output: str = ""
-    microphone: str = ""
-    """The microphone's description; "" when the session has none."""
-    push_to_talk: bool = False
-    mic_open: bool = True
-    """Audio is being streamed to the server (talk toggled on, or always-on and not muted)."""
-    mic_ended: bool = False
-    """The microphone input ended (an ``--input-wav`` reached its end)."""
-    voice: Literal["speech", "silence"] = "silence"
-    queue: list[QueueItem] = field(default_factory=list)
-    queue_trigger: str = ""
-    target_valence: float = 0.5
-    target_energy: float = 0.5
-    now: QueueItem | None = None
-    started_ids: list[str] = field(default_factory=list)
-    """Every track started this session, in order (never picked again)."""
-    failed_ids: set[str] = field(default_factory=set)
-    failed_in_a_row: int = 0
-    """Tracks that could not be played since the last one that started."""
-    finished: int = 0
-    """Tracks that ended (completed or skipped)."""
-    mood: MoodReading | None = None
-    mood_history: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=_MOOD_HISTORY_MAX))
-    """(valence, energy) of every mood reading, oldest first."""
-    notices: deque[str] = field(default_factory=lambda: deque(maxlen=4))
-    typing: str | None = None
-    """The mood being typed (None when the editor is closed)."""
-
-    # ---------------------------------------------------------------- server messages
-
-    def on_server_message(self, message: dict[str, Any], *, at_s: float) -> None:
-        kind = message.get("type")
-        if kind == "queue":
-            self.queue = [QueueItem.from_dict(t) for t in message.get("tracks", [])]
-            target = message.get("target") or {}
-            self.target_valence = float(target.get("valence", self.target_valence))
-            self.target_energy = float(target.get("energy", self.target_energy))
-            self.queue_trigger = str(message.get("trigger", ""))
-        elif kind == "mood":
-            intents = tuple(str(i.get("kind", "")) for i in message.get("intents", []) if isinstance(i, dict))
-            self.mood = MoodReading(
-                valence=float(message.get("valence", 0.5)),
-                energy=float(message.get("energy", 0.5)),
-                confidence=float(message.get("confidence", 0.0)),
-                label=str(message.get("label", "neutral")),
-                transcript=str(message.get("transcript", "")),
-                intents=intents,
-                source=str(message.get("source", "")),
-                at_s=at_s,
-            )
-            self.mood_history.append((self.mood.valence, self.mood.energy))
-        elif kind == "vad":
-            self.voice = "speech" if message.get("state") == "speech" else "silence"
-        elif kind == "welcome":
-            self.session_id = str(message.get("session_id", ""))
-        elif kind == "error":
-            self.notices.append(f"server: {message.get('message', '')} [{message.get('code', '')}]")
-        elif kind == "control":
-            self.notices.append(f"server asked to {message.get('action', '')} (you said so)")
-
-    # ---------------------------------------------------------------- playback
-
-    def up_next(self) -> list[QueueItem]:
-        """The queue without the tracks already started (or unplayable) this session."""
-        excluded = set(self.started_ids) | self.failed_ids
-        if self.now is not None:
-            excluded.add(self.now.id)
-        return [item for item in self.queue if item.id not in excluded]
-
-    def take_next_track(self) -> QueueItem | None:
-        """The first track of :meth:`up_next`, now counted as started; None if the queue is spent."""
-        upcoming = self.up_next()
-        if not upcoming:
-            return None
-        item = upcoming[0]
-        self.now = item
-        self.started_ids.append(item.id)
-        return item
-
-    def item(self, track_id: str) -> QueueItem | None:
-        if self.now is not None and self.now.id == track_id:
-            return self.now
-        return next((i for i in self.queue if i.id == track_id), None)
-
-    def on_playback(self, event: DeckEvent) -> None:
-        if event.kind == "started":
-            self.failed_in_a_row = 0
-        if event.kind in ("completed", "skipped"):
-            self.finished += 1
-            if self.now is not None and self.now.id == event.track_id:
-                self.now = None
-
-    def on_track_failed(self, track_id: str, message: str) -> None:
-        self.failed_ids.add(track_id)
-        self.failed_in_a_row += 1
-        if track_id in self.started_ids:  # it never played
-            self.started_ids.remove(track_id)
-        if self.now is not None and self.now.id == track_id:
-            self.now = None
-        self.notices.append(message)
-
-
-# --------------------------------------------------------------------------------------------- screen
-
-_SPARKS = "▁▂▃▄▅▆▇█"
-
-
-def sparkline(values: list[float] | tuple[float, ...]) -> str:
-    """0–1 values as block characters, one per value (▁ for 0 … █ for 1)."""
-    chars = []
-    for value in values:
-        v = min(1.0, max(0.0, float(value)))
-        chars.append(_SPARKS[min(len(_SPARKS) - 1, int(v * len(_SPARKS)))])
-    return "".join(chars)
-
-
-def _bar(value: float, width: int = 20) -> str:
-    filled = round(min(1.0, max(0.0, value)) * width)
-    return "█" * filled + "░" * (width - filled)
-
-
-def _clock(seconds: float, *, round_up: bool = False) -> str:
-    """m:ss; ``round_up`` for time remaining, which reaches 0:00 only at the very end."""
-    whole = math.ceil(seconds - 1e-6) if round_up else math.floor(seconds)
-    whole = max(0, whole)
-    return f"{whole // 60}:{whole % 60:02d}"
-
-
-def render(state: ListenState, now: NowPlaying, *, up_next_rows: int = 8) -> RenderableType:
-    """The whole screen: now playing, up next with reasons, mood with its history, keys."""
-    # now playing
-    if state.now is not None and now.track_id == state.now.id:
-        item = state.now
-        duration = now.duration_s or item.duration_s
-        remaining = max(0.0, duration - now.position_s)
-        head = Text.assemble(
-            ("⏸ " if now.paused else "▶ ", "bold"),
-            (item.title, "bold"),
-            (f" — {item.artist}" if item.artist else "", ""),
-        )
-        progress = now.position_s / duration if duration > 0 else 0.0
-        timing = Text(
-            f"{_bar(progress, 40)}  {_clock(now.position_s)} / {_clock(duration)}  (−{_clock(remaining, round_up=True)})"
-        )
-        reason = Text(item.reason, style="dim") if item.reason else Text("")
-        playing: RenderableType = Group(head, timing, reason)
-    else:
-        playing = Text(
-            "waiting for the next track…" if state.queue else "waiting for the queue…", style="dim"
-        )
-    title = "Cadence" + (f" · {state.listener_id}" if state.listener_id else "")
-    now_panel = Panel(playing, title=title, subtitle=state.url or None, title_align="left")
-
-    # up next
-    table = Table(expand=True, box=None, pad_edge=False)
-    table.add_column("#", justify="right", width=2)
-    table.add_column("track", ratio=3, overflow="ellipsis", no_wrap=True)
-    table.add_column("energy", justify="right", width=6)
-    table.add_column("valence", justify="right", width=7)
-    table.add_column("why", ratio=4, overflow="ellipsis", no_wrap=True, style="dim")
-    for n, item in enumerate(state.up_next()[:up_next_rows], start=1):
-        name = item.title + (f" — {item.artist}" if item.artist else "")
-        table.add_row(str(n), name, f"{item.energy:.2f}", f"{item.valence:.2f}", item.reason)
-    queue_title = f"Up next · target valence {state.target_valence:.2f} energy {state.target_energy:.2f}" + (
-        f" · after {state.queue_trigger}" if state.queue_trigger else ""
-    )
-    next_panel = Panel(table, title=queue_title, title_align="left")
-
-    # mood
-    lines: list[RenderableType] = []
-    valences = [v for v, _ in state.mood_history]
-    energies = [e for _, e in state.mood_history]
-    if state.mood is not None:
-        m = state.mood
-        lines.append(Text(f"valence {_bar(m.valence)} {m.valence:.2f}   history {sparkline(valences)}"))
-        lines.append(Text(f"energy  {_bar(m.energy)} {m.energy:.2f}   history {sparkline(energies)}"))
-        said = f"“{m.transcript}”" if m.transcript else "(no words)"
-        intents = f" · asked: {', '.join(m.intents)}" if m.intents else ""
-        lines.append(Text(f"{said} · {m.label}, confidence {m.confidence:.2f} · {m.source}{intents}"))
-    else:
-        lines.append(Text("no mood yet: say how you feel, or press t and type it", style="dim"))
-    if not state.microphone:
-        mic = "microphone: none (press t and type your mood)"
-    elif state.mic_ended:
-        mic = "microphone: input ended"
-    elif state.mic_open:
-        mic = "microphone: " + ("talking" if state.push_to_talk else "listening (always on)")
-        mic += " · speech" if state.voice == "speech" else ""
-    else:
-        mic = "microphone: " + ("press m to talk" if state.push_to_talk else "muted (m to unmute)")
-    lines.append(Text(mic, style="cyan"))
-    mood_panel = Panel(Group(*lines), title="Mood", title_align="left")
-
-    footer: list[RenderableType] = [Text(n, style="yellow") for n in state.notices]
-    if state.typing is not None:
-        footer.append(Text(f"mood> {state.typing}▌", style="bold"))
-    footer.append(Text(KEY_HELP, style="dim"))
-    return Group(now_panel, next_panel, mood_panel, *footer)
-
-
-class _LinePrinter:
-    """Headless output: one ``event key=value …`` line per event on a text stream."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self.stream = stream
-        self._lock = threading.Lock()
-
-    def __call__(self, event: str, **fields: Any) -> None:
-        parts = [event]
-        for key, value in fields.items():
-            if isinstance(value, float):
-                parts.append(f"{key}={value:.3f}")
-            elif isinstance(value, str) and (" " in value or '"' in value or not value):
-                parts.append(f"{key}={json.dumps(value, ensure_ascii=False)}")
-            else:
-                parts.append(f"{key}={value}")
-        with self._lock:
-            self.stream.write(" ".join(parts) + "\n")
-            self.stream.flush()
-
 
 # ------------------------------------------------------------------------------------------ the shell
 
@@ -499,9 +100,9 @@ _SKIP_QUEUE_WAIT_S = 0.5
 
 
 class ListenSession:
-    """One listening session: a client, a player, a microphone and the listener's commands.
+    """One listening session: a client, the playback thread, a microphone and the listener's commands.
 
-    ``commands`` is fed by a keyboard or stdin thread (:meth:`submit`), the player and the
+    ``commands`` is fed by a keyboard or stdin thread (:meth:`submit`), playback and the
     microphone by their own threads; everything they report funnels into one asyncio queue and is
     handled in order on the event loop, so :class:`ListenState` is only touched there.
     """
@@ -537,7 +138,7 @@ class ListenSession:
         self._mic_stop = threading.Event()
         self._mic_thread: threading.Thread | None = None
         self._streaming = False
-        self.player = Player(
+        self.playback = PlaybackThread(
             output,
             next_track=self._next_track_from_thread,
             on_event=lambda event: self._post(("playback", event)),
@@ -551,6 +152,7 @@ class ListenSession:
     # ---------------------------------------------------------------- plumbing
 
     def session_s(self) -> float:
+        """Seconds since the session started (by the session's clock)."""
         return self._clock() - self._start_s
 
     def _post(self, item: _SessionInput) -> None:
@@ -574,7 +176,7 @@ class ListenSession:
             self._print(event, t_s=self.session_s(), **fields)
 
     def _next_track_from_thread(self) -> tuple[str, Path] | None:
-        """Called by the player thread when the deck is empty."""
+        """Called by the playback thread when the deck is empty."""
         loop = self._loop
         if loop is None or self._done.is_set():
             return None
@@ -621,7 +223,7 @@ class ListenSession:
                 target=self._mic_reader, args=(mic_queue,), name="cadence-mic", daemon=True
             )
             self._mic_thread.start()
-        self.player.start()
+        self.playback.start()
         try:
             if self.options.max_seconds is not None:
                 with contextlib.suppress(TimeoutError):
@@ -630,12 +232,12 @@ class ListenSession:
                 await self._done.wait()
         finally:
             self._done.set()
-            await asyncio.to_thread(self.player.stop)
+            await asyncio.to_thread(self.playback.stop)
             self._mic_stop.set()
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            # Anything the player reported before it stopped still reaches the server.
+            # Anything playback reported before it stopped still reaches the server.
             while not self._inbox.empty():
                 source, payload = self._inbox.get_nowait()
                 if source == "playback":
@@ -683,7 +285,7 @@ class ListenSession:
                     await self._on_playback(payload)
                 elif source == "track_failed":
                     track_id, message = payload
-                    if not track_id:  # the player itself stopped: the output device failed
+                    if not track_id:  # playback itself stopped: the output device failed
                         self.failure = DeviceError(message)
                         self.stop()
                         continue
@@ -747,13 +349,13 @@ class ListenSession:
             action = message.get("action")
             self._emit("control", action=str(action))
             if action == "skip":
-                now = self.player.now()
+                now = self.playback.now()
                 if now.track_id is not None:
                     # The server logged this skip itself: do it, but do not report it again.
                     self._server_skips.add(now.track_id)
-                    self.player.skip()
+                    self.playback.skip()
             elif action == "stop":
-                self.player.set_paused(True)
+                self.playback.set_paused(True)
 
     async def _on_playback(self, event: DeckEvent) -> None:
         item = self.state.item(event.track_id)
@@ -779,11 +381,11 @@ class ListenSession:
 
     async def _on_command(self, command: Command) -> None:
         self._emit("command", kind=command.kind, text=command.text)
-        now = self.player.now()
+        now = self.playback.now()
         if command.kind == "quit":
             self.stop()
         elif command.kind == "skip":
-            if self.player.skip():
+            if self.playback.skip():
                 self._skip_asked_s = self.session_s()
             else:
                 self.state.notices.append("nothing to skip")
@@ -796,9 +398,9 @@ class ListenSession:
                 )
                 self.state.notices.append(f"{command.kind}d {self._title(now.track_id)}")
         elif command.kind == "toggle_pause":
-            self.player.toggle_pause()
+            self.playback.toggle_pause()
         elif command.kind in ("pause", "resume"):
-            self.player.set_paused(command.kind == "pause")
+            self.playback.set_paused(command.kind == "pause")
         elif command.kind == "talk":
             self.state.mic_open = not self.state.mic_open
         elif command.kind == "text":
@@ -920,40 +522,14 @@ def cmd_listen(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(_listen(settings, args))
 
 
-def open_devices(args: argparse.Namespace) -> tuple[AudioOutput, AudioInput | None, str | None]:
-    """The output and the microphone the options name, and a notice if the session goes without one.
-
-    Without a speaker there is no session. Without a microphone there still is one (moods are typed)
-    unless one was asked for by name (``--input-device``) or file (``--input-wav``).
-
-    Raises:
-        DeviceError: If the output, or an explicitly chosen input, cannot be used.
-    """
-    output = open_output(wav_path=args.output_wav, device=args.output_device)
-    try:
-        return output, open_input(wav_path=args.input_wav, device=args.input_device), None
-    except DeviceError as exc:
-        if args.input_wav is not None or args.input_device is not None:
-            output.close()
-            raise
-        reason = exc.message.replace(DEVICE_HELP, "").strip().rstrip(".")
-        notice = (
-            f"no microphone ({reason}): type your mood with t, "
-            "or choose one with --input-device (see --list-devices)"
-        )
-        logger.warning("%s", notice)
-        return output, None, notice
-    except BaseException:
-        output.close()
-        raise
-
-
 async def _listen(settings: Settings, args: argparse.Namespace) -> int:
+    """Open the devices, then run the session against ``--url`` or an in-process server; the exit status."""
     # Open the devices first: a missing sound card is reported before any model loads.
     output, microphone, notice = open_devices(args)
     try:
         if args.url:
             return await _session(settings, args, args.url, output, microphone, notice)
+        # Imported here: the server package (and what it loads) is needed only without --url.
         from player.server.shell import running_server
 
         # In-process: loopback only and a free port, so it never clashes with a running `cadence serve`.
@@ -974,6 +550,12 @@ async def _session(
     microphone: AudioInput | None,
     notice: str | None,
 ) -> int:
+    """Connect to ``url``, start a session and run it under the screen or the line printer; the exit status.
+
+    Raises:
+        CadenceError: If the server cannot be reached (``unreachable``), or the session ended early
+            (``disconnected``, ``tracks_unreadable``, or a :class:`DeviceError`).
+    """
     from player.client import CadenceClient
 
     try:
@@ -1048,7 +630,7 @@ async def _run_with_screen(session: ListenSession) -> None:
 
             async def refresh() -> None:
                 while True:
-                    live.update(render(session.state, session.player.now()))
+                    live.update(render(session.state, session.playback.now()))
                     await asyncio.sleep(0.125)
 
             task = asyncio.create_task(refresh())
@@ -1058,7 +640,7 @@ async def _run_with_screen(session: ListenSession) -> None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-                live.update(render(session.state, session.player.now()))
+                live.update(render(session.state, session.playback.now()))
     finally:
         root.handlers = saved
 
@@ -1100,3 +682,17 @@ class _ClientAdapter:
 
     async def audio_stop(self) -> None:
         await self._client.send({"type": "audio.stop"})
+
+
+class _LinePrinter:
+    """Headless output: one :func:`format_event_line` per event on a text stream, from any thread."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self._lock = threading.Lock()
+
+    def __call__(self, event: str, **fields: Any) -> None:
+        line = format_event_line(event, **fields)
+        with self._lock:
+            self.stream.write(line + "\n")
+            self.stream.flush()

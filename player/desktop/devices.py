@@ -1,17 +1,19 @@
-"""Sound in and out for `cadence listen`: devices through sounddevice, and their file stand-ins.
+"""Sound devices for `cadence listen`: finding and opening them, and their file stand-ins.
 
-Four small pieces, each replaceable by a file so the whole session runs headless:
-
-- **Track sources** (:class:`FileSource`, :class:`ArraySource`) decode a track with soundfile and
-  resample it block by block to the output's rate with a streaming soxr resampler, so a five-minute
-  track never sits in memory whole.
+- **Discovery**: :func:`list_devices`, :func:`format_devices` (``--list-devices``),
+  :func:`resolve_device` (``--input-device`` / ``--output-device``: an index, a name, or the default).
 - **Outputs** (:class:`SoundDeviceOutput`, :class:`WavFileOutput`) take float32 frames
   ``[n, channels]`` at their own rate and block until it is time for more.
 - **Inputs** (:class:`SoundDeviceInput`, :class:`WavFileInput`) deliver the microphone as float32
   mono chunks at 16 kHz (what the server's voice activity detection and Whisper want), at real time.
-- **Devices**: :func:`list_devices`, :func:`open_output`, :func:`open_input`. Every way a sound card
-  can be missing or unusable (no PortAudio, no devices, an unknown name, a device that fails to open)
-  becomes :class:`~player.errors.DeviceError` with a message naming what is missing and how to choose.
+- **Opening**: :func:`open_output`, :func:`open_input`, and :func:`open_devices` for a session's pair.
+  Every way a sound card can be missing or unusable (no PortAudio, no devices, an unknown name, a
+  device that fails to open or fails while playing) becomes :class:`~player.errors.DeviceError`
+  with a message naming what is missing and how to choose (:data:`DEVICE_HELP`).
+
+Each device has a file stand-in, so the whole session runs headless (``--input-wav`` /
+``--output-wav``). What is played through an output (decoding, the deck, the playback thread) is
+:mod:`player.desktop.playback`.
 
 Pacing. Some "devices" consume or produce audio faster than real time (ALSA's ``null`` and ``file``
 plugins, which the tests use as a virtual sound card; a WAV file). :class:`_Pacer` keeps every stream
@@ -21,6 +23,7 @@ stream behind that ceiling and the pacer never sleeps.
 
 from __future__ import annotations
 
+import argparse
 import logging
 import threading
 import time
@@ -39,24 +42,19 @@ from player.errors import DeviceError
 __all__ = [
     "DEVICE_HELP",
     "MIC_SAMPLE_RATE_HZ",
-    "ArraySource",
+    "WAV_OUTPUT_CHANNELS",
+    "WAV_OUTPUT_RATE_HZ",
     "AudioInput",
     "AudioOutput",
-    "Deck",
-    "DeckEvent",
     "DeviceInfo",
-    "FileSource",
-    "NowPlaying",
-    "Player",
     "SoundDeviceInput",
     "SoundDeviceOutput",
-    "TrackSource",
     "WavFileInput",
     "WavFileOutput",
-    "decode_track",
     "format_devices",
     "list_devices",
     "load_sounddevice",
+    "open_devices",
     "open_input",
     "open_output",
     "resolve_device",
@@ -68,7 +66,9 @@ MIC_SAMPLE_RATE_HZ = 16_000
 """Rate of the chunks every :class:`AudioInput` delivers (the rate the server's VAD and Whisper use)."""
 
 WAV_OUTPUT_RATE_HZ = 44_100
+"""Sample rate of the file ``--output-wav`` writes."""
 WAV_OUTPUT_CHANNELS = 2
+"""Channels of the file ``--output-wav`` writes (stereo, 16-bit PCM)."""
 
 DEVICE_HELP = (
     "List the devices with `cadence listen --list-devices` and choose one with "
@@ -76,8 +76,6 @@ DEVICE_HELP = (
     "or run without a sound card: `--input-wav FILE` feeds a WAV as the microphone and "
     "`--output-wav FILE` writes what would have played."
 )
-
-_DECODE_BLOCK_FRAMES = 8192
 
 
 # --------------------------------------------------------------------------------------------- devices
@@ -246,140 +244,6 @@ class _Pacer:
         elif lead_s < -1.0:
             # Far behind (a stall, a suspended laptop): re-anchor rather than race to catch up.
             self._start_s = now - self._frames / self.sample_rate_hz
-
-
-# ---------------------------------------------------------------------------------------------- tracks
-
-
-class TrackSource(Protocol):
-    """A track decoded block by block at the output's rate and channel count."""
-
-    sample_rate_hz: int
-    channels: int
-
-    @property
-    def total_frames(self) -> int:
-        """The track's length in output frames (an estimate until the end is reached)."""
-        ...
-
-    def read(self, frames: int) -> np.ndarray:
-        """Up to ``frames`` frames, float32 ``[n, channels]``; an empty array at the end."""
-        ...
-
-    def close(self) -> None: ...
-
-
-def _map_channels(block: np.ndarray, channels: int) -> np.ndarray:
-    """float32 ``[n, c_in]`` -> ``[n, channels]``: mono is duplicated, extra channels are dropped,
-    and a mono output gets the mean of the input channels."""
-    if block.ndim == 1:
-        block = block[:, None]
-    have = block.shape[1]
-    if have == channels:
-        return block
-    if channels == 1:
-        return block.mean(axis=1, keepdims=True)
-    if have == 1:
-        return np.repeat(block, channels, axis=1)
-    if have > channels:
-        return block[:, :channels]
-    return np.concatenate([block, np.repeat(block[:, -1:], channels - have, axis=1)], axis=1)
-
-
-class ArraySource:
-    """A track already in memory: float32 ``[n, channels]`` at ``sample_rate_hz``."""
-
-    def __init__(self, samples: np.ndarray, sample_rate_hz: int) -> None:
-        samples = np.asarray(samples, dtype=np.float32)
-        if samples.ndim == 1:
-            samples = samples[:, None]
-        self.samples = samples
-        self.sample_rate_hz = sample_rate_hz
-        self.channels = int(samples.shape[1])
-        self._pos = 0
-
-    @property
-    def total_frames(self) -> int:
-        return int(self.samples.shape[0])
-
-    def read(self, frames: int) -> np.ndarray:
-        block = self.samples[self._pos : self._pos + frames]
-        self._pos += len(block)
-        return block
-
-    def close(self) -> None:
-        return None
-
-
-class FileSource:
-    """A track file decoded with soundfile and resampled with a streaming soxr resampler.
-
-    Raises (from the constructor):
-        soundfile.LibsndfileError: If the file is missing or not audio soundfile can read (the
-            player reports it and moves on to the next track).
-    """
-
-    def __init__(self, path: Path | str, sample_rate_hz: int, channels: int) -> None:
-        self.path = Path(path)
-        self.sample_rate_hz = sample_rate_hz
-        self.channels = channels
-        self._file = sf.SoundFile(str(self.path))
-        self._in_rate = int(self._file.samplerate)
-        self._in_channels = int(self._file.channels)
-        self._resampler: soxr.ResampleStream | None = None
-        if self._in_rate != sample_rate_hz:
-            self._resampler = soxr.ResampleStream(
-                self._in_rate, sample_rate_hz, self._in_channels, dtype="float32", quality="HQ"
-            )
-        self._pending = np.zeros((0, channels), dtype=np.float32)
-        self._eof = False
-        self._delivered = 0
-        frames_in = int(self._file.frames) if self._file.frames > 0 else 0
-        self._estimate = round(frames_in * sample_rate_hz / self._in_rate)
-
-    @property
-    def total_frames(self) -> int:
-        if self._eof:
-            return self._delivered + len(self._pending)
-        return max(self._estimate, self._delivered + len(self._pending))
-
-    def _fill(self, frames: int) -> None:
-        while len(self._pending) < frames and not self._eof:
-            raw = self._file.read(_DECODE_BLOCK_FRAMES, dtype="float32", always_2d=True)
-            last = len(raw) < _DECODE_BLOCK_FRAMES
-            if self._resampler is not None:
-                out = self._resampler.resample_chunk(raw, last=last)
-                out = np.asarray(out, dtype=np.float32).reshape(-1, self._in_channels)
-            else:
-                out = raw
-            if len(out):
-                self._pending = np.concatenate([self._pending, _map_channels(out, self.channels)])
-            if last:
-                self._eof = True
-
-    def read(self, frames: int) -> np.ndarray:
-        self._fill(frames)
-        block, self._pending = self._pending[:frames], self._pending[frames:]
-        self._delivered += len(block)
-        return block
-
-    def close(self) -> None:
-        self._file.close()
-
-
-def decode_track(path: Path | str, sample_rate_hz: int, channels: int) -> np.ndarray:
-    """The whole track as float32 ``[n, channels]`` at ``sample_rate_hz`` (as the player hears it)."""
-    source = FileSource(path, sample_rate_hz, channels)
-    try:
-        blocks = []
-        while True:
-            block = source.read(65536)
-            if not len(block):
-                break
-            blocks.append(block)
-    finally:
-        source.close()
-    return np.concatenate(blocks) if blocks else np.zeros((0, channels), dtype=np.float32)
 
 
 # --------------------------------------------------------------------------------------------- outputs
@@ -667,273 +531,32 @@ def open_input(*, wav_path: Path | None, device: str | None) -> AudioInput:
     return SoundDeviceInput(resolve_device(device, "input"))
 
 
-# -------------------------------------------------------------------------------------------- playback
-
-DeckEventKind = Literal["started", "skipped", "completed"]
+# ------------------------------------------------------------------------------------- a session's pair
 
 
-@dataclass(frozen=True, slots=True)
-class DeckEvent:
-    """Something the listener's playback did, reported to the server as a ``playback`` message."""
+def open_devices(args: argparse.Namespace) -> tuple[AudioOutput, AudioInput | None, str | None]:
+    """The output and the microphone the options name, and a notice if the session goes without one.
 
-    kind: DeckEventKind
-    track_id: str
-    position_s: float
-    """Seconds into the track: 0 when started, where the skip was asked, the length when completed."""
+    Without a speaker there is no session. Without a microphone there still is one (moods are typed)
+    unless one was asked for by name (``--input-device``) or file (``--input-wav``).
 
-
-class Deck:
-    """The pure core of playback: one track at a time, its position, pause, and fades.
-
-    No threads, no clock, no device: :meth:`next_block` hands out the next block of frames to play
-    and the events it completes. A track fades in over ``fade_s`` and out over its last ``fade_s``;
-    a skip fades the track out over ``fade_s`` from where it was asked, so tracks never cut with a
-    click. Positions count frames handed out, so they are exact to the sample.
+    Raises:
+        DeviceError: If the output, or an explicitly chosen input, cannot be used.
     """
-
-    def __init__(
-        self, sample_rate_hz: int, channels: int, *, block_frames: int = 2048, fade_s: float = 0.05
-    ) -> None:
-        self.sample_rate_hz = sample_rate_hz
-        self.channels = channels
-        self.block_frames = block_frames
-        self.fade_frames = max(1, round(fade_s * sample_rate_hz))
-        self._source: TrackSource | None = None
-        self._track_id: str | None = None
-        self._frame = 0
-        self._paused = False
-        self._skip_at: int | None = None
-        """Frame at which a skip was asked (the reported position); None when not skipping."""
-        self._fade_left = 0
-
-    # state ------------------------------------------------------------------------------------------
-
-    @property
-    def loaded(self) -> bool:
-        return self._source is not None
-
-    @property
-    def track_id(self) -> str | None:
-        return self._track_id
-
-    @property
-    def position_s(self) -> float:
-        return self._frame / self.sample_rate_hz
-
-    @property
-    def duration_s(self) -> float:
-        return self._source.total_frames / self.sample_rate_hz if self._source is not None else 0.0
-
-    @property
-    def paused(self) -> bool:
-        return self._paused
-
-    @property
-    def skipping(self) -> bool:
-        return self._skip_at is not None
-
-    # commands ---------------------------------------------------------------------------------------
-
-    def load(self, track_id: str, source: TrackSource) -> DeckEvent:
-        """Start ``source`` from its beginning (closing any track still loaded, without an event)."""
-        self.unload()
-        if source.sample_rate_hz != self.sample_rate_hz or source.channels != self.channels:
-            raise ValueError(
-                f"source is {source.sample_rate_hz} Hz × {source.channels}, deck is {self.sample_rate_hz} Hz × {self.channels}"
-            )
-        self._source = source
-        self._track_id = track_id
-        self._frame = 0
-        self._paused = False
-        return DeckEvent("started", track_id, 0.0)
-
-    def unload(self) -> None:
-        """Drop the current track without reporting anything (the session is ending)."""
-        if self._source is not None:
-            self._source.close()
-        self._source = None
-        self._track_id = None
-        self._skip_at = None
-        self._fade_left = 0
-
-    def skip(self, *, heard_frames: int = 0) -> bool:
-        """Ask to skip the current track; False when there is none or it is already being skipped.
-
-        ``heard_frames``: frames handed out but not heard yet (the output's latency); the skip is
-        reported at the position the listener heard, ``heard_frames`` before the deck's own.
-        """
-        if self._source is None or self._skip_at is not None:
-            return False
-        self._skip_at = max(0, self._frame - heard_frames)
-        self._fade_left = self.fade_frames
-        self._paused = False  # a paused track fades out from where it stood
-        return True
-
-    def set_paused(self, paused: bool) -> None:
-        self._paused = paused
-
-    # the stream -------------------------------------------------------------------------------------
-
-    def next_block(self) -> tuple[np.ndarray | None, list[DeckEvent]]:
-        """The next frames to play (float32 ``[n, channels]``) and the events they complete.
-
-        Returns ``(None, [])`` with nothing loaded and a block of silence while paused.
-        """
-        source = self._source
-        if source is None or self._track_id is None:
-            return None, []
-        track_id = self._track_id
-        if self._skip_at is not None:
-            block = source.read(min(self.block_frames, self._fade_left))
-            n = len(block)
-            if n:
-                start = self._fade_left
-                gain = (start - np.arange(1, n + 1, dtype=np.float32)) / self.fade_frames
-                block = block * gain[:, None]
-                self._fade_left -= n
-                self._frame += n
-            if self._fade_left <= 0 or n == 0:
-                position_s = self._skip_at / self.sample_rate_hz
-                self.unload()
-                return (block if n else None), [DeckEvent("skipped", track_id, position_s)]
-            return block, []
-        if self._paused:
-            return np.zeros((self.block_frames, self.channels), dtype=np.float32), []
-        block = source.read(self.block_frames)
-        n = len(block)
-        if n == 0:
-            position_s = self._frame / self.sample_rate_hz
-            self.unload()
-            return None, [DeckEvent("completed", track_id, position_s)]
-        frames = self._frame + np.arange(n)
-        total = source.total_frames
-        gain = np.minimum(
-            np.minimum((frames + 1) / self.fade_frames, (total - frames) / self.fade_frames), 1.0
-        ).astype(np.float32)
-        np.clip(gain, 0.0, 1.0, out=gain)
-        if gain.min() < 1.0:
-            block = block * gain[:, None]
-        self._frame += n
-        return block, []
-
-
-NextTrack = Callable[[], "tuple[str, Path] | None"]
-
-
-@dataclass(frozen=True, slots=True)
-class NowPlaying:
-    """A snapshot of the deck for the screen."""
-
-    track_id: str | None
-    position_s: float
-    duration_s: float
-    paused: bool
-
-
-class Player:
-    """Plays tracks one after another on a background thread, through an :class:`AudioOutput`.
-
-    ``next_track()`` is asked (from the player thread) for the next ``(track_id, path)`` whenever the
-    deck is empty; it may block briefly and return None when there is nothing to play yet.
-    ``on_event`` and ``on_error(track_id, message)`` are called from the player thread; an empty
-    ``track_id`` means the player itself stopped (the output device failed).
-    """
-
-    def __init__(
-        self,
-        output: AudioOutput,
-        *,
-        next_track: NextTrack,
-        on_event: Callable[[DeckEvent], None],
-        on_error: Callable[[str, str], None],
-        open_source: Callable[[Path, int, int], TrackSource] = FileSource,
-        fade_s: float = 0.05,
-        block_s: float = 0.05,
-    ) -> None:
-        self.output = output
-        self._next_track = next_track
-        self._on_event = on_event
-        self._on_error = on_error
-        self._open_source = open_source
-        self._deck = Deck(
-            output.sample_rate_hz,
-            output.channels,
-            block_frames=max(64, round(block_s * output.sample_rate_hz)),
-            fade_s=fade_s,
+    output = open_output(wav_path=args.output_wav, device=args.output_device)
+    try:
+        return output, open_input(wav_path=args.input_wav, device=args.input_device), None
+    except DeviceError as exc:
+        if args.input_wav is not None or args.input_device is not None:
+            output.close()
+            raise
+        reason = exc.message.replace(DEVICE_HELP, "").strip().rstrip(".")
+        notice = (
+            f"no microphone ({reason}): type your mood with t, "
+            "or choose one with --input-device (see --list-devices)"
         )
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="cadence-player", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self, timeout_s: float = 5.0) -> None:
-        """Stop after the block being written; the current track is dropped without an event."""
-        self._stop.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout_s)
-        with self._lock:
-            self._deck.unload()
-
-    def skip(self) -> bool:
-        """Skip the playing track (fading out); False when nothing plays or it is already skipping."""
-        latency_frames = round(self.output.latency_s() * self.output.sample_rate_hz)
-        with self._lock:
-            return self._deck.skip(heard_frames=latency_frames)
-
-    def set_paused(self, paused: bool) -> None:
-        with self._lock:
-            self._deck.set_paused(paused)
-
-    def toggle_pause(self) -> bool:
-        """Pause or resume; returns whether it is now paused."""
-        with self._lock:
-            self._deck.set_paused(not self._deck.paused)
-            return self._deck.paused
-
-    def now(self) -> NowPlaying:
-        """The playing track and the position the listener hears (the deck's minus the output latency)."""
-        latency_s = self.output.latency_s()
-        with self._lock:
-            d = self._deck
-            return NowPlaying(d.track_id, max(0.0, d.position_s - latency_s), d.duration_s, d.paused)
-
-    def _run(self) -> None:
-        try:
-            while not self._stop.is_set():
-                with self._lock:
-                    loaded = self._deck.loaded
-                if not loaded:
-                    self._load_next()
-                    continue
-                with self._lock:
-                    block, events = self._deck.next_block()
-                if block is not None and len(block):
-                    self.output.write(block)
-                for event in events:
-                    self._on_event(event)
-        except DeviceError as exc:
-            self._on_error("", exc.message)
-        except Exception:  # the screen shows it; never a silent dead thread
-            logger.exception("the player thread failed")
-            self._on_error("", "the player stopped on an internal error (see the log)")
-
-    def _load_next(self) -> None:
-        self.output.gap()
-        item = self._next_track()
-        if item is None:
-            self._stop.wait(0.05)
-            return
-        track_id, path = item
-        try:
-            source = self._open_source(Path(path), self.output.sample_rate_hz, self.output.channels)
-        except Exception as exc:  # unreadable, missing or not audio: say so and move on
-            self._on_error(track_id, f"cannot play {path}: {exc}")
-            return
-        with self._lock:
-            if self._stop.is_set():
-                source.close()
-                return
-            event = self._deck.load(track_id, source)
-        self._on_event(event)
+        logger.warning("%s", notice)
+        return output, None, notice
+    except BaseException:
+        output.close()
+        raise

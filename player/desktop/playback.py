@@ -1,0 +1,238 @@
+"""Playing tracks: decode a file block by block, resample it, and feed a deck to the output on a thread.
+
+- :class:`FileSource` decodes a track with soundfile and resamples it block by block to the output's
+  rate with a streaming soxr resampler (HQ), so a five-minute track never sits in memory whole;
+  :func:`decode_track` is the same path in one go (what the tests compare against).
+- :class:`PlaybackThread` plays tracks one after another through an
+  :class:`~player.desktop.devices.AudioOutput`: it asks for the next track when the deck is empty,
+  writes the deck's blocks, and reports the deck's events and unplayable files. The deck itself
+  (fades, positions, pause, skip) is the pure :class:`~player.desktop.deck.Deck`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import soxr
+
+from player.desktop.deck import Deck, DeckEvent, NowPlaying, TrackSource
+from player.desktop.devices import AudioOutput
+from player.errors import DeviceError
+
+__all__ = [
+    "FileSource",
+    "NextTrack",
+    "PlaybackThread",
+    "decode_track",
+]
+
+logger = logging.getLogger(__name__)
+
+_DECODE_BLOCK_FRAMES = 8192
+"""Frames read from the file per decode step (before resampling)."""
+
+
+def _map_channels(block: np.ndarray, channels: int) -> np.ndarray:
+    """float32 ``[n, c_in]`` -> ``[n, channels]``: mono is duplicated, extra channels are dropped,
+    and a mono output gets the mean of the input channels."""
+    if block.ndim == 1:
+        block = block[:, None]
+    have = block.shape[1]
+    if have == channels:
+        return block
+    if channels == 1:
+        return block.mean(axis=1, keepdims=True)
+    if have == 1:
+        return np.repeat(block, channels, axis=1)
+    if have > channels:
+        return block[:, :channels]
+    return np.concatenate([block, np.repeat(block[:, -1:], channels - have, axis=1)], axis=1)
+
+
+class FileSource:
+    """A track file decoded with soundfile and resampled with a streaming soxr resampler.
+
+    Raises (from the constructor):
+        soundfile.LibsndfileError: If the file is missing or not audio soundfile can read (the
+            playback thread reports it and moves on to the next track).
+    """
+
+    def __init__(self, path: Path | str, sample_rate_hz: int, channels: int) -> None:
+        self.path = Path(path)
+        self.sample_rate_hz = sample_rate_hz
+        self.channels = channels
+        self._file = sf.SoundFile(str(self.path))
+        self._in_rate = int(self._file.samplerate)
+        self._in_channels = int(self._file.channels)
+        self._resampler: soxr.ResampleStream | None = None
+        if self._in_rate != sample_rate_hz:
+            self._resampler = soxr.ResampleStream(
+                self._in_rate, sample_rate_hz, self._in_channels, dtype="float32", quality="HQ"
+            )
+        self._pending = np.zeros((0, channels), dtype=np.float32)
+        self._eof = False
+        self._delivered = 0
+        frames_in = int(self._file.frames) if self._file.frames > 0 else 0
+        self._estimate = round(frames_in * sample_rate_hz / self._in_rate)
+
+    @property
+    def total_frames(self) -> int:
+        if self._eof:
+            return self._delivered + len(self._pending)
+        return max(self._estimate, self._delivered + len(self._pending))
+
+    def _fill(self, frames: int) -> None:
+        while len(self._pending) < frames and not self._eof:
+            raw = self._file.read(_DECODE_BLOCK_FRAMES, dtype="float32", always_2d=True)
+            last = len(raw) < _DECODE_BLOCK_FRAMES
+            if self._resampler is not None:
+                out = self._resampler.resample_chunk(raw, last=last)
+                out = np.asarray(out, dtype=np.float32).reshape(-1, self._in_channels)
+            else:
+                out = raw
+            if len(out):
+                self._pending = np.concatenate([self._pending, _map_channels(out, self.channels)])
+            if last:
+                self._eof = True
+
+    def read(self, frames: int) -> np.ndarray:
+        self._fill(frames)
+        block, self._pending = self._pending[:frames], self._pending[frames:]
+        self._delivered += len(block)
+        return block
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def decode_track(path: Path | str, sample_rate_hz: int, channels: int) -> np.ndarray:
+    """The whole track as float32 ``[n, channels]`` at ``sample_rate_hz`` (as the player hears it)."""
+    source = FileSource(path, sample_rate_hz, channels)
+    try:
+        blocks = []
+        while True:
+            block = source.read(65536)
+            if not len(block):
+                break
+            blocks.append(block)
+    finally:
+        source.close()
+    return np.concatenate(blocks) if blocks else np.zeros((0, channels), dtype=np.float32)
+
+
+NextTrack = Callable[[], "tuple[str, Path] | None"]
+"""Asked by the playback thread for the next ``(track_id, path)``; None when there is nothing yet."""
+
+
+class PlaybackThread:
+    """Plays tracks one after another on a background thread, through an :class:`AudioOutput`.
+
+    ``next_track()`` is asked (from this thread) for the next ``(track_id, path)`` whenever the
+    deck is empty; it may block briefly and return None when there is nothing to play yet.
+    ``on_event`` and ``on_error(track_id, message)`` are called from this thread; an empty
+    ``track_id`` means playback itself stopped (the output device failed).
+    """
+
+    def __init__(
+        self,
+        output: AudioOutput,
+        *,
+        next_track: NextTrack,
+        on_event: Callable[[DeckEvent], None],
+        on_error: Callable[[str, str], None],
+        open_source: Callable[[Path, int, int], TrackSource] = FileSource,
+        fade_s: float = 0.05,
+        block_s: float = 0.05,
+    ) -> None:
+        self.output = output
+        self._next_track = next_track
+        self._on_event = on_event
+        self._on_error = on_error
+        self._open_source = open_source
+        self._deck = Deck(
+            output.sample_rate_hz,
+            output.channels,
+            block_frames=max(64, round(block_s * output.sample_rate_hz)),
+            fade_s=fade_s,
+        )
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="cadence-playback", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """Stop after the block being written; the current track is dropped without an event."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout_s)
+        with self._lock:
+            self._deck.unload()
+
+    def skip(self) -> bool:
+        """Skip the playing track (fading out); False when nothing plays or it is already skipping."""
+        latency_frames = round(self.output.latency_s() * self.output.sample_rate_hz)
+        with self._lock:
+            return self._deck.skip(heard_frames=latency_frames)
+
+    def set_paused(self, paused: bool) -> None:
+        with self._lock:
+            self._deck.set_paused(paused)
+
+    def toggle_pause(self) -> bool:
+        """Pause or resume; returns whether it is now paused."""
+        with self._lock:
+            self._deck.set_paused(not self._deck.paused)
+            return self._deck.paused
+
+    def now(self) -> NowPlaying:
+        """The playing track and the position the listener hears (the deck's minus the output latency)."""
+        latency_s = self.output.latency_s()
+        with self._lock:
+            d = self._deck
+            return NowPlaying(d.track_id, max(0.0, d.position_s - latency_s), d.duration_s, d.paused)
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                with self._lock:
+                    loaded = self._deck.loaded
+                if not loaded:
+                    self._load_next()
+                    continue
+                with self._lock:
+                    block, events = self._deck.next_block()
+                if block is not None and len(block):
+                    self.output.write(block)
+                for event in events:
+                    self._on_event(event)
+        except DeviceError as exc:
+            self._on_error("", exc.message)
+        except Exception:  # the screen shows it; never a silent dead thread
+            logger.exception("the playback thread failed")
+            self._on_error("", "the player stopped on an internal error (see the log)")
+
+    def _load_next(self) -> None:
+        self.output.gap()
+        item = self._next_track()
+        if item is None:
+            self._stop.wait(0.05)
+            return
+        track_id, path = item
+        try:
+            source = self._open_source(Path(path), self.output.sample_rate_hz, self.output.channels)
+        except Exception as exc:  # unreadable, missing or not audio: say so and move on
+            self._on_error(track_id, f"cannot play {path}: {exc}")
+            return
+        with self._lock:
+            if self._stop.is_set():
+                source.close()
+                return
+            event = self._deck.load(track_id, source)
+        self._on_event(event)

@@ -1,0 +1,102 @@
+"""Playing tracks: streaming decode and resampling, and the playback thread over a WAV output."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import soxr
+
+from player.desktop.deck import DeckEvent
+from player.desktop.devices import WavFileOutput
+from player.desktop.playback import FileSource, PlaybackThread, decode_track
+
+
+def _tone(freq_hz: float, seconds: float, rate: int, channels: int = 1, amp: float = 0.5) -> np.ndarray:
+    t = np.arange(round(seconds * rate)) / rate
+    mono = (amp * np.sin(2 * np.pi * freq_hz * t)).astype(np.float32)
+    return np.repeat(mono[:, None], channels, axis=1)
+
+
+def test_file_source_resamples_and_maps_channels(tmp_path: Path) -> None:
+    """A 22.05 kHz mono file comes out at 44.1 kHz stereo with its pitch and length kept, block by block."""
+    path = tmp_path / "tone.wav"
+    sf.write(path, _tone(1000, 2.0, 22050)[:, 0], 22050)
+    source = FileSource(path, 44100, 2)
+    assert source.total_frames == 88200
+    blocks = []
+    while len(block := source.read(1000)):
+        assert block.shape[1] == 2
+        blocks.append(block)
+    source.close()
+    out = np.concatenate(blocks)
+    assert abs(len(out) - 88200) <= 2
+    np.testing.assert_array_equal(out[:, 0], out[:, 1])
+    spectrum = np.abs(np.fft.rfft(out[4410:48510, 0]))
+    peak_hz = np.argmax(spectrum) * 44100 / 44100
+    assert peak_hz == pytest.approx(1000, abs=2)
+
+
+def test_decode_track_matches_one_shot_resampling(tmp_path: Path) -> None:
+    """The streamed decode is the file resampled by soxr in one go (so tests can correlate against either)."""
+    path = tmp_path / "noise.wav"
+    rng = np.random.default_rng(3)
+    noise = (0.3 * rng.standard_normal((48000, 2))).astype(np.float32)
+    sf.write(path, noise, 48000, subtype="FLOAT")
+    streamed = decode_track(path, 44100, 2)
+    one_shot = soxr.resample(noise, 48000, 44100, quality="HQ")
+    n = min(len(streamed), len(one_shot))
+    assert abs(len(streamed) - len(one_shot)) <= 2
+    middle = slice(1000, n - 1000)
+    np.testing.assert_allclose(streamed[middle], one_shot[middle], atol=2e-3)
+
+
+def test_file_source_refuses_non_audio(tmp_path: Path) -> None:
+    """A file that is not audio raises when opened (the player reports it and moves on)."""
+    path = tmp_path / "notes.txt"
+    path.write_text("not audio")
+    with pytest.raises(sf.LibsndfileError):
+        FileSource(path, 44100, 2)
+
+
+def test_playback_thread_plays_tracks_in_turn_and_passes_over_unplayable_ones(tmp_path: Path) -> None:
+    """The thread asks for a track whenever the deck is empty, reports started and completed at each track's
+    length, writes each track's own audio, and reports a missing file without stopping."""
+    rate = 22050
+    first, second = tmp_path / "a.wav", tmp_path / "b.wav"
+    sf.write(first, _tone(440, 0.5, rate)[:, 0], rate)
+    sf.write(second, _tone(660, 0.25, rate)[:, 0], rate)
+    to_play = [("a", first), ("gone", tmp_path / "missing.wav"), ("b", second)]
+    events: list[DeckEvent] = []
+    errors: list[tuple[str, str]] = []
+    spent = threading.Event()
+
+    def next_track() -> tuple[str, Path] | None:
+        if to_play:
+            return to_play.pop(0)
+        spent.set()
+        return None
+
+    output = WavFileOutput(tmp_path / "out.wav", realtime=False)
+    playback = PlaybackThread(
+        output, next_track=next_track, on_event=events.append, on_error=lambda i, m: errors.append((i, m))
+    )
+    playback.start()
+    assert spent.wait(10)
+    playback.stop()
+    output.close()
+
+    assert [(e.kind, e.track_id) for e in events] == [
+        ("started", "a"), ("completed", "a"), ("started", "b"), ("completed", "b"),
+    ]  # fmt: skip
+    assert events[1].position_s == pytest.approx(0.5, abs=1e-3)
+    assert events[3].position_s == pytest.approx(0.25, abs=1e-3)
+    assert [i for i, _ in errors] == ["gone"] and "missing.wav" in errors[0][1]
+    out, out_rate = sf.read(tmp_path / "out.wav", dtype="float32")
+    assert out_rate == 44100 and abs(len(out) - round(0.75 * 44100)) <= 4
+    heard_a = decode_track(first, 44100, 2)
+    fade = round(0.05 * 44100)  # away from the fades, the output is the decoded track
+    np.testing.assert_allclose(out[fade : len(heard_a) - fade], heard_a[fade:-fade], atol=1e-4)
