@@ -13,7 +13,17 @@ from player.app import build_analyzer, config_from_settings, format_estimate
 from player.cli import main
 from player.settings import Settings
 
-ESTIMATE_FIELDS = {"valence", "energy", "confidence", "label", "transcript", "intents", "evidence"}
+ESTIMATE_FIELDS = {
+    "valence",
+    "energy",
+    "confidence",
+    "valence_confidence",
+    "energy_confidence",
+    "label",
+    "transcript",
+    "intents",
+    "evidence",
+}
 
 
 def _corpus_module() -> ModuleType:
