@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Literal, TypeAlias
 
 import numpy as np
 import soxr
@@ -33,6 +33,7 @@ from mood.vad import FRAME_S, FRAME_SAMPLES, Endpointer, EndpointEvent, SileroVa
 
 __all__ = [
     "DEFAULT_MARGIN_MS",
+    "StreamItem",
     "Utterance",
     "UtteranceStream",
     "VadEvent",
@@ -77,6 +78,11 @@ class Utterance:
     def duration_s(self) -> float:
         """Seconds of audio in ``samples``."""
         return self.samples.shape[0] / TARGET_RATE
+
+
+StreamItem: TypeAlias = VadEvent | Utterance
+"""What a stream yields, in order: a speech boundary or a finished utterance (tell them apart with
+``isinstance``)."""
 
 
 class UtteranceStream:
@@ -142,7 +148,7 @@ class UtteranceStream:
         """Whether the listener is speaking at the end of the audio received so far."""
         return self._endpointer.in_speech
 
-    def feed(self, chunk: bytes) -> list[VadEvent | Utterance]:
+    def feed(self, chunk: bytes) -> list[StreamItem]:
         """Add a chunk of PCM bytes; return the events and finished utterances it completes, in order.
 
         Raises:
@@ -159,7 +165,7 @@ class UtteranceStream:
             samples = self._resampler.resample_chunk(samples)
         return self._consume(samples)
 
-    def finish(self) -> list[VadEvent | Utterance]:
+    def finish(self) -> list[StreamItem]:
         """End the stream: flush the resampler and VAD, close an utterance still in progress."""
         if self._finished:
             return []
@@ -167,7 +173,7 @@ class UtteranceStream:
         if self._leftover:
             logger.warning("dropping %d trailing bytes that are not a whole frame", len(self._leftover))
             self._leftover = b""
-        out: list[VadEvent | Utterance] = []
+        out: list[StreamItem] = []
         if self._resampler is not None:
             out += self._consume(self._resampler.resample_chunk(np.zeros(0, np.float32), last=True))
         if self._vad_state.pending.size:
@@ -185,15 +191,15 @@ class UtteranceStream:
             self._chunks.append(np.asarray(samples, dtype=np.float32))
             self._received += samples.shape[0]
 
-    def _consume(self, samples16k: np.ndarray) -> list[VadEvent | Utterance]:
+    def _consume(self, samples16k: np.ndarray) -> list[StreamItem]:
         self._append_audio(samples16k)
         out = self._on_probs(self._vad.process(self._vad_state, samples16k))
         if not self._endpointer.in_speech:
             self._trim(self._vad_state.frames - self._margin_frames)
         return out
 
-    def _on_probs(self, probs: np.ndarray) -> list[VadEvent | Utterance]:
-        out: list[VadEvent | Utterance] = []
+    def _on_probs(self, probs: np.ndarray) -> list[StreamItem]:
+        out: list[StreamItem] = []
         first = self._vad_state.frames - probs.shape[0]
         for i, prob in enumerate(probs.tolist()):
             frame = first + i
@@ -214,8 +220,8 @@ class UtteranceStream:
                     out += self._close(cut, available_frames=frame + 1)
         return out
 
-    def _close(self, event: EndpointEvent, *, available_frames: int) -> list[VadEvent | Utterance]:
-        out: list[VadEvent | Utterance] = [VadEvent("silence", round(event.frame * FRAME_S, 6))]
+    def _close(self, event: EndpointEvent, *, available_frames: int) -> list[StreamItem]:
+        out: list[StreamItem] = [VadEvent("silence", round(event.frame * FRAME_S, 6))]
         if self._endpointer.is_long_enough(event):
             first = max(self._origin_frame, event.start_frame - self._margin_frames)
             last = min(available_frames, event.frame + self._margin_frames)

@@ -1,33 +1,50 @@
-"""The player's side of mood/: one analyzer per process, and the `cadence mood` / `cadence models` commands."""
+"""The wiring: the one place that builds Cadence's engines from :class:`~player.settings.Settings`.
+
+``player.cli`` parses options into Settings and dispatches to a command handler; a handler that
+needs engines asks this module for them, and nothing else composes them:
+
+- :func:`build_analyzer` — the mood analyzer the settings describe (``cadence mood``, the server).
+- :func:`build_engines` — the library (the demo catalog on a first run), the ONNX ranker and the
+  analyzer, loaded and warmed: everything a server's sessions use (:class:`Engines`).
+- :func:`serve` / :func:`serving` — a websocket server (:mod:`player.server.shell`) on those engines
+  (``cadence serve``, and the in-process server of ``cadence listen``).
+
+Model lifetime: the Whisper and Silero VAD models are loaded once per process, lazily, by
+``mood.transcribe.load_transcriber`` and ``mood.vad.load_vad`` — that is the one cache of models.
+An analyzer only holds on to them; the wiring builds one per process and passes it down.
+
+Typing the real engines into :class:`~player.core.session.SessionDeps` and the shell's
+``SpeechAnalyzer`` here is what checks them against the session core's Protocols (mypy).
+"""
 
 from __future__ import annotations
 
-import argparse
-import functools
-import json
-import sys
-from pathlib import Path
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import datetime
 
-from mood.analyzer import EngineName, MoodAnalyzer, MoodConfig
-from mood.types import MoodEstimate
+from mood.analyzer import MoodAnalyzer, MoodConfig
+from player.core.listener import ListenerState
+from player.core.ranking import OnnxRanker, Recommender, default_ranker_path
+from player.core.session import SessionDeps, SpeechAnalyzer
+from player.errors import NoLibraryError
+from player.library.commands import ensure_library
+from player.server.shell import check_exposure, run_server, running_server
 from player.settings import Settings
 
-__all__ = ["build_analyzer", "cmd_models", "cmd_mood", "config_from_settings", "format_estimate"]
+__all__ = ["Engines", "build_analyzer", "build_engines", "config_from_settings", "serve", "serving"]
+
+logger = logging.getLogger(__name__)
 
 
 def config_from_settings(settings: Settings) -> MoodConfig:
-    """The analyzer configuration the settings describe.
-
-    Raises:
-        EngineError: If the engine name is unknown.
-    """
-    from mood.errors import EngineError
-
-    if settings.whisper_engine not in ("faster-whisper", "openai-whisper"):
-        raise EngineError(f"unknown Whisper engine {settings.whisper_engine!r}")
-    engine: EngineName = "openai-whisper" if settings.whisper_engine == "openai-whisper" else "faster-whisper"
+    """The analyzer configuration the settings describe."""
     return MoodConfig(
-        engine=engine,
+        engine=settings.whisper_engine,
         model_path=settings.whisper_model,
         fitted_window=settings.fitted_window,
         max_utterance_s=settings.max_utterance_s,
@@ -35,59 +52,87 @@ def config_from_settings(settings: Settings) -> MoodConfig:
     )
 
 
-@functools.lru_cache(maxsize=4)
-def _analyzer(config: MoodConfig) -> MoodAnalyzer:
-    return MoodAnalyzer(config)
-
-
 def build_analyzer(settings: Settings) -> MoodAnalyzer:
-    """The process's :class:`MoodAnalyzer` for these settings (one per configuration, cached; not warmed)."""
-    return _analyzer(config_from_settings(settings))
+    """A :class:`MoodAnalyzer` for these settings (not warmed; its models come from mood's loaders)."""
+    return MoodAnalyzer(config_from_settings(settings))
 
 
-def format_estimate(estimate: MoodEstimate) -> str:
-    """One human line: label, valence, energy, confidence, transcript and intents."""
-    line = (
-        f"{estimate.label:8s} valence {estimate.valence:.2f}  energy {estimate.energy:.2f}  "
-        f"confidence {estimate.confidence:.2f}"
-    )
-    if estimate.transcript:
-        line += f"  “{estimate.transcript}”"
-    if estimate.intents:
-        line += "  intents: " + ", ".join(f"{i.kind} ({i.strength:.1f})" for i in estimate.intents)
-    return line
+@dataclass(frozen=True)
+class Engines:
+    """Everything loaded once per server: the session core's engines and the speech analyzer."""
+
+    deps: SessionDeps
+    analyzer: SpeechAnalyzer
 
 
-def cmd_mood(settings: Settings, args: argparse.Namespace) -> int:
-    """`cadence mood --text "..." | --wav FILE [--json]`: print one MoodEstimate."""
+def build_engines(settings: Settings) -> Engines:
+    """Load the library (the demo catalog if it is empty), the ranker and the mood analyzer, warmed.
+
+    Raises:
+        NoLibraryError: If the library still has no tracks.
+        RankerError: If the ranker file is missing, corrupt or of another schema.
+        EngineError: If a speech model is missing.
+    """
+    started = time.perf_counter()
+    store = ensure_library(settings)
+    try:
+        tracks = store.tracks()
+        matrix = store.feature_matrix()
+    finally:
+        store.close()
+    if not tracks:
+        raise NoLibraryError(f"no tracks in {settings.library_db}; run `cadence scan FOLDER`")
+    ranker = OnnxRanker.load(default_ranker_path(settings))
+    recommender = Recommender(tracks, matrix, ranker)
     analyzer = build_analyzer(settings)
-    if args.text is not None:
-        estimate = analyzer.analyze_text(args.text)
-    else:
-        from mood.audio import load_wav
+    analyzer.warm_up()
+    deps = SessionDeps(mood=analyzer, recommender=recommender, tracks={t.id: t for t in tracks})
+    # One ranking and one text reading now, so the first listener does not pay for the warm-up.
+    now_s = time.time()
+    warm_state = ListenerState("warm-up", local_time=datetime.now().astimezone(), at_s=now_s)
+    recommender.recommend(warm_state, count=10, at_s=now_s)
+    analyzer.analyze_text("warming up")
+    logger.info(
+        "engines ready: %d tracks, ranker %s, %s (%.1f s)",
+        len(tracks),
+        default_ranker_path(settings),
+        settings.whisper_engine,
+        time.perf_counter() - started,
+    )
+    return Engines(deps=deps, analyzer=analyzer)
 
-        samples, rate = load_wav(Path(args.wav))
-        estimate = analyzer.analyze_utterance(samples, rate)
-    if args.json:
-        print(json.dumps(estimate.to_dict(), ensure_ascii=False))
-    else:
-        print(format_estimate(estimate))
-    return 0
+
+async def _engines(settings: Settings, engines: Engines | None) -> Engines:
+    # Refuse an exposed address before spending seconds on the models.
+    check_exposure(settings)
+    return engines if engines is not None else await asyncio.to_thread(build_engines, settings)
 
 
-def cmd_models(settings: Settings, args: argparse.Namespace) -> int:
-    """`cadence models whisper-convert [SRC_DIR] OUT.pt`: a CTranslate2 Whisper directory (the bundled
-    tiny.en by default) to an openai-whisper checkpoint."""
-    if args.models_command != "whisper-convert":  # argparse allows only known actions
-        print(f"unknown models action {args.models_command!r}", file=sys.stderr)
-        return 2
-    paths: list[Path] = list(args.paths)
-    if len(paths) > 2:
-        print("usage: cadence models whisper-convert [SRC_DIR] OUT.pt", file=sys.stderr)
-        return 2
-    src, out = (paths[0], paths[1]) if len(paths) == 2 else (None, paths[0])
-    from mood.whisper_convert import convert_ct2_to_openai
+async def serve(
+    settings: Settings,
+    engines: Engines | None = None,
+    *,
+    ready: Callable[[str], None] | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Serve until ``stop`` is set (forever if None) on ``engines`` (built from ``settings`` if None).
 
-    written = convert_ct2_to_openai(src, out)
-    print(f"wrote {written}")
-    return 0
+    Raises:
+        CadenceError: If the address needs a token (``token_required``), or the library, ranker or
+            speech models cannot be loaded.
+        OSError: If the address is in use.
+    """
+    built = await _engines(settings, engines)
+    await run_server(settings, deps=built.deps, analyzer=built.analyzer, ready=ready, stop=stop)
+
+
+@asynccontextmanager
+async def serving(settings: Settings, engines: Engines | None = None) -> AsyncIterator[str]:
+    """A server for the duration of the ``async with`` (engines built if None); yields its URL.
+
+    Raises:
+        CadenceError, OSError: As :func:`serve`.
+    """
+    built = await _engines(settings, engines)
+    async with running_server(settings, deps=built.deps, analyzer=built.analyzer) as url:
+        yield url

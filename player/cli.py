@@ -1,9 +1,14 @@
 """`cadence`: the one console command.
 
 Parses options into one :class:`~player.settings.Settings` and dispatches to the subcommand's
-handler. Handlers are imported lazily so `cadence library` does not load Whisper. Each handler has
-the signature ``(settings: Settings, args: argparse.Namespace) -> int`` (the exit status) and may
-raise :class:`~mood.errors.CadenceError`, which is printed as ``error [code]: message``.
+handler; the engines a handler needs are composed by the wiring module, :mod:`player.app`.
+Handlers are imported lazily so `cadence library` does not load Whisper. Each handler has the
+signature ``(settings: Settings, args: argparse.Namespace) -> int`` (the exit status) and may raise
+:class:`~mood.errors.CadenceError`, which is printed as ``error [code]: message``.
+
+Options that set a :class:`Settings` field default to "not given" here, so their defaults live in
+Settings alone (``--help`` shows them); closed sets are ``choices`` taken from Settings' Literals, so
+an unknown value is a usage error.
 """
 
 from __future__ import annotations
@@ -14,10 +19,11 @@ import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import MISSING, fields
 from pathlib import Path
 
 from mood.errors import CadenceError
-from player.settings import Settings, default_home
+from player.settings import LOG_SYNCS, WHISPER_ENGINES, Settings, default_home
 
 __all__ = ["build_parser", "main", "settings_from_args"]
 
@@ -26,15 +32,23 @@ _HANDLERS: dict[str, str] = {
     "scan": "player.library.commands:cmd_scan",
     "library": "player.library.commands:cmd_library",
     "demo-library": "player.library.commands:cmd_demo_library",
-    "mood": "player.app:cmd_mood",
-    "models": "player.app:cmd_models",
+    "mood": "player.commands:cmd_mood",
+    "models": "player.commands:cmd_models",
     "train": "models.commands:cmd_train",
     "eval": "models.commands:cmd_eval",
-    "serve": "player.server.shell:cmd_serve",
+    "serve": "player.commands:cmd_serve",
     "client": "player.client:cmd_client",
-    "forget": "player.server.log:cmd_forget",
+    "forget": "player.commands:cmd_forget",
     "listen": "player.desktop.loop:cmd_listen",
 }
+
+
+def _default(name: str) -> object:
+    """The :class:`Settings` default of field ``name`` (shown in ``--help``)."""
+    field = next(f for f in fields(Settings) if f.name == name)
+    if field.default is MISSING:
+        raise ValueError(f"Settings.{name} has no plain default")
+    return field.default
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -50,9 +64,10 @@ def _add_common(p: argparse.ArgumentParser) -> None:
 def _add_voice_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--whisper-engine",
-        choices=("faster-whisper", "openai-whisper"),
-        default="faster-whisper",
-        help="speech recogniser (openai-whisper needs the [openai-whisper] extra)",
+        choices=WHISPER_ENGINES,
+        default=None,
+        help=f"speech recogniser (default {_default('whisper_engine')}; "
+        "openai-whisper needs the [openai-whisper] extra)",
     )
     p.add_argument(
         "--whisper-model",
@@ -64,17 +79,30 @@ def _add_voice_options(p: argparse.ArgumentParser) -> None:
         "--no-fitted-window",
         dest="fitted_window",
         action="store_false",
+        default=None,
         help="pad every utterance to Whisper's full 30 s window",
     )
-    p.add_argument("--max-utterance-s", type=float, default=30.0, help="longest utterance accepted (s)")
-    p.add_argument("--endpoint-silence-ms", type=int, default=600, help="silence that ends an utterance (ms)")
+    p.add_argument(
+        "--max-utterance-s",
+        type=float,
+        default=None,
+        help=f"longest utterance accepted, s (default {_default('max_utterance_s')})",
+    )
+    p.add_argument(
+        "--endpoint-silence-ms",
+        type=int,
+        default=None,
+        help=f"silence that ends an utterance, ms (default {_default('endpoint_silence_ms')})",
+    )
 
 
 def _add_server_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
-        "--host", default="127.0.0.1", help="address to listen on (other than loopback needs --token)"
+        "--host",
+        default=None,
+        help=f"address to listen on (default {_default('host')}; other than loopback needs --token)",
     )
-    p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--port", type=int, default=None, help=f"default {_default('port')}")
     p.add_argument("--token", default=None, help="shared secret clients present in `hello`")
     p.add_argument(
         "--allow-origin",
@@ -83,13 +111,14 @@ def _add_server_options(p: argparse.ArgumentParser) -> None:
         default=[],
         help="browser Origin allowed to connect (repeatable)",
     )
-    p.add_argument("--max-sessions", type=int, default=256)
-    p.add_argument("--speech-workers", type=int, default=2)
+    p.add_argument("--max-sessions", type=int, default=None, help=f"default {_default('max_sessions')}")
+    p.add_argument("--speech-workers", type=int, default=None, help=f"default {_default('speech_workers')}")
     p.add_argument(
         "--log-sync",
-        choices=("normal", "full"),
+        choices=LOG_SYNCS,
         default=None,
-        help="interaction log durability: normal survives a server crash, full also a power cut (slower)",
+        help=f"interaction log durability (default {_default('log_sync')}): normal survives a server "
+        "crash, full also a power cut (slower)",
     )
 
 
@@ -146,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("client", help="talk to a running server")
     _add_common(p)
-    p.add_argument("--url", default="ws://127.0.0.1:8765")
+    p.add_argument("--url", default=None, help=f"server (default {Settings(home=Path()).url})")
     p.add_argument("--token", default=None)
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--text")

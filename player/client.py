@@ -251,12 +251,18 @@ def _describe_queue(queue: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _url(settings: Settings, args: argparse.Namespace) -> str:
+    """``--url``, else the server the settings describe."""
+    return str(args.url) if args.url is not None else settings.url
+
+
 async def _run_client(settings: Settings, args: argparse.Namespace) -> int:
     token = args.token if args.token is not None else settings.token
+    url = _url(settings, args)
     try:
-        client = await CadenceClient.connect(args.url, token=token, client="cadence-client-cli")
+        client = await CadenceClient.connect(url, token=token, client="cadence-client-cli")
     except OSError as exc:
-        raise CadenceError(f"cannot reach {args.url}: {exc}", code="unreachable") from exc
+        raise CadenceError(f"cannot reach {url}: {exc}", code="unreachable") from exc
     out: list[dict[str, Any]] = []
     try:
         await client.start_session(local_time=datetime.now().astimezone(), listener_id=args.listener_id)
@@ -312,6 +318,6 @@ def cmd_client(settings: Settings, args: argparse.Namespace) -> int:
     try:
         return asyncio.run(_run_client(settings, args))
     except TimeoutError as exc:
-        raise CadenceError(f"no answer from {args.url} in time", code="timeout") from exc
+        raise CadenceError(f"no answer from {_url(settings, args)} in time", code="timeout") from exc
     except ConnectionClosed as exc:
         raise CadenceError(f"the server closed the connection: {exc}", code="closed") from exc

@@ -1,6 +1,10 @@
 """One frozen settings object, built once by ``player.cli`` and passed down.
 
-No other module reads the environment or the command line: they take a :class:`Settings`.
+No other module reads the environment or the command line: they take a :class:`Settings`. Every
+default lives here and only here: the CLI's options default to "not given" and fall back to these,
+and :class:`player.core.session.SessionLimits` is built from a Settings
+(``SessionLimits.from_settings``). Closed sets (:data:`LogSync`, the Whisper engine) are ``Literal``
+types, checked when a Settings is made, so an unknown value is an error, never a silent default.
 """
 
 from __future__ import annotations
@@ -9,8 +13,17 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal, get_args
 
-__all__ = ["Settings", "default_home"]
+from mood.transcribe import EngineName
+
+__all__ = ["LOG_SYNCS", "WHISPER_ENGINES", "EngineName", "LogSync", "Settings", "default_home"]
+
+LogSync = Literal["normal", "full"]
+"""SQLite ``synchronous`` of the interaction log (see :attr:`Settings.log_sync`)."""
+LOG_SYNCS: tuple[LogSync, ...] = get_args(LogSync)
+WHISPER_ENGINES: tuple[EngineName, ...] = get_args(EngineName)
+"""The speech recognisers (``mood.transcribe.EngineName``)."""
 
 
 def default_home(environ: Mapping[str, str]) -> Path:
@@ -23,7 +36,11 @@ def default_home(environ: Mapping[str, str]) -> Path:
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """Everything configurable, with the defaults a listener on their own machine wants."""
+    """Everything configurable, with the defaults a listener on their own machine wants.
+
+    Raises (when made):
+        ValueError: If ``whisper_engine`` or ``log_sync`` is not one of its closed set.
+    """
 
     home: Path
     """Holds library.db, log.db and models/ (trained rankers)."""
@@ -33,13 +50,15 @@ class Settings:
     """Processes for `cadence scan`."""
 
     # mood
-    whisper_engine: str = "faster-whisper"
+    whisper_engine: EngineName = "faster-whisper"
     """"faster-whisper" (default, CTranslate2) or "openai-whisper" (torch, optional extra)."""
     whisper_model: Path | None = None
     """A model directory (faster-whisper) or checkpoint (openai-whisper); None: the bundled tiny.en."""
     fitted_window: bool = True
     """Pad each utterance to a window fitted to its length instead of Whisper's 30 s."""
     max_utterance_s: float = 30.0
+    """Longest utterance analysed, seconds: the stream cuts speech there and the session refuses an
+    utterance that reached it (``audio_too_long``)."""
     endpoint_silence_ms: int = 600
     """Silence that ends an utterance."""
 
@@ -47,6 +66,7 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8765
     token: str | None = None
+    """Shared secret clients present in ``hello`` (None: none needed; required beyond loopback)."""
     allowed_origins: tuple[str, ...] = field(default_factory=tuple)
     """Origin header values accepted from browsers (besides none at all, i.e. non-browser clients)."""
     max_sessions: int = 256
@@ -60,14 +80,32 @@ class Settings:
     """Seconds between keepalive pings (RFC 6455 section 5.5.2)."""
     ping_timeout_s: float = 20.0
     """A connection whose pong is this late is closed."""
+    max_text_bytes: int = 64 * 1024
+    """Largest text frame a session accepts; larger ones get ``frame_too_large`` and are dropped."""
+    max_binary_bytes: int = 256 * 1024
+    """Largest binary (audio) frame a session accepts."""
     messages_per_s: float = 20.0
     """Per-connection token bucket for text messages: refill rate …"""
     message_burst: float = 40.0
     """… and capacity; excess messages get `rate_limited`."""
-    log_sync: str = "normal"
+    audio_speedup: float = 8.0
+    """Audio may arrive this many times faster than real time on average …"""
+    audio_burst_s: float = 60.0
+    """… after a burst of this many seconds of audio (a whole file streamed at once)."""
+    queue_count: int = 10
+    """Tracks per ``queue`` until the client asks otherwise with ``next``."""
+    log_sync: LogSync = "normal"
     """SQLite ``synchronous`` of the interaction log (WAL): "normal" — an acknowledged event survives
     a crash or ``kill -9`` of the server; "full" — it also survives a power cut, at one fsync per
-    commit (see player/log.py)."""
+    commit (see player/server/log.py)."""
+
+    def __post_init__(self) -> None:
+        if self.whisper_engine not in WHISPER_ENGINES:
+            raise ValueError(
+                f"unknown Whisper engine {self.whisper_engine!r} (one of {', '.join(WHISPER_ENGINES)})"
+            )
+        if self.log_sync not in LOG_SYNCS:
+            raise ValueError(f"unknown log sync {self.log_sync!r} (one of {', '.join(LOG_SYNCS)})")
 
     @property
     def library_db(self) -> Path:
@@ -80,3 +118,9 @@ class Settings:
     @property
     def models_dir(self) -> Path:
         return self.home / "models"
+
+    @property
+    def url(self) -> str:
+        """``ws://host:port`` of a server with these settings (IPv6 hosts in brackets)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"ws://{host}:{self.port}"

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from player.cli import build_parser, main, settings_from_args
-from player.settings import default_home
+from player.settings import Settings, default_home
 
 
 def test_home_defaults_follow_cadence_home_then_xdg() -> None:
@@ -38,3 +38,64 @@ def test_unknown_subcommand_exits_with_usage(capsys: pytest.CaptureFixture[str])
         main(["no-such-command"])
     assert exc.value.code == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_options_not_given_fall_back_to_the_settings_defaults() -> None:
+    """Without options, every command's settings equal Settings' own defaults: the CLI repeats none."""
+    for argv in (["serve"], ["listen"], ["mood", "--text", "hi"], ["client", "--text", "hi"], ["library"]):
+        args = build_parser().parse_args([*argv, "--home", "/h"])
+        assert settings_from_args(args, {}) == Settings(home=Path("/h")), argv
+
+
+def test_voice_and_log_options_become_settings() -> None:
+    """Voice flags and --log-sync land in the settings, with their closed sets' values."""
+    args = build_parser().parse_args(
+        [
+            "serve",
+            "--whisper-engine",
+            "openai-whisper",
+            "--no-fitted-window",
+            "--max-utterance-s",
+            "12",
+            "--endpoint-silence-ms",
+            "400",
+            "--log-sync",
+            "full",
+        ]
+    )
+    s = settings_from_args(args, {})
+    assert (s.whisper_engine, s.fitted_window, s.max_utterance_s, s.endpoint_silence_ms, s.log_sync) == (
+        "openai-whisper",
+        False,
+        12.0,
+        400,
+        "full",
+    )
+
+
+@pytest.mark.parametrize(
+    "argv", [["serve", "--log-sync", "fast"], ["mood", "--text", "x", "--whisper-engine", "whisper.cpp"]]
+)
+def test_unknown_closed_set_values_are_usage_errors(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """An unknown --log-sync or --whisper-engine is refused at parse time (exit 2), never silently replaced."""
+    with pytest.raises(SystemExit) as exc:
+        main(argv)
+    assert exc.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err
+
+
+def test_settings_refuse_unknown_closed_set_values() -> None:
+    """Settings made in code check their Literal fields too: an unknown value raises, it is not 'normal'."""
+    with pytest.raises(ValueError, match="log sync"):
+        Settings(home=Path("/h"), log_sync="fast")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="Whisper engine"):
+        Settings(home=Path("/h"), whisper_engine="whisper.cpp")  # type: ignore[arg-type]
+
+
+def test_client_url_defaults_to_the_settings_server() -> None:
+    """`cadence client` without --url talks to ws://host:port of the settings (IPv6 in brackets)."""
+    assert Settings(home=Path("/h")).url == "ws://127.0.0.1:8765"
+    assert Settings(home=Path("/h"), host="::1", port=9).url == "ws://[::1]:9"
+    assert build_parser().parse_args(["client", "--text", "hi"]).url is None

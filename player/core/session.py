@@ -1,39 +1,49 @@
 """The sans-I/O session core: one connection's conversation, messages in, effects out.
 
-No sockets, no clock, no threads. :meth:`Session.handle` takes what arrived — a text frame, a
-binary frame, or the result of an effect the shell ran — and the current server time, and returns
+No sockets, no clock, no threads, no disk. :meth:`Session.handle` takes what arrived — a text frame,
+a binary frame, or the result of an effect the shell ran — and the current server time, and returns
 the effects the shell must carry out, in order:
 
 - :class:`Send` a server message;
 - :class:`Record` an event in the interaction log (the shell makes every ``Record`` durable before
   it performs the next ``Send``, so an ``ack`` always follows its commit);
-- :class:`LoadHistory` of a returning listener (answered with :class:`HistoryLoaded`);
+- :class:`LoadHistory` of a returning listener: their recent logged events and stored speaker
+  baseline (answered with :class:`HistoryLoaded`);
+- :class:`SaveBaseline` of a named listener after each analysed utterance;
 - :class:`OpenAudio`, :class:`FeedAudio`, :class:`FinishAudio` on the connection's utterance
-  stream (VAD runs as chunks arrive; answered with :class:`VadChanged` / :class:`UtteranceReady`);
-- :class:`Analyze` an utterance in the speech worker pool (answered with :class:`AnalysisDone`,
-  :class:`AnalysisFailed`, or :class:`AnalysisRejected` when the pool is full);
+  stream (VAD runs as chunks arrive; answered with :class:`VadChanged` / :class:`UtteranceReady`, or
+  :class:`StreamFailed`);
+- :class:`Analyze` an utterance against the session's speaker baseline in the speech worker pool
+  (answered with :class:`AnalysisDone`, :class:`AnalysisFailed`, or :class:`AnalysisRejected` when
+  the pool is full);
 - :class:`Close` the connection.
 
-Typed text and ranking are cheap and run inside the core, through the small interfaces
-:class:`TextMoodReader` and :class:`RecommenderLike`; speech is heavy and is requested as an effect.
+The core decides everything; the shell only does the I/O. Typed text and ranking are cheap and run
+inside the core, through the small interfaces :class:`TextMoodReader` and :class:`RecommenderLike`;
+speech is heavy, so the shell runs a :class:`SpeechAnalyzer` when the core asks for it. The real
+engines are checked against these Protocols where they are wired (``player.app``), the unit tests'
+fakes in ``tests/support/fakes.py``.
 
-Flow: ``hello`` → ``welcome``; ``session.start`` → history replayed into the listener state →
-first ``queue``; a new mood, an intent or a skip pushes a fresh ``queue``; ``next`` asks for one.
-Spoken or typed intents ``skip``, ``like`` and ``stop`` act like the playback commands (a skip is
-logged at the playing track's estimated position) and are relayed to the player as ``control``.
+Flow: ``hello`` → ``welcome``; ``session.start`` → the listener's history and this session's own
+``session_start`` replayed into a :class:`~player.core.listener.ListenerState` by
+:func:`player.core.replay.replay`, the very replay ``cadence train`` uses → first ``queue``; a new
+mood, an intent or a skip pushes a fresh ``queue``; ``next`` asks for one. Spoken or typed intents
+``skip``, ``like`` and ``stop`` act like the playback commands (a skip is logged at the playing
+track's estimated position) and are relayed to the player as ``control``.
 """
 
 from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Literal, Protocol, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
 
 from mood.errors import CadenceError
+from mood.prosody import SpeakerBaseline
 from mood.types import MoodEstimate
+from player.core.listener import ListenerState
 from player.core.protocol import (
     PROTOCOL_VERSION,
     Ack,
@@ -60,11 +70,18 @@ from player.core.protocol import (
     parse,
     wire_code,
 )
-from player.core.records import PLAYBACK_KINDS, LogEvent, LogKind
+from player.core.records import LogEvent, LogKind, SampleFormat
+from player.core.replay import apply_logged_event, replay
 from player.core.track import Track
 from player.errors import ProtocolError
 
+if TYPE_CHECKING:
+    from mood.stream import StreamItem, Utterance
+    from player.core.ranking import Recommendation
+    from player.settings import Settings
+
 __all__ = [
+    "HISTORY_PLAYBACK_LIMIT",
     "AnalysisDone",
     "AnalysisFailed",
     "AnalysisRejected",
@@ -76,24 +93,28 @@ __all__ = [
     "FinishAudio",
     "HistoryLoaded",
     "Incoming",
-    "ListenerLike",
     "LoadHistory",
     "OpenAudio",
     "RecommenderLike",
     "Record",
+    "SaveBaseline",
     "Send",
     "Session",
     "SessionDeps",
     "SessionLimits",
+    "SpeechAnalyzer",
+    "StreamFailed",
     "TextMoodReader",
     "UtteranceReady",
+    "UtteranceStreamLike",
     "VadChanged",
 ]
 
 logger = logging.getLogger(__name__)
 
-HISTORY_LIMIT = 5000
-"""Most recent playback events replayed into a returning listener's state."""
+HISTORY_PLAYBACK_LIMIT = 5000
+"""Newest playback events a returning listener's state is rebuilt from (the log returns every event
+since the session the oldest of them belongs to: session starts and moods too)."""
 _LIMIT_SLACK_S = 0.064
 
 
@@ -106,20 +127,30 @@ class TextMoodReader(Protocol):
     def analyze_text(self, text: str) -> MoodEstimate: ...
 
 
-class ListenerLike(Protocol):
-    """What the core needs of ``player.core.listener.ListenerState``."""
-
-    def start_session(self, local_time: datetime, *, at_s: float, device: str | None = None) -> None: ...
-    def observe_mood(self, estimate: MoodEstimate, *, at_s: float) -> None: ...
-    def observe_playback(self, event: Any) -> None: ...
-
-
 class RecommenderLike(Protocol):
-    """What the core needs of ``player.core.ranking.Recommender``: ``recommend`` returning picks and a target."""
+    """Picks the next tracks for a listener (``player.core.ranking.Recommender`` is one)."""
 
     def recommend(
-        self, state: Any, *, count: int, at_s: float, within: Sequence[str] | None = None
-    ) -> Any: ...
+        self, state: ListenerState, *, count: int, at_s: float, within: Sequence[str] | None = None
+    ) -> Recommendation: ...
+
+
+class UtteranceStreamLike(Protocol):
+    """One audio stream's endpointing (``mood.stream.UtteranceStream`` is one)."""
+
+    def feed(self, chunk: bytes) -> list[StreamItem]: ...
+    def finish(self) -> list[StreamItem]: ...
+
+
+class SpeechAnalyzer(Protocol):
+    """What the shell runs for :class:`OpenAudio` and :class:`Analyze` (``MoodAnalyzer`` is one)."""
+
+    def open_stream(
+        self, sample_rate: int, channels: int, sample_format: SampleFormat
+    ) -> UtteranceStreamLike: ...
+    def analyze_utterance(
+        self, utterance: Utterance, *, baseline: SpeakerBaseline | None = None
+    ) -> MoodEstimate: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,35 +160,49 @@ class SessionDeps:
     mood: TextMoodReader
     recommender: RecommenderLike
     tracks: Mapping[str, Track]
-    """The library by track id: checks ids from the client and nothing else."""
-    new_listener: Callable[[str, datetime, float, str | None], ListenerLike]
-    """``(listener_id, local_time, at_s, device) -> ListenerState``."""
-    playback_event: Callable[[str, str, float, float], Any]
-    """``(kind, track_id, position_s, at_s) -> PlaybackEvent``."""
+    """The library by track id: checks ids from the client and filters the replayed history."""
 
 
 @dataclass(frozen=True, slots=True)
 class SessionLimits:
-    """Per-connection limits, enforced by the core (and documented in docs/protocol.md)."""
+    """Per-connection limits, enforced by the core (and documented in docs/protocol.md).
 
-    token: str | None = None
+    No defaults here: :class:`player.settings.Settings` holds them; use :meth:`from_settings`.
+    """
+
+    token: str | None
     """Shared secret the client must present in ``hello`` (None: none needed)."""
-    max_text_bytes: int = 64 * 1024
+    max_text_bytes: int
     """Largest text frame accepted; larger ones get ``frame_too_large`` and are dropped."""
-    max_binary_bytes: int = 256 * 1024
+    max_binary_bytes: int
     """Largest binary (audio) frame accepted."""
-    messages_per_s: float = 20.0
+    messages_per_s: float
     """Token-bucket refill rate for text frames."""
-    message_burst: float = 40.0
+    message_burst: float
     """Token-bucket capacity for text frames."""
-    audio_speedup: float = 8.0
+    audio_speedup: float
     """Audio may arrive this many times faster than real time on average …"""
-    audio_burst_s: float = 60.0
+    audio_burst_s: float
     """… after a burst of this many seconds of audio (a whole file streamed at once)."""
-    max_utterance_s: float = 30.0
-    """Longest utterance analysed; longer ones get ``audio_too_long``."""
-    default_count: int = 10
+    max_utterance_s: float
+    """Longest utterance analysed; one that reached it gets ``audio_too_long``."""
+    queue_count: int
     """Tracks per ``queue`` until the client asks otherwise with ``next``."""
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SessionLimits:
+        """The limits ``settings`` describe."""
+        return cls(
+            token=settings.token,
+            max_text_bytes=settings.max_text_bytes,
+            max_binary_bytes=settings.max_binary_bytes,
+            messages_per_s=settings.messages_per_s,
+            message_burst=settings.message_burst,
+            audio_speedup=settings.audio_speedup,
+            audio_burst_s=settings.audio_burst_s,
+            max_utterance_s=settings.max_utterance_s,
+            queue_count=settings.queue_count,
+        )
 
 
 # ---------------------------------------------------------------- inputs the shell feeds back
@@ -165,14 +210,16 @@ class SessionLimits:
 
 @dataclass(frozen=True, slots=True)
 class HistoryLoaded:
-    """Answer to :class:`LoadHistory`: the listener's logged events, oldest first."""
+    """Answer to :class:`LoadHistory`: the listener's logged events, oldest first, and their baseline."""
 
     events: Sequence[LogEvent]
+    baseline: Mapping[str, Any] | None = None
+    """The stored speaker baseline (``SpeakerBaseline.to_dict()``), None if there is none."""
 
 
 @dataclass(frozen=True, slots=True)
 class VadChanged:
-    """The utterance stream saw speech start or stop (``mood`` VadEvent)."""
+    """The utterance stream saw speech start or stop (``mood.stream.VadEvent``)."""
 
     state: Literal["speech", "silence"]
     t_s: float
@@ -181,27 +228,35 @@ class VadChanged:
 
 @dataclass(frozen=True, slots=True)
 class UtteranceReady:
-    """The utterance stream cut an utterance; ``utterance`` is handed back in :class:`Analyze`."""
+    """The utterance stream cut an utterance; it is handed back in :class:`Analyze`."""
 
-    utterance: Any
-    start_s: float
-    """Seconds since ``audio.start``."""
-    end_s: float
-    duration_s: float | None = None
-    """Seconds of audio in the utterance, margins included (None: ``end_s - start_s``)."""
+    utterance: Utterance
+
+
+@dataclass(frozen=True, slots=True)
+class StreamFailed:
+    """The utterance stream could not be opened or refused a chunk (the stream stays as it was)."""
+
+    code: str
+    """A ``mood.errors`` code (``audio_format``, ``audio_non_finite``, …)."""
+    message: str
 
 
 @dataclass(frozen=True, slots=True)
 class AnalysisDone:
+    """Answer to :class:`Analyze`: the utterance's mood (the baseline has been updated with it)."""
+
     request_id: int
     estimate: MoodEstimate
 
 
 @dataclass(frozen=True, slots=True)
 class AnalysisFailed:
+    """Answer to :class:`Analyze`: the utterance could not be analysed."""
+
     request_id: int
     code: str
-    """A ``mood.errors`` code (``no_speech``, ``audio_too_long``, …)."""
+    """A ``mood.errors`` code (``no_speech``, ``audio_too_long``, …) or ``internal``."""
     message: str
 
 
@@ -223,6 +278,7 @@ Incoming: TypeAlias = (
     | HistoryLoaded
     | VadChanged
     | UtteranceReady
+    | StreamFailed
     | AnalysisDone
     | AnalysisFailed
     | AnalysisRejected
@@ -235,6 +291,8 @@ Incoming: TypeAlias = (
 
 @dataclass(frozen=True, slots=True)
 class Send:
+    """Send ``message`` to the client."""
+
     message: ServerMessage
 
 
@@ -248,10 +306,23 @@ class Record:
 
 @dataclass(frozen=True, slots=True)
 class LoadHistory:
-    """Read a returning listener's logged events (the shell feeds them back as a result)."""
+    """Read a returning listener's logged events and stored speaker baseline (fed back as
+    :class:`HistoryLoaded`)."""
 
     listener_id: str
-    limit: int = HISTORY_LIMIT
+    playback_limit: int = HISTORY_PLAYBACK_LIMIT
+    """Every event since the session of the ``playback_limit``-th newest playback event."""
+
+
+@dataclass(frozen=True, slots=True)
+class SaveBaseline:
+    """Store a named listener's speaker baseline (no answer; a failure is only logged)."""
+
+    listener_id: str
+    data: dict[str, Any]
+    """``SpeakerBaseline.to_dict()``: numbers only."""
+    at_s: float
+    """Server time of the update, Unix seconds."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -260,7 +331,7 @@ class OpenAudio:
 
     sample_rate: int
     channels: int
-    format: Literal["s16le", "f32le"]
+    format: SampleFormat
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,10 +349,15 @@ class FinishAudio:
 
 @dataclass(frozen=True, slots=True)
 class Analyze:
-    """Run mood analysis of ``utterance`` in the speech worker pool; the result names ``request_id``."""
+    """Run mood analysis of ``utterance`` in the speech worker pool; the result names ``request_id``.
+
+    The analysis reads the voice against ``baseline`` and updates it (``SpeakerBaseline`` is
+    thread-safe; the shell analyses one connection's utterances one at a time, in order).
+    """
 
     request_id: int
-    utterance: Any
+    utterance: Utterance
+    baseline: SpeakerBaseline | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -293,7 +369,9 @@ class Close:
     reason: str
 
 
-Effect: TypeAlias = Send | Record | LoadHistory | OpenAudio | FeedAudio | FinishAudio | Analyze | Close
+Effect: TypeAlias = (
+    Send | Record | LoadHistory | SaveBaseline | OpenAudio | FeedAudio | FinishAudio | Analyze | Close
+)
 
 _Phase = Literal["hello", "start", "loading", "active", "ended"]
 
@@ -327,20 +405,22 @@ class _Playing:
 class Session:
     """One connection's conversation state. Not thread-safe: the shell calls it from one loop."""
 
-    def __init__(self, session_id: str, deps: SessionDeps, limits: SessionLimits | None = None) -> None:
+    def __init__(self, session_id: str, deps: SessionDeps, limits: SessionLimits) -> None:
         self.session_id = session_id
         self.deps = deps
-        self.limits = limits or SessionLimits()
+        self.limits = limits
         self.phase: _Phase = "hello"
         self.listener_id: str | None = None
         self.named_listener = False
         """True when the client gave a ``listener_id`` (history and speaker baseline persist)."""
-        self.state: ListenerLike | None = None
+        self.state: ListenerState | None = None
+        self.baseline: SpeakerBaseline | None = None
+        """The speaker's running prosodic baseline (from the log for a named listener)."""
         self.store_transcripts = False
         self.device: str | None = None
-        self.count = self.limits.default_count
+        self.count = self.limits.queue_count
         self.within: tuple[str, ...] | None = None
-        self._pending_start: tuple[SessionStart, float] | None = None
+        self._pending_start: SessionStart | None = None
         self._audio: AudioStart | None = None
         self._audio_carry = b""
         self._next_request = 1
@@ -364,11 +444,10 @@ class Session:
                 return [Send(Vad(state=incoming.state, t_s=incoming.t_s))] if self._audio_open() else []
             if isinstance(incoming, UtteranceReady):
                 return self._utterance_ready(incoming)
+            if isinstance(incoming, StreamFailed):
+                return [self._error(wire_code(incoming.code), incoming.message)]
             if isinstance(incoming, AnalysisDone):
-                ready = self._analyses.pop(incoming.request_id, None)
-                if ready is None or self.phase != "active":
-                    return []
-                return self._mood(incoming.estimate, now_s, source="voice", utterance=ready)
+                return self._analysis_done(incoming, now_s)
             if isinstance(incoming, AnalysisFailed):
                 self._analyses.pop(incoming.request_id, None)
                 return [self._error(wire_code(incoming.code), incoming.message)]
@@ -517,44 +596,43 @@ class Session:
         self.store_transcripts = message.store_transcripts
         self.device = message.device
         self.within = message.queue
-        if message.listener_id is None:
-            # A new anonymous listener has no history to load.
-            self._pending_start = (message, now_s)
-            return self._history_loaded(HistoryLoaded(events=()), now_s)
         self.phase = "loading"
-        self._pending_start = (message, now_s)
+        self._pending_start = message
+        if not self.named_listener:
+            # An anonymous listener is new: no history, no stored baseline.
+            return self._history_loaded(HistoryLoaded(events=()), now_s)
         return [LoadHistory(self.listener_id)]
 
     def _history_loaded(self, loaded: HistoryLoaded, now_s: float) -> list[Effect]:
-        if self._pending_start is None or self.listener_id is None:
+        message = self._pending_start
+        if self.phase != "loading" or message is None or self.listener_id is None:
             return []
-        message, _ = self._pending_start
         self._pending_start = None
-        local_time = message.local_datetime()
-        plays = [e for e in loaded.events if e.kind in PLAYBACK_KINDS and e.track_id is not None]
-        plays = plays[-HISTORY_LIMIT:]
-        first_s = min([now_s, *(e.at_s for e in plays)])
-        state = self.deps.new_listener(self.listener_id, local_time, first_s, message.device)
-        for event in plays:
-            track_id = event.track_id
-            if track_id is not None and track_id in self.deps.tracks:
-                state.observe_playback(
-                    self.deps.playback_event(event.kind, track_id, event.position_s or 0.0, event.at_s)
-                )
-        # The replay moved the state's clock through the past; the session starts now, here.
-        state.start_session(local_time, at_s=now_s, device=message.device)
+        start = self._event("session_start", now_s, local_time=message.local_time, device=message.device)
+        # One replay for serving and training: the logged history and then this session's own start,
+        # exactly as `cadence train` rebuilds the state from the log (tests/player/core/test_replay.py).
+        state = replay(self.listener_id, [*loaded.events, start], known_tracks=self.deps.tracks)
+        if state is None:  # pragma: no cover - replay creates the state at a session_start
+            raise AssertionError("replaying a session_start made no listener state")
         self.state = state
+        self.baseline = self._speaker_baseline(loaded.baseline)
         self.phase = "active"
         logger.info(
-            "session %s started for listener %s (%d past playback events)",
+            "session %s started for listener %s (%d logged events replayed)",
             self.session_id,
             self.listener_id,
-            len(plays),
+            len(loaded.events),
         )
-        return [
-            Record(self._event("session_start", now_s, local_time=message.local_time, device=message.device)),
-            self._queue(now_s, trigger="start", ref=message.id),
-        ]
+        return [Record(start), self._queue(now_s, trigger="start", ref=message.id)]
+
+    def _speaker_baseline(self, stored: Mapping[str, Any] | None) -> SpeakerBaseline:
+        """The stored baseline of a returning speaker, else a fresh one (the population prior)."""
+        if stored is not None:
+            try:
+                return SpeakerBaseline.from_dict(stored)
+            except (AttributeError, KeyError, TypeError, ValueError):
+                logger.warning("ignoring the stored speaker baseline of %s (unreadable)", self.listener_id)
+        return SpeakerBaseline()
 
     def _audio_start(self, message: AudioStart) -> list[Effect]:
         if self._audio is not None:
@@ -576,9 +654,8 @@ class Session:
         if self.phase != "active":
             return []
         # The stream cuts speech that goes on at the limit; an utterance that reached it (within
-        # two 32 ms VAD frames) is refused rather than analysed half-heard.
-        duration_s = ready.duration_s if ready.duration_s is not None else ready.end_s - ready.start_s
-        if duration_s >= self.limits.max_utterance_s - _LIMIT_SLACK_S:
+        # two 32 ms VAD frames, margins included) is refused rather than analysed half-heard.
+        if ready.utterance.duration_s >= self.limits.max_utterance_s - _LIMIT_SLACK_S:
             return [
                 self._error(
                     "audio_too_long",
@@ -589,7 +666,18 @@ class Session:
         request_id = self._next_request
         self._next_request += 1
         self._analyses[request_id] = ready
-        return [Analyze(request_id=request_id, utterance=ready.utterance)]
+        return [Analyze(request_id=request_id, utterance=ready.utterance, baseline=self.baseline)]
+
+    def _analysis_done(self, done: AnalysisDone, now_s: float) -> list[Effect]:
+        ready = self._analyses.pop(done.request_id, None)
+        effects: list[Effect] = []
+        if ready is not None and self.phase == "active":
+            effects = self._mood(done.estimate, now_s, source="voice", utterance=ready)
+        # The analysis updated the baseline, even if the session ended meanwhile: a named
+        # listener's voice is read against their own baseline next time.
+        if self.named_listener and self.listener_id is not None and self.baseline is not None:
+            effects.append(SaveBaseline(self.listener_id, self.baseline.to_dict(), at_s=now_s))
+        return effects
 
     # ------------------------------------------------------------ mood, playback, queue
 
@@ -603,6 +691,8 @@ class Session:
         utterance: UtteranceReady | None = None,
     ) -> list[Effect]:
         assert self.state is not None
+        # The live estimate, not its log row: it also carries the label and each intent's strength
+        # and phrase, which the log does not keep (a replay of this mood reads the logged numbers).
         self.state.observe_mood(estimate, at_s=now_s)
         transcript = estimate.transcript if self.store_transcripts else None
         effects: list[Effect] = [
@@ -622,8 +712,8 @@ class Session:
                 Mood(
                     estimate=estimate,
                     source=source,
-                    start_s=utterance.start_s if utterance else None,
-                    end_s=utterance.end_s if utterance else None,
+                    start_s=utterance.utterance.start_s if utterance else None,
+                    end_s=utterance.utterance.end_s if utterance else None,
                     ref=ref,
                 )
             ),
@@ -662,9 +752,11 @@ class Session:
         return effects
 
     def _observe(self, kind: LogKind, track_id: str, position_s: float, now_s: float) -> list[Effect]:
-        assert self.state is not None
-        self.state.observe_playback(self.deps.playback_event(kind, track_id, position_s, now_s))
-        return [Record(self._event(kind, now_s, track_id=track_id, position_s=position_s))]
+        assert self.state is not None and self.listener_id is not None
+        event = self._event(kind, now_s, track_id=track_id, position_s=position_s)
+        # The same path as the replay of this event from the log (training, the next session).
+        apply_logged_event(self.state, self.listener_id, event, known_tracks=self.deps.tracks)
+        return [Record(event)]
 
     def _position(self, playing: _Playing, now_s: float) -> float:
         """Where the playing track is now, from its `started` report and the time since."""
@@ -704,6 +796,7 @@ class Session:
         )
 
     def _end(self, now_s: float) -> list[Effect]:
+        self._pending_start = None
         if self.phase != "active":
             self.phase = "ended"
             return []

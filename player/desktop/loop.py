@@ -530,11 +530,11 @@ async def _listen(settings: Settings, args: argparse.Namespace) -> int:
         if args.url:
             return await _session(settings, args, args.url, output, microphone, notice)
         # Imported here: the server package (and what it loads) is needed only without --url.
-        from player.server.shell import running_server
+        from player.app import serving
 
         # In-process: loopback only and a free port, so it never clashes with a running `cadence serve`.
         local = dataclasses.replace(settings, host="127.0.0.1", port=0)
-        async with running_server(local) as url:
+        async with serving(local) as url:
             return await _session(settings, args, url, output, microphone, notice)
     finally:
         if microphone is not None:

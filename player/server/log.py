@@ -25,7 +25,6 @@ numbers before it is written; :meth:`InteractionLog.forget` erases a listener wi
 
 from __future__ import annotations
 
-import argparse
 import json
 import logging
 import math
@@ -34,12 +33,12 @@ import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Literal
+from typing import Any
 
-from player.core.records import LOG_KINDS, LogEvent
-from player.settings import Settings
+from player.core.records import LOG_KINDS, PLAYBACK_KINDS, LogEvent
+from player.settings import LOG_SYNCS, LogSync
 
-__all__ = ["InteractionLog", "cmd_forget", "numbers_only"]
+__all__ = ["InteractionLog", "numbers_only"]
 
 logger = logging.getLogger(__name__)
 
@@ -129,6 +128,27 @@ _COLUMNS = (
     "valence, energy, confidence, intents, transcript"
 )
 
+# A listener's recent history (parameters: listener, playback limit - 1, listener, listener): the
+# cut is the N-th newest playback event; the history starts at the session_start before it (so a
+# replay has its session to start from), or at the cut itself when no session start precedes it.
+_RECENT_HISTORY = f"""
+WITH cut AS (
+    SELECT at_s, id FROM events
+    WHERE listener_id = ? AND kind IN ({", ".join(repr(k) for k in PLAYBACK_KINDS)})
+    ORDER BY at_s DESC, id DESC LIMIT 1 OFFSET ?
+), opening AS (
+    SELECT e.at_s, e.id FROM events AS e, cut
+    WHERE e.listener_id = ? AND e.kind = 'session_start' AND (e.at_s, e.id) <= (cut.at_s, cut.id)
+    ORDER BY e.at_s DESC, e.id DESC LIMIT 1
+), origin AS (
+    SELECT at_s, id FROM opening
+    UNION ALL SELECT at_s, id FROM cut WHERE NOT EXISTS (SELECT 1 FROM opening)
+)
+SELECT {_COLUMNS}, evidence FROM events
+WHERE listener_id = ?
+  AND (NOT EXISTS (SELECT 1 FROM origin) OR (at_s, id) >= (SELECT at_s, id FROM origin))
+"""
+
 
 class InteractionLog:
     """The log at ``path`` (created if absent). Thread-safe; several processes may open it.
@@ -141,11 +161,9 @@ class InteractionLog:
         sqlite3.Error: If the file exists but is not a SQLite database.
     """
 
-    def __init__(
-        self, path: Path, *, synchronous: Literal["normal", "full"] = "full", autocheckpoint: bool = True
-    ) -> None:
-        if synchronous not in ("normal", "full"):
-            raise ValueError(f"synchronous must be 'normal' or 'full', not {synchronous!r}")
+    def __init__(self, path: Path, *, synchronous: LogSync = "full", autocheckpoint: bool = True) -> None:
+        if synchronous not in LOG_SYNCS:
+            raise ValueError(f"synchronous must be one of {', '.join(LOG_SYNCS)}, not {synchronous!r}")
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
@@ -259,17 +277,32 @@ class InteractionLog:
             rows = self._db.execute("SELECT listener_id FROM listeners ORDER BY listener_id").fetchall()
         return [r[0] for r in rows]
 
-    def events(self, listener_id: str | None = None) -> list[LogEvent]:
-        """Events, oldest first (all listeners' if ``listener_id`` is None)."""
-        return [event for event, _ in self.events_with_evidence(listener_id)]
+    def events(self, listener_id: str | None = None, *, playback_limit: int | None = None) -> list[LogEvent]:
+        """Events, oldest first (all listeners' if ``listener_id`` is None).
+
+        Args:
+            playback_limit: Only a listener's recent history: every event from the ``session_start``
+                that opened the session of their ``playback_limit``-th newest playback event on (from
+                that event itself if no session start precedes it). None: everything. The cut is made
+                in SQL, so a long history is never read whole.
+
+        Raises:
+            ValueError: If ``playback_limit`` is given without a ``listener_id``, or is below 1.
+        """
+        return [event for event, _ in self.events_with_evidence(listener_id, playback_limit=playback_limit)]
 
     def events_with_evidence(
-        self, listener_id: str | None = None
+        self, listener_id: str | None = None, *, playback_limit: int | None = None
     ) -> list[tuple[LogEvent, dict[str, Any] | None]]:
         """Like :meth:`events`, each with the evidence stored with it (moods) or None."""
         query = f"SELECT {_COLUMNS}, evidence FROM events"
-        params: tuple[str, ...] = ()
-        if listener_id is not None:
+        params: tuple[Any, ...] = ()
+        if playback_limit is not None:
+            if listener_id is None or playback_limit < 1:
+                raise ValueError("playback_limit needs a listener_id and must be at least 1")
+            query = _RECENT_HISTORY
+            params = (listener_id, playback_limit - 1, listener_id, listener_id)
+        elif listener_id is not None:
             query += " WHERE listener_id = ?"
             params = (listener_id,)
         with self._lock:
@@ -344,11 +377,3 @@ def _row_event(row: Iterable[Any]) -> LogEvent:
         intents=tuple(json.loads(intents or "[]")),
         transcript=transcript,
     )
-
-
-def cmd_forget(settings: Settings, args: argparse.Namespace) -> int:
-    """`cadence forget --listener ID`: erase everything stored about a listener."""
-    with InteractionLog(settings.log_db) as log:
-        erased = log.forget(args.listener)
-    print(f"forgot listener {args.listener}: {erased} rows erased from {settings.log_db}")
-    return 0

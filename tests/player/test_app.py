@@ -1,124 +1,55 @@
-"""`cadence mood` and `cadence models` through the CLI, and the per-process analyzer."""
+"""The wiring: settings become engine configurations, and servers are composed in the right order."""
 
 from __future__ import annotations
 
-import json
+import asyncio
 from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 from mood.analyzer import MoodAnalyzer
-from player.app import build_analyzer, config_from_settings, format_estimate
-from player.cli import main
+from mood.errors import CadenceError
+from player.app import build_analyzer, config_from_settings, serving
 from player.settings import Settings
 
-ESTIMATE_FIELDS = {
-    "valence",
-    "energy",
-    "confidence",
-    "valence_confidence",
-    "energy_confidence",
-    "label",
-    "transcript",
-    "intents",
-    "evidence",
-}
 
-
-def _corpus_module() -> ModuleType:
-    from tests.support import mood_corpus
-
-    return mood_corpus
-
-
-def test_build_analyzer_is_one_per_process_and_follows_settings(tmp_path: Path) -> None:
-    """The same settings give the same analyzer object; the voice settings become its config."""
-    settings = Settings(home=tmp_path, fitted_window=False, endpoint_silence_ms=400, max_utterance_s=12.0)
-    first = build_analyzer(settings)
-    assert isinstance(first, MoodAnalyzer)
-    assert (
-        build_analyzer(
-            Settings(
-                home=tmp_path / "other", fitted_window=False, endpoint_silence_ms=400, max_utterance_s=12.0
-            )
-        )
-        is first
+def test_voice_settings_become_the_analyzer_config(tmp_path: Path) -> None:
+    """Engine, model, window, utterance limit and endpointing silence are taken from Settings."""
+    settings = Settings(
+        home=tmp_path,
+        whisper_engine="openai-whisper",
+        whisper_model=tmp_path / "m.pt",
+        fitted_window=False,
+        endpoint_silence_ms=400,
+        max_utterance_s=12.0,
     )
     config = config_from_settings(settings)
-    assert (config.fitted_window, config.endpoint_silence_ms, config.max_utterance_s) == (False, 400, 12.0)
-    assert build_analyzer(Settings(home=tmp_path)) is not first
-
-
-def test_mood_text_json_prints_one_estimate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """`cadence mood --text ... --json` prints one JSON object with the MoodEstimate field names."""
-    assert (
-        main(["mood", "--home", str(tmp_path), "--text", "I'm exhausted, play something calmer", "--json"])
-        == 0
+    assert (config.engine, config.model_path, config.fitted_window) == (
+        "openai-whisper",
+        tmp_path / "m.pt",
+        False,
     )
-    out = capsys.readouterr().out.strip().splitlines()
-    assert len(out) == 1
-    data = json.loads(out[0])
-    assert set(data) == ESTIMATE_FIELDS
-    assert data["energy"] < 0.4
-    assert data["intents"][0]["kind"] == "calmer"
-    assert data["transcript"] == "I'm exhausted, play something calmer"
+    assert (config.endpoint_silence_ms, config.max_utterance_s) == (400, 12.0)
+    analyzer = build_analyzer(settings)
+    assert isinstance(analyzer, MoodAnalyzer) and analyzer.config == config
 
 
-def test_mood_text_human_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """Without --json, one short human line with the label and the numbers."""
-    assert main(["mood", "--home", str(tmp_path), "--text", "what a wonderful day"]) == 0
-    out = capsys.readouterr().out.strip()
-    assert "valence" in out and "energy" in out and "\n" not in out
-    assert out.split()[0] in ("happy", "content", "excited")
+@pytest.mark.integration
+def test_models_are_loaded_once_per_process_by_the_mood_loaders(tmp_path: Path) -> None:
+    """Two analyzers built from the same settings share one VAD model: mood's loader is the one cache."""
+    first, second = build_analyzer(Settings(home=tmp_path)), build_analyzer(Settings(home=tmp_path / "b"))
+    assert first is not second
+    assert first.vad() is second.vad()
 
 
-@pytest.mark.slow
-def test_mood_wav_json_through_the_real_models(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """`cadence mood --wav FILE --json` transcribes an espeak-ng WAV and reads its mood."""
-    corpus = _corpus_module()
-    wav = corpus.synthesize("I am so disappointed and upset with this.", "en-us", 1, tmp_path / "sad.wav")
-    assert main(["mood", "--home", str(tmp_path), "--wav", str(wav), "--json"]) == 0
-    data = json.loads(capsys.readouterr().out)
-    assert set(data) == ESTIMATE_FIELDS
-    assert "disappointed" in data["transcript"].lower()
-    assert data["valence"] < 0.4
-    assert {"prosody", "text", "weights"} <= set(data["evidence"])
+def test_serving_checks_the_address_before_building_engines(tmp_path: Path) -> None:
+    """An exposed address without a token is refused at once, before the library or models load."""
 
+    async def start() -> None:
+        async with serving(Settings(home=tmp_path, host="0.0.0.0")):
+            raise AssertionError("the server started")
 
-def test_mood_wav_errors_are_coded(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """A silent WAV exits with status 2 and `error [audio_silent]`."""
-    import numpy as np
-    import soundfile as sf
-
-    wav = tmp_path / "silent.wav"
-    sf.write(wav, np.zeros(16000, np.int16), 16000, subtype="PCM_16")
-    assert main(["mood", "--home", str(tmp_path), "--wav", str(wav)]) == 2
-    assert "error [audio_silent]" in capsys.readouterr().err
-
-
-def test_models_whisper_convert_usage(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """More than two paths is a usage error (exit 2), not a conversion."""
-    assert main(["models", "--home", str(tmp_path), "whisper-convert", "a", "b", "c"]) == 2
-    assert "usage" in capsys.readouterr().err
-
-
-@pytest.mark.slow
-def test_models_whisper_convert_bundled_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    """`cadence models whisper-convert OUT.pt` converts the bundled tiny.en into a loadable checkpoint."""
-    import torch
-
-    out = tmp_path / "tiny.en.pt"
-    assert main(["models", "--home", str(tmp_path), "whisper-convert", str(out)]) == 0
-    assert str(out) in capsys.readouterr().out
-    checkpoint = torch.load(out, map_location="cpu", weights_only=False)
-    assert checkpoint["dims"]["n_text_layer"] == 4  # tiny
-    assert any(k.startswith("encoder.") for k in checkpoint["model_state_dict"])
-
-
-def test_format_estimate_mentions_intents() -> None:
-    """The human line lists intents with their strength."""
-    from mood.types import Intent, MoodEstimate
-
-    line = format_estimate(MoodEstimate(0.7, 0.3, 0.8, "content", "skip", (Intent("skip", 0.7, "skip"),)))
-    assert line.startswith("content") and "skip (0.7)" in line and "“skip”" in line
+    with pytest.raises(CadenceError) as exc:
+        asyncio.run(start())
+    assert exc.value.code == "token_required"
+    assert not (tmp_path / "library.db").exists()

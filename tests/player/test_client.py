@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 import soundfile
 
+from player.app import Engines, serve
 from player.cli import main
 from player.client import pcm_s16le
-from player.server.shell import Engines, run_server
 from player.settings import Settings
 from tests.support.server import shared_engines, spoken, with_silence
 
@@ -35,9 +35,7 @@ def server_url(demo_home: Path, tmp_path: Path) -> Iterator[str]:
         ready.set()
 
     thread = threading.Thread(
-        target=lambda: loop.run_until_complete(
-            run_server(settings, ready=on_ready, stop=stop, engines=engines)
-        ),
+        target=lambda: loop.run_until_complete(serve(settings, engines, ready=on_ready, stop=stop)),
         daemon=True,
     )
     thread.start()

@@ -1,18 +1,24 @@
 """Fakes for the unit tier of the server area only (tests of player.core.session and player.core.protocol).
 
-The real-server and end-to-end tests use the real library, ranker and mood analyzer instead.
+Each fake implements exactly one of the session core's Protocols (``TextMoodReader``,
+``RecommenderLike``; tests/player/core/test_session.py checks their signatures); the listener state
+is the real, pure ``ListenerState``. The real-server and end-to-end tests use the real library,
+ranker and mood analyzer instead.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 from mood.types import Intent, MoodEstimate
-from player.core.session import SessionDeps
+from player.core.listener import ListenerState
+from player.core.ranking import Pick, Recommendation
+from player.core.session import SessionDeps, SessionLimits
 from player.core.track import MFCC_COUNT, Track, TrackId
+from player.settings import Settings
 
 
 def make_track(track_id: str, *, energy: float, valence: float = 0.5, duration_s: float = 180.0) -> Track:
@@ -47,7 +53,7 @@ def make_track(track_id: str, *, energy: float, valence: float = 0.5, duration_s
 
 
 class FakeMood:
-    """Keyword reader: 'exhausted' is tired, 'pumped' is excited, intents by their words."""
+    """Keyword reader (a ``TextMoodReader``): 'exhausted' is tired, 'pumped' is excited, intents by their words."""
 
     def analyze_text(self, text: str) -> MoodEstimate:
         lowered = text.lower()
@@ -80,85 +86,36 @@ class FakeMood:
         )
 
 
-@dataclass
-class FakePlaybackEvent:
-    kind: str
-    track_id: str
-    position_s: float
-    at_s: float
-
-
-@dataclass
-class FakeTarget:
-    valence: float
-    energy: float
-
-
-@dataclass
-class FakeListener:
-    """Remembers what it was told; its target energy is the last mood's energy."""
-
-    listener_id: str
-    local_time: datetime
-    at_s: float
-    device: str | None
-    energy: float = 0.5
-    playbacks: list[FakePlaybackEvent] = field(default_factory=list)
-    moods: list[MoodEstimate] = field(default_factory=list)
-
-    def start_session(self, local_time: datetime, *, at_s: float, device: str | None = None) -> None:
-        self.local_time = local_time
-        self.at_s = at_s
-        self.device = device
-
-    def observe_mood(self, estimate: MoodEstimate, *, at_s: float) -> None:
-        self.moods.append(estimate)
-        self.energy = estimate.energy
-
-    def observe_playback(self, event: Any) -> None:
-        self.playbacks.append(event)
-
-
-@dataclass
-class FakePick:
-    track: Track
-    score: float
-    reason: str
-
-
-@dataclass
-class FakeRecommendation:
-    picks: tuple[FakePick, ...]
-    target: FakeTarget
-
-
 class FakeRecommender:
-    """Closest energy first, never a skipped track."""
+    """Closest energy to the listener's target first, never a skipped track (a ``RecommenderLike``)."""
 
     def __init__(self, tracks: Sequence[Track]) -> None:
         self.tracks = list(tracks)
 
     def recommend(
-        self, state: Any, *, count: int, at_s: float, within: Sequence[str] | None = None
-    ) -> FakeRecommendation:
-        skipped = {e.track_id for e in state.playbacks if e.kind == "skipped"}
+        self, state: ListenerState, *, count: int, at_s: float, within: Sequence[str] | None = None
+    ) -> Recommendation:
+        target = state.target(at_s=at_s)
+        skipped = {entry.track_id for entry in state.history if entry.kind == "skipped"}
         pool = [t for t in self.tracks if t.id not in skipped and (within is None or t.id in within)]
-        pool.sort(key=lambda t: abs(t.energy - state.energy))
+        pool.sort(key=lambda t: abs(t.energy - target.energy))
         picks = tuple(
-            FakePick(t, 1.0 - abs(t.energy - state.energy), "fake: closest energy") for t in pool[:count]
+            Pick(t, 1.0 - abs(t.energy - target.energy), "fake: closest energy") for t in pool[:count]
         )
-        return FakeRecommendation(picks=picks, target=FakeTarget(valence=0.5, energy=state.energy))
+        return Recommendation(picks=picks, target=target, targets=(target,) * len(picks))
+
+
+def fake_tracks(n_tracks: int = 20) -> list[Track]:
+    """``n_tracks`` tracks ``t00``, ``t01``, … with energies spread evenly over 0–1."""
+    return [make_track(f"t{i:02d}", energy=i / max(1, n_tracks - 1)) for i in range(n_tracks)]
 
 
 def fake_deps(n_tracks: int = 20) -> SessionDeps:
-    """Session dependencies over ``n_tracks`` tracks with energies spread over 0–1."""
-    tracks = [make_track(f"t{i:02d}", energy=i / max(1, n_tracks - 1)) for i in range(n_tracks)]
-    return SessionDeps(
-        mood=FakeMood(),
-        recommender=FakeRecommender(tracks),
-        tracks={t.id: t for t in tracks},
-        new_listener=lambda lid, local_time, at_s, device: FakeListener(lid, local_time, at_s, device),
-        playback_event=lambda kind, track_id, position_s, at_s: FakePlaybackEvent(
-            kind, track_id, position_s, at_s
-        ),
-    )
+    """Session dependencies over :func:`fake_tracks`: the fake mood reader and recommender."""
+    tracks = fake_tracks(n_tracks)
+    return SessionDeps(mood=FakeMood(), recommender=FakeRecommender(tracks), tracks={t.id: t for t in tracks})
+
+
+def limits(**overrides: Any) -> SessionLimits:
+    """The default :class:`Settings`' session limits, with ``overrides`` (field names of SessionLimits)."""
+    return replace(SessionLimits.from_settings(Settings(home=Path("/nonexistent"))), **overrides)

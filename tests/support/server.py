@@ -17,8 +17,9 @@ from xml.sax.saxutils import escape
 import numpy as np
 import soundfile
 
+from player.app import Engines, build_engines
+from player.app import serving as app_serving
 from player.client import CadenceClient
-from player.server.shell import Engines, build_engines, running_server
 from player.settings import Settings
 from tests.support.protocol_doc import check_documented
 
@@ -48,7 +49,7 @@ def copy_library(demo_home: Path, home: Path) -> None:
 async def serving(engines: Engines, home: Path, **settings: Any) -> AsyncIterator[tuple[str, Settings]]:
     """A real server on a free loopback port with its log under ``home``; yields (url, settings)."""
     config = replace(Settings(home=home), port=0, **settings)
-    async with running_server(config, engines=engines) as url:
+    async with app_serving(config, engines) as url:
         yield url, config
 
 

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import inspect
 import json
+from dataclasses import MISSING, fields
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from mood.prosody import SpeakerBaseline
+from mood.stream import Utterance
 from mood.types import MoodEstimate
+from player.core.listener import ListenerState
 from player.core.protocol import PROTOCOL_VERSION, Ack, Control, Error, Mood, Queue, Vad, Welcome
 from player.core.records import LogEvent
 from player.core.session import (
@@ -23,14 +29,19 @@ from player.core.session import (
     HistoryLoaded,
     LoadHistory,
     OpenAudio,
+    RecommenderLike,
     Record,
+    SaveBaseline,
     Send,
     Session,
     SessionLimits,
+    StreamFailed,
+    TextMoodReader,
     UtteranceReady,
     VadChanged,
 )
-from tests.support.fakes import FakeListener, fake_deps
+from player.settings import Settings
+from tests.support.fakes import FakeMood, FakeRecommender, fake_deps, limits
 
 T0 = 1_800_000_000.0
 LOCAL = "2026-05-01T07:30:00+02:00"
@@ -48,8 +59,16 @@ def errors(effects: list[Effect]) -> list[str]:
     return [m.code for m in sent(effects) if isinstance(m, Error)]
 
 
-def started(limits: SessionLimits | None = None, **start: Any) -> Session:
-    session = Session("s1", fake_deps(), limits)
+def utterance(start_s: float, end_s: float) -> Utterance:
+    """A stream's utterance of silence from ``start_s`` to ``end_s`` (16 kHz, no margins)."""
+    samples = np.zeros(round((end_s - start_s) * 16000), np.float32)
+    return Utterance(
+        samples=samples, start_s=start_s, end_s=end_s, speech_s=end_s - start_s, offset_s=start_s
+    )
+
+
+def started(session_limits: SessionLimits | None = None, **start: Any) -> Session:
+    session = Session("s1", fake_deps(), session_limits or limits())
     assert isinstance(
         sent(session.handle(msg("hello", protocol=PROTOCOL_VERSION, client="t"), now_s=T0))[0], Welcome
     )
@@ -67,25 +86,25 @@ def mean_energy(queue: Queue) -> float:
 
 def test_hello_welcomes_with_protocol_and_session_id() -> None:
     """`hello` with the right version is answered by `welcome` carrying the session id."""
-    session = Session("abc", fake_deps())
+    session = Session("abc", fake_deps(), limits())
     out = sent(session.handle(msg("hello", protocol=PROTOCOL_VERSION, client="t"), now_s=T0))
     assert out == [Welcome(protocol=PROTOCOL_VERSION, session_id="abc")]
 
 
 def test_wrong_token_is_refused_and_closes() -> None:
     """A wrong token gets `unauthorized` and a 1008 close; the right one is welcomed."""
-    session = Session("s", fake_deps(), SessionLimits(token="sesame"))
+    session = Session("s", fake_deps(), limits(token="sesame"))
     effects = session.handle(msg("hello", protocol=PROTOCOL_VERSION, client="t", token="nope"), now_s=T0)
     assert errors(effects) == ["unauthorized"]
     assert effects[-1] == Close(1008, "unauthorized")
-    other = Session("s2", fake_deps(), SessionLimits(token="sesame"))
+    other = Session("s2", fake_deps(), limits(token="sesame"))
     ok = other.handle(msg("hello", protocol=PROTOCOL_VERSION, client="t", token="sesame"), now_s=T0)
     assert isinstance(sent(ok)[0], Welcome)
 
 
 def test_wrong_protocol_version_keeps_the_connection_usable() -> None:
     """An unsupported protocol is an error, and a correct `hello` afterwards still works."""
-    session = Session("s", fake_deps())
+    session = Session("s", fake_deps(), limits())
     assert errors(session.handle(msg("hello", protocol=99, client="t"), now_s=T0)) == ["unsupported_protocol"]
     assert isinstance(
         sent(session.handle(msg("hello", protocol=PROTOCOL_VERSION, client="t"), now_s=T0))[0], Welcome
@@ -94,7 +113,7 @@ def test_wrong_protocol_version_keeps_the_connection_usable() -> None:
 
 def test_order_of_the_conversation_is_enforced() -> None:
     """Messages before `hello` or `session.start` get `not_started`; repeats get `already_started`."""
-    session = Session("s", fake_deps())
+    session = Session("s", fake_deps(), limits())
     assert errors(session.handle(msg("text", text="hi"), now_s=T0)) == ["not_started"]
     session.handle(msg("hello", protocol=PROTOCOL_VERSION, client="t"), now_s=T0)
     assert errors(session.handle(msg("hello", protocol=PROTOCOL_VERSION, client="t"), now_s=T0)) == [
@@ -107,7 +126,7 @@ def test_order_of_the_conversation_is_enforced() -> None:
 
 def test_session_start_records_then_sends_the_first_queue() -> None:
     """An anonymous session is logged as `session_start` before the first queue is sent."""
-    session = Session("s", fake_deps())
+    session = Session("s", fake_deps(), limits())
     session.handle(msg("hello", protocol=PROTOCOL_VERSION, client="t"), now_s=T0)
     effects = session.handle(msg("session.start", local_time=LOCAL, device="car", id=7), now_s=T0)
     assert isinstance(effects[0], Record) and effects[0].event.kind == "session_start"
@@ -120,27 +139,42 @@ def test_session_start_records_then_sends_the_first_queue() -> None:
 
 
 def test_returning_listener_history_is_replayed_into_the_state() -> None:
-    """`listener_id` loads the log, and past playback events reach the new ListenerState."""
-    session = Session("s", fake_deps())
+    """`listener_id` loads the log; its sessions, moods and playback of tracks still in the library reach
+    the ListenerState, and the session starts now."""
+    session = Session("s", fake_deps(), limits())
     session.handle(msg("hello", protocol=PROTOCOL_VERSION, client="t"), now_s=T0)
     assert session.handle(msg("session.start", local_time=LOCAL, listener_id="ann"), now_s=T0) == [
         LoadHistory("ann")
     ]
     history = [
-        LogEvent("session_start", "ann", "old", T0 - 100),
+        LogEvent("session_start", "ann", "old", T0 - 100, local_time="2026-04-30T21:00:00+02:00"),
         LogEvent("started", "ann", "old", T0 - 90, track_id="t03", position_s=0.0),
         LogEvent("skipped", "ann", "old", T0 - 80, track_id="t03", position_s=10.0),
+        LogEvent("started", "ann", "old", T0 - 79, track_id="gone", position_s=0.0),
         LogEvent("mood", "ann", "old", T0 - 70, valence=0.2, energy=0.1, confidence=1.0),
     ]
     effects = session.handle(HistoryLoaded(history), now_s=T0)
     state = session.state
-    assert isinstance(state, FakeListener)
-    assert [(e.kind, e.track_id, e.position_s) for e in state.playbacks] == [
-        ("started", "t03", 0.0),
+    assert isinstance(state, ListenerState)
+    assert [(h.kind, h.track_id, h.position_s) for h in state.history] == [
         ("skipped", "t03", 10.0),
+        ("started", "t03", 0.0),
     ]
+    assert state.mood_observations == 1 and state.session_position == 0 and state.session_started_s == T0
+    assert state.local_time(T0).isoformat() == LOCAL
+    record = effects[0]
+    assert isinstance(record, Record) and record.event.kind == "session_start" and record.event.at_s == T0
     queue = sent(effects)[0]
     assert "t03" not in [t.id for t in queue.tracks]
+
+
+def test_history_arriving_after_a_disconnect_starts_nothing() -> None:
+    """A listener who left while their history loaded gets no session start, no record and no queue."""
+    session = Session("s", fake_deps(), limits())
+    session.handle(msg("hello", protocol=PROTOCOL_VERSION, client="t"), now_s=T0)
+    session.handle(msg("session.start", local_time=LOCAL, listener_id="ann"), now_s=T0)
+    assert session.handle(Disconnected(), now_s=T0 + 1) == []
+    assert session.handle(HistoryLoaded(()), now_s=T0 + 2) == [] and session.state is None
 
 
 def test_text_mood_is_logged_without_transcript_by_default() -> None:
@@ -167,11 +201,14 @@ def test_transcripts_are_logged_only_with_consent() -> None:
 
 
 def test_mood_moves_the_queue_energy() -> None:
-    """A tired text then a pumped one: the queue's mean energy goes down, then up."""
-    session = started()
+    """A tired text then a pumped one: the queue's mean energy goes below the first queue's, then above."""
+    session = Session("s", fake_deps(), limits())
+    session.handle(msg("hello", protocol=PROTOCOL_VERSION, client="t"), now_s=T0)
+    first = sent(session.handle(msg("session.start", local_time=LOCAL), now_s=T0))[-1]
     tired = sent(session.handle(msg("text", text="ugh, I'm exhausted"), now_s=T0 + 1))[-1]
     pumped = sent(session.handle(msg("text", text="let's go, I'm pumped"), now_s=T0 + 2))[-1]
-    assert mean_energy(tired) < 0.35 < 0.65 < mean_energy(pumped)
+    assert mean_energy(tired) < mean_energy(first) - 0.1
+    assert mean_energy(pumped) > mean_energy(first) + 0.1
 
 
 def test_playback_is_recorded_before_its_ack() -> None:
@@ -196,7 +233,7 @@ def test_unknown_track_ids_are_refused() -> None:
     session = started()
     effects = session.handle(msg("playback", event="liked", track_id="nope", position_s=1.0, id=3), now_s=T0)
     assert errors(effects) == ["unknown_track"] and not any(isinstance(e, Record) for e in effects)
-    other = Session("s2", fake_deps())
+    other = Session("s2", fake_deps(), limits())
     other.handle(msg("hello", protocol=PROTOCOL_VERSION, client="t"), now_s=T0)
     assert errors(other.handle(msg("session.start", local_time=LOCAL, queue=["t01", "zz"]), now_s=T0)) == [
         "unknown_track"
@@ -251,8 +288,9 @@ def test_utterance_analysis_round_trip_and_failures() -> None:
     """An utterance becomes an Analyze effect; its result a voice mood; failures map to error codes."""
     session = started()
     session.handle(msg("audio.start", sample_rate=16000, channels=1, format="f32le"), now_s=T0)
-    effects = session.handle(UtteranceReady("u1", start_s=0.5, end_s=2.0), now_s=T0)
-    assert effects == [Analyze(request_id=1, utterance="u1")]
+    u1 = utterance(0.5, 2.0)
+    effects = session.handle(UtteranceReady(u1), now_s=T0)
+    assert effects == [Analyze(request_id=1, utterance=u1, baseline=session.baseline)]
     estimate = MoodEstimate(valence=0.6, energy=0.8, confidence=0.7, transcript="hello")
     out = sent(session.handle(AnalysisDone(1, estimate), now_s=T0 + 1))
     assert (
@@ -262,12 +300,10 @@ def test_utterance_analysis_round_trip_and_failures() -> None:
         and out[0].end_s == 2.0
     )
     assert isinstance(out[1], Queue)
-    assert errors(session.handle(UtteranceReady("u2", start_s=0.0, end_s=31.0), now_s=T0)) == [
-        "audio_too_long"
-    ]
-    session.handle(UtteranceReady("u3", start_s=3.0, end_s=4.0), now_s=T0)
+    assert errors(session.handle(UtteranceReady(utterance(0.0, 30.0)), now_s=T0)) == ["audio_too_long"]
+    session.handle(UtteranceReady(utterance(3.0, 4.0)), now_s=T0)
     assert errors(session.handle(AnalysisRejected(2), now_s=T0)) == ["busy"]
-    session.handle(UtteranceReady("u4", start_s=5.0, end_s=6.0), now_s=T0)
+    session.handle(UtteranceReady(utterance(5.0, 6.0)), now_s=T0)
     assert errors(session.handle(AnalysisFailed(3, "no_speech", "no speech"), now_s=T0)) == ["no_speech"]
     assert errors(session.handle(AnalysisFailed(3, "audio_format", "bad"), now_s=T0)) == [
         "unsupported_audio_format"
@@ -275,9 +311,74 @@ def test_utterance_analysis_round_trip_and_failures() -> None:
     assert errors(session.handle(AnalysisFailed(3, "whatever", "?"), now_s=T0)) == ["internal"]
 
 
+def test_stream_failures_are_their_own_event() -> None:
+    """A stream that cannot open or refuses a chunk answers with the wire code of its error."""
+    session = started()
+    session.handle(msg("audio.start", sample_rate=16000, channels=1, format="f32le"), now_s=T0)
+    assert errors(session.handle(StreamFailed("audio_format", "8 channels"), now_s=T0)) == [
+        "unsupported_audio_format"
+    ]
+    assert errors(session.handle(StreamFailed("audio_not_finite", "NaN"), now_s=T0)) == ["audio_not_finite"]
+
+
+def test_a_named_speaker_baseline_is_loaded_used_and_saved() -> None:
+    """The stored baseline comes with the history, every Analyze carries it, and each analysed
+    utterance is followed by a SaveBaseline of its current state, at the time of the result."""
+    stored = SpeakerBaseline()
+    stored.utterances, stored.speech_s = 7, 21.5
+    session = Session("s", fake_deps(), limits())
+    session.handle(msg("hello", protocol=PROTOCOL_VERSION, client="t"), now_s=T0)
+    session.handle(msg("session.start", local_time=LOCAL, listener_id="ann"), now_s=T0)
+    session.handle(HistoryLoaded((), baseline=stored.to_dict()), now_s=T0)
+    session.handle(msg("audio.start", sample_rate=16000, channels=1, format="f32le"), now_s=T0)
+    (analyze,) = session.handle(UtteranceReady(utterance(0.5, 2.0)), now_s=T0)
+    assert isinstance(analyze, Analyze) and analyze.baseline is session.baseline
+    assert analyze.baseline is not None and analyze.baseline.to_dict() == stored.to_dict()
+    analyze.baseline.speech_s += 1.5  # what the analysis does to it, in the worker
+    effects = session.handle(AnalysisDone(1, MoodEstimate(0.5, 0.5, 0.5)), now_s=T0 + 3)
+    assert isinstance(sent(effects)[0], Mood)
+    assert effects[-1] == SaveBaseline("ann", {**stored.to_dict(), "speech_s": 23.0}, at_s=T0 + 3)
+
+
+def test_anonymous_and_unreadable_baselines_start_fresh_and_anonymous_ones_are_not_saved() -> None:
+    """An anonymous session reads speech against a fresh baseline and never stores it; an unreadable
+    stored baseline is replaced by a fresh one."""
+    anonymous = started()
+    anonymous.handle(msg("audio.start", sample_rate=16000, channels=1, format="f32le"), now_s=T0)
+    (analyze,) = anonymous.handle(UtteranceReady(utterance(0.5, 2.0)), now_s=T0)
+    assert isinstance(analyze, Analyze) and analyze.baseline is not None
+    assert analyze.baseline.to_dict() == SpeakerBaseline().to_dict()
+    effects = anonymous.handle(AnalysisDone(1, MoodEstimate(0.5, 0.5, 0.5)), now_s=T0 + 1)
+    assert not any(isinstance(e, SaveBaseline) for e in effects)
+    named = Session("n", fake_deps(), limits())
+    named.handle(msg("hello", protocol=PROTOCOL_VERSION, client="t"), now_s=T0)
+    named.handle(msg("session.start", local_time=LOCAL, listener_id="bo"), now_s=T0)
+    named.handle(HistoryLoaded((), baseline={"version": 99}), now_s=T0)
+    assert named.baseline is not None and named.baseline.to_dict() == SpeakerBaseline().to_dict()
+
+
+def test_session_limits_come_from_settings_alone() -> None:
+    """SessionLimits has no defaults of its own: every field is read from the Settings it is built from."""
+    assert all(f.default is MISSING and f.default_factory is MISSING for f in fields(SessionLimits))
+    settings = Settings(home=Path("/h"), token="t", max_utterance_s=12.0, messages_per_s=3.0, queue_count=4)
+    built = SessionLimits.from_settings(settings)
+    assert {f.name: getattr(built, f.name) for f in fields(SessionLimits)} == {
+        f.name: getattr(settings, f.name) for f in fields(SessionLimits)
+    }
+
+
+def test_fakes_implement_exactly_the_protocols() -> None:
+    """The unit tier's fakes have the Protocols' public methods with the same signatures, nothing more."""
+    for fake, protocol in ((FakeMood, TextMoodReader), (FakeRecommender, RecommenderLike)):
+        public = {n for n in vars(fake) if not n.startswith("_")}
+        assert public == {n for n in vars(protocol) if not n.startswith("_")}
+        for name in public:
+            assert inspect.signature(getattr(fake, name)) == inspect.signature(getattr(protocol, name))
+
+
 def test_rate_limit_drops_excess_messages_and_recovers() -> None:
     """Past the burst, messages get `rate_limited`; after a pause they are served again."""
-    session = started(SessionLimits(messages_per_s=10.0, message_burst=5.0))
+    session = started(limits(messages_per_s=10.0, message_burst=5.0))
     codes = [errors(session.handle(msg("next", count=1), now_s=T0 + 1)) for _ in range(8)]
     assert codes.count(["rate_limited"]) >= 3 and codes[0] == []
     assert errors(session.handle(msg("next", count=1), now_s=T0 + 3)) == []
@@ -285,7 +386,7 @@ def test_rate_limit_drops_excess_messages_and_recovers() -> None:
 
 def test_oversized_frames_are_refused() -> None:
     """Text and binary frames over their limits get `frame_too_large`."""
-    session = started(SessionLimits(max_text_bytes=100, max_binary_bytes=10))
+    session = started(limits(max_text_bytes=100, max_binary_bytes=10))
     assert errors(session.handle(msg("text", text="x" * 200), now_s=T0)) == ["frame_too_large"]
     session.handle(msg("audio.start", sample_rate=16000, channels=1, format="s16le"), now_s=T0)
     assert errors(session.handle(b"\x00" * 12, now_s=T0)) == ["frame_too_large"]
@@ -307,17 +408,17 @@ def test_session_end_and_disconnect_are_logged() -> None:
 def test_two_sessions_keep_their_own_state() -> None:
     """Two sessions over the same engines never share listener state or moods."""
     deps = fake_deps()
-    a, b = Session("a", deps), Session("b", deps)
+    a, b = Session("a", deps, limits()), Session("b", deps, limits())
     for s in (a, b):
         s.handle(msg("hello", protocol=PROTOCOL_VERSION, client="t"), now_s=T0)
         s.handle(msg("session.start", local_time=LOCAL), now_s=T0)
     a.handle(msg("text", text="I'm exhausted"), now_s=T0 + 1)
-    assert isinstance(b.state, FakeListener) and b.state.moods == [] and b.state.energy == 0.5
-    assert isinstance(a.state, FakeListener) and len(a.state.moods) == 1
+    assert b.state is not None and a.state is not None and b.state is not a.state
+    assert b.state.mood_observations == 0 and a.state.mood_observations == 1
 
 
 def test_stray_binary_frames_are_rate_limited_like_messages() -> None:
     """A flood of binary frames outside audio exhausts the message bucket too."""
-    session = started(SessionLimits(messages_per_s=1.0, message_burst=3.0))
+    session = started(limits(messages_per_s=1.0, message_burst=3.0))
     codes = [errors(session.handle(b"\x00\x00", now_s=T0 + 1)) for _ in range(5)]
     assert codes[0] == ["binary_outside_audio"] and codes[-1] == ["rate_limited"]

@@ -6,6 +6,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -47,6 +48,44 @@ def test_events_round_trip_in_time_order(tmp_path: Path) -> None:
         db = sqlite3.connect(tmp_path / "log.db")
         assert db.execute("SELECT track_id, position_s FROM skips").fetchall() == [("t1", 4.5)]
         assert db.execute("SELECT listener_id, device FROM sessions").fetchall() == [("ann", "car")]
+
+
+def test_recent_history_is_cut_at_the_nth_newest_playback_event_in_sql(tmp_path: Path) -> None:
+    """`playback_limit` counts playback events only, and the history starts at the session start before
+    the cut (so a replay has its session), or at the cut itself if no session start precedes it."""
+    with InteractionLog(tmp_path / "log.db") as log:
+        log.record_many(
+            [
+                (event, None)
+                for event in (
+                    LogEvent("started", "ann", "s0", 0.5, track_id="t0", position_s=0.0),
+                    LogEvent("session_start", "ann", "s1", 1.0),
+                    LogEvent("started", "ann", "s1", 2.0, track_id="t1", position_s=0.0),
+                    _mood("ann", "s1", 3.0),
+                    LogEvent("completed", "ann", "s1", 4.0, track_id="t1", position_s=180.0),
+                    LogEvent("started", "bob", "s9", 4.5, track_id="t9", position_s=0.0),
+                    LogEvent("session_end", "ann", "s1", 5.0),
+                    LogEvent("session_start", "ann", "s2", 10.0),
+                    LogEvent("started", "ann", "s2", 11.0, track_id="t2", position_s=0.0),
+                    _mood("ann", "s2", 12.0),
+                    LogEvent("skipped", "ann", "s2", 13.0, track_id="t2", position_s=5.0),
+                    LogEvent("liked", "ann", "s2", 13.0, track_id="t2", position_s=5.0),
+                )
+            ]
+        )
+
+        def recent(limit: int) -> list[tuple[str, float]]:
+            return [(e.kind, e.at_s) for e in log.events("ann", playback_limit=limit)]
+
+        everything = [(e.kind, e.at_s) for e in log.events("ann")]
+        assert recent(1) == recent(3) == everything[6:]  # the newest plays are all in session s2
+        assert recent(1)[0] == ("session_start", 10.0) and len(recent(1)) == 5
+        assert recent(4) == recent(5) == everything[1:]  # plays 4 and 5 are in s1: from s1's start on
+        assert recent(6) == recent(50) == everything  # the 6th-newest has no session start before it
+        with pytest.raises(ValueError):
+            log.events(playback_limit=3)
+        with pytest.raises(ValueError):
+            log.events("ann", playback_limit=0)
 
 
 def test_evidence_is_reduced_to_numbers(tmp_path: Path) -> None:
@@ -97,34 +136,71 @@ def test_cadence_forget_command(tmp_path: Path, capsys: pytest.CaptureFixture[st
         assert log.events() == []
 
 
-@pytest.mark.slow
-def test_recorded_events_survive_kill_9(tmp_path: Path) -> None:
-    """Every event whose record() returned is in the log after the writing process is SIGKILLed."""
+@pytest.mark.integration
+@pytest.mark.parametrize("synchronous", ["normal", "full"])
+def test_every_acknowledged_event_survives_kill_9(tmp_path: Path, synchronous: str) -> None:
+    """SIGKILL of a process writing single events and batches while another thread checkpoints (as the
+    server does): each event whose record()/record_many() returned is in the log exactly once, intact,
+    and each batch is there whole or not at all."""
     path = tmp_path / "log.db"
     script = textwrap.dedent(
         f"""
-        import sys
+        import threading, time
         from pathlib import Path
         from player.core.records import LogEvent
         from player.server.log import InteractionLog
-        log = InteractionLog(Path({str(path)!r}))
+
+        def event(i):
+            return LogEvent("started", "ann", "s1", float(i), track_id=f"t{{i}}", position_s=i / 8)
+
+        log = InteractionLog(Path({str(path)!r}), synchronous={synchronous!r}, autocheckpoint=False)
+
+        def checkpoints():
+            while True:
+                log.checkpoint()
+                time.sleep(0.005)
+
+        threading.Thread(target=checkpoints, daemon=True).start()
         i = 0
         while True:
-            log.record(LogEvent("started", "ann", "s1", float(i), track_id=f"t{{i}}", position_s=0.0))
-            print(i, flush=True)
-            i += 1
+            if i % 4 == 3:
+                log.record(event(i))
+                done = [i]
+            else:
+                log.record_many([(event(j), None) for j in range(i, i + 3)])
+                done = [i, i + 1, i + 2]
+            print(*done, flush=True)  # acknowledged: the call returned
+            i = done[-1] + 1
         """
     )
     proc = subprocess.Popen(
         [sys.executable, "-c", script], stdout=subprocess.PIPE, text=True, cwd=Path(__file__).parents[3]
     )
     assert proc.stdout is not None
-    acked = [int(proc.stdout.readline()) for _ in range(200)]
+    acked: list[int] = []
+    while len(acked) < 300:
+        line = proc.stdout.readline()
+        assert line, f"the writer exited with {proc.wait()} before 300 events"
+        acked += [int(i) for i in line.split()]
     proc.kill()
     proc.wait()
+    # Lines printed before the kill and still in the pipe were acknowledged too.
+    acked += [
+        int(i)
+        for line in proc.stdout.read().splitlines(keepends=True)
+        if line.endswith("\n")
+        for i in line.split()
+    ]
+    assert proc.returncode == -9
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
     with InteractionLog(path) as log:
-        stored = {e.track_id for e in log.events("ann")}
-    assert {f"t{i}" for i in acked} <= stored
+        stored = Counter((e.track_id, e.at_s, e.position_s) for e in log.events("ann"))
+    assert [i for i in acked if stored[(f"t{i}", float(i), i / 8)] != 1] == []
+    ids = {int(track_id[1:]) for track_id, _, _ in stored}
+    batches = [range(b, b + 3) for b in range(0, max(ids) + 1, 4)]
+    assert [list(b) for b in batches if len(ids.intersection(b)) not in (0, 3)] == []
+    assert sum(stored.values()) == len(ids)
 
 
 def test_speaker_baselines_are_kept_per_listener_and_forgotten(tmp_path: Path) -> None:

@@ -15,9 +15,9 @@ import pytest
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from mood.errors import CadenceError
+from player.app import Engines
 from player.client import ServerError
 from player.server.log import InteractionLog
-from player.server.shell import Engines
 from tests.support.server import MORNING, connect, mean_energy, serving, shared_engines
 
 pytestmark = pytest.mark.integration

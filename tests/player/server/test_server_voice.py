@@ -9,8 +9,8 @@ from typing import Any
 import numpy as np
 import pytest
 
+from player.app import Engines
 from player.server.log import InteractionLog
-from player.server.shell import Engines
 from tests.support.server import (
     MORNING,
     connect,

@@ -1,0 +1,113 @@
+"""The player's own subcommands: `cadence serve`, `cadence mood`, `cadence models`, `cadence forget`.
+
+Handlers only: each takes ``(settings, args)``, asks :mod:`player.app` for the engines it needs and
+returns the exit status (``player.cli`` dispatches here, lazily). The library's commands are in
+``player.library.commands``, the ranker's in ``models.commands``, `cadence listen` in
+``player.desktop.app`` and `cadence client` in ``player.client``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+from pathlib import Path
+
+from mood.types import MoodEstimate
+from player.settings import Settings
+
+__all__ = ["cmd_forget", "cmd_models", "cmd_mood", "cmd_serve", "format_estimate"]
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    """`cadence serve`: load the engines, then serve until SIGINT or SIGTERM.
+
+    Raises:
+        CadenceError: If the address needs a token, or an engine cannot be loaded.
+    """
+    from player.app import serve
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+
+        def announce(url: str) -> None:
+            print(
+                f'cadence: ready on {url} — try `cadence client --url {url} --text "I\'m exhausted"`',
+                flush=True,
+            )
+
+        await serve(settings, ready=announce, stop=stop)
+
+    asyncio.run(main())
+    return 0
+
+
+def format_estimate(estimate: MoodEstimate) -> str:
+    """One human line: label, valence, energy, confidence, transcript and intents."""
+    line = (
+        f"{estimate.label:8s} valence {estimate.valence:.2f}  energy {estimate.energy:.2f}  "
+        f"confidence {estimate.confidence:.2f}"
+    )
+    if estimate.transcript:
+        line += f"  “{estimate.transcript}”"
+    if estimate.intents:
+        line += "  intents: " + ", ".join(f"{i.kind} ({i.strength:.1f})" for i in estimate.intents)
+    return line
+
+
+def cmd_mood(settings: Settings, args: argparse.Namespace) -> int:
+    """`cadence mood --text "..." | --wav FILE [--json]`: print one MoodEstimate.
+
+    Raises:
+        CadenceError: If the audio is unusable or a speech model cannot be loaded.
+    """
+    from player.app import build_analyzer
+
+    analyzer = build_analyzer(settings)
+    if args.text is not None:
+        estimate = analyzer.analyze_text(args.text)
+    else:
+        from mood.audio import load_wav
+
+        samples, rate = load_wav(Path(args.wav))
+        estimate = analyzer.analyze_utterance(samples, rate)
+    if args.json:
+        print(json.dumps(estimate.to_dict(), ensure_ascii=False))
+    else:
+        print(format_estimate(estimate))
+    return 0
+
+
+def cmd_models(settings: Settings, args: argparse.Namespace) -> int:
+    """`cadence models whisper-convert [SRC_DIR] OUT.pt`: a CTranslate2 Whisper directory (the bundled
+    tiny.en by default) to an openai-whisper checkpoint."""
+    if args.models_command != "whisper-convert":  # argparse allows only known actions
+        print(f"unknown models action {args.models_command!r}", file=sys.stderr)
+        return 2
+    paths: list[Path] = list(args.paths)
+    if len(paths) > 2:
+        print("usage: cadence models whisper-convert [SRC_DIR] OUT.pt", file=sys.stderr)
+        return 2
+    src, out = (paths[0], paths[1]) if len(paths) == 2 else (None, paths[0])
+    from mood.whisper_convert import convert_ct2_to_openai
+
+    written = convert_ct2_to_openai(src, out)
+    print(f"wrote {written}")
+    return 0
+
+
+def cmd_forget(settings: Settings, args: argparse.Namespace) -> int:
+    """`cadence forget --listener ID`: erase everything stored about a listener."""
+    from player.server.log import InteractionLog
+
+    with InteractionLog(settings.log_db) as log:
+        erased = log.forget(args.listener)
+    print(f"forgot listener {args.listener}: {erased} rows erased from {settings.log_db}")
+    return 0
