@@ -248,7 +248,7 @@ def log_queries(
                     finished[tid] = len(labels)
                     rows.append(x)
                     labels.append(label)
-            state = apply_logged_event(state, listener_id, event)
+            state = apply_logged_event(state, listener_id, event, known_tracks=catalog.row)
         _add_session(ts, rows, labels)
     return ts
 
