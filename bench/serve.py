@@ -1,8 +1,9 @@
 """Benchmark `cadence serve`: message throughput and latency, and voice-to-queue latency. Prints JSON.
 
 The server runs as its own `cadence serve` process (its own interpreter and GIL) on a free loopback
-port; the clients run here, in one asyncio loop. Both share the machine, so the figures include the
-clients' own CPU use: read them as "on this machine, with the clients on it too".
+port, started by ``player.server.launch`` as the load tests start theirs; the clients run here, in
+one asyncio loop. Both share the machine, so the figures include the clients' own CPU use: read them
+as "on this machine, with the clients on it too".
 
 - traffic: N sessions (10, then 100), arriving over one second, each loop *playback event → wait
   for its ack → think* with one typed text in five (*text → wait for the queue it causes*), think
@@ -31,11 +32,9 @@ import json
 import os
 import random
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -47,6 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from player.client import CadenceClient, pcm_s16le  # noqa: E402
+from player.server.launch import launch_server_process  # noqa: E402
 
 PHRASES = ("ugh, I'm exhausted", "let's go, I'm pumped", "something calmer please", "I feel fine today")
 SPEECH = (
@@ -69,31 +69,6 @@ def _summary(latencies_ms: list[float]) -> dict[str, Any]:
         "p90_ms": _percentile(latencies_ms, 90),
         "p99_ms": _percentile(latencies_ms, 99),
     }
-
-
-def start_server(home: Path, extra: list[str]) -> tuple[subprocess.Popen[str], str, float]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    began = time.perf_counter()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "player", "serve", "--home", str(home), "--port", str(port), *extra],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    assert process.stdout is not None
-    lines = []
-    for line in process.stdout:
-        lines.append(line)
-        if "cadence: ready on" in line:
-            break
-    else:
-        raise SystemExit("cadence serve did not start:\n" + "".join(lines))
-    threading.Thread(target=lambda: [None for _ in process.stdout or ()], daemon=True).start()
-    return process, f"ws://127.0.0.1:{port}", time.perf_counter() - began
 
 
 async def _session(
@@ -270,14 +245,14 @@ def main() -> None:
     if home is None:
         tmp = tempfile.mkdtemp(prefix="cadence-bench-")
         home = Path(tmp)
-    process, url, startup_s = start_server(
+    server = launch_server_process(
         home, ["--speech-workers", str(args.speech_workers), "--max-sessions", "500"]
     )
+    startup_s = server.startup_s
     try:
-        result = asyncio.run(run(args, url))
+        with server:
+            result = asyncio.run(run(args, server.url))
     finally:
-        process.terminate()
-        process.wait(timeout=30)
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
     playback_100 = result["traffic"].get("100", {}).get("playback", {}).get("p99_ms")
