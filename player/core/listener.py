@@ -5,20 +5,37 @@ own local time is passed in as an aware :class:`~datetime.datetime` (the server'
 listener's). The session feeds mood estimates and playback events in; the ranker reads
 :meth:`ListenerState.targets` and the history.
 
+Where the listener is
+---------------------
+The state's *mood* is its belief about where the listener is on the valence/energy plane, and every
+kind of evidence moves it:
+
+- a mood reading moves each axis by ``MOOD_GAIN`` × that axis's confidence of the way to the reading
+  (:attr:`mood.types.MoodEstimate.axis_confidences`): a clear, confident statement moves it most of
+  the way at once, an axis the reading has no evidence for (confidence 0) not at all;
+- playback of a track whose valence/energy the event carries (:class:`PlaybackEvent`): an early skip
+  or a dislike pushes the mood away from the track (the listener is not *there*; the push fades with
+  the track's distance, :data:`SKIP_REACH`), a late skip pushes less, a completion pulls toward it and
+  a like pulls more;
+- without input the mood relaxes exponentially (time constant :data:`MOOD_RELAX_S`) toward the
+  time-of-day prior (:meth:`ListenerState.prior_at`).
+
+The time-of-day prior starts as the population's (:func:`time_of_day_prior`: energy rises in the
+morning, falls at night, and the weekend runs later) and is learned per listener from their own
+completions (the energy of what they played through at each local hour, weekday or weekend), shrunk
+toward the population prior by :data:`TOD_PRIOR_STRENGTH` pseudo-completions until there is enough
+history of their own.
+
 Target and the iso principle
 ----------------------------
-By default the target for the next tracks *meets* the listener's smoothed mood. An explicit intent
-("calmer", "energize", "sleep", ...) sets a goal away from it, and the queue walks there over
-:data:`ISO_STEPS` tracks instead of jumping: the iso principle of music therapy (Altshuler, 1948;
-Heiderscheit & Madson, 2015): first match the listener's current state, then lead it step by step.
-``targets(n)`` returns the per-position targets of the next ``n`` tracks; they move monotonically
-from where the walk stands now toward the goal and stay there until the intent expires.
-
-Smoothing
----------
-A new estimate moves the mood by ``confidence * MOOD_GAIN`` of the way to it. Without input the mood
-relaxes exponentially (time constant :data:`MOOD_RELAX_S`, tens of minutes) toward a time-of-day prior
-(:func:`time_of_day_prior`): low energy at night, highest in the early afternoon.
+By default the target for the next tracks *meets* the listener's mood. An explicit intent ("calmer",
+"energize", "sleep", ...) sets a goal, and the queue walks there over :data:`ISO_STEPS` tracks instead
+of jumping: the iso principle of music therapy (Altshuler, 1948; Heiderscheit & Madson, 2015): first
+match the listener's current state, then lead it step by step. The walk starts from where the
+listener is *now*: step ``k`` sits ``(done + k + 1) / ISO_STEPS`` of the way from the current mood to
+the goal, so a skip or a new reading during the walk moves the rest of it. ``targets(n)`` returns the
+per-position targets of the next ``n`` tracks; they move monotonically toward the goal and stay there
+until the intent expires.
 """
 
 from __future__ import annotations
@@ -26,20 +43,26 @@ from __future__ import annotations
 import logging
 import math
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from mood.types import Intent, MoodEstimate
 from player.core.records import PLAYBACK_KINDS, PlaybackKind
 
 __all__ = [
+    "COMPLETION_PULL",
+    "EARLY_SKIP_PUSH",
     "EARLY_SKIP_S",
     "HISTORY_CAP",
     "ISO_STEPS",
+    "LATE_SKIP_PUSH",
+    "LIKE_PULL",
     "MOOD_GAIN",
     "MOOD_RELAX_S",
     "MUSIC_INTENTS",
     "PLAYBACK_KINDS",
+    "SKIP_REACH",
+    "TOD_PRIOR_STRENGTH",
     "ActiveIntent",
     "HistoryEntry",
     "ListenerState",
@@ -48,6 +71,7 @@ __all__ = [
     "Target",
     "TrackStats",
     "intent_goal",
+    "is_weekend",
     "time_of_day_prior",
 ]
 
@@ -60,8 +84,29 @@ HISTORY_CAP = 1000
 """History entries kept, newest first (Mopidy keeps (timestamp, ref) pairs the same way)."""
 ISO_STEPS = 4
 """Tracks the queue takes to walk from the listener's mood to an intent's goal."""
-MOOD_GAIN = 0.7
-"""Share of the way to a fully confident estimate the smoothed mood moves."""
+MOOD_GAIN = 0.9
+"""Share of the way to a fully confident reading the mood moves, per axis (× that axis's confidence):
+a statement read with confidence 0.8 moves the mood 72 % of the way at once."""
+COMPLETION_PULL = 0.15
+"""Share of the way to a track played through that the mood moves toward it."""
+LIKE_PULL = 0.3
+"""Share of the way to a liked track that the mood moves toward it."""
+EARLY_SKIP_PUSH = 0.12
+"""How far (on the 0–1 plane) an early skip or a dislike of a track right at the mood pushes the mood
+away from it; the push shrinks linearly to 0 at :data:`SKIP_REACH`."""
+LATE_SKIP_PUSH = 0.04
+"""The same for a late skip: the listener heard enough of it to have liked some of it."""
+SKIP_REACH = 0.5
+"""A skipped track this far from the mood (or farther) says nothing about where the listener is."""
+TOD_PRIOR_STRENGTH = 6.0
+"""Pseudo-completions the population's time-of-day prior counts for at each hour: with fewer of the
+listener's own completions near an hour, the prior there stays mostly the population's."""
+_TOD_KERNEL_H = 1.5
+"""Width (σ, hours) of the circular Gaussian that spreads a completion over neighbouring hours."""
+_TOD_OTHER_DAY_WEIGHT = 0.25
+"""Weight of a weekday completion for the weekend prior, and the other way round."""
+_NIGHT_BELONGS_TO_PREVIOUS_DAY_H = 5
+"""Local hours before this belong to the previous day (Sunday 02:00 is Saturday night)."""
 MOOD_RELAX_S = 20 * 60.0
 """Time constant of the drift back to the time-of-day prior without new input, seconds."""
 
@@ -119,6 +164,10 @@ class PlaybackEvent:
     """Seconds into the track when it happened (0 for ``started``)."""
     at_s: float
     """Server unix time, seconds."""
+    track_valence: float | None = None
+    """The track's valence, 0–1 (None: unknown; the event then does not move the mood)."""
+    track_energy: float | None = None
+    """The track's energy, 0–1 (None: unknown)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +207,7 @@ class ActiveIntent:
     started_at_s: float
     expires_at_s: float
     anchor: Target
-    """The smoothed mood when it was asked: where the iso walk starts."""
+    """The listener's mood when they asked (the walk itself starts from the mood at each decision)."""
     goal: Target
 
     @property
@@ -167,16 +216,86 @@ class ActiveIntent:
         return self.phrase or self.kind.replace("_", " ")
 
 
-def time_of_day_prior(local_time: datetime) -> Target:
-    """The mood expected at this local time with no other information.
+# The population's energy by local hour (value at hh:00, linear in between, 23:00 → 00:00 wraps).
+# The broad shape of circadian alertness and of the arousal of what people stream by hour (Park,
+# Thom, Mennicken, Cramer & Macy, 2019, Nature Human Behaviour 3:230–236): lowest before dawn,
+# rising steeply in the morning, high through the afternoon and early evening, falling late at
+# night; at weekends the morning rise comes two to three hours later and the evening stays up longer.
+_WEEKDAY_ENERGY = (
+    0.29, 0.26, 0.24, 0.22, 0.22, 0.26, 0.38, 0.50, 0.57, 0.61, 0.63, 0.63,
+    0.62, 0.60, 0.60, 0.62, 0.64, 0.66, 0.65, 0.61, 0.55, 0.48, 0.40, 0.33,
+)  # fmt: skip
+_WEEKEND_ENERGY = (
+    0.38, 0.33, 0.28, 0.25, 0.23, 0.22, 0.23, 0.27, 0.34, 0.42, 0.50, 0.56,
+    0.59, 0.60, 0.61, 0.62, 0.63, 0.64, 0.65, 0.66, 0.65, 0.61, 0.54, 0.46,
+)  # fmt: skip
+_WEEKDAY_VALENCE = 0.55
+_WEEKEND_VALENCE = 0.58
 
-    Energy follows a daily curve with its trough at 03:00 (0.28) and peak at 15:00 (0.72), the
-    broad shape of circadian alertness; valence is near neutral, a little higher at weekends.
+
+def is_weekend(local_time: datetime) -> bool:
+    """Saturday or Sunday, counting the small hours as the night before (Monday 02:00 is Sunday's)."""
+    shifted = local_time - timedelta(hours=_NIGHT_BELONGS_TO_PREVIOUS_DAY_H)
+    return shifted.weekday() >= 5
+
+
+def _hour(local_time: datetime) -> float:
+    return local_time.hour + local_time.minute / 60.0 + local_time.second / 3600.0
+
+
+def _curve(values: tuple[float, ...], hour: float) -> float:
+    lo = int(hour) % 24
+    frac = hour - math.floor(hour)
+    return values[lo] + (values[(lo + 1) % 24] - values[lo]) * frac
+
+
+def time_of_day_prior(local_time: datetime) -> Target:
+    """The population's mood at this local time, with nothing known about the listener.
+
+    Energy follows a daily curve (weekday 03:00 → 0.22, 07:00 → 0.50, 17:00 → 0.66, 23:00 → 0.33;
+    weekends later); valence is near neutral, a little higher at weekends.
     """
-    hour = local_time.hour + local_time.minute / 60.0
-    energy = 0.5 + 0.22 * math.cos(2.0 * math.pi * (hour - 15.0) / 24.0)
-    valence = 0.55 + (0.03 if local_time.weekday() >= 5 else 0.0)
-    return Target(valence=valence, energy=energy)
+    weekend = is_weekend(local_time)
+    energy = _curve(_WEEKEND_ENERGY if weekend else _WEEKDAY_ENERGY, _hour(local_time))
+    return Target(valence=_WEEKEND_VALENCE if weekend else _WEEKDAY_VALENCE, energy=energy)
+
+
+def _hour_distance(a: float, b: float) -> float:
+    d = abs(a - b) % 24.0
+    return min(d, 24.0 - d)
+
+
+@dataclass(slots=True)
+class _HourlyEnergy:
+    """The energy of the tracks a listener played through, summed per (weekday/weekend, local hour)."""
+
+    sums: list[list[float]] = field(default_factory=lambda: [[0.0] * 24, [0.0] * 24])
+    counts: list[list[float]] = field(default_factory=lambda: [[0.0] * 24, [0.0] * 24])
+    total: int = 0
+
+    def add(self, local_time: datetime, energy: float) -> None:
+        day = 1 if is_weekend(local_time) else 0
+        self.sums[day][local_time.hour] += energy
+        self.counts[day][local_time.hour] += 1.0
+        self.total += 1
+
+    def near(self, local_time: datetime) -> tuple[float, float]:
+        """``(weighted energy sum, weighted count)`` of completions near this local hour and day type."""
+        if self.total == 0:
+            return 0.0, 0.0
+        hour = _hour(local_time)
+        day = 1 if is_weekend(local_time) else 0
+        energy_sum = count = 0.0
+        for d in (0, 1):
+            day_weight = 1.0 if d == day else _TOD_OTHER_DAY_WEIGHT
+            for h in range(24):
+                n = self.counts[d][h]
+                if n == 0.0:
+                    continue
+                w = day_weight * math.exp(-0.5 * (_hour_distance(hour, h + 0.5) / _TOD_KERNEL_H) ** 2)
+                energy_sum += w * self.sums[d][h]
+                count += w * n
+        return energy_sum, count
 
 
 def intent_goal(kind: str, strength: float, mood: Target) -> Target:
@@ -223,12 +342,14 @@ class ListenerState:
         self.listener_id = listener_id
         self.device = device
         self._clock = _Clock(local_time, at_s)
-        prior = time_of_day_prior(local_time)
-        self._mood = prior
+        self._hourly = _HourlyEnergy()
+        self._mood = time_of_day_prior(local_time)
         self._mood_at_s = at_s
         self.mood_label: str | None = None
         """The label of the last mood estimate (None before the first)."""
         self.mood_observations = 0
+        self.mood_heard_at_s: float | None = None
+        """Server time of the last mood reading (None before the first)."""
         self._intent: ActiveIntent | None = None
         self._tracks_since_intent = 0
         self.history: deque[HistoryEntry] = deque(maxlen=HISTORY_CAP)
@@ -257,10 +378,32 @@ class ListenerState:
         """The listener's local time at server time ``at_s``."""
         return self._clock.at(at_s)
 
+    # ----------------------------------------------------------------- the time-of-day prior
+    def prior_at(self, at_s: float) -> Target:
+        """The mood expected of this listener at the local time of ``at_s`` with no other input.
+
+        Energy: the mean energy of the listener's completions near this local hour (Gaussian over
+        hours, σ 1.5 h; the other day type, weekday or weekend, counts a quarter), shrunk toward the
+        population's :func:`time_of_day_prior` by :data:`TOD_PRIOR_STRENGTH` pseudo-completions.
+        Valence: the population's.
+        """
+        local = self.local_time(at_s)
+        population = time_of_day_prior(local)
+        energy_sum, count = self._hourly.near(local)
+        if count == 0.0:
+            return population
+        energy = (energy_sum + TOD_PRIOR_STRENGTH * population.energy) / (count + TOD_PRIOR_STRENGTH)
+        return Target(population.valence, energy)
+
+    def prior_evidence(self, at_s: float) -> float:
+        """0–1: how much of :meth:`prior_at`'s energy is this listener's own (0: all the population's)."""
+        _, count = self._hourly.near(self.local_time(at_s))
+        return count / (count + TOD_PRIOR_STRENGTH)
+
     # ----------------------------------------------------------------- mood and intents
     def mood_at(self, at_s: float) -> Target:
-        """The smoothed mood at ``at_s``, relaxed toward the time-of-day prior since the last update."""
-        prior = time_of_day_prior(self.local_time(at_s))
+        """The mood at ``at_s``, relaxed toward the time-of-day prior since the last update."""
+        prior = self.prior_at(at_s)
         dt = max(0.0, at_s - self._mood_at_s)
         keep = math.exp(-dt / MOOD_RELAX_S)
         return Target(
@@ -274,16 +417,20 @@ class ListenerState:
         return self._mood
 
     def observe_mood(self, estimate: MoodEstimate, *, at_s: float) -> None:
-        """Move the mood toward ``estimate`` in proportion to its confidence, then apply its intents."""
+        """Move each axis of the mood toward ``estimate`` by :data:`MOOD_GAIN` × that axis's
+        confidence (0: that axis stays), then apply the estimate's intents."""
         current = self.mood_at(at_s)
-        gain = MOOD_GAIN * min(1.0, max(0.0, float(estimate.confidence)))
+        valence_conf, energy_conf = estimate.axis_confidences
+        gain_v = MOOD_GAIN * min(1.0, max(0.0, float(valence_conf)))
+        gain_e = MOOD_GAIN * min(1.0, max(0.0, float(energy_conf)))
         self._mood = Target(
-            _clip(current.valence + gain * (float(estimate.valence) - current.valence), 0.0, 1.0),
-            _clip(current.energy + gain * (float(estimate.energy) - current.energy), 0.0, 1.0),
+            _clip(current.valence + gain_v * (float(estimate.valence) - current.valence), 0.0, 1.0),
+            _clip(current.energy + gain_e * (float(estimate.energy) - current.energy), 0.0, 1.0),
         )
         self._mood_at_s = at_s
         self.mood_label = estimate.label
         self.mood_observations += 1
+        self.mood_heard_at_s = at_s
         for intent in estimate.intents:
             self.add_intent(intent, at_s=at_s)
 
@@ -294,8 +441,8 @@ class ListenerState:
         """
         if intent.kind not in MUSIC_INTENTS:
             return
-        anchor = self.current_target(at_s)
-        goal = intent_goal(intent.kind, float(intent.strength), self.mood_at(at_s))
+        anchor = self.mood_at(at_s)
+        goal = intent_goal(intent.kind, float(intent.strength), anchor)
         self._intent = ActiveIntent(
             kind=intent.kind,
             strength=float(intent.strength),
@@ -330,23 +477,28 @@ class ListenerState:
     def targets(self, count: int, *, at_s: float) -> list[Target]:
         """Targets of the next ``count`` tracks: the mood, or the iso walk toward an intent's goal.
 
-        Step ``k`` of the walk sits at ``(done + k + 1) / ISO_STEPS`` of the way from the anchor (the
-        mood when the intent was expressed) to the goal, ``done`` being tracks started since then,
-        so consecutive targets move monotonically toward the goal and then stay on it.
+        Step ``k`` of the walk sits at ``(done + k + 1) / ISO_STEPS`` of the way from the mood at
+        ``at_s`` (where the listener is now) to the goal, ``done`` being tracks started since the
+        request, so consecutive targets move monotonically toward the goal and then stay on it.
         """
         intent = self.active_intent(at_s)
+        mood = self.mood_at(at_s)
         if intent is None:
-            return [self.mood_at(at_s)] * max(1, count)
+            return [mood] * max(1, count)
         out = []
         for k in range(max(1, count)):
             f = min(1.0, (self._tracks_since_intent + k + 1) / ISO_STEPS)
             out.append(
                 Target(
-                    intent.anchor.valence + (intent.goal.valence - intent.anchor.valence) * f,
-                    intent.anchor.energy + (intent.goal.energy - intent.anchor.energy) * f,
+                    mood.valence + (intent.goal.valence - mood.valence) * f,
+                    mood.energy + (intent.goal.energy - mood.energy) * f,
                 )
             )
         return out
+
+    def walk_done(self) -> int:
+        """Tracks started since the active request (0 without one)."""
+        return self._tracks_since_intent if self._intent is not None else 0
 
     def target(self, *, at_s: float) -> Target:
         """The target of the very next track (the first step of :meth:`targets`)."""
@@ -354,11 +506,16 @@ class ListenerState:
 
     # ----------------------------------------------------------------- playback history
     def observe_playback(self, event: PlaybackEvent) -> None:
-        """Record a playback event: history, per-track counts, session position, walk progress."""
+        """Record a playback event: history, per-track counts, session position, walk progress, and,
+        when the event carries the track's valence and energy, the mood's move (away from an early
+        skip or a dislike, a little away from a late skip, toward a completion or a like) and the
+        listener's own time-of-day energy (completions)."""
         if event.kind not in PLAYBACK_KINDS:
             raise ValueError(f"unknown playback kind {event.kind!r}")
         stats = self.track_stats.setdefault(event.track_id, TrackStats())
         position_s = max(0.0, float(event.position_s))
+        if event.track_valence is not None and event.track_energy is not None:
+            self._move_mood(event, position_s)
         if event.kind == "started":
             if stats.plays > 0:
                 stats.repeats += 1
@@ -379,6 +536,35 @@ class ListenerState:
         elif event.kind == "disliked":
             stats.dislikes += 1
         self.history.appendleft(HistoryEntry(event.at_s, event.track_id, event.kind, position_s))
+
+    def _move_mood(self, event: PlaybackEvent, position_s: float) -> None:
+        track = Target(float(event.track_valence or 0.0), float(event.track_energy or 0.0))
+        if event.kind == "completed":
+            self._hourly.add(self.local_time(event.at_s), track.energy)
+        if event.kind == "started":
+            return
+        current = self.mood_at(event.at_s)
+        if event.kind in ("completed", "liked"):
+            pull = COMPLETION_PULL if event.kind == "completed" else LIKE_PULL
+            moved = Target(
+                current.valence + pull * (track.valence - current.valence),
+                current.energy + pull * (track.energy - current.energy),
+            )
+        else:  # skipped or disliked: the listener is not where this track is
+            early = event.kind == "disliked" or position_s < EARLY_SKIP_S
+            push = (EARLY_SKIP_PUSH if early else LATE_SKIP_PUSH) * max(
+                0.0, 1.0 - current.distance(track) / SKIP_REACH
+            )
+            away = (current.valence - track.valence, current.energy - track.energy)
+            norm = math.hypot(*away)
+            if push <= 0.0 or norm < 1e-6:
+                return
+            moved = Target(
+                _clip(current.valence + push * away[0] / norm, 0.0, 1.0),
+                _clip(current.energy + push * away[1] / norm, 0.0, 1.0),
+            )
+        self._mood = moved
+        self._mood_at_s = max(self._mood_at_s, event.at_s)
 
     @property
     def last_track_id(self) -> str | None:
@@ -460,6 +646,7 @@ class ListenerState:
             "local_time": self.local_time(at_s).isoformat(),
             "device": self.device,
             "mood": self.mood_at(at_s).to_dict(),
+            "prior": self.prior_at(at_s).to_dict(),
             "target": self.target(at_s=at_s).to_dict(),
             "intent": None if intent is None else {"kind": intent.kind, "goal": intent.goal.to_dict()},
             "session_position": self.session_position,

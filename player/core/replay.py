@@ -3,23 +3,30 @@
 A returning listener's session (``player.core.session``) and ``cadence train`` (``models.train``)
 both rebuild :class:`~player.core.listener.ListenerState` with :func:`apply_logged_event`, event by
 event in time order, so the ranker sees the same inputs in training as when it serves
-(``tests/player/core/test_replay.py`` feeds one log through both paths).
+(``tests/player/core/test_replay.py`` feeds one log through both paths). Both paths must pass the
+same ``tracks``: a played track's valence and energy move the listener's mood and teach the state the
+listener's own time-of-day energy (see :mod:`player.core.listener`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Container, Iterable
+from collections.abc import Container, Iterable, Mapping
 from datetime import UTC, datetime
 
 from mood.types import Intent, MoodEstimate
 from player.core.listener import MUSIC_INTENTS, ListenerState, PlaybackEvent
-from player.core.records import PLAYBACK_KINDS, LogEvent
+from player.core.records import PLAYBACK_KINDS, LogEvent, PlaybackKind
+from player.core.track import Track
 
-__all__ = ["apply_logged_event", "replay"]
+__all__ = ["apply_logged_event", "playback_event", "replay"]
 
 
 def replay(
-    listener_id: str, events: Iterable[LogEvent], *, known_tracks: Container[str] | None = None
+    listener_id: str,
+    events: Iterable[LogEvent],
+    *,
+    known_tracks: Container[str] | None = None,
+    tracks: Mapping[str, Track] | None = None,
 ) -> ListenerState | None:
     """Rebuild a listener's state by replaying logged events in time order (None if no session).
 
@@ -27,12 +34,36 @@ def replay(
         listener_id: Whose events these are.
         events: The listener's logged events, oldest first.
         known_tracks: Track ids still in the library; playback of any other track is passed over
-            (None: keep every track).
+            (None: ``tracks`` if given, else keep every track).
+        tracks: The library by track id: each played track's valence and energy go into its
+            :class:`~player.core.listener.PlaybackEvent` (None: events carry none and do not move
+            the mood).
     """
     state: ListenerState | None = None
     for event in events:
-        state = apply_logged_event(state, listener_id, event, known_tracks=known_tracks)
+        state = apply_logged_event(state, listener_id, event, known_tracks=known_tracks, tracks=tracks)
     return state
+
+
+def playback_event(
+    kind: PlaybackKind,
+    track_id: str,
+    position_s: float,
+    at_s: float,
+    *,
+    tracks: Mapping[str, Track] | None = None,
+) -> PlaybackEvent:
+    """A :class:`~player.core.listener.PlaybackEvent` carrying the track's valence and energy when
+    ``tracks`` knows it (the one way live playback and replayed playback are turned into events)."""
+    track = tracks.get(track_id) if tracks is not None else None
+    return PlaybackEvent(
+        kind,
+        track_id,
+        float(position_s),
+        float(at_s),
+        track_valence=None if track is None else float(track.valence),
+        track_energy=None if track is None else float(track.energy),
+    )
 
 
 def apply_logged_event(
@@ -41,8 +72,12 @@ def apply_logged_event(
     event: LogEvent,
     *,
     known_tracks: Container[str] | None = None,
+    tracks: Mapping[str, Track] | None = None,
 ) -> ListenerState | None:
-    """Apply one logged event to ``state`` (creating it at the first ``session_start``)."""
+    """Apply one logged event to ``state`` (creating it at the first ``session_start``).
+
+    ``known_tracks`` and ``tracks`` as in :func:`replay`.
+    """
     if event.kind == "session_start":
         local = datetime.fromisoformat(event.local_time) if event.local_time else None
         if local is None or local.tzinfo is None:
@@ -53,6 +88,7 @@ def apply_logged_event(
         return state
     if state is None:
         return None
+    kept: Container[str] | None = known_tracks if known_tracks is not None else tracks
     if event.kind == "mood" and event.valence is not None and event.energy is not None:
         intents = tuple(Intent(kind=k) for k in event.intents if k in MUSIC_INTENTS)  # type: ignore[arg-type]
         state.observe_mood(
@@ -64,12 +100,14 @@ def apply_logged_event(
             ),
             at_s=event.at_s,
         )
-    elif (
-        event.kind in PLAYBACK_KINDS
-        and event.track_id
-        and (known_tracks is None or event.track_id in known_tracks)
-    ):
+    elif event.kind in PLAYBACK_KINDS and event.track_id and (kept is None or event.track_id in kept):
         state.observe_playback(
-            PlaybackEvent(event.kind, event.track_id, float(event.position_s or 0.0), event.at_s)
+            playback_event(
+                event.kind,
+                event.track_id,
+                float(event.position_s or 0.0),
+                event.at_s,
+                tracks=tracks,
+            )
         )
     return state

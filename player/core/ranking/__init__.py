@@ -5,10 +5,11 @@
 - :mod:`~player.core.ranking.context` — per-library arrays (:class:`Catalog`), a decision's context
   from the listener state (:func:`build_context`), the ranker's inputs (:func:`assemble_features`).
 - :mod:`~player.core.ranking.scorer` — the ONNX ranker, loaded and checked (:class:`OnnxRanker`).
-- :mod:`~player.core.ranking.recommender` — pre-selection, scoring, re-ranking and reasons
+- :mod:`~player.core.ranking.recommender` — pre-selection, scoring and re-ranking
   (:class:`Recommender`).
+- :mod:`~player.core.ranking.reasons` — a true, varied reason for each pick (:func:`explain_queue`).
 
-The public names of all four are re-exported here: ``from player.core.ranking import X`` works for each.
+The public names of these modules are re-exported here: ``from player.core.ranking import X`` works for each.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from player.core.ranking.context import (
     preselect_design,
     tempo_step,
 )
+from player.core.ranking.reasons import explain_queue
 from player.core.ranking.recommender import (
     MMR_LAMBDA,
     NEAREST_K,
@@ -63,6 +65,7 @@ __all__ = [
     "assemble_features",
     "build_context",
     "default_ranker_path",
+    "explain_queue",
     "key_step",
     "preselect_design",
     "shipped_ranker_path",

@@ -14,7 +14,9 @@ A decision (:meth:`Recommender.recommend`):
    (:class:`~player.core.ranking.scorer.OnnxRanker`).
 4. **Re-ranking** — greedily fills the queue: nothing played recently, never the same artist twice in
    a row, maximal marginal relevance on the timbre vector (Carbonell & Goldstein, 1998) and a cost for
-   abrupt tempo/key changes between neighbours. Each pick gets a reason a listener can read.
+   abrupt tempo/key changes between neighbours.
+5. **Reasons** — one per pick, true of it and naming its evidence, varied within the queue
+   (:func:`~player.core.ranking.reasons.explain_queue`).
 
 Errors: :class:`~player.errors.NoLibraryError` for an empty library.
 """
@@ -38,6 +40,7 @@ from player.core.ranking.context import (
     key_step,
     tempo_step,
 )
+from player.core.ranking.reasons import explain_queue
 from player.core.ranking.schema import DESCRIPTOR_COLUMNS
 from player.core.ranking.scorer import OnnxRanker
 from player.core.track import Track
@@ -97,18 +100,6 @@ class Recommendation:
     target: Target
     targets: tuple[Target, ...] = ()
     """Per-pick targets (the iso walk), same length as ``picks``."""
-
-
-_PARTS_OF_DAY = ((5, "morning"), (12, "afternoon"), (17, "evening"), (22, "night"))
-_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-
-
-def _part_of_day(hour: int) -> str:
-    part = "night"
-    for start, name in _PARTS_OF_DAY:
-        if hour >= start:
-            part = name
-    return part
 
 
 class Recommender:
@@ -260,11 +251,12 @@ class Recommender:
             scores = self.ranker.score(assemble_features(self.catalog, ctx, cand, target))
             scored.append((cand, scores))
         picks_rows, pick_scores = self._rerank(ctx, scored, position_target, count)
+        targets = tuple(ctx.targets[k] for k in range(len(picks_rows)))
+        reasons = explain_queue(state, self.catalog, ctx, picks_rows, targets, at_s=at_s)
         picks = tuple(
-            Pick(self.catalog.tracks[r], float(s), self._reason(state, ctx, r, k, at_s))
-            for k, (r, s) in enumerate(zip(picks_rows, pick_scores, strict=True))
+            Pick(self.catalog.tracks[r], float(s), reason)
+            for r, s, reason in zip(picks_rows, pick_scores, reasons, strict=True)
         )
-        targets = tuple(ctx.targets[k] for k in range(len(picks)))
         return Recommendation(picks=picks, target=ctx.targets[0], targets=targets)
 
     def top_scored(
@@ -330,30 +322,3 @@ class Recommender:
             picked_scores.append(float(scores[best]))
             prev = row
         return picked, picked_scores
-
-    # ------------------------------------------------------------------ reasons
-    def _reason(self, state: ListenerState, ctx: DecisionContext, row: int, k: int, at_s: float) -> str:
-        cat = self.catalog
-        intent = state.active_intent(at_s)
-        mood = state.mood_at(at_s)
-        dv = float(cat.valence[row]) - mood.valence
-        de = float(cat.energy[row]) - mood.energy
-        if intent is not None:
-            if abs(de) >= abs(dv) and abs(de) > 0.04:
-                word = "calmer" if de < 0 else "more energetic"
-            elif abs(dv) > 0.04:
-                word = "brighter" if dv > 0 else "more mellow"
-            else:
-                word = "close to where you are"
-            return f"{word}, on the way to your '{intent.label}' request"
-        if len(ctx.pos_rows):
-            sims = cat.taste[ctx.pos_rows] @ cat.taste[row] * ctx.pos_weights
-            best = int(np.argmax(sims))
-            if float(sims[best]) >= 0.55:
-                ref = cat.tracks[int(ctx.pos_rows[best])]
-                verb = "you liked" if ctx.pos_weights[best] >= 1.0 else "you played through"
-                return f"like {ref.title} {verb}"
-        if state.mood_observations and state.mood_label and state.mood_label != "neutral":
-            return f"suits your {state.mood_label} mood"
-        local = state.local_time(at_s)
-        return f"fits a {_DAYS[local.weekday()]} {_part_of_day(local.hour)}"

@@ -113,7 +113,7 @@ def test_walk_advances_as_tracks_start() -> None:
     s.observe_playback(PlaybackEvent("started", "t1", 0.0, T0 + 2))
     second = s.target(at_s=T0 + 3)
     assert second.energy < planned[0].energy
-    assert second == planned[1]
+    assert second.distance(planned[1]) < 1e-3  # the mood relaxed a little in the two seconds between
 
 
 def test_calmer_goal_is_lower_energy_and_energize_higher() -> None:

@@ -259,7 +259,7 @@ def test_iso_walk_targets_step_toward_the_intent(rec: Recommender) -> None:
     assert r.target == r.targets[0] == state.target(at_s=T0 + 1)
     picked = [p.track.energy for p in r.picks]
     assert np.mean(picked[:2]) > np.mean(picked[-4:]) + 0.1
-    assert all("on the way to your 'calm down' request" in p.reason for p in r.picks)
+    assert not any("livelier" in p.reason for p in r.picks)  # never against the request
 
 
 def test_cold_start_follows_time_of_day(rec: Recommender) -> None:
@@ -269,8 +269,8 @@ def test_cold_start_follows_time_of_day(rec: Recommender) -> None:
     assert np.mean([p.track.energy for p in night.picks]) + 0.15 < np.mean(
         [p.track.energy for p in afternoon.picks]
     )
-    assert night.picks[0].reason == "fits a Monday night"
-    assert afternoon.picks[0].reason == "fits a Monday afternoon"
+    assert "fits a Sunday night" in [p.reason for p in night.picks]  # 03:00 belongs to the night before
+    assert "fits a Monday afternoon" in [p.reason for p in afternoon.picks]
 
 
 def test_cold_start_follows_the_mood(rec: Recommender) -> None:
@@ -293,12 +293,15 @@ def test_a_new_track_is_rankable_from_its_features_alone(ranker: OnnxRanker, tra
 
 
 def test_after_a_like_the_reason_names_it(rec: Recommender, tracks: list) -> None:
-    """Once the listener liked a track, similar picks say "like <title> you liked"."""
+    """Once the listener liked a track, a similar pick says "like <title>, which you liked"."""
     state = _state()
     liked = tracks[77]
     at = _play(state, liked.id, T0, "liked")
-    reasons = [p.reason for p in rec.recommend(state, count=10, at_s=at).picks]
-    assert any(r == f"like {liked.title} you liked" for r in reasons)
+    picks = rec.recommend(state, count=10, at_s=at).picks
+    named = [p for p in picks if p.reason == f"like {liked.title}, which you liked"]
+    assert named
+    cat = rec.catalog
+    assert all(cat.taste[cat.row[p.track.id]] @ cat.taste[cat.row[liked.id]] >= 0.55 for p in named)
 
 
 def test_three_early_skips_push_the_picks_away(rec: Recommender, tracks: list) -> None:
