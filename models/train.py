@@ -211,6 +211,7 @@ def log_queries(
     ``events_by_listener`` maps a listener id to its time-ordered ``LogEvent``s.
     """
     catalog = Catalog(tracks, matrix)
+    library = {t.id: t for t in tracks}
     ts = TrainingSet()
     for listener_id, events in events_by_listener.items():
         state: ListenerState | None = None
@@ -248,7 +249,8 @@ def log_queries(
                     finished[tid] = len(labels)
                     rows.append(x)
                     labels.append(label)
-            state = apply_logged_event(state, listener_id, event, known_tracks=catalog.row)
+            # As the session does: tracks no longer in the library are passed over.
+            state = apply_logged_event(state, listener_id, event, tracks=library)
         _add_session(ts, rows, labels)
     return ts
 

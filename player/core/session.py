@@ -610,8 +610,9 @@ class Session:
         self._pending_start = None
         start = self._event("session_start", now_s, local_time=message.local_time, device=message.device)
         # One replay for serving and training: the logged history and then this session's own start,
-        # exactly as `cadence train` rebuilds the state from the log (tests/player/core/test_replay.py).
-        state = replay(self.listener_id, [*loaded.events, start], known_tracks=self.deps.tracks)
+        # exactly as `cadence train` rebuilds the state from the log (tests/player/core/test_replay.py);
+        # playback of tracks no longer in the library is passed over, the others carry their features.
+        state = replay(self.listener_id, [*loaded.events, start], tracks=self.deps.tracks)
         if state is None:  # pragma: no cover - replay creates the state at a session_start
             raise AssertionError("replaying a session_start made no listener state")
         self.state = state
@@ -755,7 +756,7 @@ class Session:
         assert self.state is not None and self.listener_id is not None
         event = self._event(kind, now_s, track_id=track_id, position_s=position_s)
         # The same path as the replay of this event from the log (training, the next session).
-        apply_logged_event(self.state, self.listener_id, event, known_tracks=self.deps.tracks)
+        apply_logged_event(self.state, self.listener_id, event, tracks=self.deps.tracks)
         return [Record(event)]
 
     def _position(self, playing: _Playing, now_s: float) -> float:

@@ -102,7 +102,7 @@ def test_serving_and_training_build_identical_ranker_inputs() -> None:
     # Serving at the session's start vs the training loop's replay of the same log: every track's inputs.
     trained: ListenerState | None = None
     for event in [*history, *logged]:
-        trained = apply_logged_event(trained, LISTENER, event, known_tracks=catalog.row)
+        trained = apply_logged_event(trained, LISTENER, event, tracks=deps.tracks)
     assert trained is not None
     every_row = np.arange(catalog.n)
     assert np.array_equal(
