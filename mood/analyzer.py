@@ -24,19 +24,17 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
-from mood.audio import SampleFormat, normalise
+from mood.audio import TARGET_RATE, SampleFormat, normalise
 from mood.errors import AudioTooLongError, EmptyAudioError, NonFiniteAudioError
 from mood.fusion import AsrQuality, fuse
-from mood.intents import detect_intents
 from mood.prosody import (
     FrameMeasures,
     ProsodyFeatures,
@@ -48,7 +46,7 @@ from mood.prosody import (
     with_transcript_rate,
 )
 from mood.stream import Utterance, UtteranceStream, VadEvent, utterance_from_samples
-from mood.text import text_affect
+from mood.text import read_text
 from mood.transcribe import Transcriber, Transcript, load_transcriber
 from mood.types import MoodEstimate
 from mood.vad import SileroVad, load_vad
@@ -77,7 +75,7 @@ class MoodConfig:
     """Silence that ends an utterance (milliseconds)."""
 
 
-def _warm_up_signal(seconds: float = 1.2, rate: int = 16000) -> np.ndarray:
+def _warm_up_signal(seconds: float = 1.2, rate: int = TARGET_RATE) -> np.ndarray:
     """A vowel-like voiced signal (harmonics of a gliding 140 Hz F0, syllable-rate amplitude)."""
     t = np.arange(int(seconds * rate)) / rate
     f0 = 140.0 + 20.0 * np.sin(2 * np.pi * 0.8 * t)
@@ -96,7 +94,6 @@ class MoodAnalyzer:
         self._transcriber: Transcriber | None = None
         self._vad: SileroVad | None = None
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="prosody")
-        self._prepared = _PreparedProsody()
 
     # -- engines ------------------------------------------------------------------------------
 
@@ -142,23 +139,20 @@ class MoodAnalyzer:
     # -- analysis -----------------------------------------------------------------------------
 
     def analyze_text(self, text: str) -> MoodEstimate:
-        """Mood and intents from typed text (valence from the words, energy from energy words)."""
+        """Mood and intents from typed text (valence from the words, energy from energy words; the
+        words of a request are not mood evidence, see :func:`mood.text.read_text`)."""
         started = time.perf_counter()
-        affect = text_affect(text)
-        intents = detect_intents(text)
+        reading = read_text(text)
         text_ms = (time.perf_counter() - started) * 1000.0
         started = time.perf_counter()
-        estimate = fuse(None, affect, intents=intents, transcript=text.strip())
-        estimate.evidence["timing_ms"] = {
-            "text": round(text_ms, 3),
-            "fusion": round((time.perf_counter() - started) * 1000.0, 3),
-        }
-        return estimate
+        estimate = fuse(None, reading.affect, intents=reading.intents, transcript=text.strip())
+        timing = {"text": text_ms, "fusion": (time.perf_counter() - started) * 1000.0}
+        return _with_evidence(estimate, timing_ms=_rounded(timing))
 
     def analyze_utterance(
         self,
         utterance: Utterance | np.ndarray,
-        sample_rate: int = 16000,
+        sample_rate: int = TARGET_RATE,
         *,
         baseline: SpeakerBaseline | None = None,
     ) -> MoodEstimate:
@@ -190,7 +184,7 @@ class MoodAnalyzer:
             timing["vad"] = (time.perf_counter() - started) * 1000.0  # normalisation included
         transcriber = self.transcriber()
 
-        measures = self._prepared.take(utt) if isinstance(utterance, Utterance) else None
+        measures = utt.prosody_frames if isinstance(utt, _StreamedUtterance) else None
         prosody_future: Future[tuple[ProsodyFeatures, float]] | None = None
         if measures is not None:
             # measured while the listener spoke (open_stream): only the aggregation is left
@@ -203,14 +197,12 @@ class MoodAnalyzer:
         started = time.perf_counter()
         try:
             # Whisper's window is at most 30 s; a stream's cut may carry a few ms of margin beyond it
-            transcript = transcriber.transcribe(utt.samples[: int(_WHISPER_MAX_S * 16000)])
+            transcript = transcriber.transcribe(utt.samples[: int(_WHISPER_MAX_S * TARGET_RATE)])
         finally:
             timing["asr"] = (time.perf_counter() - started) * 1000.0
         if prosody_future is not None:
             features, timing["prosody"] = prosody_future.result()
-        estimate = self._finish(utt, transcript, features, baseline, timing)
-        estimate.evidence["utterance"]["prosody_streamed"] = 1.0 if measures is not None else 0.0
-        return estimate
+        return self._finish(utt, transcript, features, baseline, timing, streamed=measures is not None)
 
     def _finish(
         self,
@@ -219,6 +211,8 @@ class MoodAnalyzer:
         features: ProsodyFeatures,
         baseline: SpeakerBaseline | None,
         timing: dict[str, float],
+        *,
+        streamed: bool,
     ) -> MoodEstimate:
         started = time.perf_counter()
         text = transcript.text.strip()
@@ -226,26 +220,28 @@ class MoodAnalyzer:
         arousal = prosodic_arousal(features, baseline)
         if baseline is not None:
             baseline.update(features)
-        affect = text_affect(text) if text else None
-        intents = detect_intents(text) if text else ()
+        reading = read_text(text) if text else None
         timing["text"] = (time.perf_counter() - started) * 1000.0
         started = time.perf_counter()
         estimate = fuse(
             arousal,
-            affect,
+            reading.affect if reading else None,
             asr=AsrQuality(transcript.avg_logprob, transcript.no_speech_prob, len(text.split())),
             features=features,
-            intents=intents,
+            intents=reading.intents if reading else (),
             transcript=text,
         )
         timing["fusion"] = (time.perf_counter() - started) * 1000.0
-        estimate.evidence["timing_ms"] = {k: round(v, 3) for k, v in timing.items()}
-        estimate.evidence["utterance"] = {
-            "duration_s": round(utt.duration_s, 3),
-            "speech_s": round(float(utt.speech_s), 3),
-            "window_s": float(transcript.window_s),
-        }
-        return estimate
+        return _with_evidence(
+            estimate,
+            timing_ms=_rounded(timing),
+            utterance={
+                "duration_s": round(utt.duration_s, 3),
+                "speech_s": round(float(utt.speech_s), 3),
+                "window_s": float(transcript.window_s),
+                "prosody_streamed": 1.0 if streamed else 0.0,
+            },
+        )
 
     def open_stream(self, sample_rate: int, channels: int, sample_format: SampleFormat) -> UtteranceStream:
         """A streaming endpointer for one audio stream, on this analyzer's VAD and limits.
@@ -257,36 +253,18 @@ class MoodAnalyzer:
             sample_rate,
             channels,
             sample_format,
-            prepared=self._prepared,
             endpoint_silence_ms=self.config.endpoint_silence_ms,
             max_utterance_s=self.config.max_utterance_s,
             vad=self.vad(),
         )
 
 
-class _PreparedProsody:
-    """Prosody frames measured by streams, waiting for their utterance's analysis (thread-safe).
+@dataclass(frozen=True, slots=True)
+class _StreamedUtterance(Utterance):
+    """An utterance from :meth:`MoodAnalyzer.open_stream`, carrying the prosody frames measured while
+    it was spoken (a copy made with ``dataclasses.replace`` carries them too)."""
 
-    Keyed by the Utterance object itself (held, so its id stays unique); bounded, oldest dropped
-    first: an utterance never analysed (refused as busy) costs nothing for long, and one whose frames
-    were dropped is measured again from its samples.
-    """
-
-    def __init__(self, capacity: int = 32) -> None:
-        self._capacity = capacity
-        self._lock = threading.Lock()
-        self._items: OrderedDict[int, tuple[Utterance, FrameMeasures]] = OrderedDict()
-
-    def put(self, utterance: Utterance, measures: FrameMeasures) -> None:
-        with self._lock:
-            self._items[id(utterance)] = (utterance, measures)
-            while len(self._items) > self._capacity:
-                self._items.popitem(last=False)
-
-    def take(self, utterance: Utterance) -> FrameMeasures | None:
-        with self._lock:
-            entry = self._items.pop(id(utterance), None)
-        return entry[1] if entry is not None and entry[0] is utterance else None
+    prosody_frames: FrameMeasures | None = None
 
 
 class _ProsodyStream(UtteranceStream):
@@ -303,13 +281,11 @@ class _ProsodyStream(UtteranceStream):
         channels: int,
         sample_format: SampleFormat,
         *,
-        prepared: _PreparedProsody,
         endpoint_silence_ms: int,
         max_utterance_s: float,
         vad: SileroVad,
     ) -> None:
         self._tracker = ProsodyTracker(keep_s=max_utterance_s + 2.0)
-        self._prepared = prepared
         super().__init__(
             sample_rate,
             channels,
@@ -330,20 +306,24 @@ class _ProsodyStream(UtteranceStream):
         return self._prepare(super().finish())
 
     def _prepare(self, events: Sequence[VadEvent | Utterance]) -> list[VadEvent | Utterance]:
-        for event in events:
-            if isinstance(event, Utterance):
-                start = round(event.offset_s * 16000)
-                if self._tracker.received < start + event.samples.shape[0]:
-                    # the tracker has not seen this audio (mood.stream changed how audio is kept)
-                    logger.warning("prosody tracker is behind the stream; measuring from the samples")
-                    continue
-                try:
-                    measures = self._tracker.measures(start, start + event.samples.shape[0])
-                except ValueError:  # off the grid or too old: the analyzer measures the samples
-                    logger.debug("utterance at %.3f s left to batch prosody", event.offset_s)
-                    continue
-                self._prepared.put(event, measures)
-        return list(events)
+        """The stream's events, each utterance carrying its prosody frames when the tracker has them."""
+        return [self._with_frames(e) if isinstance(e, Utterance) else e for e in events]
+
+    def _with_frames(self, utterance: Utterance) -> Utterance:
+        start = round(utterance.offset_s * TARGET_RATE)
+        stop = start + utterance.samples.shape[0]
+        if self._tracker.received < stop:
+            # the tracker has not seen this audio (mood.stream changed how audio is kept)
+            logger.warning("prosody tracker is behind the stream; measuring from the samples")
+            return utterance
+        try:
+            measures = self._tracker.measures(start, stop)
+        except ValueError:  # off the grid or too old: the analyzer measures the samples
+            logger.debug("utterance at %.3f s left to batch prosody", utterance.offset_s)
+            return utterance
+        return _StreamedUtterance(
+            **{f.name: getattr(utterance, f.name) for f in fields(Utterance)}, prosody_frames=measures
+        )
 
 
 def _timed_prosody(samples: np.ndarray, frame_probs: np.ndarray) -> tuple[ProsodyFeatures, float]:
@@ -359,7 +339,16 @@ def _check_utterance(samples: np.ndarray, max_s: float) -> None:
     if not np.isfinite(array).all():
         raise NonFiniteAudioError("the utterance contains NaN or infinite samples")
     # a stream cuts over-long speech at max_utterance_s plus its margins; allow those margins
-    if array.shape[0] / 16000 > max_s + 1.0:
+    if array.shape[0] / TARGET_RATE > max_s + 1.0:
         raise AudioTooLongError(
-            f"the utterance lasts {array.shape[0] / 16000:.1f} s, over the {max_s:g} s limit"
+            f"the utterance lasts {array.shape[0] / TARGET_RATE:.1f} s, over the {max_s:g} s limit"
         )
+
+
+def _rounded(values: dict[str, float]) -> dict[str, float]:
+    return {k: round(v, 3) for k, v in values.items()}
+
+
+def _with_evidence(estimate: MoodEstimate, **parts: dict[str, float]) -> MoodEstimate:
+    """A copy of ``estimate`` whose evidence also holds ``parts`` (the estimate itself is not touched)."""
+    return replace(estimate, evidence={**estimate.evidence, **parts})

@@ -21,14 +21,18 @@ valence    0.15 × prosodic confidence      1.0 × sentiment confidence        0
 * ASR confidence comes from Whisper's mean token log-probability and no-speech probability
   (:func:`asr_confidence`); typed text has ASR confidence 1.
 * Prosody's vote on valence is 0.5 (neutral): acoustics do not tell pleasant from unpleasant
-  arousal, so prosody only makes a valence estimate *more certain of being neutral* when the words are
-  silent. It is kept in the weights so that the evidence shows it.
-* The prior is 0.5, or the previous estimate decayed toward 0.5 with a 10-minute half-life when
-  ``previous`` and ``since_previous_s`` are given: a mumbled utterance after a clear one keeps most of
-  the clear one's reading instead of snapping to neutral.
+  arousal, so the voice only tempers what the words say; it adds no valence confidence.
+* The prior is the neutral point 0.5 with a fixed weight: weak evidence moves an axis a little.
 
-The label is the valence/energy quadrant (Russell's circumplex, 1980) with a neutral centre
-(:func:`label_for`). Pure: time and history come in as arguments.
+**Per-axis confidence**: each axis's confidence is the share of its weight that came from
+evidence (for valence, from the words alone). An axis with no evidence has confidence 0 and value
+0.5, so the listener state does not move on it: "I'm so pumped right now!" is confident about
+energy and says nothing about valence; "I feel sad and lonely" is confident about both. The
+estimate's ``confidence`` is the mean of the two.
+
+The label (:func:`label_for`) comes only from the axes with evidence: the valence/energy quadrant
+of Russell's circumplex (1980) with a neutral centre when both have it, "happy"/"down" from valence
+alone, calm/tired/excited from energy alone. Pure: no clock, no history.
 """
 
 from __future__ import annotations
@@ -36,18 +40,23 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from mood.prosody import ProsodicArousal, ProsodyFeatures
 from mood.text import TextAffect
 from mood.types import Intent, MoodEstimate, MoodLabel
 
 __all__ = [
+    "ENERGY_PROSODY_WEIGHT",
     "ENERGY_TEXT_WEIGHT",
+    "MIN_AXIS_CONFIDENCE",
+    "NEUTRAL_RADIUS",
     "PRIOR_WEIGHT",
     "PROSODY_VALENCE_WEIGHT",
+    "VALENCE_TEXT_WEIGHT",
     "AsrQuality",
     "asr_confidence",
+    "evident_side",
     "fuse",
     "label_for",
 ]
@@ -57,9 +66,10 @@ ENERGY_TEXT_WEIGHT = 0.6
 VALENCE_TEXT_WEIGHT = 1.0
 PROSODY_VALENCE_WEIGHT = 0.15
 PRIOR_WEIGHT = 0.15
-PREVIOUS_HALF_LIFE_S = 600.0
 NEUTRAL_RADIUS = 0.08
-"""Within this distance of 0.5 on both axes the label is "neutral"."""
+"""Within this distance of 0.5 an axis reads as neutral."""
+MIN_AXIS_CONFIDENCE = 0.2
+"""An axis whose confidence is below this has no say in the label."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,12 +95,37 @@ def asr_confidence(quality: AsrQuality | None) -> float:
     return from_logprob * (1.0 - min(1.0, max(0.0, quality.no_speech_prob)))
 
 
-def label_for(valence: float, energy: float) -> MoodLabel:
-    """The mood label of a point on the valence/energy plane (both 0–1, 0.5 neutral)."""
+def evident_side(value: float, confidence: float) -> Literal[-1, 0, 1]:
+    """Which side of neutral one axis is on, if its evidence says so: 1 above, -1 below, 0 when its
+    confidence is under :data:`MIN_AXIS_CONFIDENCE` or its value within :data:`NEUTRAL_RADIUS` of 0.5."""
+    if confidence < MIN_AXIS_CONFIDENCE or abs(value - 0.5) < NEUTRAL_RADIUS:
+        return 0
+    return 1 if value > 0.5 else -1
+
+
+def label_for(
+    valence: float,
+    energy: float,
+    *,
+    valence_confidence: float = 1.0,
+    energy_confidence: float = 1.0,
+) -> MoodLabel:
+    """The mood label of a point on the valence/energy plane (both 0–1, 0.5 neutral), read only from
+    the axes with evidence (confidence ≥ :data:`MIN_AXIS_CONFIDENCE` and off the neutral centre).
+
+    Both axes: the quadrant of Russell's circumplex, pleasant → excited (energy ≥ 0.7) / happy
+    (≥ 0.5) / content (> 0.3) / calm; unpleasant → angry (energy ≥ 0.7 and valence ≤ 0.3) / tense
+    (≥ 0.5) / tired (energy ≤ 0.3, mildly unpleasant) / sad. Valence alone: happy / down. Energy
+    alone: excited (≥ 0.7) / neutral (mildly raised) / calm / tired (≤ 0.3). Neither: neutral.
+    """
     dv, de = valence - 0.5, energy - 0.5
-    if abs(dv) < NEUTRAL_RADIUS and abs(de) < NEUTRAL_RADIUS:
+    has_valence = evident_side(valence, valence_confidence) != 0
+    has_energy = evident_side(energy, energy_confidence) != 0
+    if not has_valence and not has_energy:
         return "neutral"
-    if abs(dv) < NEUTRAL_RADIUS:
+    if not has_energy:
+        return "happy" if dv > 0 else "down"
+    if not has_valence:
         if de <= -0.2:
             return "tired"
         if de < 0:
@@ -111,13 +146,6 @@ def label_for(valence: float, energy: float) -> MoodLabel:
     return "sad"
 
 
-def _prior(previous: MoodEstimate | None, since_previous_s: float | None) -> tuple[float, float]:
-    if previous is None or since_previous_s is None:
-        return 0.5, 0.5
-    keep = 0.5 ** (max(0.0, since_previous_s) / PREVIOUS_HALF_LIFE_S) * min(1.0, previous.confidence)
-    return 0.5 + keep * (previous.valence - 0.5), 0.5 + keep * (previous.energy - 0.5)
-
-
 def _numbers(data: dict[str, Any]) -> dict[str, float]:
     return {k: (round(float(v), 4) if math.isfinite(float(v)) else 0.0) for k, v in data.items()}
 
@@ -130,23 +158,19 @@ def fuse(
     features: ProsodyFeatures | None = None,
     intents: Sequence[Intent] = (),
     transcript: str = "",
-    previous: MoodEstimate | None = None,
-    since_previous_s: float | None = None,
 ) -> MoodEstimate:
     """One :class:`MoodEstimate` from its parts (see the module docstring for the weights).
 
     Parameters:
         prosody: Arousal from the voice (None for typed text).
-        text: Valence and energy from the words (None when nothing was recognised).
+        text: Valence and energy from the words that were not part of a request (None when nothing
+            was recognised).
         asr: The recogniser's quality (None for typed text: the words are certain).
         features: The prosodic features, copied into ``evidence["prosody"]``.
         intents: Explicit requests, passed through.
         transcript: What was said or typed.
-        previous: The listener's previous estimate, and ``since_previous_s`` the seconds since it:
-            the prior the estimate falls back to when its parts are weak.
     """
     asr_conf = asr_confidence(asr)
-    prior_valence, prior_energy = _prior(previous, since_previous_s)
 
     w_energy_prosody = ENERGY_PROSODY_WEIGHT * prosody.confidence if prosody else 0.0
     w_energy_text = ENERGY_TEXT_WEIGHT * text.energy_confidence * asr_conf if text else 0.0
@@ -155,21 +179,24 @@ def fuse(
 
     energy_sum = PRIOR_WEIGHT + w_energy_prosody + w_energy_text
     energy = (
-        PRIOR_WEIGHT * prior_energy
+        PRIOR_WEIGHT * 0.5
         + w_energy_prosody * (prosody.arousal if prosody else 0.5)
         + w_energy_text * (text.energy if text else 0.5)
     ) / energy_sum
     valence_sum = PRIOR_WEIGHT + w_valence_text + w_valence_prosody
     valence = (
-        PRIOR_WEIGHT * prior_valence
-        + w_valence_text * (text.valence if text else 0.5)
-        + w_valence_prosody * 0.5
+        PRIOR_WEIGHT * 0.5 + w_valence_text * (text.valence if text else 0.5) + w_valence_prosody * 0.5
     ) / valence_sum
 
-    # confidence: the share of each dimension's weight that came from evidence rather than the prior
-    energy_evidence = (w_energy_prosody + w_energy_text) / energy_sum
-    valence_evidence = w_valence_text / valence_sum + 0.5 * w_valence_prosody / valence_sum
-    confidence = 0.5 * (energy_evidence + valence_evidence)
+    # per axis, the share of the weight that came from evidence; prosody's neutral vote on valence
+    # is not evidence about valence, so valence confidence comes from the words alone
+    energy_confidence = _unit((w_energy_prosody + w_energy_text) / energy_sum)
+    valence_confidence = _unit(w_valence_text / (PRIOR_WEIGHT + w_valence_text))
+    if energy_confidence == 0.0:
+        energy = 0.5
+    if valence_confidence == 0.0:
+        valence = 0.5
+    valence, energy = _unit(valence), _unit(energy)
 
     evidence: dict[str, Any] = {
         "weights": _numbers(
@@ -197,11 +224,19 @@ def fuse(
             {"avg_logprob": asr.avg_logprob, "no_speech_prob": asr.no_speech_prob, "words": asr.words}
         )
     return MoodEstimate(
-        valence=float(min(1.0, max(0.0, valence))),
-        energy=float(min(1.0, max(0.0, energy))),
-        confidence=float(min(1.0, max(0.0, confidence))),
-        label=label_for(valence, energy),
+        valence=valence,
+        energy=energy,
+        confidence=0.5 * (valence_confidence + energy_confidence),
+        label=label_for(
+            valence, energy, valence_confidence=valence_confidence, energy_confidence=energy_confidence
+        ),
         transcript=transcript,
         intents=tuple(intents),
         evidence=evidence,
+        valence_confidence=valence_confidence,
+        energy_confidence=energy_confidence,
     )
+
+
+def _unit(value: float) -> float:
+    return float(min(1.0, max(0.0, value)))

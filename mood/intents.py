@@ -1,16 +1,37 @@
 """Intents: what a listener explicitly asks of the player, found in what they said or typed.
 
-A small, documented rule set rather than a model: each :data:`~mood.types.IntentKind` has phrase
-patterns (:data:`INTENT_PATTERNS`); a match becomes an :class:`~mood.types.Intent` with a strength
-from the degree words around it ("a bit calmer" 0.4, "calmer" 0.7, "much calmer" 1.0).
+A request is a matter of phrasing, not of words: "calm" in "It's a lovely calm Sunday morning" or "I
+feel calm" states a mood, in "play something calm" it asks for music. So a small, documented rule set
+reads each clause (split at punctuation, "but", "because", "and" before a new subject, and before a
+new "I'm …" statement) for:
 
-Negation: a negator in the three words before a match, inside the same clause ("don't stop",
-"not calmer", "no need to skip") cancels it. Patterns may contain their own negation where the
-negated form *is* a request ("not so loud" → calmer, "I don't like this" → skip); those are matched
-as a whole and the negation check looks only before them.
+* **Request frames** (:data:`REQUEST_FRAMES`) that open a request running to the end of the clause:
+  an imperative at the start of a clause ("play …", "calm it down", "turn …", "keep it …", "help me
+  …", "let's …"), or after "and"/"then"/"please"; a question or wish addressed to the player ("can
+  you …", "could we …", "can I get …", "I want/need/'d like/'d love/could use …", "I'm in the mood for
+  …", "give me …", "how about …", "time for …").
+* **Elliptical requests**: a clause that starts with "something", "anything", "more", "less",
+  "another", "music", "songs" … ("something calmer please", "more energy please"), or is a bare
+  comparative ("calmer", "a bit quieter please", "louder!").
+* Per :data:`~mood.types.IntentKind` (:data:`INTENT_RULES`), **descriptors** say what is asked for
+  ("calm", "upbeat", "something to dance to") and count *only inside a request*; **phrases** are
+  requests or feedback by their form wherever they appear ("skip", "next song", "turn it off",
+  "I love this song", "it's too loud", "cheer me up"), including **activity announcements** for the
+  activity kinds ("I'm heading to the gym", "time for bed", "friends are coming over", "I'm studying
+  for my finals"): telling a music player what you are about to do asks for its music.
 
-Rules overlap on purpose (a "workout" is also a request for energy in the listener's eyes, but that
-inference is the listener state's job); here each kind appears at most once, with its strongest match.
+Negation: a negator in the three content words before a match (or before the request frame that
+licenses it), inside the same clause, cancels it ("don't stop", "not calmer", "I don't want anything
+loud", "I'm not going to the gym"); "can't stop dancing" is a double negation. Phrases may contain
+their own negation where the negated form *is* a request ("not so loud" → calmer, "I don't like this
+one" → skip); a match inside a longer match of another kind defers to it.
+
+Strength: 0.7, 1.0 with an intensifier near it or "!" after it, 0.4 with a diminisher. One intent
+per kind (its strongest match), in the order spoken.
+
+The words a request takes (from its frame, or the phrase itself, to the end of its clause) are returned
+as :attr:`Requests.spans` so that they are **not also** read as mood evidence: in "something calmer
+please, I'm stressed" the mood comes from "I'm stressed" alone (see :func:`mood.text.read_text`).
 """
 
 from __future__ import annotations
@@ -18,87 +39,402 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal
 
 from mood.types import Intent, IntentKind
 
-__all__ = ["INTENT_PATTERNS", "IntentMatch", "detect_intents"]
+__all__ = [
+    "BASE_STRENGTH",
+    "INTENT_RULES",
+    "REQUEST_FRAMES",
+    "STRONG",
+    "WEAK",
+    "IntentRules",
+    "Requests",
+    "detect_intents",
+    "find_requests",
+]
 
-_P = r"(?:please |just )?"
 
-INTENT_PATTERNS: Mapping[IntentKind, tuple[str, ...]] = {
-    "calmer": (
-        r"not so (?:loud|fast|intense|hectic|heavy|aggressive)",
-        r"\b(?:calm(?:er)?|chill(?:er)?|chill ?out|mellow(?:er)?|relax(?:ing)?|soothing|gentler|softer|quieter)\b",
-        r"\bslow(?:er)?\b(?! (?:me|us) down)",
-        r"\b(?:tone|turn) it down\b",
-        r"\bless (?:intense|loud|noisy|energy|energetic|hectic|busy|heavy|aggressive)\b",
-        r"\btoo (?:loud|fast|intense|much|hectic|noisy|aggressive|heavy)\b",
-        r"\bease off\b",
+@dataclass(frozen=True, slots=True)
+class IntentRules:
+    """The patterns of one intent kind, as regular expressions over a lower-cased clause."""
+
+    phrases: tuple[str, ...]
+    """Requests, feedback or activity announcements by their form, wherever they appear."""
+    descriptors: tuple[str, ...]
+    """What is asked for; counts only inside a request frame or an elliptical request."""
+    anaphoric: tuple[str, ...] = ()
+    """Feedback whose "it" needs the music as its referent ("I like it"): counts as the first clause
+    of a text or right after a request ("keep it playing, I like it"), not after a statement ("so
+    much energy today, I love it")."""
+
+
+def _words(*alternatives: str) -> str:
+    return r"\b(?:" + "|".join(alternatives) + r")\b"
+
+
+_FILLER = (
+    r"(?:please|pls|just|ok|okay|hey|yeah|yes|oh|well|now|alright|right|so|and|then|also|maybe|um|uh"
+    r"|hmm|cadence|honestly|actually|ugh|oi)"
+)
+_LEAD = rf"^(?:{_FILLER}\s+)*"
+"""The start of a clause and any discourse fillers after it."""
+
+_IMPERATIVE = (
+    r"(?:play|put|throw|queue|give|gimme|find|bring|make|turn|switch|crank|pump|speed|tone|liven|lift"
+    r"|cheer|pick|keep|change|skip|stop|pause|mute|shut|help|wake|get|start|take|drop|dial|raise|try"
+    r"|let's|lets|let|blast|choose|select|shuffle|go with"
+    # words that are adjectives too ("Calm evening", "a slow morning") only with their object
+    r"|calm(?= (?:it|things|everything|me|us|down))|slow(?= (?:it|things|everything|down))"
+    r"|lower(?= (?:the|it|this)))"
+)
+_SUBJECT_I = r"(?:i|we)"
+_SUBJECT_I_AM = r"(?:i'm|im|i am|we're|we are)"
+_DEGREE = r"(?:really|just|kinda|kind of|sort of|badly|still|so|actually|honestly)"
+
+REQUEST_FRAMES: tuple[str, ...] = (
+    rf"{_LEAD}{_IMPERATIVE}\b",
+    rf"\b(?:and|then|please|just)\s+{_IMPERATIVE}\b",
+    r"\b(?:can|could|would|will)\s+(?:you|u|ya|we)\b",
+    r"\b(?:can|could|may)\s+(?:i|we)\s+(?:get|have|hear)\b",
+    # "I just want to sleep all day" vents; "I just want something calm" still asks
+    rf"\b{_SUBJECT_I}\s+(?!just\s+(?:want|wanna)\s+to\b)(?:{_DEGREE}\s+)*(?:want|wanna|need|could use"
+    r"|could do with|prefer|feel like|fancy|crave)\b",
+    r"\b(?:i'd|id|i would|we'd|we would)\s+(?:really\s+)?(?:like|love|prefer|rather)\b",
+    rf"\b{_SUBJECT_I_AM}\s+(?:{_DEGREE}\s+)*(?:in the mood for|after|looking for|craving|up for)\b",
+    r"\bin the mood for\b",
+    r"\b(?:give|gimme|get|find|bring|show)\s+(?:me|us)\b",
+    r"\blet's\s+(?:have|hear|get|put|do|try|go with|listen|play|keep|make|start|switch|change)\b",
+    r"\b(?:how|what)\s+about\b",
+    r"\b(?:do|have)\s+you\s+(?:have|got)\b",
+    r"\b(?:got|any chance of|is there)\s+(?:anything|something|any)\b",
+    r"\btime\s+(?:for|to)\b",
+    r"\b(?:need|want|wanna)\s+(?:some|something|more|a|music|songs)\b",
+)
+"""A request runs from one of these to the end of its clause."""
+
+_ELLIPTICAL = re.compile(
+    rf"{_LEAD}(?:something|anything|more|less|another|a (?:bit|little|lot|touch|tad) (?:more|less)"
+    r"|music|songs|tunes|a song|a playlist|a track|not so|no more)\b"
+)
+_COMPARATIVES = (
+    r"calmer|quieter|softer|slower|gentler|mellower|chiller|louder|faster|livelier|happier|heavier"
+    r"|harder|brighter|cheerier|cheerfuller"
+)
+_BARE = re.compile(
+    rf"{_LEAD}(?:(?:much|a bit|a little|a lot|way|even|slightly|bit|little|a touch|a tad)\s+)?"
+    rf"(?:{_COMPARATIVES})(?:\s+(?:please|pls|now|thanks|thank you|again|instead))*\s*$"
+)
+"""A clause that is only a comparative ("calmer", "a bit quieter please") asks for it."""
+
+_DEICTIC = (
+    r"(?:it's|its|it is|this is|that's|that is|this one's|this one is|this (?:song|track|tune) is"
+    r"|the (?:music|song|track|volume|beat)(?:'s| is))"
+)
+_TOO_DEGREE = r"(?:getting|way|much|far|a bit|a little|bit|little|kinda|slightly|just|really|so|bit|kind of)"
+
+
+def _too(*words: str) -> str:
+    """A complaint about what is playing: "(it's / this is / …) too loud" at the start of a clause."""
+    return rf"(?:{_LEAD}|\b{_DEICTIC}\s+)(?:{_TOO_DEGREE}\s+)*too\s+(?:" + "|".join(words) + r")\b"
+
+
+INTENT_RULES: Mapping[IntentKind, IntentRules] = {
+    "calmer": IntentRules(
+        phrases=(
+            r"\bnot so (?:loud|fast|intense|hectic|heavy|aggressive|noisy)\b",
+            r"\b(?:calm|slow|tone|turn|bring|take|dial|wind|keep) (?:it|this|things|the music|the volume"
+            r"|everything|the tempo|the pace) (?:down|low)\b",
+            r"\b(?:turn|tone|bring|dial) down the (?:music|volume|tempo|energy|bass)\b",
+            _too(
+                "loud",
+                "fast",
+                "intense",
+                "much",
+                "hectic",
+                "noisy",
+                "aggressive",
+                "heavy",
+                "busy",
+                "harsh",
+                "energetic",
+                "wild",
+                "crazy",
+                "hard",
+            ),
+            r"\bease off\b",
+        ),
+        descriptors=(
+            _words(
+                r"calm(?:er|ing)?",
+                r"chill(?:er|ed|y)?",
+                r"chill ?out",
+                r"mellow(?:er)?",
+                r"relax(?:ing|ed)?",
+                r"sooth(?:ing|e)",
+                r"gentle(?:r)?",
+                r"soft(?:er)?",
+                r"quiet(?:er)?",
+                r"slow(?:er)?",
+                "peaceful",
+                "ambient",
+                "tranquil",
+                r"down ?tempo",
+                "lower",
+                "low[- ]key",
+                "easy listening",
+                r"unwind(?:ing)?",
+                "decompress",
+                r"de-?stress",
+                r"calm down",
+                r"slow down",
+                "take it easy",
+                "acoustic",
+                "lo[- ]?fi",
+            ),
+            r"\bless (?:intense|loud|noisy|noise|energy|energetic|hectic|busy|heavy|aggressive|harsh|bass)\b",
+        ),
     ),
-    "energize": (
-        r"\bmore (?:energy|energetic|upbeat|lively|life|power|oomph|tempo)\b",
-        r"\b(?:energi[sz]e|upbeat|livelier|liven (?:it|things|me) up|pump (?:it|me|things) up)\b",
-        r"\b(?:speed (?:it|things) up|faster|crank it up|turn it up|wake me up|get me going|hype me up)\b",
-        r"\b(?:louder|get (?:me )?pumped|get (?:me )?hyped)\b",
-        r"\bboost\b",
-        r"\btoo (?:slow|boring|sleepy|quiet|mellow|calm)\b",
-        r"\bneed (?:some )?energy\b",
+    "energize": IntentRules(
+        phrases=(
+            r"\b(?:pump|crank|turn|speed|liven|amp|hype|juice|perk|jazz) (?:it|this|things|me|the music"
+            r"|the volume|us|the energy|the tempo) up\b",
+            r"\bpick up the (?:pace|tempo|energy)\b",
+            r"\b(?:pump|crank|turn|amp) up the (?:music|volume|energy|tempo|bass|beat)\b",
+            r"\bwake me up\b",
+            r"\bget (?:me |us )?(?:going|pumped|moving|hyped|fired up|energi[sz]ed)\b",
+            _too("slow", "boring", "sleepy", "quiet", "mellow", "calm", "soft", "dull", "chill", "sleepy"),
+        ),
+        descriptors=(
+            _words(
+                "upbeat",
+                "energetic",
+                r"energi[sz]ing",
+                "energy",
+                r"live(?:ly|lier)",
+                r"fast(?:er)?",
+                r"quick(?:er)?",
+                r"loud(?:er)?",
+                r"heav(?:y|ier)",
+                "harder",
+                "pumping",
+                "punchy",
+                "hype",
+                "intense",
+                "powerful",
+                r"bang(?:ing|ers?)",
+                "with a (?:beat|groove)",
+                "boost",
+                "uptempo",
+                "up[- ]tempo",
+            ),
+            r"\bmore (?:energy|energetic|upbeat|lively|life|power|oomph|tempo|bass|beat|punch|drive)\b",
+        ),
     ),
-    "focus": (
-        r"\b(?:focus(?:ing)?|concentrat\w*|study(?:ing)?|homework|deep work|revis(?:e|ing) for)\b",
-        r"\b(?:get (?:some )?work done|working on|need to work|productive|coding|reading)\b",
+    "focus": IntentRules(
+        phrases=(
+            rf"\b{_SUBJECT_I_AM}\s+(?:(?:trying to|going to|about to|gonna)\s+)?(?:studying|revising|cramming"
+            r"|coding|programming|doing (?:my |some )?homework|writing (?:my|an|a|the) (?:essay|paper"
+            r"|thesis|report|code)|preparing for (?:my|an|a|the) (?:exam|test|finals|interview))\b",
+            r"\b(?:need|have|got|has|want) to (?:focus|concentrate|study|revise|get (?:some )?work done"
+            r"|finish (?:my|this) (?:essay|paper|work|report|homework))\b",
+            r"\b(?:get|getting) (?:some )?work done\b",
+            r"\b(?:study|studying|focus|work|coding|reading|concentration|homework|deep work|exam) (?:music"
+            r"|songs|tunes|playlist|mix|session|mode|time)\b",
+        ),
+        descriptors=(
+            _words(
+                r"focus(?:ing|ed)?",
+                r"concentrat\w*",
+                r"stud(?:y|ying)",
+                "homework",
+                "deep work",
+                r"revis(?:e|ing|ion)",
+                "coding",
+                "reading",
+                "work to",
+                "for work",
+                "while i work",
+            ),
+        ),
     ),
-    "workout": (
-        r"\b(?:work ?out|working out|gym|exercis\w*|cardio|lifting|weights|training session|jog(?:ging)?)\b",
-        r"\b(?:go(?:ing)? (?:for a )?run|running|on a run)\b",
-        r"\b(?:my|a|the) (?:run|jog|ride|hike)\b",
+    "workout": IntentRules(
+        phrases=(
+            r"\b(?:going|heading|headed|off|on my way|on our way) (?:out )?(?:to|for) (?:the gym|a run|a jog"
+            r"|my run|my jog|a workout|my workout|training|practice|a ride|a bike ride|spin class"
+            r"|my spin class|a hike)\b",
+            rf"\b{_SUBJECT_I_AM}\s+(?:(?:at|in) the gym|working out|lifting|jogging|exercising"
+            r"|on (?:a|my) (?:run|jog|ride)|running(?=\s*(?:$|now|today|tonight|this|right|again)))",
+            r"\babout to (?:work out|run|go running|lift|hit the gym|train|exercise)\b",
+            r"\b(?:workout|gym|running|training|cardio|exercise|lifting|spin|hiit) (?:music|songs|tunes"
+            r"|playlist|mix|jams)\b",
+            r"\b(?:leg day|gym time)\b",
+        ),
+        descriptors=(
+            _words(
+                r"work ?out",
+                "workout",
+                "gym",
+                r"exercis\w*",
+                "cardio",
+                "lifting",
+                "weights",
+                "training",
+                r"run(?:ning)?",
+                r"jog(?:ging)?",
+                r"spin(?:ning)? class",
+                "hiit",
+            ),
+        ),
     ),
-    "sleep": (
-        r"\b(?:sleep\w*|asleep|bed ?time|go(?:ing)? to bed|nap|wind(?:ing)? down|drift off|lullab\w*)\b",
-        r"\b(?:time for bed|off to bed|in bed)\b",
+    "sleep": IntentRules(
+        phrases=(
+            r"\b(?:time for|off to|going to|heading to|ready for|getting ready for|about to go to"
+            r"|climbing into|getting into) bed\b",
+            r"\b(?:trying|going|gonna|about|ready|time) to (?:sleep|fall asleep"
+            r"|get some sleep|get to sleep|nap|take a nap|drift off|nod off|wind down)\b",
+            r"\b(?:bed ?time|night night)\b",
+            r"\b(?:sleep|sleeping|nap|bedtime|bed time|lullaby|night ?time) (?:music|songs|tunes|playlist"
+            r"|mix|sounds)\b",
+            r"\blullab\w*",
+            r"\bwind(?:ing)? down for (?:bed|the night|sleep)\b",
+        ),
+        descriptors=(
+            _words(
+                r"sleep(?:ing)?",
+                "asleep",
+                r"bed ?time",
+                "bed",
+                r"nap(?:ping)?",
+                "drift off",
+                "nod off",
+                r"doze(?: off)?",
+                r"wind(?:ing)? down",
+            ),
+        ),
     ),
-    "party": (
-        r"\b(?:party|partying|dance|dancing|celebrat\w*|club(?:bing)?|friends over|get this party started)\b",
+    "party": IntentRules(
+        phrases=(
+            r"\b(?:having|throwing|hosting|at|going to|heading to|off to) (?:a |the )?party\b",
+            r"\b(?:friends|people|guests|mates|the gang|everyone|folks) (?:are |is )?(?:coming|comin)"
+            r" (?:over|round|around|by)\b",
+            r"\b(?:having|got|have) (?:some |a few )?(?:friends|people|guests|mates) (?:coming )?over\b",
+            rf"\b(?:{_SUBJECT_I_AM}|keep|can't stop|cannot stop) (?:dancing|partying|celebrating)\b",
+            r"\bget (?:this|the) party started\b",
+            r"\b(?:party|dance|club|disco|dancing) (?:music|songs|tunes|playlist|mix|time|mode|anthems"
+            r"|bangers)\b",
+        ),
+        descriptors=(
+            _words(
+                r"part(?:y|ying)", r"danc(?:e|ing|ey|y)", r"club(?:bing)?", r"celebrat\w*", "disco", "rave"
+            ),
+        ),
     ),
-    "cheer_up": (
-        r"\bcheer (?:me |us )?up\b",
-        r"\bmake me (?:feel )?(?:happy|happier|better|smile|laugh)\b",
-        r"\b(?:lift|raise) my (?:mood|spirits)\b",
-        r"\b(?:brighten|pick me up|cheerful|uplifting|happier|feel[- ]good)\b",
-        r"\bsomething (?:happy|fun|positive)\b",
+    "cheer_up": IntentRules(
+        phrases=(
+            r"\bcheer (?:me|us) up\b",
+            r"\bmake me (?:feel )?(?:happy|happier|better|smile|laugh)\b",
+            r"\b(?:lift|raise|boost) (?:my|our) (?:mood|spirits)\b",
+            r"\bpick me up\b",
+            r"\bput me in a (?:good|better|happy|happier) mood\b",
+            _too("sad", "depressing", "gloomy", "dark", "miserable", "melancholy", "bleak"),
+        ),
+        descriptors=(
+            _words(
+                r"cheer(?:ful|y)?",
+                "cheer up",
+                "uplifting",
+                r"happ(?:y|ier)",
+                "fun",
+                r"feel[- ]good",
+                "positive",
+                r"bright(?:er|en)?",
+                "sunny",
+                "joyful",
+                "optimistic",
+            ),
+        ),
     ),
-    "skip": (
-        r"\bskip\b",
-        r"^\W*next\b",
-        r"\bnext (?:song|track|one|please)\b",
-        r"\b(?:another|different) (?:song|track|one)\b",
-        r"\bsomething else\b",
-        r"\bchange (?:the )?(?:song|track|music)\b",
-        r"\b(?:don't|do not|dont) like (?:this|that|it)\b",
-        r"\bnot this (?:one|song|track)\b",
-        r"\bi hate this (?:song|track|one)\b",
-        r"\bmove on\b",
+    "skip": IntentRules(
+        phrases=(
+            r"\bskip\b",
+            rf"{_LEAD}next\b",
+            r"\bnext (?:song|track|one|please)\b",
+            r"\b(?:another|different) (?:song|track|one)\b",
+            r"\bsomething else\b",
+            r"\bchange (?:the |this )?(?:song|track|music|tune)\b",
+            r"\b(?:don't|do not|dont) (?:like|love|want|enjoy) (?:this|that|it)(?: one| song| track| tune"
+            r"| music)?(?: (?:at all|much|very much|anymore|either))?\s*$",
+            r"\bnot this (?:one|song|track|tune)\b",
+            r"\b(?:hate|can't stand|sick of|tired of|bored of|bored with|fed up with) this (?:one|song|track"
+            r"|tune|music)\b",
+        ),
+        descriptors=(_words("move on", "skip", "next", "something different"),),
     ),
-    "like": (
-        r"\b(?:love|like|adore|enjoy(?:ing)?) (?:this|that|it|the song|this song|this one|this track)\b",
-        r"\b(?:great|good|nice|awesome|amazing|perfect|brilliant|cool) (?:song|track|tune|choice|pick)\b",
-        r"\bthis is (?:great|awesome|amazing|perfect|brilliant|so good|my jam)\b",
-        r"\b(?:favou?rite|thumbs up|more like this|keep (?:this|it) (?:on|playing|going)|what a (?:song|tune))\b",
-        r"\b(?:this|that) (?:song|track|one) is (?:great|awesome|amazing|perfect|good|nice)\b",
+    "like": IntentRules(
+        phrases=(
+            r"\b(?:love|like|adore|enjoy(?:ing)?|digging|dig) (?:(?:this|that)(?: one| song| track| tune)?"
+            r"|the song)\b",
+            r"\b(?:great|good|nice|awesome|amazing|perfect|brilliant|cool|lovely|beautiful|fantastic)"
+            r" (?:song|track|tune|choice|pick)\b",
+            r"\bthis is my jam\b",
+            r"\b(?:this|that)(?: song| track| one| tune)? (?:is|'s) (?:(?:so|really|such) )?(?:a )?(?:great"
+            r"|awesome|amazing|perfect|brilliant|good|nice|banger|bop|tune|jam)\b",
+            r"\b(?:favou?rite (?:song|track|tune)|thumbs up|more like this|what a (?:song|tune|track|banger))\b",
+            r"\bkeep (?:this|it|that)(?: one| song)? (?:on|playing|going)\b",
+        ),
+        descriptors=(),
+        anaphoric=(r"\b(?:love|like|adore|enjoy(?:ing)?|digging|dig) it\s*$",),
     ),
-    "stop": (
-        r"\b(?:stop|pause|halt)\b(?! (?:skipping|changing|switching|asking))",
-        r"\b(?:turn|switch|shut) (?:it|this|that|the music) off\b",
-        r"\bshut (?:it )?up\b",
-        r"\b(?:be quiet|silence|enough music|no more music|that's enough|mute)\b",
+    "stop": IntentRules(
+        phrases=(
+            r"\b(?:stop|pause|halt)\b(?=\s*(?:$|please|the music|the song|this|that|it\b|playing|now"
+            r"|for now|for a (?:bit|sec|second|minute|moment)|everything|music))",
+            r"\b(?:turn|switch|shut) (?:it|this|that|the music|everything|the song) off\b",
+            r"\bshut (?:it )?up\b",
+            r"\b(?:mute|enough music|no more music)\b",
+            rf"{_LEAD}(?:silence|quiet)(?: please)?\s*$",
+        ),
+        descriptors=(),
     ),
 }
-"""Intent kind → regular expressions over the lower-cased text (apostrophes normalised)."""
+"""Intent kind → its phrases and descriptors."""
 
-_NEGATORS = re.compile(
-    r"\b(?:not|no|never|don't|dont|do not|doesn't|didn't|won't|can't|cannot|stop|without|neither|nor)\b"
+_FRAMES = tuple(re.compile(p) for p in REQUEST_FRAMES)
+_Needs = Literal["nothing", "frame", "referent"]
+
+
+def _compile_rules() -> tuple[tuple[IntentKind, _Needs, re.Pattern[str]], ...]:
+    """(kind, what a match needs to count, pattern) for every pattern of :data:`INTENT_RULES`."""
+    compiled: list[tuple[IntentKind, _Needs, re.Pattern[str]]] = []
+    for kind, rules in INTENT_RULES.items():
+        groups: tuple[tuple[_Needs, tuple[str, ...]], ...] = (
+            ("nothing", rules.phrases),
+            ("frame", rules.descriptors),
+            ("referent", rules.anaphoric),
+        )
+        compiled.extend((kind, needs, re.compile(p)) for needs, patterns in groups for p in patterns)
+    return tuple(compiled)
+
+
+_RULES = _compile_rules()
+
+_CLAUSE_BREAK = re.compile(
+    r"[,.;:!?]+|\b(?:but|because|cause|cos|though|although|since|so that)\b"
+    r"|\band\s+(?=(?:i|i'm|im|i've|i'd|we|we're|it|it's|this|that|that's|my|she|he|they|everything"
+    r"|nothing|life|today)\b)"
+    r"|(?<=\w)\s+(?=(?:i'm|i am|i feel|i've|we're)\b)"
+    r"|\bthen\b"
 )
-_CLAUSE_BREAK = re.compile(r"[,.;:!?]|\bbut\b|\band\b|\bthen\b")
+_NEGATORS = re.compile(
+    r"\b(?:not|no|never|don't|dont|do not|doesn't|didn't|won't|can't|cannot|stop|without|neither|nor"
+    r"|isn't|wasn't|aren't)\b"
+)
+_DOUBLE_NEGATION = re.compile(r"\b(?:can't|cannot|can not|won't|couldn't) stop\b")
+_FUNCTION_WORDS = frozenset(
+    {"the", "a", "an", "to", "my", "me", "for", "some", "of", "it", "this", "that", "any", "in"}
+)
 _INTENSIFIERS = re.compile(
     r"\b(?:much|way|a lot|lots|really|so|very|super|totally|seriously|definitely|completely)\b"
 )
@@ -112,90 +448,160 @@ WEAK = 0.4
 
 
 @dataclass(frozen=True, slots=True)
-class IntentMatch:
-    """One pattern match, before de-duplication."""
+class Requests:
+    """What a text asks of the player, and which of its characters the asking took."""
 
+    intents: tuple[Intent, ...]
+    """One per kind, in the order spoken."""
+    spans: tuple[tuple[int, int], ...]
+    """(start, end) character ranges of the original text taken by the requests (not mood evidence)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Normalised:
+    """Lower-cased text with apostrophes folded and whitespace runs collapsed, mapped back to the original."""
+
+    text: str
+    origin: tuple[int, ...]
+    """``origin[i]`` is the index in the original text of ``text[i]``."""
+
+    @classmethod
+    def of(cls, original: str) -> _Normalised:
+        chars: list[str] = []
+        origin: list[int] = []
+        for index, char in enumerate(original):
+            if char.isspace():
+                if chars and chars[-1] != " ":
+                    chars.append(" ")
+                    origin.append(index)
+                continue
+            lower = char.lower()
+            if lower in ("\u2019", "\u2018"):
+                lower = "'"
+            chars.append(lower if len(lower) == 1 else char)
+            origin.append(index)
+        while chars and chars[-1] == " ":
+            chars.pop()
+            origin.pop()
+        return cls("".join(chars), tuple(origin))
+
+    def original_span(self, start: int, end: int) -> tuple[int, int]:
+        return self.origin[start], self.origin[end - 1] + 1
+
+
+@dataclass(frozen=True, slots=True)
+class _Match:
     kind: IntentKind
     start: int
     end: int
+    taken: tuple[int, int]
+    """What the request takes: from its frame (or itself) to the end of its clause."""
     strength: float
     negated: bool
     phrase: str
 
 
-_FUNCTION_WORDS = frozenset(
-    {"the", "a", "an", "to", "my", "me", "for", "some", "of", "it", "this", "that", "any"}
-)
-_DOUBLE_NEGATION = re.compile(r"\b(?:can't|cannot|can not|won't|couldn't) stop\b")
+def _clauses(text: str) -> list[tuple[int, int]]:
+    spans, start = [], 0
+    for brk in _CLAUSE_BREAK.finditer(text):
+        if brk.start() > start:
+            spans.append((start, brk.start()))
+        start = max(start, brk.end())
+    if start < len(text):
+        spans.append((start, len(text)))
+    return [(a + len(text[a:b]) - len(text[a:b].lstrip()), b) for a, b in spans if text[a:b].strip()]
 
 
-def _prefix(text: str, start: int) -> str:
-    """The clause before ``start``: back to the last break, its last three content words.
-
-    "can't stop" is a double negation ("I can't stop dancing" asks for dancing) and is removed.
-    """
-    before = text[:start]
-    breaks = list(_CLAUSE_BREAK.finditer(before))
-    if breaks:
-        before = before[breaks[-1].end() :]
-    before = _DOUBLE_NEGATION.sub(" ", before)
+def _negated_before(clause: str, position: int) -> bool:
+    """A negator among the last three content words of ``clause`` before ``position``."""
+    before = _DOUBLE_NEGATION.sub(" ", clause[:position])
     words = [w for w in before.split() if w not in _FUNCTION_WORDS]
-    return " ".join(words[-3:])
+    return bool(_NEGATORS.search(" ".join(words[-3:])))
 
 
-def _strength(text: str, start: int, end: int) -> float:
-    window = text[max(0, start - 24) : min(len(text), end + 12)]
+def _strength(clause: str, start: int, end: int, *, exclaimed: bool) -> float:
+    """WEAK with a diminisher near the match, STRONG with an intensifier or a "!" closing its clause."""
+    window = clause[max(0, start - 24) : min(len(clause), end + 12)]
     if _DIMINISHERS.search(window):
         return WEAK
-    if _INTENSIFIERS.search(window) or "!" in text[end : end + 3]:
+    if _INTENSIFIERS.search(window) or (exclaimed and len(clause) - end <= 3):
         return STRONG
     return BASE_STRENGTH
 
 
-def _normalise(text: str) -> str:
-    text = text.lower().replace("\u2019", "'").replace("\u2018", "'")
-    return re.sub(r"\s+", " ", text).strip()
+def _clause_matches(text: str, start: int, end: int, *, exclaimed: bool, after_request: bool) -> list[_Match]:
+    """Every match in the clause ``text[start:end]`` that its context lets count (negated ones too)."""
+    clause = text[start:end]
+    whole = _ELLIPTICAL.match(clause) is not None or _BARE.match(clause) is not None
+    frames = sorted(m.start() for pattern in _FRAMES for m in pattern.finditer(clause))
+    if whole:
+        frames.insert(0, 0)
+    found: list[_Match] = []
+    for kind, needs, pattern in _RULES:
+        if needs == "referent" and not after_request:
+            continue
+        for m in pattern.finditer(clause):
+            frame = max((f for f in frames if f <= m.start()), default=None)
+            if needs == "frame" and frame is None:
+                continue  # a descriptor outside a request states, it does not ask
+            negated = _negated_before(clause, m.start()) or (
+                frame is not None and _negated_before(clause, frame)
+            )
+            taken = (start + (frame if frame is not None else m.start()), end)
+            strength = _strength(clause, m.start(), m.end(), exclaimed=exclaimed)
+            found.append(
+                _Match(kind, start + m.start(), start + m.end(), taken, strength, negated, m.group(0))
+            )
+    return found
 
 
-def matches(text: str) -> list[IntentMatch]:
-    """Every pattern match in ``text`` with its negation and strength, in text order."""
-    norm = _normalise(text)
-    found: list[IntentMatch] = []
-    for kind, patterns in INTENT_PATTERNS.items():
-        for pattern in patterns:
-            for m in re.finditer(pattern, norm):
-                prefix = _prefix(norm, m.start())
-                negated = bool(_NEGATORS.search(prefix))
-                found.append(
-                    IntentMatch(
-                        kind, m.start(), m.end(), _strength(norm, m.start(), m.end()), negated, m.group(0)
-                    )
-                )
-    # a match inside a longer match of another kind defers to it ("don't like this" is skip, not like;
-    # "not so loud" is calmer)
+def find_requests(text: str) -> Requests:
+    """The intents expressed in ``text`` and the character spans their requests took (pure)."""
+    norm = _Normalised.of(text)
+    found: list[_Match] = []
+    after_request = True  # the first clause has nothing before it to be "it"
+    for start, end in _clauses(norm.text):
+        exclaimed = norm.text[end : end + 1] == "!"
+        matched = _clause_matches(norm.text, start, end, exclaimed=exclaimed, after_request=after_request)
+        found.extend(matched)
+        after_request = any(not m.negated for m in matched)
+    # a match inside a longer match of another kind defers to it ("don't like this" is skip, not
+    # like; "this is too slow" is energize, not calmer)
     kept = [
         a
         for a in found
         if not any(
-            b is not a
-            and b.kind != a.kind
+            b.kind != a.kind
             and b.start <= a.start
             and a.end <= b.end
             and (b.end - b.start) > (a.end - a.start)
             for b in found
         )
     ]
-    return sorted(kept, key=lambda x: (x.start, x.kind))
-
-
-def detect_intents(text: str) -> tuple[Intent, ...]:
-    """The intents expressed in ``text``: one per kind (its strongest un-negated match), in text order."""
-    best: dict[IntentKind, IntentMatch] = {}
-    for m in matches(text):
+    best: dict[IntentKind, _Match] = {}
+    taken: list[tuple[int, int]] = []
+    for m in sorted(kept, key=lambda x: (x.start, x.kind)):
         if m.negated:
             continue
+        taken.append(m.taken)
         current = best.get(m.kind)
         if current is None or m.strength > current.strength:
             best[m.kind] = m
     ordered = sorted(best.values(), key=lambda m: m.start)
-    return tuple(Intent(kind=m.kind, strength=m.strength, phrase=m.phrase) for m in ordered)
+    intents = tuple(Intent(kind=m.kind, strength=m.strength, phrase=m.phrase) for m in ordered)
+    return Requests(intents, tuple(norm.original_span(a, b) for a, b in _merge(taken)))
+
+
+def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    merged: list[tuple[int, int]] = []
+    for a, b in sorted(spans):
+        if merged and a <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(b, merged[-1][1]))
+        else:
+            merged.append((a, b))
+    return merged
+
+
+def detect_intents(text: str) -> tuple[Intent, ...]:
+    """The intents expressed in ``text``: one per kind (its strongest un-negated match), in text order."""
+    return find_requests(text).intents

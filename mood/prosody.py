@@ -44,6 +44,8 @@ from typing import Any
 
 import numpy as np
 
+from mood.audio import TARGET_RATE
+
 __all__ = [
     "AROUSAL_WEIGHTS",
     "FEATURE_NAMES",
@@ -63,14 +65,13 @@ __all__ = [
     "with_transcript_rate",
 ]
 
-SAMPLE_RATE = 16000
 FRAME_LENGTH = 640
 """Samples per analysis frame (40 ms at 16 kHz: two periods of a 50 Hz voice)."""
 HOP_LENGTH = 128
 LEVEL_LENGTH = 320
 """Samples per loudness frame (20 ms)."""
 """Samples between frames (8 ms: four to a Silero VAD frame, so stream and utterance grids align)."""
-HOP_S = HOP_LENGTH / SAMPLE_RATE
+HOP_S = HOP_LENGTH / TARGET_RATE
 FMIN_HZ = 60.0
 FMAX_HZ = 500.0
 YIN_THRESHOLD = 0.15
@@ -269,7 +270,7 @@ def track_f0(
     fmax_hz: float = FMAX_HZ,
     frame_length: int = FRAME_LENGTH,
     hop_length: int = HOP_LENGTH,
-    sample_rate: int = SAMPLE_RATE,
+    sample_rate: int = TARGET_RATE,
 ) -> tuple[np.ndarray, np.ndarray]:
     """F0 per frame by YIN, and each frame's aperiodicity (the depth of its best dip).
 
@@ -288,14 +289,14 @@ def track_f0(
 def _half_band_filter(taps: int = 63) -> np.ndarray:
     """Windowed-sinc low-pass at 3.8 kHz (for 16 kHz input) before taking every other sample."""
     n = np.arange(taps) - (taps - 1) / 2
-    h = 2 * (3800.0 / SAMPLE_RATE) * np.sinc(2 * (3800.0 / SAMPLE_RATE) * n) * np.blackman(taps)
+    h = 2 * (3800.0 / TARGET_RATE) * np.sinc(2 * (3800.0 / TARGET_RATE) * n) * np.blackman(taps)
     return h / h.sum()
 
 
 _DECIMATE = _half_band_filter()
 _DECIMATE_REACH = (_DECIMATE.shape[0] - 1) // 2
 _SPECTRUM_WINDOW = np.hanning(FRAME_LENGTH)
-_SPECTRUM_FREQS = np.fft.rfftfreq(FRAME_LENGTH, 1.0 / SAMPLE_RATE)
+_SPECTRUM_FREQS = np.fft.rfftfreq(FRAME_LENGTH, 1.0 / TARGET_RATE)
 _LOW_BAND = (_SPECTRUM_FREQS >= 50) & (_SPECTRUM_FREQS < 1000)
 _HIGH_BAND = (_SPECTRUM_FREQS >= 1000) & (_SPECTRUM_FREQS < 5000)
 LOOKAHEAD = FRAME_LENGTH // 2 + 2 * _DECIMATE_REACH
@@ -362,7 +363,7 @@ def _measure_block(region: np.ndarray, n: int) -> FrameMeasures:
     # The low-pass is centred, so decimated sample m sits on region sample 2m.
     half = np.convolve(region, _DECIMATE, mode="same")[::2]
     yin_frames = _strided(half, centre0 // 2 - FRAME_LENGTH // 4, n, FRAME_LENGTH // 2, HOP_LENGTH // 2)
-    f0, aperiodicity = _yin(yin_frames, SAMPLE_RATE // 2, FMIN_HZ, FMAX_HZ)
+    f0, aperiodicity = _yin(yin_frames, TARGET_RATE // 2, FMIN_HZ, FMAX_HZ)
     return FrameMeasures(level_db, f0, aperiodicity, band_power)
 
 
@@ -377,7 +378,7 @@ class ProsodyTracker:
     """
 
     def __init__(self, *, keep_s: float = 32.0, block_frames: int = 16) -> None:
-        self._keep_frames = int(keep_s * SAMPLE_RATE / HOP_LENGTH)
+        self._keep_frames = int(keep_s * TARGET_RATE / HOP_LENGTH)
         self._block = block_frames
         self._samples = np.zeros(LOOKAHEAD, np.float64)
         self._samples_start = -LOOKAHEAD
@@ -494,7 +495,7 @@ def extract_prosody(
     """
     x = np.asarray(samples16k).reshape(-1)
     return features_from_frames(
-        measure_frames(x), x.shape[0] / SAMPLE_RATE, frame_probs=frame_probs, transcript=transcript
+        measure_frames(x), x.shape[0] / TARGET_RATE, frame_probs=frame_probs, transcript=transcript
     )
 
 
@@ -816,11 +817,3 @@ def prosodic_arousal(
 
 
 _PRIOR_BASELINE = SpeakerBaseline()
-
-
-def mean_features(items: Sequence[ProsodyFeatures]) -> dict[str, float]:
-    """Mean of each feature over ``items`` (nan-aware), for reports and calibration."""
-    return {
-        name: float(np.nanmean([getattr(f, name) for f in items])) if items else float("nan")
-        for name in FEATURE_NAMES
-    }

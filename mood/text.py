@@ -3,17 +3,30 @@
 Valence: VADER (Hutto & Gilbert 2014, ICWSM), a rule-based sentiment model tuned on short social
 text, shipped with its lexicon in ``vaderSentiment``. Its ``compound`` score in [-1, 1] maps to the
 0–1 scale as ``0.5 + 0.5 * compound``; VADER already handles negation ("not happy"), degree words and
-punctuation emphasis.
+punctuation emphasis. A text with no sentiment words has valence confidence 0: it says nothing
+about valence.
 
-Energy: VADER says nothing about arousal, so :data:`AROUSAL_LEXICON` lists energy words with a value
-on the 0–1 energy scale (0.5 neutral), in the spirit of the arousal norms of Warriner, Kuperman &
-Brysbaert (2013) but limited to words a listener says about their own state or what they are doing
-(exhausted, sleepy, calm, chill … pumped, hyped, furious, party, workout). Valence words such as
-"happy" or "sad" are deliberately absent: the acoustics carry arousal far better than such words do.
-A negator up to three words before an energy word ("not tired", "never calm") flips it to the other
-side of neutral at half its distance (not tired is awake, not wired); an intensifier just before it
-("so", "really", "very") pushes it further from neutral, a diminisher ("a bit", "slightly") pulls it
-closer.
+Energy: VADER says nothing about arousal, so :data:`AROUSAL_LEXICON` lists words and multi-word
+expressions with a value on the 0–1 energy scale (0.5 neutral), in the spirit of the arousal norms of
+Warriner, Kuperman & Brysbaert (2013) and Russell's circumplex (1980), limited to what a listener
+says about their own state or what they are doing. Two kinds of entry, which negation treats apart:
+
+* **Energy states** (exhausted, sleepy, calm, relaxed, awake, wired, "worn out", "wide awake" …):
+  a negator up to three words before flips them to the other side of neutral at half their
+  distance: "not tired at all" is somewhat awake (not wired), "not calm" somewhat tense.
+* **Feelings and activities** (:data:`NEGATION_CANCELS`: sad, lonely, depressed, "I miss", cry …
+  low; excited, "let's go", "can't sit still", scream, angry, stressed, "freaking out" … high;
+  party, gym …): a negator cancels them, because "not sad" or "not angry" says nothing about
+  energy.
+
+An intensifier just before an entry ("so", "really", "very", "extremely" …) pushes it away from
+neutral, a diminisher ("a bit", "slightly", "kind of" …) pulls it toward it. Negation and degree do not
+reach across clause boundaries (punctuation, "but", "though"). Longer expressions are matched first,
+so "no energy", "running on empty" and "can't sit still" are read whole.
+
+:func:`read_text` first finds the listener's requests (:func:`mood.intents.find_requests`) and then
+reads affect from the *other* words only: "calmer" in "something calmer please, I'm stressed" is a
+request, not evidence of low energy.
 """
 
 from __future__ import annotations
@@ -21,134 +34,440 @@ from __future__ import annotations
 import functools
 import math
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
+
+from mood.intents import find_requests
+from mood.types import Intent
 
 __all__ = [
     "AROUSAL_LEXICON",
     "DIMINISHERS",
     "INTENSIFIERS",
+    "NEGATION_CANCELS",
     "NEGATORS",
+    "VALENCE_LEXICON",
     "ArousalHit",
     "TextAffect",
+    "TextReading",
+    "read_text",
     "text_affect",
     "tokenize",
 ]
 
-AROUSAL_LEXICON: dict[str, float] = {
-    # low energy: fatigue and sleep
+_ENERGY_STATES: dict[str, float] = {
+    # fatigue and sleep
     "exhausted": 0.05,
     "drained": 0.08,
     "knackered": 0.08,
     "shattered": 0.10,
+    "zonked": 0.08,
+    "wiped": 0.10,
+    "wiped out": 0.08,
+    "worn out": 0.08,
+    "burnt out": 0.10,
+    "burned out": 0.10,
+    "run down": 0.15,
+    "running on empty": 0.12,
+    "no energy": 0.08,
+    "zero energy": 0.08,
+    "out of energy": 0.12,
+    "low energy": 0.20,
+    "low on energy": 0.20,
+    "barely awake": 0.12,
+    "barely keep my eyes open": 0.10,
+    "can't keep my eyes open": 0.08,
+    "half asleep": 0.10,
     "sleepy": 0.10,
     "drowsy": 0.10,
+    "groggy": 0.15,
     "fatigued": 0.12,
     "lethargic": 0.12,
+    "listless": 0.15,
     "tired": 0.15,
     "weary": 0.15,
     "sluggish": 0.18,
+    "dragging": 0.25,
     "sleep": 0.15,
     "asleep": 0.10,
+    "dozing": 0.12,
     "yawning": 0.15,
-    "lazy": 0.22,
-    "bored": 0.30,
-    # low energy: calm and rest
+    # calm and rest
     "calm": 0.25,
     "calmer": 0.25,
     "chill": 0.25,
     "chilled": 0.25,
+    "chilled out": 0.22,
     "chilling": 0.25,
     "relaxed": 0.22,
     "relaxing": 0.25,
     "relax": 0.25,
     "peaceful": 0.20,
+    "at peace": 0.20,
+    "at ease": 0.25,
     "serene": 0.20,
+    "tranquil": 0.20,
     "mellow": 0.25,
     "quiet": 0.30,
     "gentle": 0.30,
     "soothing": 0.25,
     "cozy": 0.30,
     "cosy": 0.30,
+    "comfy": 0.30,
+    "comfortable": 0.32,
+    "snug": 0.30,
     "slow": 0.30,
     "slower": 0.30,
     "unwind": 0.25,
+    "unwinding": 0.25,
     "rest": 0.28,
-    # high energy: activation
+    "rested": 0.32,
+    "laid back": 0.25,
+    "low key": 0.30,
+    "taking it easy": 0.25,
+    "take it easy": 0.25,
+    "wind down": 0.20,
+    "winding down": 0.20,
+    "curled up": 0.25,
+    # activation
     "awake": 0.65,
+    "wide awake": 0.78,
     "alert": 0.65,
+    "motivated": 0.70,
     "upbeat": 0.75,
     "lively": 0.75,
+    "alive": 0.68,
+    "energy": 0.72,
+    "full of energy": 0.88,
     "energetic": 0.85,
     "energized": 0.85,
     "energised": 0.85,
-    "excited": 0.85,
-    "thrilled": 0.88,
-    "ecstatic": 0.92,
     "pumped": 0.92,
+    "pumped up": 0.92,
     "hyped": 0.92,
-    "psyched": 0.90,
-    "stoked": 0.85,
+    "hyper": 0.90,
     "amped": 0.90,
+    "amped up": 0.90,
+    "revved": 0.85,
+    "revved up": 0.88,
+    "fired up": 0.90,
     "wired": 0.85,
     "buzzing": 0.82,
     "wild": 0.85,
     "intense": 0.80,
+    "restless": 0.70,
+    "tense": 0.72,
     "fast": 0.72,
     "faster": 0.72,
     "loud": 0.75,
     "louder": 0.75,
-    # high energy: activities
+}
+"""Energy states: negation flips them to the other side of neutral at half their distance."""
+
+_FEELINGS_AND_ACTIVITIES: dict[str, float] = {
+    # low-arousal unpleasant feelings (Russell's sad/depressed quadrant)
+    "sad": 0.30,
+    "sadness": 0.30,
+    "unhappy": 0.38,
+    "lonely": 0.30,
+    "lonesome": 0.30,
+    "depressed": 0.18,
+    "depression": 0.20,
+    "miserable": 0.28,
+    "hopeless": 0.22,
+    "pointless": 0.30,
+    "heartbroken": 0.28,
+    "gloomy": 0.28,
+    "glum": 0.30,
+    "mopey": 0.25,
+    "moping": 0.25,
+    "melancholy": 0.30,
+    "melancholic": 0.30,
+    "gutted": 0.32,
+    "devastated": 0.30,
+    "grief": 0.28,
+    "grieving": 0.28,
+    "mourning": 0.28,
+    "homesick": 0.35,
+    "bummed": 0.35,
+    "numb": 0.20,
+    "empty": 0.25,
+    "hollow": 0.25,
+    "defeated": 0.25,
+    "discouraged": 0.30,
+    "dejected": 0.25,
+    "despondent": 0.20,
+    "unmotivated": 0.20,
+    "apathetic": 0.22,
+    "no motivation": 0.15,
+    "zero motivation": 0.15,
+    "bored": 0.30,
+    "lazy": 0.22,
+    "cry": 0.30,
+    "crying": 0.30,
+    "cried": 0.32,
+    "tears": 0.32,
+    "tearful": 0.30,
+    "weeping": 0.30,
+    "i miss": 0.36,
+    "feeling down": 0.30,
+    "feel down": 0.30,
+    "felt down": 0.30,
+    "so down": 0.30,
+    "really down": 0.30,
+    "pretty down": 0.30,
+    "bit down": 0.32,
+    "down in the dumps": 0.25,
+    "feeling low": 0.28,
+    "feel low": 0.28,
+    "so low": 0.28,
+    "really low": 0.28,
+    "pretty low": 0.28,
+    "bit low": 0.30,
+    "feeling blue": 0.30,
+    "feel blue": 0.30,
+    "bit blue": 0.32,
+    # low-arousal pleasant feelings
+    "content": 0.35,
+    # high-arousal pleasant feelings and expressions
+    "excited": 0.85,
+    "excitement": 0.85,
+    "exciting": 0.80,
+    "thrilled": 0.88,
+    "ecstatic": 0.92,
+    "elated": 0.82,
+    "euphoric": 0.90,
+    "exhilarated": 0.90,
+    "overjoyed": 0.82,
+    "giddy": 0.80,
+    "psyched": 0.90,
+    "stoked": 0.85,
+    "can't wait": 0.80,
+    "cannot wait": 0.80,
+    "let's go": 0.85,
+    "lets go": 0.85,
+    "ready to go": 0.78,
+    "raring to go": 0.88,
+    "full of beans": 0.85,
+    "bouncing off the walls": 0.92,
+    "bouncing": 0.75,
+    "can't sit still": 0.85,
+    "jump around": 0.85,
+    "jumping around": 0.85,
+    "jumping": 0.72,
+    "on fire": 0.85,
+    "adrenaline": 0.88,
+    "racing": 0.80,
+    "pounding": 0.80,
+    "over the moon": 0.78,
+    "going nuts": 0.85,
+    "going crazy": 0.85,
+    "driving me crazy": 0.80,
+    "unstoppable": 0.85,
+    "let's do this": 0.80,
+    "scream": 0.88,
+    "screaming": 0.88,
+    "yell": 0.85,
+    "shout": 0.85,
+    # high-arousal unpleasant feelings (Russell's tense/angry quadrant)
+    "furious": 0.95,
+    "enraged": 0.95,
+    "outraged": 0.90,
+    "irate": 0.90,
+    "livid": 0.92,
+    "fuming": 0.92,
+    "raging": 0.92,
+    "rage": 0.90,
+    "seething": 0.90,
+    "angry": 0.82,
+    "anger": 0.80,
+    "mad": 0.78,
+    "pissed": 0.80,
+    "pissed off": 0.82,
+    "annoyed": 0.65,
+    "irritated": 0.68,
+    "irritable": 0.68,
+    "agitated": 0.80,
+    "fed up": 0.65,
+    "frustrated": 0.68,
+    "panicked": 0.90,
+    "panicking": 0.90,
+    "panic": 0.90,
+    "frantic": 0.90,
+    "terrified": 0.90,
+    "frightened": 0.78,
+    "scared": 0.75,
+    "afraid": 0.70,
+    "stressed": 0.75,
+    "stressed out": 0.80,
+    "stress": 0.72,
+    "stressful": 0.72,
+    "anxious": 0.72,
+    "nervous": 0.70,
+    "nervous wreck": 0.85,
+    "worried": 0.65,
+    "worrying": 0.65,
+    "overwhelmed": 0.72,
+    "jittery": 0.78,
+    "jumpy": 0.75,
+    "edgy": 0.72,
+    "uptight": 0.70,
+    "on edge": 0.78,
+    "wound up": 0.80,
+    "freaking out": 0.90,
+    "freak out": 0.88,
+    "freaked out": 0.88,
+    "losing my mind": 0.85,
+    "hectic": 0.72,
+    "chaos": 0.75,
+    "chaotic": 0.75,
+    "snapping": 0.72,
+    "shaking": 0.72,
+    "trembling": 0.72,
+    "pacing": 0.72,
+    "explode": 0.88,
+    # activities
     "party": 0.88,
     "partying": 0.88,
     "dance": 0.82,
     "dancing": 0.82,
     "workout": 0.85,
+    "work out": 0.85,
+    "working out": 0.85,
     "gym": 0.80,
     "run": 0.75,
     "running": 0.78,
     "sprint": 0.85,
     "celebrate": 0.82,
     "celebrating": 0.82,
-    # high energy: negative activation
-    "furious": 0.95,
-    "enraged": 0.95,
-    "livid": 0.92,
-    "angry": 0.82,
-    "mad": 0.78,
-    "panicked": 0.90,
-    "panicking": 0.90,
-    "frantic": 0.90,
-    "stressed": 0.75,
-    "anxious": 0.72,
-    "nervous": 0.70,
-    "restless": 0.70,
-    "tense": 0.72,
-    "frustrated": 0.68,
-    "terrified": 0.90,
 }
-"""Energy word → energy on the 0–1 scale (0.5 neutral)."""
+"""Feelings and activities: negation cancels them ("not sad" says nothing about energy)."""
 
-_PHRASES: dict[str, float] = {
-    "wind down": 0.20,
-    "winding down": 0.20,
-    "worn out": 0.08,
-    "burnt out": 0.10,
-    "burned out": 0.10,
-    "fired up": 0.90,
-    "pumped up": 0.92,
-    "work out": 0.85,
-    "working out": 0.85,
-    "laid back": 0.25,
-    "low key": 0.30,
-    "half asleep": 0.10,
+AROUSAL_LEXICON: dict[str, float] = {**_ENERGY_STATES, **_FEELINGS_AND_ACTIVITIES}
+"""Energy expression (one or more lower-case words) → energy on the 0–1 scale (0.5 neutral)."""
+
+NEGATION_CANCELS: frozenset[str] = frozenset(_FEELINGS_AND_ACTIVITIES)
+"""Entries a negator cancels instead of flipping."""
+
+_ABSENT_WHEN_NEGATED: dict[str, float] = {"energy": AROUSAL_LEXICON["no energy"]}
+"""Entries whose negation means their absence: "I don't have any energy" is "no energy"."""
+_AT_ALL = 1.5
+"""Degree of "at all" after an expression ("not tired at all")."""
+
+_LONGEST = max(len(key.split()) for key in AROUSAL_LEXICON)
+
+VALENCE_LEXICON: dict[str, float] = {
+    # words VADER's lexicon lacks
+    "gutted": -2.0,
+    "bummed": -1.5,
+    "grumpy": -1.5,
+    "cranky": -1.5,
+    "mopey": -1.5,
+    "unwell": -1.5,
+    "hungover": -1.5,
+    "rough": -1.3,
+    "bleak": -1.8,
+    "pointless": -1.5,
+    "seething": -2.5,
+    "hectic": -0.8,
+    "wrecked": -1.5,
+    "knackered": -0.8,
+    "stoked": 2.2,
+    "psyched": 2.0,
+    "chuffed": 2.0,
+    "content": 1.5,
+    "rested": 1.2,
+    "refreshed": 1.5,
+    "recharged": 1.5,
+    "comfy": 1.5,
+    "cozy": 1.5,
+    "cosy": 1.5,
+    "snug": 1.2,
+    # words VADER reads otherwise than a listener means them about their own state
+    "overwhelmed": -1.5,
+    "giddy": 1.5,
+    "buzzing": 1.5,
+    "unstoppable": 2.0,
+    "feeling": 0.0,
+    "pretty": 0.0,
+    "super": 0.0,
+    "heart": 0.0,
+    # expressions, read whole
+    "feeling down": -1.8,
+    "feel down": -1.8,
+    "felt down": -1.8,
+    "so down": -1.8,
+    "really down": -1.8,
+    "pretty down": -1.8,
+    "bit down": -1.4,
+    "down in the dumps": -2.0,
+    "feeling low": -1.6,
+    "feel low": -1.6,
+    "so low": -1.6,
+    "really low": -1.6,
+    "pretty low": -1.6,
+    "bit low": -1.2,
+    "feeling blue": -1.6,
+    "feel blue": -1.6,
+    "bit blue": -1.2,
+    "fed up": -1.8,
+    "on edge": -1.4,
+    "wound up": -1.2,
+    "freaking out": -2.0,
+    "freak out": -2.0,
+    "freaked out": -2.0,
+    "losing my mind": -1.8,
+    "nervous wreck": -2.0,
+    "stressed out": -1.8,
+    "burnt out": -1.8,
+    "burned out": -1.8,
+    "worn out": -1.2,
+    "run down": -1.2,
+    "no motivation": -1.5,
+    "zero motivation": -1.5,
+    "no energy": -1.2,
+    "zero energy": -1.2,
+    "low energy": -1.0,
+    "low on energy": -1.0,
+    "running on empty": -1.2,
+    "fired up": 1.8,
+    "on fire": 1.5,
+    "full of energy": 1.8,
+    "full of beans": 1.8,
+    "can't wait": 1.8,
+    "cannot wait": 1.8,
+    "raring to go": 1.5,
+    "laid back": 1.2,
+    "chilled out": 1.0,
+    "over the moon": 2.5,
+    "driving me crazy": -1.8,
+    "going nuts": 0.0,
+    "going crazy": 0.0,
 }
-"""Two-word energy expressions, matched before single words."""
+"""Valence on VADER's −4 … +4 scale of listener-state words and expressions that VADER's lexicon
+lacks or reads otherwise ("feeling" +0.5, "pretty" +2.2 in "pretty tired", "super" +2.9 in "super
+tense", "heart" +3.2 in "my heart is racing", "fired" −2.6 in "fired up"). Multi-word expressions are joined into one token before VADER reads the text, so VADER's own
+negation and degree rules apply to them ("not feeling down")."""
+
+_JOINED = re.compile(
+    r"\b(?:"
+    + "|".join(
+        re.escape(k).replace(r"\ ", r"\s+")
+        for k in sorted((k for k in VALENCE_LEXICON if " " in k), key=len, reverse=True)
+    )
+    + r")\b",
+    re.IGNORECASE,
+)
+_KEEP_ON = re.compile(
+    r"\b(?:can't|cannot|can not|couldn't|could not|won't|will not|wouldn't)\s+stop\b", re.IGNORECASE
+)
+"""A double negation VADER does not see: "I can't stop smiling" keeps smiling."""
 
 NEGATORS: frozenset[str] = frozenset(
     {"not", "no", "never", "hardly", "barely", "nor", "without", "neither", "nothing"}
 )
-"""Words (and any word ending in n't) that flip an energy word up to three words after them."""
+"""Words (and any word ending in n't) that negate an energy expression up to three content words after them."""
 
 INTENSIFIERS: dict[str, float] = {
     "so": 1.5,
@@ -193,6 +512,12 @@ def tokenize(text: str) -> list[str]:
     return _TOKEN.findall(text.lower().replace("\u2019", "'").replace("\u2018", "'"))
 
 
+_FUNCTION_WORDS = frozenset(
+    {"the", "a", "an", "to", "my", "me", "for", "of", "it", "this", "that", "in", "at"}
+)
+"""Skipped when looking back for a negator ("not going to the gym")."""
+
+
 def _is_negator(token: str) -> bool:
     return token in NEGATORS or token.endswith("n't") or token in ("cannot", "dont", "cant", "wont")
 
@@ -219,10 +544,12 @@ class TextAffect:
     energy: float
     """0–1, 0.5 neutral (from :data:`AROUSAL_LEXICON`)."""
     energy_confidence: float
-    """0–1: grows with the number and strength of energy words (0 when there are none)."""
+    """0–1: grows with the number and strength of energy expressions (0 when there are none)."""
     compound: float
     """VADER's compound score, -1 … 1."""
     hits: tuple[ArousalHit, ...] = ()
+    request_words: int = 0
+    """Words left out because a request took them (see :func:`read_text`)."""
 
     def to_dict(self) -> dict[str, float]:
         """Numbers only, for ``MoodEstimate.evidence["text"]``."""
@@ -233,14 +560,36 @@ class TextAffect:
             "energy_confidence": round(self.energy_confidence, 4),
             "compound": round(self.compound, 4),
             "energy_words": float(len(self.hits)),
+            "request_words": float(self.request_words),
         }
+
+
+@dataclass(frozen=True, slots=True)
+class TextReading:
+    """A text read for mood and requests: the requests' own words are not mood evidence."""
+
+    affect: TextAffect
+    intents: tuple[Intent, ...]
 
 
 @functools.lru_cache(maxsize=1)
 def _vader() -> Any:
     from vaderSentiment.vaderSentiment import SentimentIntensityAnalyzer
 
-    return SentimentIntensityAnalyzer()
+    analyzer = SentimentIntensityAnalyzer()
+    analyzer.lexicon.update({_joined(k): v for k, v in VALENCE_LEXICON.items()})
+    return analyzer
+
+
+def _joined(expression: str) -> str:
+    return "_".join(expression.lower().split())
+
+
+def _for_vader(text: str) -> str:
+    """``text`` with :data:`VALENCE_LEXICON`'s expressions joined into single tokens."""
+    text = text.replace("\u2019", "'").replace("\u2018", "'")
+    text = _KEEP_ON.sub("keep", text)
+    return _JOINED.sub(lambda m: _joined(m.group(0)), text)
 
 
 def _degree(tokens: list[str], start: int) -> float:
@@ -257,41 +606,94 @@ def _degree(tokens: list[str], start: int) -> float:
     return factor
 
 
+def _longest_entry(tokens: list[str], i: int) -> tuple[str, int] | None:
+    """The longest lexicon expression starting at ``tokens[i]``, and its length in tokens."""
+    for width in range(min(_LONGEST, len(tokens) - i), 0, -1):
+        phrase = " ".join(tokens[i : i + width])
+        if phrase in AROUSAL_LEXICON:
+            return phrase, width
+    return None
+
+
 def _arousal_hits(tokens: list[str]) -> list[ArousalHit]:
     hits: list[ArousalHit] = []
     i = 0
     while i < len(tokens):
-        pair = " ".join(tokens[i : i + 2])
-        if pair in _PHRASES:
-            value, width = _PHRASES[pair], 2
-        elif tokens[i] in AROUSAL_LEXICON:
-            value, width = AROUSAL_LEXICON[tokens[i]], 1
-        else:
+        entry = _longest_entry(tokens, i)
+        if entry is None:
             i += 1
             continue
+        phrase, width = entry
         degree = _degree(tokens, i)
-        # a negator up to three tokens back, not across another energy word
-        negated = any(_is_negator(tokens[j]) for j in range(max(0, i - 3), i))
-        distance = value - 0.5
+        # a negator among the three content words before the expression (one inside it, as in "no
+        # energy" or "can't sit still", is part of its meaning)
+        before = [t for t in tokens[:i] if t not in _FUNCTION_WORDS][-3:]
+        negated = any(_is_negator(t) for t in before)
+        if negated and phrase in NEGATION_CANCELS:
+            i += width
+            continue
+        if negated and phrase in _ABSENT_WHEN_NEGATED:
+            distance, negated = _ABSENT_WHEN_NEGATED[phrase] - 0.5, False
+        else:
+            distance = AROUSAL_LEXICON[phrase] - 0.5
         if negated:
             distance = -0.5 * distance
+        if tokens[i + width : i + width + 2] == ["at", "all"]:
+            degree *= _AT_ALL  # "not tired at all"
         distance *= degree
         energy = 0.5 + min(0.48, max(-0.48, distance))
-        hits.append(ArousalHit(" ".join(tokens[i : i + width]), energy, negated, degree))
+        hits.append(ArousalHit(phrase, energy, negated, degree))
         i += width
     return hits
 
 
-def text_affect(text: str) -> TextAffect:
-    """Valence and energy of ``text`` with their confidences (pure; VADER's lexicon is loaded once)."""
+def _without(text: str, spans: Sequence[tuple[int, int]]) -> str:
+    """``text`` with the character ranges ``spans`` cut out, each cut a clause boundary."""
+    pieces, position = [], 0
+    for start, end in sorted(spans):
+        pieces.append(text[position:start])
+        position = max(position, end)
+    pieces.append(text[position:])
+    return ", ".join(piece for piece in pieces if piece.strip())
+
+
+_SENTENCE_PIECE = re.compile(r"(?<=[,.;:!?])\s+")
+_VADER_ALPHA = 15.0
+"""VADER's normalisation constant: compound = s / sqrt(s² + alpha) for a raw valence sum s."""
+
+
+def _sentiment(text: str) -> tuple[float, float]:
+    """VADER's compound (-1 … 1) and affective share (pos + neg, 0 … 1) of ``text``, with VADER's
+    negation kept inside its clause: VADER alone reads "I'm not calm, I'm freaking out" as pleasant
+    (its "not" flips "freaking out" too). Each clause is scored alone; their raw valence sums (VADER's
+    compound is ``s / sqrt(s² + 15)``, inverted here) are added and normalised as VADER does for a
+    whole text, and the affective shares are averaged by clause length."""
+    total = affective_words = words = 0.0
+    for piece in _SENTENCE_PIECE.split(_for_vader(text)):
+        scores = _vader().polarity_scores(piece)
+        compound = max(-0.9999, min(0.9999, float(scores["compound"])))
+        total += compound * math.sqrt(_VADER_ALPHA / (1.0 - compound * compound))
+        n = float(len(piece.split()))
+        affective_words += (float(scores["pos"]) + float(scores["neg"])) * n
+        words += n
+    if words == 0.0:
+        return 0.0, 0.0
+    return total / math.sqrt(total * total + _VADER_ALPHA), affective_words / words
+
+
+def text_affect(text: str, *, exclude: Sequence[tuple[int, int]] = ()) -> TextAffect:
+    """Valence and energy of ``text`` with their confidences (pure; VADER's lexicon is loaded once).
+
+    Parameters:
+        text: What the listener said or typed.
+        exclude: (start, end) character ranges of ``text`` to leave out (the words of requests).
+    """
+    request_words = sum(len(tokenize(text[a:b])) for a, b in exclude)
+    text = _without(text, exclude) if exclude else text
     if not text.strip():
-        return TextAffect(0.5, 0.0, 0.5, 0.0, 0.0)
-    scores = _vader().polarity_scores(text)
-    compound = float(scores["compound"])
+        return TextAffect(0.5, 0.0, 0.5, 0.0, 0.0, request_words=request_words)
+    compound, affective = _sentiment(text)
     valence = 0.5 + 0.5 * compound
-    # VADER's pos/neg proportions say how much of the text is affective; a strong compound from
-    # a short text is trustworthy, a weak one from a long text less so.
-    affective = float(scores["pos"]) + float(scores["neg"])
     valence_confidence = min(1.0, 0.6 * abs(compound) + 0.8 * affective) if compound != 0.0 else 0.0
     hits = [hit for clause in _CLAUSE.split(text) for hit in _arousal_hits(tokenize(clause))]
     if hits:
@@ -307,4 +709,15 @@ def text_affect(text: str) -> TextAffect:
         energy_confidence=float(energy_confidence),
         compound=compound,
         hits=tuple(hits),
+        request_words=request_words,
     )
+
+
+def read_text(text: str) -> TextReading:
+    """The requests in ``text`` and the affect of its other words (pure).
+
+    "Something calmer please, I'm stressed" asks for calmer music and reads tense from "I'm stressed"
+    alone; "It's a lovely calm Sunday morning" asks for nothing and reads calm and pleasant.
+    """
+    requests = find_requests(text)
+    return TextReading(text_affect(text, exclude=requests.spans), requests.intents)

@@ -18,7 +18,11 @@ __all__ = [
     "MoodLabel",
 ]
 
-MoodLabel = Literal["calm", "content", "happy", "excited", "tense", "angry", "sad", "tired", "neutral"]
+MoodLabel = Literal[
+    "calm", "content", "happy", "excited", "tense", "angry", "sad", "tired", "down", "neutral"
+]
+"""The quadrants of Russell's circumplex with a neutral centre, read only from the axes with evidence:
+"down" is unpleasant with no evidence about energy (see :func:`mood.fusion.label_for`)."""
 MOOD_LABELS: tuple[str, ...] = get_args(MoodLabel)
 
 IntentKind = Literal[
@@ -66,7 +70,8 @@ class MoodEstimate:
     energy: float
     """0–1, 0.5 neutral: arousal, tired … excited."""
     confidence: float
-    """0–1: how much the player should move on this estimate."""
+    """0–1: the mean of the two axis confidences (how much of the whole reading is evidence); the
+    listener moves each axis by its own confidence (:attr:`axis_confidences`)."""
     label: MoodLabel = "neutral"
     transcript: str = ""
     """What was said or typed ("" when nothing was recognised)."""
@@ -74,9 +79,11 @@ class MoodEstimate:
     evidence: dict[str, Any] = field(default_factory=dict)
     """Per-part values: ``{"prosody": {...}, "text": {...}, "weights": {...}}``, numbers only."""
     valence_confidence: float | None = None
-    """0–1: how much evidence there is for ``valence`` (None: not given, read as ``confidence``)."""
+    """0–1: how much evidence there is for ``valence``; 0 means the reading says nothing about it
+    (and ``valence`` is then 0.5). :func:`mood.fusion.fuse` always sets it; None (records built
+    elsewhere, older logs) is read as ``confidence``."""
     energy_confidence: float | None = None
-    """0–1: how much evidence there is for ``energy`` (None: not given, read as ``confidence``)."""
+    """0–1: how much evidence there is for ``energy``, as ``valence_confidence``."""
 
     @property
     def axis_confidences(self) -> tuple[float, float]:

@@ -38,7 +38,9 @@ class LabelledSentence:
     group: str
 
 
-def _s(text: str, valence: ValenceMark, energy: EnergyMark, intents: str = "", *, group: str) -> LabelledSentence:
+def _s(
+    text: str, valence: ValenceMark, energy: EnergyMark, intents: str = "", *, group: str
+) -> LabelledSentence:
     return LabelledSentence(text, valence, energy, frozenset(intents.split()), group)
 
 
@@ -411,5 +413,95 @@ SENTENCES: tuple[LabelledSentence, ...] = tuple(
 )
 """The corpus, grouped as above."""
 
-FRESH: tuple[LabelledSentence, ...] = ()
-"""Sentences written after the model was frozen, measured once before any change (see docs/mood.md)."""
+FRESH: tuple[LabelledSentence, ...] = tuple(
+    _group(
+        "fresh",
+        [
+            ("Just got promoted and I'm over the moon, can't stop grinning", "+", "^", ""),
+            ("Finally the weekend, I'm bursting with energy", "+", "^", ""),
+            ("My team scored in the last minute and I'm going nuts", "+", "^", ""),
+            ("So excited for the road trip tomorrow!", "+", "^", ""),
+            ("Feeling unstoppable today, let's do this", "+", "^", ""),
+            ("I'm buzzing after that gig, what a night", "+", "^", ""),
+            ("Huge win at work today, I'm hyped", "+", "^", ""),
+            ("Energy through the roof and loving every minute", "+", "^", ""),
+            ("Sitting by the fire with a cup of cocoa, feeling cosy and content", "+", "v", ""),
+            ("Such a relaxing evening, I feel really good", "+", "v", ""),
+            ("Slow morning, coffee in bed, perfectly happy", "+", "v", ""),
+            ("I'm sleepy and warm and content", "+", "v", ""),
+            ("Peaceful walk by the lake, feeling grateful", "+", "v", ""),
+            ("Happy and a little tired after the beach", "+", "v", ""),
+            ("Chilling on the sofa, life is sweet", "+", "v", ""),
+            ("Calm and happy, nothing to worry about", "+", "v", ""),
+            ("I'm so mad at my brother right now", "-", "^", ""),
+            ("Work is driving me crazy and I'm super tense", "-", "^", ""),
+            ("I'm anxious and can't stop worrying about money", "-", "^", ""),
+            ("My flight got cancelled and I'm absolutely furious", "-", "^", ""),
+            ("Everything's going wrong, I'm in a total panic", "-", "^", ""),
+            ("I'm irritated and on edge all day", "-", "^", ""),
+            ("My heart won't stop racing, I'm so nervous", "-", "^", ""),
+            ("Stressed to the max with these exams", "-", "^", ""),
+            ("I'm so lonely since she left, I just want to sleep all day", "-", "v", ""),
+            ("Feeling pretty down and worn out tonight", "-", "v", ""),
+            ("I've been sad all week and I'm so tired", "-", "v", ""),
+            ("Gloomy and exhausted, what a day", "-", "v", ""),
+            ("Heartbroken, I can't stop crying", "-", "v", ""),
+            ("I'm lonely and have zero energy", "-", "v", ""),
+            ("Empty and sleepy, nothing feels right", "-", "v", ""),
+            ("So drained and miserable after the funeral", "-", "v", ""),
+            ("That's wonderful news", "+", "0", ""),
+            ("I'm really pleased with how things went", "+", "0", ""),
+            ("I hate Mondays", "-", "0", ""),
+            ("That was a disaster", "-", "0", ""),
+            ("I'm feeling good today", "+", "0", ""),
+            ("I feel terrible about what happened", "-", "0", ""),
+            ("I'm totally wired tonight", "0", "^", ""),
+            ("I'm so sleepy I could nap right here", "?", "v", ""),
+            ("Barely awake this morning", "?", "v", ""),
+            ("I'm bursting with energy", "?", "^", ""),
+            ("Dead tired", "?", "v", ""),
+            ("I'm on the bus", "0", "0", ""),
+            ("It's five o'clock", "0", "0", ""),
+            ("We're having pasta tonight", "0", "0", ""),
+            ("My laptop is updating", "0", "0", ""),
+            ("I'm at my desk", "0", "0", ""),
+            ("Tomorrow is Wednesday", "0", "0", ""),
+            ("I'm not stressed at all today", "+", "?", ""),
+            ("Not in the mood for anything, I'm just so tired", "?", "v", ""),
+            ("I don't feel sad anymore", "+", "0", ""),
+            ("I'm not feeling energetic today", "?", "v", ""),
+            ("put on some chill music", "0", "0", "calmer"),
+            ("could you play something with a bit more energy", "0", "0", "energize"),
+            ("I need something relaxing", "0", "0", "calmer"),
+            ("can we skip this one", "0", "0", "skip"),
+            ("play me something to help me study", "0", "0", "focus"),
+            ("I'd love something upbeat", "?", "0", "energize"),
+            ("turn it down please", "0", "0", "calmer"),
+            ("throw on some dance music", "0", "0", "party"),
+            ("I want to hear something happy", "0", "0", "cheer_up"),
+            ("shut it off", "0", "0", "stop"),
+            ("can you play something to help me sleep", "0", "0", "sleep"),
+            ("more chill stuff please", "0", "0", "calmer"),
+            ("this song is great", "?", "0", "like"),
+            ("I'm off to the gym, something energetic please", "0", "0", "workout energize"),
+            ("nah, not this one", "0", "0", "skip"),
+            ("I feel so relaxed", "+", "v", ""),
+            ("I danced so much last night", "?", "?", ""),
+            ("The gym closes early on Sundays", "0", "?", ""),
+            ("My dog loves to run on the beach", "?", "?", ""),
+            ("I calmed down after the call", "?", "?", ""),
+            ("I skipped breakfast today", "?", "0", ""),
+            ("I love a quiet evening", "+", "?", ""),
+            ("The concert was so loud my ears are ringing", "?", "?", ""),
+            ("I'm wiped out, put on something gentle", "?", "v", "calmer"),
+            ("Feeling fantastic, crank up the volume!", "+", "?", "energize"),
+            ("I'm really stressed, can you play something soothing", "-", "^", "calmer"),
+            ("Ugh I'm bored, play something fun", "?", "v", "cheer_up"),
+            ("I'm sad, put on something to cheer me up", "-", "v", "cheer_up"),
+            ("My head is pounding, please turn it off", "-", "?", "stop"),
+            ("Long day at work, I need to unwind", "?", "v", "calmer"),
+        ],
+    )
+)
+"""Sentences written after the model was frozen and measured once before any change to it; the
+figures of that first run are in docs/mood.md."""

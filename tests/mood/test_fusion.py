@@ -9,7 +9,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mood.fusion import AsrQuality, asr_confidence, fuse, label_for
+from mood.fusion import (
+    MIN_AXIS_CONFIDENCE,
+    NEUTRAL_RADIUS,
+    AsrQuality,
+    asr_confidence,
+    evident_side,
+    fuse,
+    label_for,
+)
 from mood.prosody import ProsodicArousal
 from mood.text import TextAffect
 from mood.types import MOOD_LABELS, Intent, MoodEstimate
@@ -84,13 +92,54 @@ def test_asr_confidence_from_logprob_and_no_speech() -> None:
     assert asr_confidence(AsrQuality(-0.2, 0.0, 0)) == 0.0
 
 
-def test_previous_estimate_is_the_prior_and_fades() -> None:
-    """With weak evidence the estimate leans toward the previous one, less so the older it is."""
-    previous = MoodEstimate(valence=0.9, energy=0.9, confidence=1.0)
-    recent = fuse(prosody(0.5, confidence=0.05), None, previous=previous, since_previous_s=10.0)
-    old = fuse(prosody(0.5, confidence=0.05), None, previous=previous, since_previous_s=3600.0)
-    assert recent.energy > old.energy > 0.5
-    assert recent.valence > old.valence > 0.5
+def test_no_evidence_on_an_axis_means_no_movement_on_it() -> None:
+    """Energy words alone: energy confident, valence exactly 0.5 with confidence 0, and vice versa."""
+    energy_only = fuse(None, words(0.5, energy=0.9, vconf=0.0, econf=0.8))
+    assert energy_only.valence == 0.5 and energy_only.valence_confidence == 0.0
+    assert energy_only.energy > 0.7 and energy_only.energy_confidence is not None
+    assert energy_only.energy_confidence > 0.7
+    valence_only = fuse(None, words(0.15, vconf=0.9, econf=0.0))
+    assert valence_only.energy == 0.5 and valence_only.energy_confidence == 0.0
+    assert valence_only.valence < 0.3 and valence_only.axis_confidences[0] > 0.7
+
+
+def test_one_axis_of_evidence_does_not_move_the_other() -> None:
+    """Confident sad words with no energy evidence leave energy at 0.5 and its confidence at 0
+    (the old single confidence moved energy on valence evidence)."""
+    est = fuse(None, words(0.2, vconf=1.0))
+    assert est.axis_confidences == (pytest.approx(1.0 / 1.15), 0.0)
+    assert est.energy == 0.5
+
+
+def test_confidence_is_the_mean_of_the_axis_confidences() -> None:
+    """The single confidence is documented as the mean of the two axis confidences."""
+    for est in (
+        fuse(prosody(0.8), words(0.3, energy=0.2, econf=0.4), asr=CLEAR),
+        fuse(None, words(0.5, energy=0.9, vconf=0.0, econf=0.8)),
+        fuse(prosody(0.7, confidence=0.3), None, asr=CLEAR),
+    ):
+        valence_conf, energy_conf = est.axis_confidences
+        assert est.confidence == pytest.approx(0.5 * (valence_conf + energy_conf))
+
+
+def test_voice_gives_energy_confidence_not_valence_confidence() -> None:
+    """Prosody with no sentiment words: energy is confident, valence stays 0.5 with confidence 0;
+    with sentiment words the voice's neutral vote tempers valence but adds no confidence to it."""
+    est = fuse(prosody(0.85, confidence=0.9), words(0.5, vconf=0.0), asr=CLEAR)
+    assert est.energy_confidence is not None and est.energy_confidence > 0.8
+    assert (est.valence, est.valence_confidence) == (0.5, 0.0)
+    assert est.label == "excited"
+    spoken = fuse(prosody(0.5, confidence=0.9), words(0.9), asr=AsrQuality(-0.2, 0.0, 8))  # ASR trust 1
+    typed = fuse(None, words(0.9))
+    assert 0.5 < spoken.valence < typed.valence
+    assert spoken.valence_confidence == pytest.approx(typed.valence_confidence)
+
+
+def test_nothing_recognised_in_speech_moves_only_energy() -> None:
+    """An utterance with no words (Whisper heard nothing) carries energy from the voice alone."""
+    est = fuse(prosody(0.2, confidence=0.8), None, asr=AsrQuality(-0.5, 0.9, 0))
+    assert est.valence_confidence == 0.0 and est.valence == 0.5
+    assert est.energy < 0.3 and est.label == "tired"
 
 
 @pytest.mark.parametrize(
@@ -111,13 +160,48 @@ def test_previous_estimate_is_the_prior_and_fades() -> None:
     ],
 )
 def test_label_is_the_quadrant(valence: float, energy: float, label: str) -> None:
-    """Each region of the valence/energy plane has its label."""
+    """With evidence on both axes, each region of the valence/energy plane has its label."""
     assert label_for(valence, energy) == label
 
 
+@pytest.mark.parametrize(
+    ("valence", "energy", "valence_conf", "energy_conf", "label"),
+    [
+        (0.2, 0.5, 0.9, 0.0, "down"),  # sad words, nothing about energy: not "tense"
+        (0.2, 0.6, 0.9, 0.1, "down"),  # energy too weakly evidenced to count
+        (0.2, 0.6, 0.9, 0.5, "tense"),
+        (0.2, 0.3, 0.9, 0.5, "sad"),
+        (0.8, 0.5, 0.9, 0.0, "happy"),
+        (0.5, 0.85, 0.0, 0.8, "excited"),
+        (0.5, 0.15, 0.0, 0.8, "tired"),
+        (0.9, 0.9, 0.1, 0.1, "neutral"),  # far from neutral, but without evidence on either axis
+    ],
+)
+def test_label_comes_only_from_axes_with_evidence(
+    valence: float, energy: float, valence_conf: float, energy_conf: float, label: str
+) -> None:
+    """An axis below MIN_AXIS_CONFIDENCE has no say: unpleasant with no energy evidence is "down"."""
+    got = label_for(valence, energy, valence_confidence=valence_conf, energy_confidence=energy_conf)
+    assert got == label
+
+
+def test_evident_side_needs_confidence_and_distance() -> None:
+    """An axis has a side only with confidence ≥ MIN_AXIS_CONFIDENCE and outside NEUTRAL_RADIUS."""
+    assert evident_side(0.8, 0.9) == 1
+    assert evident_side(0.2, 0.9) == -1
+    assert evident_side(0.8, MIN_AXIS_CONFIDENCE - 0.01) == 0
+    assert evident_side(0.5 + NEUTRAL_RADIUS / 2, 0.9) == 0
+
+
 def test_every_label_is_reachable_and_valid() -> None:
-    """A grid over the plane yields every label of MoodLabel and nothing else."""
-    seen = {label_for(v / 20, e / 20) for v in range(21) for e in range(21)}
+    """A grid over the plane and over evidence on each axis yields every label of MoodLabel and nothing else."""
+    seen = {
+        label_for(v / 20, e / 20, valence_confidence=vc, energy_confidence=ec)
+        for v in range(21)
+        for e in range(21)
+        for vc in (0.0, 1.0)
+        for ec in (0.0, 1.0)
+    }
     assert seen == set(MOOD_LABELS)
 
 
@@ -140,7 +224,9 @@ def test_evidence_holds_parts_and_weights_as_numbers_only() -> None:
     assert weights["energy_prosody"] + weights["energy_text"] + weights["energy_prior"] == pytest.approx(
         1.0, abs=1e-3
     )
-    assert MoodEstimate.from_dict(est.to_dict()).label == est.label
+    back = MoodEstimate.from_dict(est.to_dict())
+    assert back.label == est.label
+    assert back.axis_confidences == pytest.approx(est.axis_confidences, abs=1e-4)
 
 
 unit = st.floats(min_value=0.0, max_value=1.0, allow_nan=False)
@@ -180,3 +266,9 @@ def test_fusion_stays_on_the_scale_for_any_parts(
     assert min(0.5, arousal, energy) - 1e-9 <= est.energy <= max(0.5, arousal, energy) + 1e-9
     assert min(0.5, valence) - 1e-9 <= est.valence <= max(0.5, valence) + 1e-9
     assert est.label in MOOD_LABELS
+    valence_conf, energy_conf = est.axis_confidences
+    assert 0.0 <= valence_conf <= 1.0 and 0.0 <= energy_conf <= 1.0
+    if valence_conf == 0.0:
+        assert est.valence == 0.5
+    if energy_conf == 0.0:
+        assert est.energy == 0.5

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mood.intents import detect_intents
+from mood.intents import detect_intents, find_requests
 
 # phrasing -> the set of intent kinds expected (empty: none)
 TABLE: list[tuple[str, set[str]]] = [
@@ -116,6 +116,87 @@ def test_one_intent_per_kind_in_text_order_with_phrase() -> None:
     assert all(0.0 < i.strength <= 1.0 for i in intents)
 
 
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("play something calm", "calmer"),
+        ("calm it down", "calmer"),
+        ("skip", "skip"),
+        ("can you put on something upbeat", "energize"),
+        ("could you play something relaxing", "calmer"),
+        ("I want something to dance to", "party"),
+        ("I need music to focus", "focus"),
+        ("I'd like some quiet songs", "calmer"),
+        ("give me something mellow", "calmer"),
+        ("let's have some party music", "party"),
+        ("something calmer please", "calmer"),
+        ("more energy please", "energize"),
+        ("a bit quieter please", "calmer"),
+    ],
+)
+def test_request_phrasings_ask(text: str, kind: str) -> None:
+    """Imperatives, questions and wishes addressed to the player, and elliptical requests, are requests."""
+    assert [i.kind for i in detect_intents(text)] == [kind]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "It's a lovely calm Sunday morning",
+        "I'm not sad anymore, I feel good",
+        "I feel calm",
+        "I'm so sleepy",
+        "I'm so happy with this new job",
+        "Calm evening on the porch",
+        "My mom told me to calm down",
+        "I'm feeling more energetic than yesterday",
+        "The party last night was so much fun",
+        "I stopped by the bakery",
+        "I need to stop eating so much sugar",
+        "The next bus is in ten minutes",
+        "So much energy today, I love it",
+    ],
+)
+def test_statements_are_not_requests(text: str) -> None:
+    """Words that could name a request ("calm", "party", "stop", "next", "love it") in a statement of
+    state or of fact ask for nothing."""
+    assert detect_intents(text) == ()
+
+
+def test_negated_request_frame_cancels_what_it_asks() -> None:
+    """A negator before the request frame cancels the descriptors inside it."""
+    assert detect_intents("I don't want anything loud") == ()
+    assert detect_intents("I'm not in the mood for anything upbeat") == ()
+
+
+def test_it_needs_the_music_as_referent() -> None:
+    """'I like it' is feedback on its own or after a request, not after a statement about something else."""
+    assert [i.kind for i in detect_intents("I love it!")] == ["like"]
+    assert [i.kind for i in detect_intents("keep it playing, I like it")] == ["like"]
+    assert detect_intents("So much energy today, I love it") == ()
+
+
+def test_spans_are_the_requests_words_in_the_original_text() -> None:
+    """Spans index the original text (any spacing, curly quotes, capitals) and cover what the request took."""
+    text = "I\u2019m   STRESSED,  Something  CALMER please"
+    requests = find_requests(text)
+    assert [i.kind for i in requests.intents] == ["calmer"]
+    ((start, end),) = requests.spans
+    assert text[start:end] == "Something  CALMER please"
+    assert find_requests("I feel calm").spans == ()
+    assert find_requests("don't stop the music").spans == ()  # a negated request takes nothing
+
+
+def test_activity_announcements_ask_for_their_music() -> None:
+    """Announcing a music-relevant activity asks for it; the same activity in the past does not."""
+    assert [i.kind for i in detect_intents("I'm heading to the gym")] == ["workout"]
+    assert [i.kind for i in detect_intents("time for bed")] == ["sleep"]
+    assert [i.kind for i in detect_intents("friends are coming over tonight")] == ["party"]
+    assert [i.kind for i in detect_intents("I'm studying for my finals")] == ["focus"]
+    assert detect_intents("I went running this morning") == ()
+    assert detect_intents("Yesterday's workout destroyed me") == ()
+
+
 def test_plain_text_has_no_intent() -> None:
     """A sentence without a request yields no intent (empty tuple)."""
     assert detect_intents("") == ()
@@ -125,8 +206,13 @@ def test_plain_text_has_no_intent() -> None:
 @settings(max_examples=200, deadline=None)
 @given(st.text(max_size=200))
 def test_any_text_gives_well_formed_intents(text: str) -> None:
-    """Arbitrary unicode never raises; each kind appears at most once with strength in (0, 1]."""
-    intents = detect_intents(text)
-    kinds = [i.kind for i in intents]
+    """Arbitrary unicode never raises; each kind appears at most once with strength in (0, 1]; spans are
+    ordered, disjoint ranges inside the text."""
+    requests = find_requests(text)
+    kinds = [i.kind for i in requests.intents]
     assert len(kinds) == len(set(kinds))
-    assert all(0.0 < i.strength <= 1.0 and i.phrase for i in intents)
+    assert all(0.0 < i.strength <= 1.0 and i.phrase for i in requests.intents)
+    previous_end = 0
+    for start, end in requests.spans:
+        assert previous_end <= start < end <= len(text)
+        previous_end = end

@@ -6,7 +6,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mood.text import AROUSAL_LEXICON, text_affect, tokenize
+from mood.text import (
+    AROUSAL_LEXICON,
+    NEGATION_CANCELS,
+    VALENCE_LEXICON,
+    read_text,
+    text_affect,
+    tokenize,
+)
 
 
 @pytest.mark.parametrize(
@@ -67,6 +74,107 @@ def test_two_word_expressions() -> None:
     """'worn out' and 'fired up' are energy phrases, not their separate words."""
     assert text_affect("totally worn out").energy < 0.15
     assert text_affect("fired up").energy > 0.85
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I feel sad and lonely today",
+        "I'm depressed",
+        "I miss her",
+        "I just want to cry",
+        "completely drained",
+        "I'm exhausted",
+        "feeling really down",
+        "I have no energy",
+        "I don't have any energy",
+        "I'm running on empty",
+    ],
+)
+def test_low_arousal_unpleasant_words_lower_energy(text: str) -> None:
+    """Sadness, loneliness, crying and fatigue are low-energy evidence (they used to leave energy at 0.5)."""
+    affect = text_affect(text)
+    assert affect.energy < 0.4
+    assert affect.energy_confidence > 0.3
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I'm full of energy",
+        "let's go!",
+        "I want to scream",
+        "I'm so pumped right now!",
+        "I can't sit still",
+        "bouncing off the walls",
+        "I'm freaking out",
+        "can't wait for tonight",
+    ],
+)
+def test_high_arousal_expressions_raise_energy(text: str) -> None:
+    """Multi-word and single-word high-arousal expressions are high-energy evidence."""
+    affect = text_affect(text)
+    assert affect.energy > 0.7
+    assert affect.energy_confidence > 0.4
+
+
+def test_negation_cancels_feelings_but_flips_states() -> None:
+    """'not sad' and 'not angry' say nothing about energy; 'not tired at all' is above neutral."""
+    for text in ("I'm not sad", "I'm not angry", "I'm not excited", "not going to the gym"):
+        assert text_affect(text).energy_confidence == 0.0, text
+    assert text_affect("I'm not tired at all").energy > text_affect("I'm not tired").energy > 0.5
+
+
+def test_longest_expression_wins() -> None:
+    """'running on empty' is fatigue, not the activity 'running'; 'no energy' is not 'energy' negated."""
+    assert text_affect("I'm running on empty").hits[0].phrase == "running on empty"
+    assert text_affect("I have no energy").hits[0].phrase == "no energy"
+
+
+def test_valence_reads_listener_expressions_vader_lacks() -> None:
+    """'feeling down' is unpleasant and 'fired up' pleasant (VADER alone: neutral and negative)."""
+    assert text_affect("I'm feeling down").valence < 0.4
+    assert text_affect("I'm fired up").valence > 0.6
+    assert text_affect("I'm fed up").valence < 0.4
+
+
+def test_negation_in_valence_stays_in_its_clause() -> None:
+    """'not calm' does not flip the next clause's 'freaking out'; 'can't stop smiling' is pleasant."""
+    assert text_affect("I'm not calm, I'm freaking out").valence < 0.4
+    assert text_affect("I can't stop smiling today").valence > 0.6
+
+
+def test_excluded_spans_are_not_evidence() -> None:
+    """With the request's characters excluded, only the rest of the text is read."""
+    text = "Something calmer please, I'm stressed"
+    whole = text_affect(text)
+    rest = text_affect(text, exclude=[(0, len("Something calmer please"))])
+    assert any(h.phrase == "calmer" for h in whole.hits)
+    assert [h.phrase for h in rest.hits] == ["stressed"]
+    assert rest.energy > 0.6 and rest.valence < 0.45
+    assert rest.request_words == 3
+
+
+def test_read_text_reads_mood_from_the_words_a_request_did_not_take() -> None:
+    """A request's words are not mood evidence; a statement's words are, and ask for nothing."""
+    request = read_text("Something calmer please, I'm stressed")
+    assert [i.kind for i in request.intents] == ["calmer"]
+    assert request.affect.energy > 0.6 and request.affect.valence < 0.45
+    only_request = read_text("play something calm")
+    assert only_request.affect.energy_confidence == 0.0
+    assert only_request.affect.valence_confidence == 0.0
+    statement = read_text("It's a lovely calm Sunday morning")
+    assert statement.intents == ()
+    assert statement.affect.energy < 0.4 and statement.affect.valence > 0.6
+
+
+def test_lexicons_are_well_formed() -> None:
+    """Entries are lower-case words on their scales; negation-cancelled entries are lexicon entries."""
+    for phrase, energy in AROUSAL_LEXICON.items():
+        assert phrase == phrase.lower().strip() and 0.0 <= energy <= 1.0
+        assert tokenize(phrase) == phrase.split(), phrase
+    assert NEGATION_CANCELS.issubset(AROUSAL_LEXICON)
+    assert all(-4.0 <= v <= 4.0 and k == k.lower() for k, v in VALENCE_LEXICON.items())
 
 
 def test_tokenize_keeps_contractions() -> None:

@@ -1,0 +1,159 @@
+"""The text path on the labelled listener corpus (tests/mood/sentences.py): quadrants, per-axis
+evidence, requests against statements. Targets from issue 10; docs/mood.md reports the figures."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+import pytest
+
+from mood.analyzer import MoodAnalyzer
+from mood.fusion import evident_side
+from mood.types import MoodEstimate
+from tests.mood.sentences import FRESH, SENTENCES, LabelledSentence
+
+QUADRANT_TARGET = 0.85
+AXIS_TARGET = 0.85
+INTENT_PRECISION_TARGET = 0.95
+INTENT_RECALL_TARGET = 0.90
+
+_VALENCE_MARK = {1: "+", 0: "0", -1: "-"}
+_ENERGY_MARK = {1: "^", 0: "0", -1: "v"}
+
+
+@dataclass(frozen=True)
+class Figures:
+    """How the text path reads a set of labelled sentences."""
+
+    quadrant_right: int
+    quadrant_total: int
+    """Sentences a reader finds evidence on both axes in, and how many were read in the right quadrant."""
+    valence_right: int
+    valence_total: int
+    """Sentences graded on valence (side, or no evidence), and how many were right."""
+    energy_right: int
+    energy_total: int
+    intent_true: int
+    intent_false: int
+    intent_missed: int
+    statements_as_requests: tuple[str, ...]
+    misread: tuple[str, ...]
+
+    @property
+    def quadrant_accuracy(self) -> float:
+        return self.quadrant_right / self.quadrant_total
+
+    @property
+    def intent_precision(self) -> float:
+        return self.intent_true / max(1, self.intent_true + self.intent_false)
+
+    @property
+    def intent_recall(self) -> float:
+        return self.intent_true / max(1, self.intent_true + self.intent_missed)
+
+
+def _marks(estimate: MoodEstimate) -> tuple[str, str]:
+    valence_conf, energy_conf = estimate.axis_confidences
+    return (
+        _VALENCE_MARK[evident_side(estimate.valence, valence_conf)],
+        _ENERGY_MARK[evident_side(estimate.energy, energy_conf)],
+    )
+
+
+def _figures(analyzer: MoodAnalyzer, sentences: Sequence[LabelledSentence]) -> Figures:
+    quadrant = [0, 0]
+    valence = [0, 0]
+    energy = [0, 0]
+    true = false = missed = 0
+    statements: list[str] = []
+    misread: list[str] = []
+    for sentence in sentences:
+        estimate = analyzer.analyze_text(sentence.text)
+        got_valence, got_energy = _marks(estimate)
+        kinds = {i.kind for i in estimate.intents}
+        if sentence.valence in "+-" and sentence.energy in "^v":
+            quadrant[1] += 1
+            quadrant[0] += (got_valence, got_energy) == (sentence.valence, sentence.energy)
+        right = True
+        if sentence.valence != "?":
+            valence[1] += 1
+            valence[0] += got_valence == sentence.valence
+            right &= got_valence == sentence.valence
+        if sentence.energy != "?":
+            energy[1] += 1
+            energy[0] += got_energy == sentence.energy
+            right &= got_energy == sentence.energy
+        true += len(kinds & sentence.intents)
+        false += len(kinds - sentence.intents)
+        missed += len(sentence.intents - kinds)
+        if not sentence.intents and kinds:
+            statements.append(sentence.text)
+        if not right or kinds != sentence.intents:
+            misread.append(f"{sentence.text!r}: {got_valence}{got_energy} {sorted(kinds)}")
+    return Figures(
+        quadrant[0], quadrant[1], valence[0], valence[1], energy[0], energy[1], true, false, missed,
+        tuple(statements), tuple(misread),
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def analyzer() -> Iterator[MoodAnalyzer]:
+    """The analyzer's text path (no model is loaded for text)."""
+    mood_analyzer = MoodAnalyzer()
+    yield mood_analyzer
+    mood_analyzer.close()
+
+
+@pytest.fixture(scope="module")
+def corpus(analyzer: MoodAnalyzer) -> Figures:
+    """The whole labelled corpus, read once."""
+    return _figures(analyzer, SENTENCES)
+
+
+def test_corpus_is_large_and_covers_its_groups() -> None:
+    """At least 200 sentences over the four quadrants, one-axis, neutral, negation, request, statement
+    and mixed groups, each sentence once."""
+    assert len(SENTENCES) >= 200
+    assert len({s.text.lower() for s in SENTENCES}) == len(SENTENCES)
+    groups = {s.group for s in SENTENCES}
+    assert {"quadrant", "valence", "energy", "neutral", "negation", "request", "statement", "mixed"} <= groups
+    quadrants = {(s.valence, s.energy) for s in SENTENCES if s.group == "quadrant"}
+    assert quadrants == {("+", "^"), ("+", "v"), ("-", "^"), ("-", "v")}
+
+
+def test_quadrant_accuracy_on_sentences_with_both_axes(corpus: Figures) -> None:
+    """≥ 85 % of the sentences with evidence on both axes are read in the right quadrant."""
+    assert corpus.quadrant_accuracy >= QUADRANT_TARGET, (
+        f"{corpus.quadrant_right}/{corpus.quadrant_total}; misread: {corpus.misread}"
+    )
+
+
+def test_each_axis_moves_only_on_its_evidence(corpus: Figures) -> None:
+    """≥ 85 % per axis: the right side where there is evidence, no evidence (confidence below the
+    label threshold) where a reader finds none."""
+    assert corpus.valence_right / corpus.valence_total >= AXIS_TARGET, corpus.misread
+    assert corpus.energy_right / corpus.energy_total >= AXIS_TARGET, corpus.misread
+
+
+def test_intents_are_precise_and_found(corpus: Figures) -> None:
+    """Intent precision ≥ 95 % and recall ≥ 90 % over the corpus."""
+    assert corpus.intent_precision >= INTENT_PRECISION_TARGET, corpus.misread
+    assert corpus.intent_recall >= INTENT_RECALL_TARGET, corpus.misread
+
+
+def test_no_statement_is_read_as_a_request(corpus: Figures) -> None:
+    """No sentence without a request yields an intent."""
+    assert corpus.statements_as_requests == ()
+
+
+def test_fresh_sentences_meet_the_same_targets(analyzer: MoodAnalyzer) -> None:
+    """The sentences written after the model was frozen meet the same targets."""
+    assert len(FRESH) >= 50
+    fresh = _figures(analyzer, FRESH)
+    assert fresh.quadrant_accuracy >= QUADRANT_TARGET, fresh.misread
+    assert fresh.valence_right / fresh.valence_total >= AXIS_TARGET, fresh.misread
+    assert fresh.energy_right / fresh.energy_total >= AXIS_TARGET, fresh.misread
+    assert fresh.intent_precision >= INTENT_PRECISION_TARGET, fresh.misread
+    assert fresh.intent_recall >= INTENT_RECALL_TARGET, fresh.misread
+    assert fresh.statements_as_requests == (), fresh.misread
