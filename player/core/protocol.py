@@ -478,10 +478,17 @@ class Vad:
 
 @dataclass(frozen=True, slots=True)
 class Mood:
-    """The mood read from one utterance or typed text (:meth:`MoodEstimate.to_dict`) and its source."""
+    """The mood read from one utterance or typed text (:meth:`MoodEstimate.to_dict`) and its source.
+
+    On the wire: valence, energy, their per-axis confidences ``valence_confidence`` and
+    ``energy_confidence`` (0 = nothing said about that axis), ``confidence`` (their mean), label,
+    transcript, intents and evidence, then ``source``, ``start_s``/``end_s`` and ``ref``.
+    """
 
     type: ClassVar[Literal["mood"]] = "mood"
     estimate: MoodEstimate
+    """Always carries both axis confidences on the wire (an estimate without them sends
+    ``confidence`` for each)."""
     source: Literal["text", "voice"]
     start_s: float | None = None
     """Voice only: the utterance's start in stream time, seconds since ``audio.start``."""

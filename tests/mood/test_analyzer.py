@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import fields
 
 import numpy as np
 import pytest
@@ -59,6 +59,10 @@ def test_analyze_utterance_from_raw_samples(
     assert {"vad", "asr", "prosody", "text", "fusion"} <= set(est.evidence["timing_ms"])
     assert est.evidence["prosody"]["rate_from_transcript"] == 1.0
     assert 0.0 < est.confidence <= 1.0
+    valence_conf, energy_conf = est.axis_confidences
+    assert est.valence_confidence is not None and valence_conf > 0.3  # "wonderful"
+    assert est.energy_confidence is not None and energy_conf > 0.5  # the voice
+    assert est.evidence["utterance"]["prosody_streamed"] == 0.0
 
 
 def test_int16_stereo_input_is_accepted(
@@ -104,7 +108,9 @@ def test_streamed_prosody_matches_batch_prosody(
     events = [e for i in range(0, len(data), 1764) for e in stream.feed(data[i : i + 1764])] + stream.finish()
     (utterance,) = [e for e in events if isinstance(e, Utterance)]
     streamed = mood_analyzer.analyze_utterance(utterance)
-    batch = mood_analyzer.analyze_utterance(replace(utterance))  # a copy: not prepared by the stream
+    # the same audio as a plain Utterance, not prepared by the stream
+    plain = Utterance(**{f.name: getattr(utterance, f.name) for f in fields(Utterance)})
+    batch = mood_analyzer.analyze_utterance(plain)
     assert (
         streamed.evidence["utterance"]["prosody_streamed"],
         batch.evidence["utterance"]["prosody_streamed"],

@@ -93,6 +93,21 @@ def test_server_records_serialize_to_documented_json() -> None:
         check_documented(json.loads(dumps(record)))
 
 
+def test_mood_message_carries_per_axis_confidences_and_down_label() -> None:
+    """A `mood` sends both axis confidences (documented, required) and may carry the label "down"."""
+    estimate = MoodEstimate(
+        0.3, 0.5, 0.43, "down", "I'm not happy", valence_confidence=0.86, energy_confidence=0.0
+    )
+    message = json.loads(dumps(Mood(estimate, "text", ref="m2")))
+    check_documented(message)
+    assert (message["valence_confidence"], message["energy_confidence"]) == (0.86, 0.0)
+    schema = documented_schemas()["mood"]
+    assert {"valence_confidence", "energy_confidence"} <= set(schema["required"])
+    legacy = json.loads(dumps(Mood(MoodEstimate(0.6, 0.4, 0.5), "text")))  # no per-axis values given
+    assert (legacy["valence_confidence"], legacy["energy_confidence"]) == (0.5, 0.5)
+    check_documented(legacy)
+
+
 def test_client_records_round_trip() -> None:
     """to_dict then parse gives the same record back, for every client message."""
     records: list[ClientMessage] = [
