@@ -11,6 +11,7 @@ from mood.types import Intent, MoodEstimate
 from player.core.listener import (
     HISTORY_CAP,
     ISO_STEPS,
+    MOOD_GAIN,
     MOOD_RELAX_S,
     ListenerState,
     PlaybackEvent,
@@ -20,6 +21,7 @@ from player.core.listener import (
 )
 from player.core.records import LogEvent
 from player.core.replay import replay as state_from_events
+from player.core.track import Track, TrackId
 
 T0 = 1_780_000_000.0
 MONDAY_9 = datetime(2026, 3, 2, 9, 0, tzinfo=timezone(timedelta(hours=1)))
@@ -218,3 +220,216 @@ def test_snapshot_is_json_ready() -> None:
     snap = s.snapshot(at_s=T0 + 1)
     assert snap["intent"]["kind"] == "focus"  # type: ignore[index]
     assert str(snap["local_time"]).startswith("2026-03-07T09:00:01")
+
+
+# ------------------------------------------------------------------ a state that follows the listener
+def _heard(state: ListenerState, at_s: float, **fields: float) -> None:
+    state.observe_mood(MoodEstimate(**fields), at_s=at_s)  # type: ignore[arg-type]
+
+
+def test_each_axis_moves_by_its_own_confidence() -> None:
+    """A reading with no evidence on energy (confidence 0) moves valence only; a confident one most of the way."""
+    s = _state()
+    before = s.mood_at(T0)
+    s.observe_mood(
+        MoodEstimate(valence=0.1, energy=0.95, confidence=0.8, valence_confidence=0.8, energy_confidence=0.0),
+        at_s=T0,
+    )
+    assert s.mood.energy == pytest.approx(before.energy, abs=1e-9)
+    moved = (before.valence - s.mood.valence) / (before.valence - 0.1)
+    assert moved == pytest.approx(MOOD_GAIN * 0.8) and moved >= 0.7  # most of the way at once
+
+
+def _played(track: tuple[float, float], kind: str, position_s: float = 0.0) -> tuple[float, float]:
+    """How one playback event of a track at (valence, energy) moves a listener heard at about (0.5, 0.5):
+    the (valence, energy) change of the mood."""
+    s = _state()
+    _heard(s, T0, valence=0.5, energy=0.5, confidence=1.0)
+    before = s.mood
+    assert before.distance(Target(0.5, 0.5)) < 0.02
+    s.observe_playback(PlaybackEvent(kind, "t", position_s, T0, track[0], track[1]))  # type: ignore[arg-type]
+    return s.mood.valence - before.valence, s.mood.energy - before.energy
+
+
+def test_an_early_skip_pushes_the_mood_away_and_a_late_skip_less() -> None:
+    """Skipping a calm track early moves the mood up in energy (away from it); late, by less; a dislike like early."""
+    calm = (0.505, 0.35)
+    early = _played(calm, "skipped", 8.0)
+    late = _played(calm, "skipped", 120.0)
+    disliked = _played(calm, "disliked", 120.0)
+    assert early[1] > 2 * late[1] > 0.0
+    assert abs(early[0]) < 0.01 and abs(late[0]) < 0.01
+    assert disliked == pytest.approx(early)
+    assert 0.0 < _played((0.505, 0.2), "skipped", 8.0)[1] < early[1]  # farther away, weaker evidence
+    assert _played((0.505, 0.0), "skipped", 8.0) == (0.0, 0.0)  # beyond SKIP_REACH
+
+
+def test_completions_and_likes_pull_the_mood_toward_the_track() -> None:
+    """Playing a bright, lively track through moves the mood toward it; a like moves it further."""
+    lively = (0.8, 0.9)
+    completed = Target(*_played(lively, "completed", 200.0))
+    liked = Target(*_played(lively, "liked", 60.0))
+    still = Target(0.0, 0.0)
+    assert completed.energy > 0.0 and completed.valence > 0.0
+    assert liked.distance(still) > completed.distance(still) > 0.0
+    assert _played(lively, "started") == (0.0, 0.0)
+
+
+def test_events_without_track_features_leave_the_mood_alone() -> None:
+    """A playback event that does not carry the track's valence/energy counts, but does not move the mood."""
+    s = _state()
+    before = s.mood_at(T0 + 5)
+    s.observe_playback(PlaybackEvent("started", "t", 0.0, T0))
+    s.observe_playback(PlaybackEvent("skipped", "t", 5.0, T0 + 5))
+    assert s.mood_at(T0 + 5).distance(before) < 1e-4 and s.track_stats["t"].early_skips == 1
+
+
+def test_an_early_skip_during_a_walk_moves_the_rest_of_it() -> None:
+    """The walk starts from where the listener is: after an early skip of a calm pick the next targets sit
+    higher in energy, still step toward the goal, and still end on it."""
+    s = _state()
+    _heard(s, T0, valence=0.5, energy=0.7, confidence=0.8, intents=(Intent("calmer"),))  # type: ignore[arg-type]
+    planned = s.targets(ISO_STEPS, at_s=T0 + 1)
+    pick = planned[0]
+    s.observe_playback(PlaybackEvent("started", "p", 0.0, T0 + 2, pick.valence, pick.energy))
+    s.observe_playback(PlaybackEvent("skipped", "p", 6.0, T0 + 8, pick.valence, pick.energy))
+    after = s.targets(ISO_STEPS, at_s=T0 + 9)
+    assert after[0].energy > planned[1].energy
+    assert all(a.energy >= b.energy for a, b in itertools.pairwise(after))
+    intent = s.active_intent(T0 + 9)
+    assert intent is not None and after[-1].distance(intent.goal) < 1e-9
+
+
+def test_a_new_request_starts_from_the_listener_not_from_the_old_walk() -> None:
+    """'calmer' after 'energize' walks from the listener's mood, not from where the energize walk stood."""
+    s = _state()
+    s.add_intent(Intent("energize"), at_s=T0)
+    for i in range(3):
+        s.observe_playback(PlaybackEvent("started", f"e{i}", 0.0, T0 + 10 * i))
+    s.add_intent(Intent("calmer"), at_s=T0 + 40)
+    intent = s.active_intent(T0 + 41)
+    assert intent is not None and intent.anchor.distance(s.mood_at(T0 + 40)) < 1e-9
+
+
+def test_population_prior_rises_in_the_morning_falls_at_night_and_runs_later_at_weekends() -> None:
+    """07:00 and 23:00 no longer share a target; mornings rise, nights fall, weekends rise later and stay up."""
+
+    def energy(day: int, hour: int) -> float:
+        return time_of_day_prior(datetime(2026, 3, day, hour, 0, tzinfo=UTC)).energy
+
+    monday, tuesday, saturday, sunday = 2, 3, 7, 8
+    assert energy(monday, 7) > energy(tuesday, 23) + 0.1
+    assert energy(monday, 5) < energy(monday, 7) < energy(monday, 9)
+    assert energy(monday, 20) > energy(monday, 22) > energy(tuesday, 0)
+    assert energy(saturday, 8) < energy(monday, 8) - 0.1  # the weekend morning rises later
+    assert energy(saturday, 23) > energy(tuesday, 23) + 0.1  # and its evening stays up
+    assert energy(sunday, 1) > energy(tuesday, 1)  # 01:00 on Sunday is Saturday night
+    assert (
+        time_of_day_prior(datetime(2026, 3, saturday, 12, tzinfo=UTC)).valence
+        > time_of_day_prior(datetime(2026, 3, monday, 12, tzinfo=UTC)).valence
+    )
+
+
+def _night_owl(nights: int, energy: float = 0.85) -> ListenerState:
+    """A listener who played ``nights`` high-energy tracks through at 23:00 on consecutive weekday nights."""
+    start = datetime(2026, 3, 2, 23, 0, tzinfo=UTC)  # a Monday
+    s = ListenerState("owl", local_time=start, at_s=T0)
+    for n in range(nights):
+        day = n + (2 * (n // 5))  # skip weekends: five weeknights a week
+        at = T0 + day * 86400.0
+        s.start_session(start + timedelta(days=day), at_s=at)
+        s.observe_playback(PlaybackEvent("started", f"t{n}", 0.0, at, 0.6, energy))
+        s.observe_playback(PlaybackEvent("completed", f"t{n}", 200.0, at + 200, 0.6, energy))
+    return s
+
+
+def test_the_prior_is_learned_from_the_listeners_own_completions_and_shrunk_until_then() -> None:
+    """A night owl's 23:00 prior climbs toward the energy they play through, slowly at first; other hours
+    and the weekend barely move."""
+    monday_23 = datetime(2026, 4, 6, 23, 0, tzinfo=UTC)
+    population = time_of_day_prior(monday_23).energy
+
+    def prior(s: ListenerState, local: datetime) -> float:
+        s.start_session(local, at_s=T0 + 90 * 86400.0)
+        return s.prior_at(T0 + 90 * 86400.0).energy
+
+    few, many = _night_owl(2), _night_owl(30)
+    assert population < prior(few, monday_23) < population + 0.2
+    assert prior(many, monday_23) > 0.7
+    assert many.prior_evidence(T0 + 90 * 86400.0) > 0.8 > few.prior_evidence(T0 + 90 * 86400.0)
+    morning = datetime(2026, 4, 7, 10, 0, tzinfo=UTC)
+    assert prior(many, morning) == pytest.approx(time_of_day_prior(morning).energy, abs=0.01)
+    saturday_23 = datetime(2026, 4, 11, 23, 0, tzinfo=UTC)
+    moved_weekend = prior(many, saturday_23) - time_of_day_prior(saturday_23).energy
+    assert 0.0 < moved_weekend < prior(many, monday_23) - population
+
+
+def test_without_input_the_mood_relaxes_to_the_learned_prior() -> None:
+    """A returning night owl's mood at 23:00 with no reading is their own prior, not the population's."""
+    s = _night_owl(30)
+    at = T0 + 90 * 86400.0
+    s.start_session(datetime(2026, 4, 6, 23, 0, tzinfo=UTC), at_s=at)
+    assert s.mood_at(at + 4 * 3600).distance(s.prior_at(at + 4 * 3600)) < 0.01
+    assert s.mood_at(at).energy > time_of_day_prior(s.local_time(at)).energy + 0.2
+
+
+def test_replay_with_the_library_moves_the_state_like_live_playback() -> None:
+    """replay(..., tracks=) gives each played track's valence/energy to the state (the same moves as live
+    events carrying them); without tracks the mood ignores playback; known_tracks still filters."""
+    local = "2026-03-02T21:30:00+01:00"
+    events = [
+        LogEvent("session_start", "ana", "s1", T0, local_time=local),
+        LogEvent("started", "ana", "s1", T0 + 10, track_id="loud", position_s=0.0),
+        LogEvent("skipped", "ana", "s1", T0 + 15, track_id="loud", position_s=5.0),
+        LogEvent("started", "ana", "s1", T0 + 20, track_id="soft", position_s=0.0),
+        LogEvent("completed", "ana", "s1", T0 + 220, track_id="soft", position_s=200.0),
+    ]
+    library = {
+        "loud": _track("loud", valence=0.5, energy=0.55),
+        "soft": _track("soft", valence=0.4, energy=0.2),
+    }
+    replayed = state_from_events("ana", events, tracks=library)
+    plain = state_from_events("ana", events)
+    assert replayed is not None and plain is not None
+    live = ListenerState("ana", local_time=datetime.fromisoformat(local), at_s=T0)
+    for e in events[1:]:
+        t = library[str(e.track_id)]
+        live.observe_playback(
+            PlaybackEvent(e.kind, str(e.track_id), float(e.position_s or 0.0), e.at_s, t.valence, t.energy)  # type: ignore[arg-type]
+        )
+    assert replayed.mood_at(T0 + 221) == live.mood_at(T0 + 221)
+    assert replayed.mood_at(T0 + 221).energy < plain.mood_at(T0 + 221).energy
+    assert replayed.prior_evidence(T0 + 221) > 0.0 == plain.prior_evidence(T0 + 221)
+    filtered = state_from_events("ana", events, known_tracks={"soft"}, tracks=library)
+    assert filtered is not None and "loud" not in filtered.track_stats
+
+
+def _track(track_id: str, *, valence: float, energy: float) -> Track:
+    """A library record with the given valence and energy (other features irrelevant here)."""
+    return Track(
+        id=TrackId(track_id),
+        path=f"/music/{track_id}.flac",
+        title=track_id,
+        artist="a",
+        album="b",
+        duration_s=200.0,
+        tempo_bpm=120.0,
+        beat_strength=0.5,
+        onset_rate=3.0,
+        loudness_db=-14.0,
+        dynamic_range_db=8.0,
+        spectral_centroid_hz=2000.0,
+        spectral_rolloff_hz=4000.0,
+        spectral_flatness=0.01,
+        spectral_contrast_db=20.0,
+        zero_crossing_rate=0.05,
+        key=0,
+        mode="major",
+        hp_ratio=0.5,
+        energy=energy,
+        danceability=0.5,
+        acousticness=0.5,
+        valence=valence,
+        mfcc_mean=(0.0,) * 13,
+        mfcc_std=(1.0,) * 13,
+    )

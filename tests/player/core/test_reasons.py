@@ -412,3 +412,58 @@ def test_reasons_vary_within_and_across_queues(reason_audit: Audit) -> None:
     assert {"step", "resembles", "avoids", "mood", "context", "request", "character"} <= set(
         reason_audit.kinds
     )
+
+
+def test_morning_and_late_evening_get_different_picks(
+    demo_truth: tuple[Recommender, dict[str, dict[str, Any]]],
+) -> None:
+    """A new listener at 07:00 and at 23:00 on the same weekday gets different top fives, livelier in the
+    morning (the prior is no longer symmetric around 15:00)."""
+    rec, truth = demo_truth
+    for day in (2, 3, 4, 5):  # Monday to Thursday
+        tops = {}
+        for hour in (7, 23):
+            state = ListenerState("new", local_time=datetime(2026, 3, day, hour, 0, tzinfo=TZ), at_s=T0)
+            tops[hour] = [p.track.id for p in rec.recommend(state, count=5, at_s=T0).picks]
+        assert len(set(tops[7]) & set(tops[23])) <= 2
+        morning, night = (sum(truth[t]["energy"] for t in tops[h]) / 5 for h in (7, 23))
+        assert morning > night + 0.05
+
+
+def test_a_listeners_usual_energy_is_named_from_their_own_history(
+    demo_truth: tuple[Recommender, dict[str, dict[str, Any]]],
+) -> None:
+    """After a dozen Friday evenings of playing lively tracks through (replayed from the log with the
+    library), a silent Friday-evening session is steered by that habit and says so, truthfully."""
+    from player.core.records import LogEvent
+    from player.core.replay import replay
+
+    rec, truth = demo_truth
+    library = {str(t.id): t for t in rec.catalog.tracks}
+    habit = sorted(library, key=lambda t: abs(truth[t]["energy"] - 0.75))[:24]
+    events: list[LogEvent] = []
+    for week in range(12):
+        at = T0 - (12 - week) * 7 * 86400.0
+        local = datetime(2026, 3, 6, 19, 0, tzinfo=TZ) - timedelta(days=7 * (12 - week))
+        events.append(LogEvent("session_start", "fri", f"s{week}", at, local_time=local.isoformat()))
+        for i, tid in enumerate(habit[2 * week : 2 * week + 2]):
+            start = at + 60.0 + 300.0 * i
+            events.append(LogEvent("started", "fri", f"s{week}", start, track_id=tid, position_s=0.0))
+            end = library[tid].duration_s
+            events.append(LogEvent("completed", "fri", f"s{week}", start + end, track_id=tid, position_s=end))
+    events.append(LogEvent("session_start", "fri", "now", T0, local_time="2026-03-06T19:30:00+01:00"))
+    state = replay("fri", events, tracks=library)
+    assert state is not None
+    assert state.prior_at(T0).energy > time_of_day_energy(state, T0) + 0.05
+    picks = rec.recommend(state, count=10, at_s=T0 + 1).picks
+    usual = [p for p in picks if p.reason == "your usual Friday-evening energy"]
+    assert usual
+    habit_energy = sum(truth[t]["energy"] for t in habit) / len(habit)
+    assert all(abs(truth[p.track.id]["energy"] - habit_energy) <= 0.2 for p in usual)
+
+
+def time_of_day_energy(state: ListenerState, at_s: float) -> float:
+    """The population's time-of-day energy at the listener's local time."""
+    from player.core.listener import time_of_day_prior
+
+    return time_of_day_prior(state.local_time(at_s)).energy
