@@ -1,8 +1,9 @@
 """Benchmark the next-track decision: latency at 1k/10k/100k tracks, two-stage recall, model load.
 
 Prints one JSON object. Libraries are synthetic (``models.simulate.synthetic_catalog``); listener
-states come from simulated held-out listeners part-way through a session (history, likes, skips,
-some with an active intent). For each library size and state:
+states come from simulated listeners of every family (but ``spoken``, whose sentences need the mood
+reader) part-way through a session in the real session core (history, likes, skips, some with an
+active intent). For each library size and state:
 
 - ``latency_ms``: ``Recommender.recommend(state, count=10)`` wall time (median, p99 over states ×
   repeats), the full decision: context, pre-selection, ONNX scoring, re-ranking, reasons.
@@ -31,35 +32,38 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from models.baselines import NearestRecommender
+from models.driver import SessionPlayer
 from models.simulate import (
-    HELDOUT_POPULATION,
-    SimCatalog,
+    FAMILIES,
     catalog_matrix,
     draw_listeners,
     run_listener,
     synthetic_catalog,
+    truth_from_tracks,
 )
-from models.train import heuristic_rows
 from player.core.listener import ListenerState
 from player.core.ranking import OnnxRanker, Recommender, shipped_ranker_path
 
 
-def _states(rec: Recommender, tracks: list, count: int, seed: int) -> list[tuple[ListenerState, float]]:
-    sim = SimCatalog(tracks)
+def _states(tracks: list, count: int, seed: int) -> list[tuple[ListenerState, float]]:
+    """Listener states part-way through sessions of simulated listeners of every family (played in
+    the real session core by the nearest-to-target baseline), every fourth decision."""
+    matrix = catalog_matrix(tracks)
+    cat = truth_from_tracks(tracks)
+    player = SessionPlayer(tracks, NearestRecommender(tracks, matrix))
     out: list[tuple[ListenerState, float]] = []
-    listeners = draw_listeners(max(1, count // 4), seed=seed, cat=sim, population=HELDOUT_POPULATION)
-    for i, listener in enumerate(listeners):
-        plays = run_listener(
-            listener,
-            sim,
-            lambda s, a, c: heuristic_rows(s, rec.catalog, a, c),
-            seed=seed + i,
-            sessions=1,
-            tracks_per_session=16,
-        )
-        for k, (decision, _row, _outcome) in enumerate(plays, start=1):
-            if k % 4 == 0:
-                out.append((copy.deepcopy(decision.state), decision.at_s))
+    per_family = max(1, count // (4 * len(FAMILIES)) + 1)
+    for f, family in enumerate(f for f in FAMILIES if f != "spoken"):
+        for i, listener in enumerate(draw_listeners(family, per_family, seed=seed, cat=cat)):
+            for k, play in enumerate(
+                run_listener(
+                    listener, cat, player, seed=seed + 31 * f + i, sessions=1, tracks_per_session=16
+                ),
+                start=1,
+            ):
+                if k % 4 == 0:
+                    out.append((copy.deepcopy(player.state), play.decision.at_s))
     return out[:count]
 
 
@@ -95,7 +99,7 @@ def main() -> None:
         t0 = time.perf_counter()
         rec = Recommender(tracks, catalog_matrix(tracks), ranker)
         build_ms = (time.perf_counter() - t0) * 1000
-        states = _states(rec, tracks, args.states, seed=900)
+        states = _states(tracks, args.states, seed=900)
         rec.recommend(states[0][0], count=10, at_s=states[0][1])  # warm caches
         latencies: list[float] = []
         cpu: list[float] = []

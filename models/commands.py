@@ -1,13 +1,17 @@
 """`cadence train` and `cadence eval`.
 
-``cadence eval [--home DIR] [--json]`` evaluates the ranker that serving would load
-(:func:`player.core.ranking.default_ranker_path`) against the baselines on held-out simulated listeners,
-over the library at ``--home`` if it has tracks, else over a synthetic catalog (the output says which).
+``cadence eval [--home DIR] [--json] [--listeners N] [--seed S] [--catalog-tracks N]`` evaluates the
+ranker that serving would load (:func:`player.core.ranking.default_ranker_path`) against the baselines,
+per listener family, on the evaluation demo catalog (built and scanned once into
+``HOME/eval-catalogs/``, judged by its designed truth), plus the mood-following scripts; it prints a
+table, or with ``--json`` the whole report (:func:`models.evaluate.evaluate`).
 
-``cadence train [--home DIR]`` retrains from ``HOME/log.db`` (topped up with simulated sessions while
-the log is small), then replaces ``HOME/models/ranker.onnx`` atomically only if the new model
-evaluates at least as well as the current one: no higher skip rate on held-out simulated listeners
-and, when the log has held-out listeners, no lower NDCG@10 on their logged plays.
+``cadence train [--home DIR]`` retrains from ``HOME/log.db`` (topped up with simulated sessions of the
+training families on the home's library while the log is small), then replaces
+``HOME/models/ranker.onnx`` atomically only if the new model evaluates at least as well as the current
+one: no higher skip rate for simulated listeners of the training families on the home's library
+(judged by :func:`models.simulate.truth_from_tracks`, the library's own features: a real library has
+no designed truth) and, when the log has held-out listeners, no lower NDCG@10 on their logged plays.
 """
 
 from __future__ import annotations
@@ -17,14 +21,15 @@ import json
 import logging
 import math
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from models.evaluate import METRICS, EvalConfig, evaluate
-from models.simulate import catalog_matrix, synthetic_catalog
+from models.catalogs import EVAL_COUNT, EVAL_SEED, TruthLibrary, demo_truth_library
+from models.evaluate import BASELINES, METRICS, EvalConfig, evaluate, family_metrics, ndcg_at_k
+from models.simulate import TRAIN_FAMILIES, catalog_matrix, synthetic_catalog, truth_from_tracks
 from models.train import (
     NUM_ROUNDS,
     TrainingSet,
@@ -33,17 +38,17 @@ from models.train import (
     simulated_queries,
     train_model,
 )
-from player.core.ranking import MatrixLike, OnnxRanker, default_ranker_path, shipped_ranker_path
-from player.core.track import Track
+from player.core.ranking import OnnxRanker, Recommender, default_ranker_path, shipped_ranker_path
+from player.core.session import TextMoodReader
 from player.errors import RankerError
 from player.settings import Settings
 
 __all__ = [
-    "EvalCatalog",
     "GateResult",
     "cmd_eval",
     "cmd_train",
-    "load_catalog",
+    "eval_cache_dir",
+    "home_library",
     "log_ndcg",
     "replace_if_better",
     "retrain",
@@ -51,33 +56,31 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-SYNTHETIC_EVAL_SEED = 21
-"""Seed of the synthetic catalog used when the home has no library (never used in training)."""
+SYNTHETIC_SEED = 21
+"""Seed of the synthetic catalog `cadence train` uses when the home has no library."""
 MIN_TRAINING_ROWS = 60000
 """Below this many logged rows, simulated sessions top the training set up."""
 ROWS_PER_SIM_LISTENER = 2200
 
 
-@dataclass(frozen=True)
-class EvalCatalog:
-    """The tracks evaluation and training run on, and where they came from."""
-
-    tracks: list[Track]
-    matrix: MatrixLike
-    source: str
-    """"library" (the home's library.db) or "synthetic"."""
+def eval_cache_dir(settings: Settings) -> Path:
+    """Where `cadence eval` keeps its scanned evaluation catalogs: ``HOME/eval-catalogs``."""
+    return settings.home / "eval-catalogs"
 
 
-def load_catalog(settings: Settings, *, synthetic_tracks: int = 1500) -> EvalCatalog:
-    """The library at ``settings.home`` if it has tracks, else a synthetic catalog."""
+def home_library(settings: Settings, *, synthetic_tracks: int = 1500) -> TruthLibrary:
+    """The library at ``settings.home`` (else a synthetic catalog), judged by its own features."""
     if settings.library_db.exists():
         from player.library.store import LibraryStore
 
         with LibraryStore(settings.library_db) as store:
             if store.count() > 0:
-                return EvalCatalog(store.tracks(), store.feature_matrix(), "library")
-    tracks = synthetic_catalog(synthetic_tracks, seed=SYNTHETIC_EVAL_SEED)
-    return EvalCatalog(tracks, catalog_matrix(tracks), "synthetic")
+                tracks, matrix = store.tracks(), store.feature_matrix()
+                by_id = {str(t.id): t for t in tracks}
+                ordered = [by_id[i] for i in matrix.ids]
+                return TruthLibrary(tracks, matrix, truth_from_tracks(ordered), "library")
+    tracks = synthetic_catalog(synthetic_tracks, seed=SYNTHETIC_SEED)
+    return TruthLibrary(tracks, catalog_matrix(tracks), truth_from_tracks(tracks), "synthetic")
 
 
 def _events_by_listener(log_db: Path) -> dict[str, list[Any]]:
@@ -90,16 +93,15 @@ def _events_by_listener(log_db: Path) -> dict[str, list[Any]]:
 
 
 def log_ndcg(ranker: OnnxRanker, holdout: TrainingSet) -> float | None:
-    """Mean NDCG@10 of ``ranker``'s order of each held-out logged session (None if none)."""
+    """Mean NDCG@10 of ``ranker``'s order of each held-out logged session (None if none); a play's
+    gain is 2^label − 1."""
     if not holdout.groups:
         return None
     out = []
     for x, y in zip(holdout.features, holdout.labels, strict=True):
-        order = np.argsort(-ranker.score(x), kind="stable")[:10]
         gains = (2.0**y) - 1.0
-        disc = 1.0 / np.log2(np.arange(len(order)) + 2.0)
-        ideal = float(np.sum(np.sort(gains)[::-1][: len(order)] * disc))
-        out.append(float(np.sum(gains[order] * disc)) / ideal if ideal > 0 else 1.0)
+        order = np.argsort(-ranker.score(x), kind="stable")
+        out.append(ndcg_at_k(gains[order], gains, 10) if gains.max() > 0 else 1.0)
     return float(np.mean(out))
 
 
@@ -114,22 +116,31 @@ class GateResult:
 
 
 def _quality(
-    ranker: OnnxRanker, catalog: EvalCatalog, cfg: EvalConfig, holdout: TrainingSet
+    ranker: OnnxRanker,
+    lib: TruthLibrary,
+    cfg: EvalConfig,
+    holdout: TrainingSet,
+    reader: TextMoodReader | None,
 ) -> dict[str, Any]:
-    report = evaluate(catalog.tracks, catalog.matrix, ranker, cfg, baselines=False, reaction=False)["ranker"]
-    return {
-        "skip_rate": report["skip_rate"],
-        "ndcg_at_10": report["ndcg_at_10"],
-        "log_ndcg_at_10": log_ndcg(ranker, holdout),
-    }
+    rec = Recommender(lib.tracks, lib.matrix, ranker)
+    plays = skips = 0.0
+    for family in TRAIN_FAMILIES:
+        if family == "spoken" and reader is None:
+            continue
+        m = family_metrics(family, rec, lib, cfg, reader=reader)
+        plays += m["plays"]
+        skips += m["skip_rate"] * m["plays"]
+    return {"skip_rate": round(skips / max(plays, 1.0), 4), "log_ndcg_at_10": log_ndcg(ranker, holdout)}
 
 
 def replace_if_better(
     candidate_bytes: bytes,
     target: Path,
-    catalog: EvalCatalog,
+    lib: TruthLibrary,
     cfg: EvalConfig,
     holdout: TrainingSet | None = None,
+    *,
+    reader: TextMoodReader | None = None,
 ) -> GateResult:
     """Install ``candidate_bytes`` at ``target`` (atomically) if it evaluates at least as well as the
     model there now (or, if there is none, the shipped one). Both play the same simulated listeners."""
@@ -138,7 +149,7 @@ def replace_if_better(
     target.parent.mkdir(parents=True, exist_ok=True)
     staging.write_bytes(candidate_bytes)
     try:
-        candidate = _quality(OnnxRanker.load(staging), catalog, cfg, holdout)
+        candidate = _quality(OnnxRanker.load(staging), lib, cfg, holdout, reader)
     finally:
         staging.unlink(missing_ok=True)
     current_path = target if target.is_file() else shipped_ranker_path()
@@ -147,7 +158,7 @@ def replace_if_better(
     except RankerError as exc:
         save_model_atomic(candidate_bytes, target)
         return GateResult(True, f"current model unusable ({exc.code}): replaced", candidate, None)
-    current = _quality(current_ranker, catalog, cfg, holdout)
+    current = _quality(current_ranker, lib, cfg, holdout, reader)
     worse = []
     if candidate["skip_rate"] > current["skip_rate"]:
         worse.append(f"skip_rate {candidate['skip_rate']} > {current['skip_rate']}")
@@ -167,41 +178,45 @@ def retrain(
     min_rows: int = MIN_TRAINING_ROWS,
     rounds: int = NUM_ROUNDS,
     gate: EvalConfig | None = None,
+    reader: TextMoodReader | None = None,
 ) -> dict[str, Any]:
-    """Retrain from the log (+ simulation) and run the quality gate; returns a JSON-ready report."""
+    """Retrain from the log (+ simulation) and run the quality gate; returns a JSON-ready report.
+
+    ``reader`` (the real text mood reader) lets the ``spoken`` family take part in the top-up and the
+    gate; without it that family is left out of both.
+    """
     t0 = time.perf_counter()
-    catalog = load_catalog(settings)
+    lib = home_library(settings)
     events = _events_by_listener(settings.log_db)
     listeners = sorted(events)
     held = set(listeners[::5]) if len(listeners) >= 5 else set()
-    train_log = log_queries(
-        {k: v for k, v in events.items() if k not in held}, catalog.tracks, catalog.matrix
-    )
-    holdout = log_queries({k: v for k, v in events.items() if k in held}, catalog.tracks, catalog.matrix)
+    train_log = log_queries({k: v for k, v in events.items() if k not in held}, lib.tracks, lib.matrix)
+    holdout = log_queries({k: v for k, v in events.items() if k in held}, lib.tracks, lib.matrix)
     ts = TrainingSet()
     ts.extend(train_log)
     top_up = 0
+    families = [f for f in TRAIN_FAMILIES if f != "spoken" or reader is not None]
     if ts.rows < min_rows:
-        top_up = max(2, math.ceil((min_rows - ts.rows) / ROWS_PER_SIM_LISTENER))
-        ts.extend(simulated_queries(catalog.tracks, listeners=top_up, seed=seed + 7))
-    info = {"model_version": "trained-" + time.strftime("%Y%m%d%H%M%S"), "catalog": catalog.source}
+        top_up = max(1, math.ceil((min_rows - ts.rows) / ROWS_PER_SIM_LISTENER / len(families)))
+        ts.extend(simulated_queries(lib, listeners=top_up, seed=seed + 7, families=families, reader=reader))
+    info = {"model_version": "trained-" + time.strftime("%Y%m%d%H%M%S"), "catalog": lib.name}
     _, model = train_model(ts, seed=seed, info=info, rounds=rounds)
-    cfg = gate or EvalConfig(listeners=12, seed=4242, sessions=2)
+    cfg = gate or EvalConfig(listeners=6, seed=4242, sessions=2)
     result = replace_if_better(
-        model.SerializeToString(), settings.models_dir / "ranker.onnx", catalog, cfg, holdout
+        model.SerializeToString(), settings.models_dir / "ranker.onnx", lib, cfg, holdout, reader=reader
     )
     return {
         "replaced": result.replaced,
         "reason": result.reason,
         "model_path": str(settings.models_dir / "ranker.onnx"),
-        "catalog": {"source": catalog.source, "tracks": len(catalog.tracks)},
+        "catalog": {"source": lib.name, "tracks": len(lib.tracks)},
         "log": {
             "listeners": len(listeners),
             "training_rows": train_log.rows,
             "held_out_listeners": len(held),
             "held_out_rows": holdout.rows,
         },
-        "simulated_top_up_listeners": top_up,
+        "simulated_top_up_listeners_per_family": top_up,
         "training_rows": ts.rows,
         "candidate": result.candidate,
         "current": result.current,
@@ -209,39 +224,72 @@ def retrain(
     }
 
 
+def _reader(settings: Settings) -> TextMoodReader:
+    from player.app import build_analyzer
+
+    return build_analyzer(settings)
+
+
 def cmd_train(settings: Settings, args: argparse.Namespace) -> int:
     """`cadence train`: retrain from the interaction log, replace the model only if not worse."""
-    report = retrain(settings, seed=int(getattr(args, "seed", 0) or 0))
+    report = retrain(settings, seed=int(getattr(args, "seed", 0) or 0), reader=_reader(settings))
     print(json.dumps(report, indent=2))
     return 0
 
 
 def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
-    """`cadence eval`: the ranker vs random, most-played and nearest-to-target on held-out listeners."""
-    catalog = load_catalog(settings)
+    """`cadence eval`: the ranker vs the baselines per listener family, and the mood-following scripts."""
+    count = int(getattr(args, "catalog_tracks", None) or EVAL_COUNT)
+    lib = demo_truth_library(eval_cache_dir(settings), seed=EVAL_SEED, count=count, workers=settings.workers)
     path = default_ranker_path(settings)
     ranker = OnnxRanker.load(path)
-    cfg = replace(EvalConfig(), listeners=int(args.listeners), seed=int(args.seed))
-    report = evaluate(catalog.tracks, catalog.matrix, ranker, cfg)
-    report["config"]["catalog"] = catalog.source
+    cfg = EvalConfig(listeners=int(args.listeners), seed=int(args.seed))
+    report = evaluate(lib, ranker, cfg, reader=_reader(settings))
     report["config"]["model_path"] = str(path)
     if getattr(args, "json", False):
         print(json.dumps(report, indent=2))
         return 0
-    rows = [("ranker", report["ranker"]), *report["baselines"].items()]
-    print(f"catalog: {catalog.source} ({len(catalog.tracks)} tracks); model: {path} ({ranker.model_version})")
-    print(
-        f"held-out simulated listeners: {cfg.listeners} (seed {cfg.seed}), {cfg.sessions}×{cfg.tracks_per_session} plays"
-    )
-    print(f"{'policy':<10}" + "".join(f"{m:>17}" for m in METRICS))
-    for name, m in rows:
-        print(f"{name:<10}" + "".join(f"{m[k]:>17}" for k in METRICS))
-    r = report["ranker"]
-    print(f"skip rate vs heuristic: {r['skip_rate_reduction_vs_heuristic']:+.1%} fewer skips")
-    sr = r["skip_reaction"]
-    print(
-        "after 3 early skips the next picks sit at taste distance "
-        f"{sr['distance_after_skips']} from them (before: {sr['distance_before']}, "
-        f"had they been completed: {sr['distance_after_completions']})"
-    )
+    print(_table(report))
     return 0
+
+
+def _table(report: dict[str, Any]) -> str:
+    """The report as a readable table: one block per family, the mood-following summary, the targets."""
+    c = report["config"]
+    lines = [
+        f"catalog: {c['catalog']} ({c['catalog_tracks']} tracks, judged by {c['truth']}); "
+        f"model: {c.get('model_path', '')} ({c['model_version']})",
+        f"simulated listeners: {c['listeners_per_family']} per family (seed {c['seed']}), "
+        f"{c['sessions']}×{c['tracks_per_session']} plays; trained on {', '.join(c['trained_families'])}",
+    ]
+    header = f"  {'policy':<11}" + "".join(f"{m:>16}" for m in METRICS)
+    for family, entry in report["families"].items():
+        held = " (held out: never seen in training)" if entry["held_out"] else ""
+        lines += ["", f"family {family}{held}", header]
+        rows = [("ranker", entry["ranker"])] + [
+            (b, entry["baselines"][b]) for b in BASELINES if b in entry["baselines"]
+        ]
+        for name, m in rows:
+            lines.append(f"  {name:<11}" + "".join(f"{m[k]:>16}" for k in METRICS))
+        if "best_baseline" in entry:
+            lines.append(
+                f"  skip rate vs best baseline ({entry['best_baseline']}): "
+                f"{entry['skip_rate_reduction_vs_best_baseline']:+.1%} fewer skips"
+            )
+    mf = report.get("mood_following")
+    if mf is not None:
+        lines += ["", "mood following (scripted sentences through the real mood reader and session core)"]
+        lines.append(
+            f"  {'policy':<11}{'top5_distance':>16}{'top5_in_band':>16}{'direction_agree':>16}{'direction_change':>17}"
+        )
+        for name in ("ranker", "nearest"):
+            m = mf[name]
+            lines.append(
+                f"  {name:<11}{m['top5_distance']:>16}{m['top5_in_band']:>16}"
+                f"{m['direction_agreement']:>16}{m['direction_change']:>17}"
+            )
+    lines += ["", "targets"]
+    for target in report["targets"].values():
+        met = {True: "met", False: "NOT met", None: "not measured"}[target["met"]]
+        lines.append(f"  [{met}] {target['what']}: {json.dumps(target['value'])}")
+    return "\n".join(lines)

@@ -1,20 +1,24 @@
 """Train the ranker: LightGBM LambdaRank on simulated and logged plays, exported to ONNX.
 
-Training rows are built with :func:`player.core.ranking.assemble_features`, the function serving uses, so
-the two cannot drift. Two sources:
+Training rows are built with :func:`player.core.ranking.assemble_features` from the listener state
+the serving code keeps, so the two cannot drift. Two sources:
 
-- **Simulated decisions** (:func:`simulated_queries`): listeners from :mod:`models.simulate` play
-  sessions chosen by an exploring behaviour policy (half nearest-to-target, half a random pick among
-  the 40 nearest). At each decision a query of ~40 candidates (near the target, similar to recent
-  likes, and uniformly random) is labelled with outcomes drawn from the simulated listener
-  (early skip 0, late skip 1, completed 2, liked 3).
+- **Simulated decisions** (:func:`simulated_queries`): listeners of the *training* families
+  (:data:`models.simulate.TRAIN_FAMILIES`; the held-out family never) play sessions in the real
+  session core (:class:`models.driver.SessionPlayer`) with an exploring behaviour policy
+  (:class:`ExploringRecommender`). At each decision a query of ~40 candidates (near the target,
+  similar to recent likes, uniformly random) is labelled with outcomes drawn from the simulated
+  listener's reactions to their designed truth (early skip 0, late skip 1, completed 2, liked 3).
 - **The interaction log** (:func:`log_queries`): each listener's events are replayed through
-  :class:`~player.core.listener.ListenerState` to rebuild the context of every play; the played track is
-  labelled by its outcome (early skip < 30 s worst, then late skip, completed, liked best; a dislike
+  :func:`player.core.replay.apply_logged_event` to rebuild the context of every play; the played track
+  is labelled by its outcome (early skip < 30 s worst, then late skip, completed, liked best; a dislike
   counts as an early skip). A session's plays form one query.
 
 The pre-selection weights (a linear distillation of the trained model over
 :data:`player.core.ranking.PRESELECT_TERMS`) and the schema version travel in the ONNX metadata.
+
+The shipped model is rebuilt from the repository with ``python -m models.train`` (see
+:func:`build_shipped` and models/ranker.md).
 """
 
 from __future__ import annotations
@@ -32,17 +36,10 @@ from typing import Any
 
 import numpy as np
 
-from models.simulate import (
-    GAIN,
-    TRAIN_POPULATION,
-    Decision,
-    Population,
-    SimCatalog,
-    catalog_matrix,
-    draw_listeners,
-    run_listener,
-    synthetic_catalog,
-)
+from models.baselines import SkipAwareRecommender
+from models.catalogs import TruthLibrary
+from models.driver import SessionPlayer
+from models.simulate import TRAIN_FAMILIES, Decision, Family, draw_listeners, run_listener
 from player.core.listener import EARLY_SKIP_S, ListenerState
 from player.core.ranking import (
     FEATURE_NAMES,
@@ -51,19 +48,23 @@ from player.core.ranking import (
     SCHEMA_VERSION,
     Catalog,
     MatrixLike,
+    Pick,
+    Recommendation,
     assemble_features,
     build_context,
     preselect_design,
 )
 from player.core.replay import apply_logged_event
+from player.core.session import TextMoodReader
 from player.core.track import Track
 
 __all__ = [
     "LGBM_PARAMS",
+    "NUM_ROUNDS",
+    "ExploringRecommender",
     "TrainingSet",
     "fit_preselect",
     "float32_thresholds",
-    "heuristic_rows",
     "log_queries",
     "save_model_atomic",
     "simulated_queries",
@@ -99,7 +100,9 @@ class TrainingSet:
     labels: list[np.ndarray] = field(default_factory=list)
     groups: list[int] = field(default_factory=list)
     sources: dict[str, int] = field(default_factory=dict)
-    """Rows per source ("simulated", "log")."""
+    """Rows per source ("simulated:<family>", "log")."""
+    query_sources: list[str] = field(default_factory=list)
+    """The source of each query, in order."""
 
     def add(self, x: np.ndarray, y: np.ndarray, source: str) -> None:
         if len(x) < 2:
@@ -107,12 +110,14 @@ class TrainingSet:
         self.features.append(np.asarray(x, np.float32))
         self.labels.append(np.asarray(y, np.float32))
         self.groups.append(len(x))
+        self.query_sources.append(source)
         self.sources[source] = self.sources.get(source, 0) + len(x)
 
     def extend(self, other: TrainingSet) -> None:
         self.features += other.features
         self.labels += other.labels
         self.groups += other.groups
+        self.query_sources += other.query_sources
         for k, v in other.sources.items():
             self.sources[k] = self.sources.get(k, 0) + v
 
@@ -126,80 +131,94 @@ class TrainingSet:
         return x, y, np.array(self.groups, np.int64)
 
 
-def heuristic_rows(state: ListenerState, catalog: Catalog, at_s: float, count: int) -> list[int]:
-    """Nearest-to-target rows (per-position targets), skipping recently played tracks."""
-    ctx = build_context(state, catalog, at_s=at_s, count=count)
-    out: list[int] = []
-    blocked = ctx.excluded.copy()
-    if blocked.sum() > catalog.n - count:
-        blocked[:] = False
-    for target in ctx.targets:
-        d = np.hypot(catalog.valence - target.valence, catalog.energy - target.energy)
-        d = np.where(blocked, np.inf, d)
-        r = int(np.argmin(d))
-        out.append(r)
-        blocked[r] = True
-    return out
+class ExploringRecommender(SkipAwareRecommender):
+    """The behaviour policy that makes training data: the skip-aware heuristic's queue, but its first
+    track is, with probability ``explore``, a random one among the 40 nearest to the target and, with
+    probability ``explore / 2``, any allowed track (so the data holds good, near and bad choices)."""
+
+    name = "exploring"
+
+    def __init__(
+        self, tracks: Sequence[Track], matrix: MatrixLike, *, seed: int, explore: float = 0.5
+    ) -> None:
+        super().__init__(tracks, matrix)
+        self.rng = np.random.default_rng(seed)
+        self.explore = explore
+
+    def recommend(
+        self, state: ListenerState, *, count: int, at_s: float, within: Sequence[str] | None = None
+    ) -> Recommendation:
+        rec = super().recommend(state, count=count, at_s=at_s, within=within)
+        u = self.rng.random()
+        if u >= 1.5 * self.explore or not rec.picks:
+            return rec
+        cat = self.catalog
+        ctx = build_context(state, cat, at_s=at_s)
+        allowed = np.flatnonzero(~ctx.excluded)
+        if u < self.explore:
+            t = ctx.targets[0]
+            d = np.hypot(cat.valence[allowed] - t.valence, cat.energy[allowed] - t.energy)
+            allowed = allowed[np.argsort(d)[:40]]
+        row = int(self.rng.choice(allowed))
+        first = Pick(cat.tracks[row], 0.0, self.name)
+        rest = tuple(p for p in rec.picks if p.track.id != first.track.id)
+        return Recommendation(picks=(first, *rest)[:count], target=rec.target, targets=rec.targets)
 
 
 def simulated_queries(
-    tracks: list[Track],
+    lib: TruthLibrary,
     *,
     listeners: int,
     seed: int,
-    population: Population = TRAIN_POPULATION,
+    families: Sequence[Family] = TRAIN_FAMILIES,
+    reader: TextMoodReader | None = None,
     sessions: int = 3,
     tracks_per_session: int = 20,
     candidates: int = 40,
 ) -> TrainingSet:
-    """Labelled queries from simulated listeners on ``tracks`` (see the module docstring)."""
-    matrix = catalog_matrix(tracks)
-    catalog = Catalog(tracks, matrix)
-    sim = SimCatalog(tracks)
+    """Labelled queries from ``listeners`` simulated listeners of each of ``families`` on ``lib``
+    (see the module docstring). ``reader`` reads the ``spoken`` family's sentences."""
+    catalog = Catalog(lib.tracks, lib.matrix)
+    truth = lib.truth
+    if catalog.ids != truth.ids:
+        raise ValueError("the truth catalog's rows must follow the feature matrix's")
     rng = np.random.default_rng(seed)
     ts = TrainingSet()
-
-    def behaviour(state: ListenerState, at_s: float, count: int) -> list[int]:
-        rows = heuristic_rows(state, catalog, at_s, count)
-        if rng.random() < 0.5:
-            ctx = build_context(state, catalog, at_s=at_s)
-            t = ctx.targets[0]
-            d = np.hypot(catalog.valence - t.valence, catalog.energy - t.energy)
-            d = np.where(ctx.excluded, np.inf, d)
-            near = np.argsort(d)[:40]
-            rows[0] = int(rng.choice(near))
-        return rows
-
-    def on_decision(dec: Decision) -> None:
-        ctx = build_context(dec.state, catalog, at_s=dec.at_s)
-        target = ctx.targets[0]
-        allowed = np.flatnonzero(~ctx.excluded)
-        if len(allowed) < 4:
-            return
-        d = np.hypot(catalog.valence[allowed] - target.valence, catalog.energy[allowed] - target.energy)
-        near = allowed[np.argsort(d)[:80]]
-        parts = [rng.choice(near, min(len(near), candidates * 3 // 8), replace=False)]
-        if ctx.pos_centroid is not None:
-            sims = catalog.taste[near] @ ctx.pos_centroid
-            parts.append(near[np.argsort(-sims)[: candidates // 4]])
-        parts.append(rng.choice(allowed, min(len(allowed), candidates * 3 // 8), replace=False))
-        cand = np.unique(np.concatenate(parts))
-        labels = np.array(
-            [GAIN[dec.listener.outcome(float(dec.utility[c]), rng)[0]] for c in cand], dtype=np.float32
+    for f, family in enumerate(families):
+        player = SessionPlayer(
+            lib.tracks, ExploringRecommender(lib.tracks, lib.matrix, seed=seed + f), reader=reader
         )
-        ts.add(assemble_features(catalog, ctx, cand, target), labels, "simulated")
 
-    for i, listener in enumerate(draw_listeners(listeners, seed=seed, cat=sim, population=population)):
-        for _ in run_listener(
-            listener,
-            sim,
-            behaviour,
-            seed=seed * 1000 + i,
-            sessions=sessions,
-            tracks_per_session=tracks_per_session,
-            on_decision=on_decision,
-        ):
-            pass
+        def on_decision(
+            dec: Decision, player: SessionPlayer = player, source: str = f"simulated:{family}"
+        ) -> None:
+            ctx = build_context(player.state, catalog, at_s=dec.at_s)
+            target = ctx.targets[0]
+            allowed = np.flatnonzero(~ctx.excluded)
+            if len(allowed) < 4:
+                return
+            d = np.hypot(catalog.valence[allowed] - target.valence, catalog.energy[allowed] - target.energy)
+            near = allowed[np.argsort(d)[:80]]
+            parts = [rng.choice(near, min(len(near), candidates * 3 // 8), replace=False)]
+            if ctx.pos_centroid is not None:
+                sims = catalog.taste[near] @ ctx.pos_centroid
+                parts.append(near[np.argsort(-sims)[: candidates // 4]])
+            parts.append(rng.choice(allowed, min(len(allowed), candidates * 3 // 8), replace=False))
+            cand = np.unique(np.concatenate(parts))
+            labels = dec.listener.reactions(truth).sample_gains(cand, rng).astype(np.float32)
+            ts.add(assemble_features(catalog, ctx, cand, target), labels, source)
+
+        for i, listener in enumerate(draw_listeners(family, listeners, seed=seed, cat=truth)):
+            for _ in run_listener(
+                listener,
+                truth,
+                player,
+                seed=seed * 1000 + 97 * f + i,
+                sessions=sessions,
+                tracks_per_session=tracks_per_session,
+                on_decision=on_decision,
+            ):
+                pass
     return ts
 
 
@@ -211,7 +230,7 @@ def log_queries(
     ``events_by_listener`` maps a listener id to its time-ordered ``LogEvent``s.
     """
     catalog = Catalog(tracks, matrix)
-    library = {t.id: t for t in tracks}
+    library: dict[str, Track] = {str(t.id): t for t in tracks}
     ts = TrainingSet()
     for listener_id, events in events_by_listener.items():
         state: ListenerState | None = None
@@ -393,122 +412,133 @@ def train_model(
     return booster, to_onnx(booster, preselect=preselect, info=meta)
 
 
-def shipped_training_set(*, seed: int = 0, listeners: int = 60) -> TrainingSet:
-    """The simulated data the shipped model is trained on: two synthetic catalogs, train population."""
-    ts = TrainingSet()
-    for k, catalog_seed in enumerate((11, 12)):
-        tracks = synthetic_catalog(1500, seed=catalog_seed)
-        ts.extend(simulated_queries(tracks, listeners=listeners, seed=seed + 100 * (k + 1)))
-    return ts
+SHIPPED_LISTENERS = 40
+"""Listeners per training family in the shipped model's training data."""
+ABLATIONS: dict[str, tuple[str, ...]] = {
+    "without_similarity": (
+        "sim_liked_max",
+        "sim_liked_mean",
+        "sim_skipped_max",
+        "sim_skipped_mean",
+    ),
+    "without_context": ("tod_sin", "tod_cos", "weekend", "session_position"),
+}
+"""Feature groups blanked (set to their offset, so the trees cannot split on them) for the ablations."""
 
 
-def write_model_card(path: Path, *, onnx_path: Path, info: dict[str, Any], report: dict[str, Any]) -> None:
-    """Write ``ranker.md``: features in order, training data, metrics, version."""
-    from player.core.ranking import FEATURES
+def blank_features(ts: TrainingSet, names: Sequence[str]) -> TrainingSet:
+    """A copy of ``ts`` with the columns ``names`` set to 0 (their scaled offset): a model trained on
+    it cannot use them, whatever serving assembles."""
+    cols = [FEATURE_NAMES.index(n) for n in names]
+    out = TrainingSet()
+    for x, y, source in zip(ts.features, ts.labels, ts.query_sources, strict=True):
+        x = x.copy()
+        x[:, cols] = 0.0
+        out.add(x, y, source)
+    return out
 
-    r, b = report["ranker"], report.get("baselines", {})
-    from models.evaluate import METRICS as metrics
 
-    rows = ["| policy | " + " | ".join(metrics) + " |", "|---" * (len(metrics) + 1) + "|"]
-    for name, m in [("ranker", r)] + [(k, v) for k, v in b.items()]:
-        rows.append(f"| {name} | " + " | ".join(str(m.get(k, "")) for k in metrics) + " |")
-    reaction = r.get("skip_reaction", {})
-    lines = [
-        "# Cadence ranker — model card",
-        "",
-        f"- File: `{onnx_path.name}`; model version `{info.get('model_version')}`; feature schema version "
-        f"{SCHEMA_VERSION} (ONNX metadata `cadence.schema_version`, checked at load).",
-        "- Model: LightGBM LambdaRank (`objective=lambdarank`, label gains 0/1/3/7 for early skip / late "
-        f"skip / completed / liked), {info.get('rounds')} trees of up to {LGBM_PARAMS['num_leaves']} leaves, "
-        "exported with onnxmltools (opset 15, `ai.onnx.ml` TreeEnsembleRegressor); served with onnxruntime only.",
-        "- Output: one score per candidate row; higher is better; only the order within a decision matters.",
-        "",
-        "## Training data",
-        "",
-        f"Simulated only (no real interaction log is shipped): {info.get('rows')} candidate rows in "
-        f"{info.get('queries')} decisions, from {info.get('listeners_per_catalog')} listeners of the *train* "
-        f"population on each of {len(info.get('catalog_seeds', []))} synthetic catalogs of "
-        f"{info.get('catalog_tracks')} tracks (seeds {info.get('catalog_seeds')}), 3 sessions of 20 tracks each. "
-        "Every decision's ~40 candidates (near the target, similar to recent likes, random) are labelled with "
-        "outcomes drawn from the simulated listener. The simulator's assumptions are in `models/simulate.py`.",
-        "",
-        "## Evaluation (held-out listeners: other seeds, shifted parameter ranges, another catalog)",
-        "",
-        f"`cadence eval` configuration: {json.dumps(report.get('config', {}))}",
-        "",
-        *rows,
-        "",
-        f"Skip-rate reduction vs the nearest-to-target heuristic: {r.get('skip_rate_reduction_vs_heuristic')} "
-        "(target ≥ 0.20).",
-        "",
-        f"Skip reaction (taste-vector distance of the next 10 picks to the nearest of 3 consecutively "
-        f"early-skipped tracks): before {reaction.get('distance_before')}, after the skips "
-        f"{reaction.get('distance_after_skips')}, had they been completed {reaction.get('distance_after_completions')}.",
-        "",
-        "## Features, in input order",
-        "",
-        "Each input is `(raw - offset) / scale`; definitions in docs/ranking.md.",
-        "",
-        "| # | name | offset | scale | definition |",
-        "|---|---|---|---|---|",
-        *(f"| {i} | `{f.name}` | {f.offset:g} | {f.scale:g} | {f.doc} |" for i, f in enumerate(FEATURES)),
-        "",
-        "## Limits",
-        "",
-        "Trained on simulated listeners: it has learned what the simulator assumes (taste in timbre and tempo, "
-        "mood match, skip behaviour), no more. `cadence train` retrains it from a real interaction log and "
-        "keeps the new model only if it evaluates at least as well.",
-        "",
-    ]
-    path.write_text("\n".join(lines), encoding="utf-8")
+def shipped_training_set(
+    cache_dir: Path,
+    *,
+    seed: int = 0,
+    listeners: int = SHIPPED_LISTENERS,
+    reader: TextMoodReader | None = None,
+) -> tuple[TrainingSet, dict[str, Any]]:
+    """The simulated data the shipped model is trained on, and a description of it: listeners of the
+    training families on the scanned training demo catalog (extracted features, designed truth)."""
+    from models.catalogs import TRAIN_COUNT, TRAIN_SEED, demo_truth_library
+
+    lib = demo_truth_library(cache_dir, seed=TRAIN_SEED, count=TRAIN_COUNT)
+    ts = simulated_queries(lib, listeners=listeners, seed=seed + 1, reader=reader)
+    info = {
+        "catalogs": [lib.name],
+        "families": list(TRAIN_FAMILIES),
+        "listeners_per_family": listeners,
+        "sessions": 3,
+        "tracks_per_session": 20,
+    }
+    return ts, info
+
+
+def write_model_card(
+    path: Path,
+    *,
+    onnx_path: Path,
+    info: dict[str, Any],
+    report: dict[str, Any],
+    ablations: dict[str, dict[str, Any]] | None = None,
+) -> None:
+    """Write ``ranker.md``: what the model is, its training data, the evaluation per family, the
+    mood-following figures, the targets, the ablations and what the simulator assumes."""
+    from models.card import model_card
+
+    path.write_text(model_card(onnx_path=onnx_path, info=info, report=report, ablations=ablations), "utf-8")
 
 
 def build_shipped(
-    out_dir: Path, *, seed: int = 0, listeners: int = 60, rounds: int = NUM_ROUNDS
+    out_dir: Path,
+    cache_dir: Path,
+    *,
+    seed: int = 0,
+    listeners: int = SHIPPED_LISTENERS,
+    rounds: int = NUM_ROUNDS,
+    ablations: bool = True,
 ) -> dict[str, Any]:
-    """Train the shipped ``ranker.onnx`` on simulated data, evaluate it, write ``ranker.md``."""
+    """Train the shipped ``ranker.onnx`` on simulated data, evaluate it (and the ablations), write
+    ``ranker.md``. Returns the evaluation report."""
+    from models.catalogs import EVAL_COUNT, EVAL_SEED, demo_truth_library
     from models.evaluate import EvalConfig, evaluate
+    from mood.analyzer import MoodAnalyzer
     from player.core.ranking import OnnxRanker
 
-    ts = shipped_training_set(seed=seed, listeners=listeners)
-    info = {
-        "model_version": "sim-" + time.strftime("%Y%m%d"),
-        "catalog_seeds": [11, 12],
-        "catalog_tracks": 1500,
-        "listeners_per_catalog": listeners,
-    }
+    reader = MoodAnalyzer()
+    ts, data = shipped_training_set(cache_dir, seed=seed, listeners=listeners, reader=reader)
+    info = {"model_version": "sim-" + time.strftime("%Y%m%d"), **data}
     _, model = train_model(ts, seed=seed, info=info, rounds=rounds)
     info.update({"rows": ts.rows, "queries": len(ts.groups), "rounds": rounds})
     onnx_path = out_dir / "ranker.onnx"
     save_model_atomic(model, onnx_path)
-    ranker = OnnxRanker.load(onnx_path)
-    tracks = synthetic_catalog(1500, seed=21)
-    report = evaluate(tracks, catalog_matrix(tracks), ranker, EvalConfig())
-    write_model_card(out_dir / "ranker.md", onnx_path=onnx_path, info=info, report=report)
+    lib = demo_truth_library(cache_dir, seed=EVAL_SEED, count=EVAL_COUNT)
+    report = evaluate(lib, OnnxRanker.load(onnx_path), EvalConfig(), reader=reader)
+    results: dict[str, dict[str, Any]] = {}
+    if ablations:
+        for name, names in ABLATIONS.items():
+            _, variant = train_model(
+                blank_features(ts, names), seed=seed, info={"model_version": name}, rounds=rounds
+            )
+            tmp = out_dir / f".ablation-{name}.onnx"
+            save_model_atomic(variant, tmp)
+            try:
+                results[name] = {
+                    "blanked": list(names),
+                    "report": evaluate(lib, OnnxRanker.load(tmp), EvalConfig(), reader=reader),
+                }
+            finally:
+                tmp.unlink(missing_ok=True)
+    write_model_card(out_dir / "ranker.md", onnx_path=onnx_path, info=info, report=report, ablations=results)
+    (out_dir / "evaluation.json").write_text(
+        json.dumps({"report": report, "ablations": results}, indent=1) + "\n", encoding="utf-8"
+    )
     return report
 
 
-def rewrite_card(out_dir: Path) -> dict[str, Any]:
-    """Re-evaluate the ``ranker.onnx`` in ``out_dir`` with the current serving code and rewrite its card."""
-    from models.evaluate import EvalConfig, evaluate
-    from player.core.ranking import OnnxRanker
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m models.train [OUT_DIR] [--cache DIR] [--no-ablations] [--seed S]``: rebuild the
+    shipped model and its card (default OUT_DIR: this package's folder)."""
+    import argparse
 
-    onnx_path = out_dir / "ranker.onnx"
-    ranker = OnnxRanker.load(onnx_path)
-    info = json.loads(ranker.metadata.get("cadence.training", "{}"))
-    tracks = synthetic_catalog(1500, seed=21)
-    report = evaluate(tracks, catalog_matrix(tracks), ranker, EvalConfig())
-    write_model_card(out_dir / "ranker.md", onnx_path=onnx_path, info=info, report=report)
-    return report
+    parser = argparse.ArgumentParser(prog="python -m models.train", description=main.__doc__)
+    parser.add_argument("out_dir", nargs="?", type=Path, default=Path(__file__).parent)
+    parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "cadence" / "eval-catalogs")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-ablations", action="store_true")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO)
+    report = build_shipped(args.out_dir, args.cache, seed=args.seed, ablations=not args.no_ablations)
+    print(json.dumps(report["targets"], indent=2))
+    return 0
 
 
 if __name__ == "__main__":
-    import sys
-
-    logging.basicConfig(level=logging.INFO)
-    args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    target_dir = Path(args[0]) if args else Path(__file__).parent
-    if "--card-only" in sys.argv:
-        print(json.dumps(rewrite_card(target_dir), indent=2))
-    else:
-        print(json.dumps(build_shipped(target_dir), indent=2))
+    raise SystemExit(main())

@@ -167,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--seed", type=int, default=1000)
     p.add_argument("--listeners", type=int, default=40)
+    p.add_argument("--catalog-tracks", type=int, default=None, help="evaluation catalog size (default 300)")
 
     p = sub.add_parser("serve", help="run the websocket server")
     _add_common(p)
