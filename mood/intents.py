@@ -380,7 +380,8 @@ INTENT_RULES: Mapping[IntentKind, IntentRules] = {
             r" (?:song|track|tune|choice|pick)\b",
             r"\bthis is my jam\b",
             r"\b(?:this|that)(?: song| track| one| tune)? (?:is|'s) (?:(?:so|really|such) )?(?:a )?(?:great"
-            r"|awesome|amazing|perfect|brilliant|good|nice|banger|bop|tune|jam)\b",
+            r"|awesome|amazing|perfect|brilliant|good|nice|banger|bop|tune|jam)(?: (?:song|track|tune|one))?"
+            r"(?: (?:too|again|though))?\s*$",  # "this is a good day" is about the day, not the song
             r"\b(?:favou?rite (?:song|track|tune)|thumbs up|more like this|what a (?:song|tune|track|banger))\b",
             r"\bkeep (?:this|it|that)(?: one| song)? (?:on|playing|going)\b",
         ),

@@ -116,3 +116,20 @@ def test_labels_follow_the_design_at_the_extremes(corpus_results: list[Result]) 
     ]
     assert np.mean([lab in ("happy", "excited") for lab in high_positive]) >= 0.7
     assert np.mean([lab in ("sad", "tired") for lab in low_negative]) >= 0.7
+
+
+def test_voice_gives_energy_confidence_and_words_give_valence_confidence(
+    corpus_results: list[Result],
+) -> None:
+    """Factual sentences: the voice makes energy confident while valence, with no sentiment words, stays
+    at 0.5 with confidence 0; valenced sentences are confident on both axes."""
+    neutral = [r.estimate for r in corpus_results if r.item.valence == "neutral"]
+    assert all(e.valence_confidence == 0.0 and e.valence == 0.5 for e in neutral)
+    assert np.mean([e.axis_confidences[1] > 0.5 for e in neutral]) >= 0.9
+    valenced = [r.estimate for r in corpus_results if r.item.valence != "neutral"]
+    assert np.mean([min(e.axis_confidences) > 0.5 for e in valenced]) >= 0.9
+
+
+def test_spoken_statements_ask_for_nothing(corpus_results: list[Result]) -> None:
+    """None of the corpus's statements ("This is a good day and I love my friends") is read as a request."""
+    assert [r.estimate.transcript for r in corpus_results if r.estimate.intents] == []

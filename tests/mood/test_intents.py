@@ -155,6 +155,7 @@ def test_request_phrasings_ask(text: str, kind: str) -> None:
         "I need to stop eating so much sugar",
         "The next bus is in ten minutes",
         "So much energy today, I love it",
+        "This is a good day and I love my friends.",
     ],
 )
 def test_statements_are_not_requests(text: str) -> None:
