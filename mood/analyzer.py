@@ -45,7 +45,7 @@ from mood.prosody import (
     prosodic_arousal,
     with_transcript_rate,
 )
-from mood.stream import Utterance, UtteranceStream, VadEvent, utterance_from_samples
+from mood.stream import StreamItem, Utterance, UtteranceStream, utterance_from_samples
 from mood.text import read_text
 from mood.transcribe import Transcriber, Transcript, load_transcriber
 from mood.types import MoodEstimate
@@ -299,13 +299,13 @@ class _ProsodyStream(UtteranceStream):
         super()._append_audio(samples)
         self._tracker.push(samples)
 
-    def feed(self, chunk: bytes) -> list[VadEvent | Utterance]:
+    def feed(self, chunk: bytes) -> list[StreamItem]:
         return self._prepare(super().feed(chunk))
 
-    def finish(self) -> list[VadEvent | Utterance]:
+    def finish(self) -> list[StreamItem]:
         return self._prepare(super().finish())
 
-    def _prepare(self, events: Sequence[VadEvent | Utterance]) -> list[VadEvent | Utterance]:
+    def _prepare(self, events: Sequence[StreamItem]) -> list[StreamItem]:
         """The stream's events, each utterance carrying its prosody frames when the tracker has them."""
         return [self._with_frames(e) if isinstance(e, Utterance) else e for e in events]
 
