@@ -1,4 +1,5 @@
-"""player.server: the asyncio shell — websocket server (``shell``), the interaction log store (``log``)."""
+"""player.server: the asyncio shell — websocket server (``shell``), the interaction log store (``log``),
+its group-commit writer thread (``writer``), and a `cadence serve` child-process launcher (``launch``)."""
 
 from __future__ import annotations
 
