@@ -56,5 +56,11 @@ class LogEvent:
     """0–1 (``mood``)."""
     intents: tuple[str, ...] = ()
     """Intent kinds heard in the utterance (``mood``)."""
+    intent_strengths: tuple[float, ...] = ()
+    """0–1 strength of each of ``intents``, in the same order (``mood``; empty: each 1.0)."""
+    valence_confidence: float | None = None
+    """0–1 evidence for ``valence`` (``mood``; None in logs written before it was kept)."""
+    energy_confidence: float | None = None
+    """0–1 evidence for ``energy`` (``mood``; None in logs written before it was kept)."""
     transcript: str | None = None
     """What was said or typed; only when the session consented (``store_transcripts``)."""

@@ -90,13 +90,20 @@ def apply_logged_event(
         return None
     kept: Container[str] | None = known_tracks if known_tracks is not None else tracks
     if event.kind == "mood" and event.valence is not None and event.energy is not None:
-        intents = tuple(Intent(kind=k) for k in event.intents if k in MUSIC_INTENTS)  # type: ignore[arg-type]
+        strengths = event.intent_strengths or (1.0,) * len(event.intents)
+        intents = tuple(
+            Intent(kind=k, strength=s)  # type: ignore[arg-type]
+            for k, s in zip(event.intents, strengths, strict=False)
+            if k in MUSIC_INTENTS
+        )
         state.observe_mood(
             MoodEstimate(
                 valence=float(event.valence),
                 energy=float(event.energy),
                 confidence=float(event.confidence if event.confidence is not None else 0.5),
                 intents=intents,
+                valence_confidence=event.valence_confidence,
+                energy_confidence=event.energy_confidence,
             ),
             at_s=event.at_s,
         )

@@ -42,7 +42,8 @@ __all__ = ["InteractionLog", "numbers_only"]
 
 logger = logging.getLogger(__name__)
 
-_SCHEMA_VERSION = 1
+_SCHEMA_VERSION = 2
+"""2: mood rows keep per-axis confidences and intent strengths (columns added to a version 1 log)."""
 
 
 def numbers_only(value: Any) -> Any:
@@ -102,6 +103,9 @@ CREATE TABLE IF NOT EXISTS events (
     confidence REAL,
     intents TEXT NOT NULL DEFAULT '[]',
     transcript TEXT,
+    valence_confidence REAL,
+    energy_confidence REAL,
+    intent_strengths TEXT NOT NULL DEFAULT '[]',
     evidence TEXT
 );
 CREATE INDEX IF NOT EXISTS events_listener ON events (listener_id, at_s);
@@ -125,7 +129,7 @@ CREATE VIEW IF NOT EXISTS moods AS
 
 _COLUMNS = (
     "kind, listener_id, session_id, at_s, local_time, device, track_id, position_s, "
-    "valence, energy, confidence, intents, transcript"
+    "valence, energy, confidence, intents, transcript, valence_confidence, energy_confidence, intent_strengths"
 )
 
 # A listener's recent history (parameters: listener, playback limit - 1, listener, listener): the
@@ -148,6 +152,29 @@ SELECT {_COLUMNS}, evidence FROM events
 WHERE listener_id = ?
   AND (NOT EXISTS (SELECT 1 FROM origin) OR (at_s, id) >= (SELECT at_s, id FROM origin))
 """
+
+
+_PLACEHOLDERS = ", ".join("?" * (_COLUMNS.count(",") + 2))
+
+_ADDED_IN_2 = (
+    ("valence_confidence", "REAL"),
+    ("energy_confidence", "REAL"),
+    ("intent_strengths", "TEXT NOT NULL DEFAULT '[]'"),
+)
+_STAMP = (
+    f"INSERT INTO meta (key, value) VALUES ('schema_version', '{_SCHEMA_VERSION}') "
+    "ON CONFLICT (key) DO UPDATE SET value = excluded.value;"
+)
+
+
+def _migrations(db: sqlite3.Connection) -> str:
+    """SQL that brings an existing older ``events`` table up to this schema ("" for a new log)."""
+    columns = {row[1] for row in db.execute("PRAGMA table_info(events)")}
+    if not columns:
+        return ""
+    return "".join(
+        f"ALTER TABLE events ADD COLUMN {name} {kind};" for name, kind in _ADDED_IN_2 if name not in columns
+    )
 
 
 class InteractionLog:
@@ -178,11 +205,7 @@ class InteractionLog:
         self._checkpointer: sqlite3.Connection | None = None
         with self._lock:
             # One script, one transaction: two processes opening a new log at once do not race.
-            self._db.executescript(
-                f"BEGIN IMMEDIATE;{_SCHEMA}"
-                f"INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '{_SCHEMA_VERSION}');"
-                "COMMIT;"
-            )
+            self._db.executescript(f"BEGIN IMMEDIATE;{_SCHEMA}{_migrations(self._db)}{_STAMP}COMMIT;")
 
     def close(self) -> None:
         """Close the database (idempotent)."""
@@ -250,7 +273,7 @@ class InteractionLog:
             db.execute("UPDATE sessions SET ended_s = ? WHERE session_id = ?", (event.at_s, event.session_id))
         cleaned = numbers_only(evidence) if evidence else None
         db.execute(
-            f"INSERT INTO events ({_COLUMNS}, evidence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO events ({_COLUMNS}, evidence) VALUES ({', '.join('?' * 17)})",
             (
                 event.kind,
                 event.listener_id,
@@ -265,6 +288,9 @@ class InteractionLog:
                 event.confidence,
                 json.dumps(list(event.intents)),
                 event.transcript,
+                event.valence_confidence,
+                event.energy_confidence,
+                json.dumps([float(s) for s in event.intent_strengths]),
                 json.dumps(cleaned, allow_nan=False) if cleaned else None,
             ),
         )
@@ -307,7 +333,7 @@ class InteractionLog:
             params = (listener_id,)
         with self._lock:
             rows = self._db.execute(query + " ORDER BY at_s, id", params).fetchall()
-        return [(_row_event(row), json.loads(row[13]) if row[13] else None) for row in rows]
+        return [(_row_event(row), json.loads(row[-1]) if row[-1] else None) for row in rows]
 
     def count(self) -> int:
         """Number of events."""
@@ -361,7 +387,8 @@ class InteractionLog:
 
 def _row_event(row: Iterable[Any]) -> LogEvent:
     (kind, listener_id, session_id, at_s, local_time, device, track_id, position_s, valence, energy,
-     confidence, intents, transcript, _evidence) = row  # fmt: skip
+     confidence, intents, transcript, valence_confidence, energy_confidence, intent_strengths,
+     _evidence) = row  # fmt: skip
     return LogEvent(
         kind=kind,
         listener_id=listener_id,
@@ -376,4 +403,7 @@ def _row_event(row: Iterable[Any]) -> LogEvent:
         confidence=confidence,
         intents=tuple(json.loads(intents or "[]")),
         transcript=transcript,
+        valence_confidence=valence_confidence,
+        energy_confidence=energy_confidence,
+        intent_strengths=tuple(float(s) for s in json.loads(intent_strengths or "[]")),
     )

@@ -63,7 +63,7 @@ class FakeMood:
         if "pumped" in lowered:
             energy = 0.9
         intents = tuple(
-            Intent(kind=kind, phrase=word)  # type: ignore[arg-type]
+            Intent(kind=kind, strength=0.5 if "a bit" in lowered else 1.0, phrase=word)  # type: ignore[arg-type]
             for word, kind in (
                 ("calmer", "calmer"),
                 ("skip", "skip"),
@@ -76,6 +76,9 @@ class FakeMood:
             valence=0.5,
             energy=energy,
             confidence=0.8,
+            # Words give energy evidence only: valence stays put, as the real reader's would.
+            valence_confidence=0.0,
+            energy_confidence=0.9 if energy != 0.5 else 0.0,
             label="neutral",
             transcript=text,
             intents=intents,

@@ -114,7 +114,7 @@ def test_serving_and_training_build_identical_ranker_inputs() -> None:
     live: list[tuple[float, dict[str, Any]]] = [
         (T1 + 5, {"type": "playback", "event": "started", "track_id": f, "position_s": 0.0}),
         (T1 + 9, {"type": "playback", "event": "skipped", "track_id": f, "position_s": 4.0}),
-        (T1 + 20, {"type": "text", "text": "ugh, I'm exhausted, something calmer"}),
+        (T1 + 20, {"type": "text", "text": "ugh, I'm exhausted, something a bit calmer"}),
         (T1 + 30, {"type": "playback", "event": "started", "track_id": g, "position_s": 0.0}),
         (T1 + 230, {"type": "playback", "event": "completed", "track_id": g, "position_s": 200.0}),
         (T1 + 240, {"type": "playback", "event": "started", "track_id": h, "position_s": 0.0}),

@@ -230,3 +230,58 @@ def test_checkpoints_can_be_left_to_the_owner(tmp_path: Path) -> None:
         log.checkpoint()
         assert path.stat().st_size > before
         assert log.count() == 3000
+
+
+def test_mood_rows_keep_per_axis_confidences_and_intent_strengths(tmp_path: Path) -> None:
+    """A mood row comes back with each axis's confidence and each intent's strength, so a replay
+    moves the listener exactly as the live estimate did."""
+    event = LogEvent(
+        "mood",
+        "ann",
+        "s1",
+        5.0,
+        valence=0.2,
+        energy=0.5,
+        confidence=0.45,
+        valence_confidence=0.9,
+        energy_confidence=0.0,
+        intents=("calmer", "skip"),
+        intent_strengths=(0.6, 1.0),
+    )
+    with InteractionLog(tmp_path / "log.db") as log:
+        log.record(event)
+        assert log.events("ann") == [event]
+
+
+_VERSION_1_EVENTS = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+INSERT INTO meta VALUES ('schema_version', '1');
+CREATE TABLE events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, listener_id TEXT NOT NULL,
+    session_id TEXT NOT NULL, at_s REAL NOT NULL, local_time TEXT, device TEXT, track_id TEXT,
+    position_s REAL, valence REAL, energy REAL, confidence REAL, intents TEXT NOT NULL DEFAULT '[]',
+    transcript TEXT, evidence TEXT
+);
+INSERT INTO events (kind, listener_id, session_id, at_s, valence, energy, confidence, intents)
+VALUES ('mood', 'ann', 's1', 3.0, 0.3, 0.2, 0.8, '["calmer"]');
+"""
+
+
+def test_a_version_1_log_is_migrated_in_place_and_keeps_its_rows(tmp_path: Path) -> None:
+    """Opening a log written before per-axis confidences adds the columns, keeps every row (read with
+    no per-axis confidence and default strengths) and stamps schema version 2."""
+    path = tmp_path / "log.db"
+    old = sqlite3.connect(path)
+    old.executescript(_VERSION_1_EVENTS)
+    old.close()
+    with InteractionLog(path) as log:
+        (event,) = log.events("ann")
+        assert event.intents == ("calmer",) and event.confidence == 0.8
+        assert event.valence_confidence is None and event.intent_strengths == ()
+        log.record(_mood("ann", "s1", 4.0))
+        assert len(log.events("ann")) == 2
+    db = sqlite3.connect(path)
+    assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("2",)
+    # Opening it again changes nothing.
+    with InteractionLog(path) as log:
+        assert len(log.events("ann")) == 2
