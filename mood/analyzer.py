@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, fields, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
@@ -47,7 +47,7 @@ from mood.prosody import (
 )
 from mood.stream import StreamItem, Utterance, UtteranceStream, utterance_from_samples
 from mood.text import read_text
-from mood.transcribe import Transcriber, Transcript, load_transcriber
+from mood.transcribe import EngineName, Transcriber, Transcript, load_transcriber
 from mood.types import MoodEstimate
 from mood.vad import SileroVad, load_vad
 
@@ -56,7 +56,6 @@ __all__ = ["EngineName", "MoodAnalyzer", "MoodConfig"]
 logger = logging.getLogger(__name__)
 
 _WHISPER_MAX_S = 30.0
-EngineName = Literal["faster-whisper", "openai-whisper"]
 
 
 @dataclass(frozen=True, slots=True)

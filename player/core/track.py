@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Literal, NewType
 
-__all__ = ["MFCC_COUNT", "NUMERIC_FEATURES", "Track", "TrackId"]
+__all__ = ["MFCC_COUNT", "NUMERIC_FEATURES", "AudioFeatures", "Track", "TrackId"]
 
 TrackId = NewType("TrackId", str)
 MFCC_COUNT = 13
@@ -43,16 +43,11 @@ NUMERIC_FEATURES: tuple[str, ...] = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Track:
-    """One track of the library with its audio features (extracted once, at scan time)."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AudioFeatures:
+    """What the extractor measures of a track's audio: every numeric feature, on the scales in
+    docs/features.md (derived descriptors on Spotify's 0–1 scale)."""
 
-    id: TrackId
-    """Stable across rescans: derived from the path relative to nothing but itself (see store)."""
-    path: str
-    title: str
-    artist: str
-    album: str
     duration_s: float
     tempo_bpm: float
     beat_strength: float
@@ -91,6 +86,26 @@ class Track:
         values.extend(float(v) for v in self.mfcc_mean)
         values.extend(float(v) for v in self.mfcc_std)
         return values
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Track(AudioFeatures):
+    """One track of the library: who and where it is, with its audio features (extracted once, at scan time)."""
+
+    id: TrackId
+    """Stable across rescans: derived from the path relative to nothing but itself (see store)."""
+    path: str
+    title: str
+    artist: str
+    album: str
+
+    @classmethod
+    def from_features(
+        cls, features: AudioFeatures, *, id: TrackId, path: str, title: str, artist: str, album: str
+    ) -> Track:
+        """The track at ``path`` with ``features`` as the extractor measured them."""
+        values = {f.name: getattr(features, f.name) for f in fields(AudioFeatures)}
+        return cls(id=id, path=path, title=title, artist=artist, album=album, **values)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict with the field names above (``cadence library --json``)."""

@@ -27,7 +27,7 @@ from typing import Literal
 
 import numpy as np
 
-from player.core.track import MFCC_COUNT
+from player.core.track import MFCC_COUNT, AudioFeatures
 
 __all__ = [
     "ANALYSIS_RATE_HZ",
@@ -36,7 +36,6 @@ __all__ = [
     "EXTRACTOR_VERSION",
     "FULL_ANALYSIS_LIMIT_S",
     "MIN_DURATION_S",
-    "AudioFeatures",
     "DecodeError",
     "DecodedAudio",
     "SilentTrackError",
@@ -95,36 +94,6 @@ class DecodedAudio:
     duration_s: float
     """The whole file's duration, not the excerpts'."""
     excerpted: bool
-
-
-@dataclass(frozen=True, slots=True)
-class AudioFeatures:
-    """Every numeric field of :class:`~player.core.track.Track` (tags and ids come from the scan)."""
-
-    duration_s: float
-    tempo_bpm: float
-    beat_strength: float
-    onset_rate: float
-    """Onsets per second."""
-    loudness_db: float
-    """Integrated loudness, LUFS."""
-    dynamic_range_db: float
-    spectral_centroid_hz: float
-    spectral_rolloff_hz: float
-    spectral_flatness: float
-    spectral_contrast_db: float
-    zero_crossing_rate: float
-    key: int
-    mode: Literal["major", "minor"]
-    hp_ratio: float
-    energy: float
-    danceability: float
-    acousticness: float
-    valence: float
-    mfcc_mean: tuple[float, ...]
-    mfcc_std: tuple[float, ...]
-    key_clarity: float = 0.0
-    """Correlation of the best key profile, −1–1 (not stored; used for valence)."""
 
 
 # --------------------------------------------------------------------------------------------- decode
@@ -345,7 +314,6 @@ def analyse(audio: DecodedAudio) -> AudioFeatures:
         mode=mode,
         mfcc_mean=tuple(_finite(v) for v in mfcc.mean(axis=1)),
         mfcc_std=tuple(_finite(v) for v in mfcc.std(axis=1)),
-        key_clarity=_finite(key_clarity),
     )
 
 

@@ -169,13 +169,8 @@ def _extract(job: _Job) -> _Result:
         audio_features = feature_module.extract_file(path)
         title, artist, album = read_tags(path)
         digest = content_hash(path)
-        values = {
-            name: getattr(audio_features, name)
-            for name in Track.__dataclass_fields__
-            if name not in ("id", "path", "title", "artist", "album")
-        }
-        track = Track(
-            id=track_id_for(path), path=job.path, title=title, artist=artist, album=album, **values
+        track = Track.from_features(
+            audio_features, id=track_id_for(path), path=job.path, title=title, artist=artist, album=album
         ).to_dict()
     except feature_module.DecodeError as exc:
         problem = str(exc)

@@ -11,7 +11,7 @@ import soundfile as sf
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from player.core.track import MFCC_COUNT
+from player.core.track import MFCC_COUNT, AudioFeatures
 from player.library import features as F
 
 SR = F.ANALYSIS_RATE_HZ
@@ -125,8 +125,8 @@ def test_every_field_is_finite_and_descriptors_within_0_1(rng: np.random.Generat
             assert 0.0 <= getattr(result, name) <= 1.0
 
 
-def vars_of(result: F.AudioFeatures) -> dict[str, object]:
-    return {name: getattr(result, name) for name in F.AudioFeatures.__dataclass_fields__}
+def vars_of(result: AudioFeatures) -> dict[str, object]:
+    return {name: getattr(result, name) for name in AudioFeatures.__dataclass_fields__}
 
 
 def test_descriptors_move_the_way_their_cues_do() -> None:
