@@ -6,12 +6,18 @@ per listener family, on the evaluation demo catalog (built and scanned once into
 ``HOME/eval-catalogs/``, judged by its designed truth), plus the mood-following scripts; it prints a
 table, or with ``--json`` the whole report (:func:`models.evaluate.evaluate`).
 
-``cadence train [--home DIR]`` retrains from ``HOME/log.db`` (topped up with simulated sessions of the
-training families on the home's library while the log is small), then replaces
-``HOME/models/ranker.onnx`` atomically only if the new model evaluates at least as well as the current
-one: no higher skip rate for simulated listeners of the training families on the home's library
-(judged by :func:`models.simulate.truth_from_tracks`, the library's own features: a real library has
-no designed truth) and, when the log has held-out listeners, no lower NDCG@10 on their logged plays.
+``cadence train [--home DIR] [--min-impressions N]`` retrains from ``HOME/log.db`` (topped up with
+simulated sessions of the training families on the home's library while the log is small). The new
+model becomes the challenger (``HOME/models/challenger.onnx``), interleaved with the shipped ranker by
+the server, and a challenger is promoted to ``HOME/models/ranker.onnx`` (atomically) only when the
+interleaving on the log says it wins with enough impressions (:func:`models.live.interleave_or_promote`)
+and it evaluates at least as well as the current one: no higher skip rate for simulated listeners of
+the training families on the home's library (judged by :func:`models.simulate.truth_from_tracks`, the
+library's own features: a real library has no designed truth) and, when the log has held-out
+listeners, no lower NDCG@10 on their logged plays.
+
+``cadence eval --live [--listener ID] [--json]`` reports the interleaving on the log instead
+(:mod:`models.live`).
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import argparse
 import json
 import logging
 import math
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -202,12 +209,22 @@ def retrain(
     info = {"model_version": "trained-" + time.strftime("%Y%m%d%H%M%S"), "catalog": lib.name}
     _, model = train_model(ts, seed=seed, info=info, rounds=rounds)
     cfg = gate or EvalConfig(listeners=6, seed=4242, sessions=2)
-    result = replace_if_better(
-        model.SerializeToString(), settings.models_dir / "ranker.onnx", lib, cfg, holdout, reader=reader
+    # The listener's log decides by interleaving (models/live.py): the candidate becomes the
+    # challenger, and a challenger that won is promoted only if the offline gate agrees.
+    from models.live import interleave_or_promote
+
+    promotion = interleave_or_promote(
+        settings,
+        model.SerializeToString(),
+        gate=lambda challenger: replace_if_better(
+            challenger, settings.models_dir / "ranker.onnx", lib, cfg, holdout, reader=reader
+        ),
     )
+    result = promotion.gate or GateResult(False, promotion.message, {}, None)
     return {
-        "replaced": result.replaced,
-        "reason": result.reason,
+        "replaced": promotion.promoted,
+        "reason": promotion.message,
+        "interleaving": promotion.to_dict(),
         "model_path": str(settings.models_dir / "ranker.onnx"),
         "catalog": {"source": lib.name, "tracks": len(lib.tracks)},
         "log": {
@@ -231,14 +248,23 @@ def _reader(settings: Settings) -> TextMoodReader:
 
 
 def cmd_train(settings: Settings, args: argparse.Namespace) -> int:
-    """`cadence train`: retrain from the interaction log, replace the model only if not worse."""
+    """`cadence train`: retrain from the interaction log; the new model is interleaved as the challenger
+    before it can be promoted (the JSON report on stdout, what happened in words on stderr)."""
     report = retrain(settings, seed=int(getattr(args, "seed", 0) or 0), reader=_reader(settings))
     print(json.dumps(report, indent=2))
+    print(f"cadence train: {report['interleaving']['message']}", file=sys.stderr)
     return 0
 
 
 def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
-    """`cadence eval`: the ranker vs the baselines per listener family, and the mood-following scripts."""
+    """`cadence eval`: the ranker vs the baselines per listener family, and the mood-following scripts.
+
+    With ``--live``: the interleaving outcome on the home's log instead (:func:`models.live.cmd_eval_live`).
+    """
+    if getattr(args, "live", False):
+        from models.live import cmd_eval_live
+
+        return cmd_eval_live(settings, args)
     count = int(getattr(args, "catalog_tracks", None) or EVAL_COUNT)
     lib = demo_truth_library(eval_cache_dir(settings), seed=EVAL_SEED, count=count, workers=settings.workers)
     path = default_ranker_path(settings)

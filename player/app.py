@@ -4,8 +4,9 @@
 needs engines asks this module for them, and nothing else composes them:
 
 - :func:`build_analyzer` — the mood analyzer the settings describe (``cadence mood``, the server).
-- :func:`build_engines` — the library (the demo catalog on a first run), the ONNX ranker and the
-  analyzer, loaded and warmed: everything a server's sessions use (:class:`Engines`).
+- :func:`build_engines` — the library (the demo catalog on a first run), the ONNX ranker, the
+  interleaving challenger (:func:`build_interleaving`) and the analyzer, loaded and warmed:
+  everything a server's sessions use (:class:`Engines`).
 - :func:`serve` / :func:`serving` — a websocket server (:mod:`player.server.shell`) on those engines
   (``cadence serve``, and the in-process server of ``cadence listen``).
 
@@ -26,17 +27,32 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 from mood.analyzer import MoodAnalyzer, MoodConfig
+from player.core.interleave import HEURISTIC_CHALLENGER, retrained_name
 from player.core.listener import ListenerState
 from player.core.ranking import OnnxRanker, Recommender, default_ranker_path
-from player.core.session import SessionDeps, SpeechAnalyzer
-from player.errors import NoLibraryError
+from player.core.ranking.explain import QueueExplainer
+from player.core.ranking.heuristic import SkipAwareRecommender
+from player.core.session import Interleaving, SessionDeps, SpeechAnalyzer
+from player.core.track import Track
+from player.errors import NoLibraryError, RankerError
 from player.library.commands import ensure_library
+from player.library.store import FeatureMatrix
 from player.server.shell import check_exposure, run_server, running_server
-from player.settings import Settings
+from player.settings import HEURISTIC_INTERLEAVE_SHARE, RETRAINED_INTERLEAVE_SHARE, Settings
 
-__all__ = ["Engines", "build_analyzer", "build_engines", "config_from_settings", "serve", "serving"]
+__all__ = [
+    "Engines",
+    "build_analyzer",
+    "build_engines",
+    "build_interleaving",
+    "challenger_path",
+    "config_from_settings",
+    "serve",
+    "serving",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +71,31 @@ def config_from_settings(settings: Settings) -> MoodConfig:
 def build_analyzer(settings: Settings) -> MoodAnalyzer:
     """A :class:`MoodAnalyzer` for these settings (not warmed; its models come from mood's loaders)."""
     return MoodAnalyzer(config_from_settings(settings))
+
+
+def challenger_path(settings: Settings) -> Path:
+    """Where ``cadence train`` installs a retrained model to be interleaved: ``HOME/models/challenger.onnx``."""
+    return settings.models_dir / "challenger.onnx"
+
+
+def build_interleaving(
+    settings: Settings, tracks: list[Track], matrix: FeatureMatrix, recommender: Recommender
+) -> Interleaving:
+    """The challenger interleaved with ``recommender``: the retrained model at :func:`challenger_path`
+    if there is a usable one (interleaved by default on 0.5 of queues), else the skip-aware heuristic
+    (by default on none); ``settings.interleave_share`` overrides either default.
+    """
+    explainer = QueueExplainer(recommender)
+    path = challenger_path(settings)
+    if path.is_file():
+        try:
+            name = retrained_name(path.read_bytes())
+            challenger = Recommender(tracks, matrix, OnnxRanker.load(path))
+            return Interleaving(challenger, name, explainer, default_share=RETRAINED_INTERLEAVE_SHARE)
+        except (OSError, RankerError) as exc:
+            logger.warning("ignoring the challenger %s (%s); the heuristic is the challenger", path, exc)
+    heuristic = SkipAwareRecommender(catalog=recommender.catalog)
+    return Interleaving(heuristic, HEURISTIC_CHALLENGER, explainer, default_share=HEURISTIC_INTERLEAVE_SHARE)
 
 
 @dataclass(frozen=True)
@@ -84,18 +125,26 @@ def build_engines(settings: Settings) -> Engines:
         raise NoLibraryError(f"no tracks in {settings.library_db}; run `cadence scan FOLDER`")
     ranker = OnnxRanker.load(default_ranker_path(settings))
     recommender = Recommender(tracks, matrix, ranker)
+    interleaving = build_interleaving(settings, tracks, matrix, recommender)
     analyzer = build_analyzer(settings)
     analyzer.warm_up()
-    deps = SessionDeps(mood=analyzer, recommender=recommender, tracks={t.id: t for t in tracks})
-    # One ranking and one text reading now, so the first listener does not pay for the warm-up.
+    deps = SessionDeps(
+        mood=analyzer, recommender=recommender, tracks={t.id: t for t in tracks}, interleaving=interleaving
+    )
+    # One ranking of each kind and one text reading now, so the first listener does not pay for the warm-up.
     now_s = time.time()
     warm_state = ListenerState("warm-up", local_time=datetime.now().astimezone(), at_s=now_s)
     recommender.recommend(warm_state, count=10, at_s=now_s)
+    interleaving.challenger.recommend(warm_state, count=10, at_s=now_s)
+    interleaving.explainer.explain(warm_state, [t.id for t in tracks[:10]], at_s=now_s)
     analyzer.analyze_text("warming up")
+    share = settings.interleave_share
     logger.info(
-        "engines ready: %d tracks, ranker %s, %s (%.1f s)",
+        "engines ready: %d tracks, ranker %s, challenger %s on %.0f %% of queues, %s (%.1f s)",
         len(tracks),
         default_ranker_path(settings),
+        interleaving.name,
+        100 * (interleaving.default_share if share is None else share),
         settings.whisper_engine,
         time.perf_counter() - started,
     )

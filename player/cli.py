@@ -51,6 +51,28 @@ def _default(name: str) -> object:
     return field.default
 
 
+def _share(text: str) -> float:
+    """An ``--interleave-share`` value: a number within 0–1 (else a usage error)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be within 0–1, got {text}")
+    return value
+
+
+def _count(text: str) -> int:
+    """A count option's value: a whole number >= 0 (else a usage error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
+    return value
+
+
 def _add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--home",
@@ -114,6 +136,15 @@ def _add_server_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--max-sessions", type=int, default=None, help=f"default {_default('max_sessions')}")
     p.add_argument("--speech-workers", type=int, default=None, help=f"default {_default('speech_workers')}")
     p.add_argument(
+        "--interleave-share",
+        type=_share,
+        default=None,
+        metavar="SHARE",
+        help="share of queues (0-1) team-drafted from the shipped ranker and a challenger "
+        "(default: 0.5 with a retrained challenger from `cadence train`, else 0; the challenger is then "
+        "the skip-aware heuristic)",
+    )
+    p.add_argument(
         "--log-sync",
         choices=LOG_SYNCS,
         default=None,
@@ -161,6 +192,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="retrain the ranker from the interaction log")
     _add_common(p)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--min-impressions",
+        dest="promote_min_impressions",
+        type=_count,
+        default=None,
+        metavar="N",
+        help="interleaved queues with a verdict a challenger needs before it can be promoted "
+        f"(default {_default('promote_min_impressions')})",
+    )
 
     p = sub.add_parser("eval", help="evaluate the ranker against baselines on held-out simulated listeners")
     _add_common(p)
@@ -168,6 +208,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1000)
     p.add_argument("--listeners", type=int, default=40)
     p.add_argument("--catalog-tracks", type=int, default=None, help="evaluation catalog size (default 300)")
+    p.add_argument(
+        "--live",
+        action="store_true",
+        help="report interleaving on the real log instead: each challenger's wins, losses and ties "
+        "against the shipped ranker, with a confidence interval and the promotion verdict",
+    )
+    p.add_argument("--listener", default=None, metavar="ID", help="with --live: only this listener's log")
 
     p = sub.add_parser("serve", help="run the websocket server")
     _add_common(p)
@@ -224,7 +271,9 @@ def settings_from_args(args: argparse.Namespace, environ: dict[str, str] | None 
         "token",
         "max_sessions",
         "speech_workers",
+        "interleave_share",
         "log_sync",
+        "promote_min_impressions",
     ):
         if getattr(args, name, None) is not None:
             kwargs[name] = getattr(args, name)

@@ -17,13 +17,28 @@ from typing import Literal, get_args
 
 from mood.transcribe import EngineName
 
-__all__ = ["LOG_SYNCS", "WHISPER_ENGINES", "EngineName", "LogSync", "Settings", "default_home"]
+__all__ = [
+    "HEURISTIC_INTERLEAVE_SHARE",
+    "LOG_SYNCS",
+    "RETRAINED_INTERLEAVE_SHARE",
+    "WHISPER_ENGINES",
+    "EngineName",
+    "LogSync",
+    "Settings",
+    "default_home",
+]
 
 LogSync = Literal["normal", "full"]
 """SQLite ``synchronous`` of the interaction log (see :attr:`Settings.log_sync`)."""
 LOG_SYNCS: tuple[LogSync, ...] = get_args(LogSync)
 WHISPER_ENGINES: tuple[EngineName, ...] = get_args(EngineName)
 """The speech recognisers (``mood.transcribe.EngineName``)."""
+
+RETRAINED_INTERLEAVE_SHARE = 0.5
+"""Share of queues interleaved with a retrained challenger when :attr:`Settings.interleave_share` is None."""
+HEURISTIC_INTERLEAVE_SHARE = 0.0
+"""Share of queues interleaved with the skip-aware heuristic when :attr:`Settings.interleave_share` is
+None: none, it is a known weaker policy (docs/ranking.md), shown to a listener only on request."""
 
 
 def default_home(environ: Mapping[str, str]) -> Path:
@@ -39,7 +54,8 @@ class Settings:
     """Everything configurable, with the defaults a listener on their own machine wants.
 
     Raises (when made):
-        ValueError: If ``whisper_engine`` or ``log_sync`` is not one of its closed set.
+        ValueError: If ``whisper_engine`` or ``log_sync`` is not one of its closed set, or
+            ``interleave_share``, ``promote_min_impressions`` or ``promote_alpha`` is out of range.
     """
 
     home: Path
@@ -94,10 +110,22 @@ class Settings:
     """… after a burst of this many seconds of audio (a whole file streamed at once)."""
     queue_count: int = 10
     """Tracks per ``queue`` until the client asks otherwise with ``next``."""
+    interleave_share: float | None = None
+    """Share of queues (0–1) team-drafted from the shipped ranker and a challenger (docs/ranking.md,
+    "Interleaving"). None, the default: 0.5 when ``cadence train`` has installed a retrained challenger
+    (``HOME/models/challenger.onnx``), else 0 — the skip-aware heuristic, the challenger when there is
+    no retrained one, is interleaved only on a share set here (``--interleave-share``)."""
     log_sync: LogSync = "normal"
     """SQLite ``synchronous`` of the interaction log (WAL): "normal" — an acknowledged event survives
     a crash or ``kill -9`` of the server; "full" — it also survives a power cut, at one fsync per
     commit (see player/server/log.py)."""
+
+    # training
+    promote_min_impressions: int = 200
+    """Interleaved queues the listener reacted to (impressions) a retrained challenger needs before
+    ``cadence train`` may promote it to the ranker."""
+    promote_alpha: float = 0.05
+    """Significance level of the sign test by which ``cadence train`` promotes a challenger."""
 
     def __post_init__(self) -> None:
         if self.whisper_engine not in WHISPER_ENGINES:
@@ -106,6 +134,12 @@ class Settings:
             )
         if self.log_sync not in LOG_SYNCS:
             raise ValueError(f"unknown log sync {self.log_sync!r} (one of {', '.join(LOG_SYNCS)})")
+        if self.interleave_share is not None and not 0.0 <= self.interleave_share <= 1.0:
+            raise ValueError(f"interleave share must be within 0–1, got {self.interleave_share}")
+        if self.promote_min_impressions < 0:
+            raise ValueError(f"promote_min_impressions must be >= 0, got {self.promote_min_impressions}")
+        if not 0.0 < self.promote_alpha < 1.0:
+            raise ValueError(f"promote_alpha must be within (0, 1), got {self.promote_alpha}")
 
     @property
     def library_db(self) -> Path:

@@ -42,32 +42,47 @@ Which queues
 :func:`should_interleave` decides from a hash of the session id and the queue's number whether a
 queue is interleaved, so a configured share of queues is, reproducibly; :func:`draft_seed` gives the
 seed of that queue's coin flips from the same inputs (a separate hash, so the two are independent).
+
+From the log
+------------
+The session logs each interleaved queue as a :class:`QueueRecord` (its picks with their teams and
+ranks, the challenger's name) and, when a plain queue replaces an interleaved one, that plain queue
+too (``challenger=None``, no picks): the end of the interleaved queue's time on the player.
+:func:`queue_outcomes` cuts the session's playback events at those records and credits each
+interleaved queue with what happened while it was the one playing.
 """
 
 from __future__ import annotations
 
 import hashlib
+import math
 import random
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, get_args
 
 from player.core.listener import EARLY_SKIP_S, PlaybackEvent
+from player.core.records import PLAYBACK_KINDS, LogEvent, PlaybackKind
 from player.core.track import TrackId
 
 __all__ = [
+    "HEURISTIC_CHALLENGER",
     "NEGATIVE_CREDIT",
     "POSITIVE_CREDIT",
+    "RETRAINED_PREFIX",
     "TEAMS",
     "InterleavedPick",
     "InterleavingOutcome",
     "PickOutcome",
+    "QueueRecord",
     "QueueWinner",
     "Team",
     "credit",
     "draft_seed",
     "pick_credit",
     "pick_outcomes",
+    "queue_outcomes",
+    "retrained_name",
     "should_interleave",
     "team_draft",
 ]
@@ -87,6 +102,20 @@ NEGATIVE_CREDIT = -1.0
 _CREDIT_TOLERANCE = 1e-9
 """Credits closer than this are a tie (they are sums of ±1 and 0, so only rounding could differ)."""
 
+HEURISTIC_CHALLENGER = "heuristic"
+"""The challenger's logged name when it is the skip-aware heuristic."""
+RETRAINED_PREFIX = "retrained:"
+"""A retrained challenger's logged name is this and the first 12 hex digits of its file's SHA-256."""
+
+
+def retrained_name(model_bytes: bytes) -> str:
+    """The logged name of a retrained challenger: ``retrained:`` + 12 hex digits of the file's SHA-256.
+
+    The name is an id of the very file, so the log's impressions of one challenger are never
+    counted for another one trained later.
+    """
+    return RETRAINED_PREFIX + hashlib.sha256(model_bytes).hexdigest()[:12]
+
 
 @dataclass(frozen=True, slots=True)
 class InterleavedPick:
@@ -97,6 +126,31 @@ class InterleavedPick:
     """The team whose list the track was drafted from."""
     rank: int
     """Position of the track in that team's own list, 0 = the team's first choice."""
+
+
+@dataclass(frozen=True, slots=True)
+class QueueRecord:
+    """One logged queue: an interleaved queue with its picks, or the plain queue that replaced one.
+
+    Only numbers and ids: the session, the queue's number in it, the listener, the server time, the
+    challenger's name (:data:`HEURISTIC_CHALLENGER` or :func:`retrained_name`) and the picks.
+    """
+
+    session_id: str
+    queue_index: int
+    """The queue's number in its session, 0 for the first queue (the input of :func:`should_interleave`)."""
+    listener_id: str
+    at_s: float
+    """Server time the queue was made, Unix seconds."""
+    challenger: str | None
+    """The challenger that was team ``"b"``; None for a plain queue (logged only as an end)."""
+    picks: tuple[InterleavedPick, ...] = ()
+    """The queue's tracks in queue order, each with its team and rank (empty for a plain queue)."""
+
+    @property
+    def interleaved(self) -> bool:
+        """True for an interleaved queue, False for a plain queue that ended one."""
+        return self.challenger is not None
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,7 +207,13 @@ class InterleavingOutcome:
 
 
 def team_draft(
-    a: Sequence[TrackId], b: Sequence[TrackId], count: int, *, rng: random.Random
+    a: Sequence[TrackId],
+    b: Sequence[TrackId],
+    count: int,
+    *,
+    rng: random.Random,
+    artists: Mapping[str, str] | None = None,
+    after: str | None = None,
 ) -> list[InterleavedPick]:
     """Interleave rankings ``a`` and ``b`` (best first) into up to ``count`` picks by team draft.
 
@@ -165,6 +225,14 @@ def team_draft(
     ``count`` only if a list runs out: with at least ``count`` distinct tracks in each list it is exactly
     ``count`` long.
 
+    Args:
+        artists: The artist of each track id. When given, the queue keeps the recommender's artist
+            spacing: a team picks its highest-ranked unpicked track by another artist than the
+            previous pick's (for the first pick, than ``after``'s, the track started last), and only
+            when its list has none left, its highest-ranked unpicked track. Both teams obey the same
+            rule, so neither is favoured by it.
+        after: The track played before the queue (None: none).
+
     Returns:
         The picks in queue order; ``rank`` indexes the track in its team's list.
 
@@ -174,26 +242,44 @@ def team_draft(
     if count < 0:
         raise ValueError(f"count must be >= 0, got {count}")
     lists: dict[Team, Sequence[TrackId]] = {"a": a, "b": b}
-    cursor: dict[Team, int] = {"a": 0, "b": 0}
     sizes: dict[Team, int] = {"a": 0, "b": 0}
     chosen: set[TrackId] = set()
     picks: list[InterleavedPick] = []
+    previous = after
     while len(picks) < count:
         if sizes["a"] != sizes["b"]:
             team: Team = "a" if sizes["a"] < sizes["b"] else "b"
         else:
             team = "a" if rng.random() < 0.5 else "b"
-        ranking = lists[team]
-        rank = cursor[team]
-        while rank < len(ranking) and ranking[rank] in chosen:
-            rank += 1
-        if rank >= len(ranking):
+        rank = _best_unpicked(lists[team], chosen, artists, previous)
+        if rank is None:
             break
-        cursor[team] = rank + 1
+        track_id = lists[team][rank]
         sizes[team] += 1
-        chosen.add(ranking[rank])
-        picks.append(InterleavedPick(track_id=ranking[rank], team=team, rank=rank))
+        chosen.add(track_id)
+        picks.append(InterleavedPick(track_id=track_id, team=team, rank=rank))
+        previous = track_id
     return picks
+
+
+def _best_unpicked(
+    ranking: Sequence[TrackId],
+    chosen: set[TrackId],
+    artists: Mapping[str, str] | None,
+    previous: str | None,
+) -> int | None:
+    """Rank of the best track of ``ranking`` not in ``chosen``, by another artist than ``previous``'s
+    if there is one (when ``artists`` is given); None if every track is chosen."""
+    first: int | None = None
+    avoid = artists.get(previous) if artists is not None and previous is not None else None
+    for rank, track_id in enumerate(ranking):
+        if track_id in chosen:
+            continue
+        if avoid is None or artists is None or artists.get(track_id) != avoid:
+            return rank
+        if first is None:
+            first = rank
+    return first
 
 
 @dataclass(slots=True)
@@ -300,3 +386,52 @@ def draft_seed(session_id: str, queue_index: int) -> int:
         "\x1f".join(("draft", session_id, str(queue_index))).encode("utf-8"), digest_size=8
     ).digest()
     return int.from_bytes(digest, "big")
+
+
+def queue_outcomes(
+    queues: Iterable[QueueRecord], events: Iterable[LogEvent]
+) -> list[tuple[QueueRecord, InterleavingOutcome]]:
+    """Credit each interleaved queue with the playback that followed it, until a later queue of its session.
+
+    ``queues`` are the logged queues (interleaved ones and the plain queues that replaced them) and
+    ``events`` the logged events, of any listeners and sessions. An interleaved queue's events are
+    its session's playback events after the queue was made (``at_s`` strictly later: events of the
+    same moment caused it) up to and including the moment the session's next logged queue was made
+    (the skip or the mood that replaced it is logged at that moment, before the new queue). They are
+    folded by :func:`pick_outcomes` and summed by :func:`credit`.
+
+    Returns:
+        One ``(queue, outcome)`` per interleaved queue, in time order (uninformative ones included).
+    """
+    by_session: dict[str, list[QueueRecord]] = {}
+    for queue in queues:
+        by_session.setdefault(queue.session_id, []).append(queue)
+    playback: dict[str, list[LogEvent]] = {}
+    for event in events:
+        if event.session_id in by_session and event.kind in PLAYBACK_KINDS and event.track_id:
+            playback.setdefault(event.session_id, []).append(event)
+    results: list[tuple[QueueRecord, InterleavingOutcome]] = []
+    for session_id, session_queues in by_session.items():
+        ordered = sorted(session_queues, key=lambda q: (q.at_s, q.queue_index))
+        session_events = sorted(playback.get(session_id, ()), key=lambda e: e.at_s)
+        for i, queue in enumerate(ordered):
+            if not queue.interleaved:
+                continue
+            end_s = ordered[i + 1].at_s if i + 1 < len(ordered) else math.inf
+            window = (
+                # Credit needs no track features: the event alone, without the replay's valence/energy.
+                PlaybackEvent(_playback_kind(e.kind), e.track_id or "", float(e.position_s or 0.0), e.at_s)
+                for e in session_events
+                if queue.at_s < e.at_s <= end_s
+            )
+            results.append((queue, credit(pick_outcomes(queue.picks, window))))
+    results.sort(key=lambda item: (item[0].at_s, item[0].session_id, item[0].queue_index))
+    return results
+
+
+def _playback_kind(kind: str) -> PlaybackKind:
+    """``kind`` as a playback kind (the caller has checked it is one)."""
+    for playback in PLAYBACK_KINDS:
+        if playback == kind:
+            return playback
+    raise ValueError(f"not a playback kind: {kind!r}")

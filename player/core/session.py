@@ -7,6 +7,8 @@ the effects the shell must carry out, in order:
 - :class:`Send` a server message;
 - :class:`Record` an event in the interaction log (the shell makes every ``Record`` durable before
   it performs the next ``Send``, so an ``ack`` always follows its commit);
+- :class:`RecordQueue` an interleaved queue's picks (or the plain queue that replaced one) in the
+  log, durable before that queue is sent, like a ``Record``;
 - :class:`LoadHistory` of a returning listener: their recent logged events and stored speaker
   baseline (answered with :class:`HistoryLoaded`);
 - :class:`SaveBaseline` of a named listener after each analysed utterance;
@@ -30,12 +32,23 @@ Flow: ``hello`` → ``welcome``; ``session.start`` → the listener's history an
 mood, an intent or a skip pushes a fresh ``queue``; ``next`` asks for one. Spoken or typed intents
 ``skip``, ``like`` and ``stop`` act like the playback commands (a skip is logged at the playing
 track's estimated position) and are relayed to the player as ``control``.
+
+Interleaving: with a challenger in :attr:`SessionDeps.interleaving`, queue number *i* of the session
+is interleaved when :func:`player.core.interleave.should_interleave` says so for the session's share
+(:attr:`SessionLimits.interleave_share`, else the challenger's own default): the recommender and the
+challenger each rank twice the queue's length, :func:`~player.core.interleave.team_draft` merges them
+(coin flips seeded by :func:`~player.core.interleave.draft_seed`, no clock; the recommender's artist
+spacing kept), and :class:`QueueExplainerLike` gives the merged order the recommender's scores and
+reasons. The client sees an ordinary ``queue``; the log gets each pick's team and rank
+(:class:`RecordQueue`), and the plain queue that replaces an interleaved one is logged too, so the
+credit knows where each interleaved queue's time on the player ended.
 """
 
 from __future__ import annotations
 
 import hmac
 import logging
+import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
@@ -43,6 +56,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
 from mood.errors import CadenceError
 from mood.prosody import SpeakerBaseline
 from mood.types import MoodEstimate
+from player.core.interleave import QueueRecord, draft_seed, should_interleave, team_draft
 from player.core.listener import ListenerState
 from player.core.protocol import (
     PROTOCOL_VERSION,
@@ -93,10 +107,13 @@ __all__ = [
     "FinishAudio",
     "HistoryLoaded",
     "Incoming",
+    "Interleaving",
     "LoadHistory",
     "OpenAudio",
+    "QueueExplainerLike",
     "RecommenderLike",
     "Record",
+    "RecordQueue",
     "SaveBaseline",
     "Send",
     "Session",
@@ -116,6 +133,9 @@ HISTORY_PLAYBACK_LIMIT = 5000
 """Newest playback events a returning listener's state is rebuilt from (the log returns every event
 since the session the oldest of them belongs to: session starts and moods too)."""
 _LIMIT_SLACK_S = 0.064
+DRAFT_DEPTH = 2
+"""An interleaved queue of N tracks drafts from the first ``DRAFT_DEPTH · N`` of each ranking, so a
+team still has a choice when the other took its track or the artist spacing passes one over."""
 
 
 # ---------------------------------------------------------------- the engines the core consults
@@ -133,6 +153,12 @@ class RecommenderLike(Protocol):
     def recommend(
         self, state: ListenerState, *, count: int, at_s: float, within: Sequence[str] | None = None
     ) -> Recommendation: ...
+
+
+class QueueExplainerLike(Protocol):
+    """Scores and reasons for a queue in a given order (``player.core.ranking.explain.QueueExplainer``)."""
+
+    def explain(self, state: ListenerState, track_ids: Sequence[str], *, at_s: float) -> Recommendation: ...
 
 
 class UtteranceStreamLike(Protocol):
@@ -154,6 +180,21 @@ class SpeechAnalyzer(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class Interleaving:
+    """A challenger to interleave with the recommender (team ``"b"`` against its team ``"a"``)."""
+
+    challenger: RecommenderLike
+    """The retrained model's recommender, or the skip-aware heuristic."""
+    name: str
+    """Its name in the log (``player.core.interleave.HEURISTIC_CHALLENGER`` or ``retrained_name``)."""
+    explainer: QueueExplainerLike
+    """The recommender's scores and reasons for the merged order."""
+    default_share: float
+    """Share of queues (0–1) interleaved when the settings leave it to the challenger
+    (:attr:`SessionLimits.interleave_share` None): 0.5 for a retrained model, 0 for the heuristic."""
+
+
+@dataclass(frozen=True, slots=True)
 class SessionDeps:
     """The shared, read-only engines every session uses (one set per server)."""
 
@@ -161,6 +202,8 @@ class SessionDeps:
     recommender: RecommenderLike
     tracks: Mapping[str, Track]
     """The library by track id: checks ids from the client and filters the replayed history."""
+    interleaving: Interleaving | None = None
+    """The challenger interleaved on a share of queues (None: every queue is the recommender's)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,6 +231,9 @@ class SessionLimits:
     """Longest utterance analysed; one that reached it gets ``audio_too_long``."""
     queue_count: int
     """Tracks per ``queue`` until the client asks otherwise with ``next``."""
+    interleave_share: float | None
+    """Share of queues (0–1) interleaved with the challenger; None: the challenger's default
+    (:attr:`Interleaving.default_share`)."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SessionLimits:
@@ -202,6 +248,7 @@ class SessionLimits:
             audio_burst_s=settings.audio_burst_s,
             max_utterance_s=settings.max_utterance_s,
             queue_count=settings.queue_count,
+            interleave_share=settings.interleave_share,
         )
 
 
@@ -305,6 +352,17 @@ class Record:
 
 
 @dataclass(frozen=True, slots=True)
+class RecordQueue:
+    """Write an interleaved queue (or the plain queue that replaced one) to the interaction log.
+
+    Emitted before the queue's ``Send``: the shell commits it first, so the log knows every
+    interleaved queue the listener was shown, and where its time on the player ended.
+    """
+
+    queue: QueueRecord
+
+
+@dataclass(frozen=True, slots=True)
 class LoadHistory:
     """Read a returning listener's logged events and stored speaker baseline (fed back as
     :class:`HistoryLoaded`)."""
@@ -370,7 +428,16 @@ class Close:
 
 
 Effect: TypeAlias = (
-    Send | Record | LoadHistory | SaveBaseline | OpenAudio | FeedAudio | FinishAudio | Analyze | Close
+    Send
+    | Record
+    | RecordQueue
+    | LoadHistory
+    | SaveBaseline
+    | OpenAudio
+    | FeedAudio
+    | FinishAudio
+    | Analyze
+    | Close
 )
 
 _Phase = Literal["hello", "start", "loading", "active", "ended"]
@@ -428,6 +495,10 @@ class Session:
         self._playing: _Playing | None = None
         self._messages = _TokenBucket(self.limits.messages_per_s, self.limits.message_burst)
         self._audio_budget: _TokenBucket | None = None
+        self._queues_made = 0
+        """Queues made so far in this session: the next queue's number."""
+        self._interleaved_now = False
+        """The last queue sent was interleaved (its replacement is logged as its end)."""
 
     # ------------------------------------------------------------ entry point
 
@@ -542,7 +613,7 @@ class Session:
             return self._playback(message, now_s)
         if isinstance(message, Next):
             self.count = message.count
-            return [self._queue(now_s, trigger="next", ref=message.id)]
+            return self._queue(now_s, trigger="next", ref=message.id)
         if isinstance(message, SessionEnd):
             effects: list[Effect] = [FinishAudio()] if self._audio is not None else []
             self._audio = None
@@ -624,7 +695,7 @@ class Session:
             self.listener_id,
             len(loaded.events),
         )
-        return [Record(start), self._queue(now_s, trigger="start", ref=message.id)]
+        return [Record(start), *self._queue(now_s, trigger="start", ref=message.id)]
 
     def _speaker_baseline(self, stored: Mapping[str, Any] | None) -> SpeakerBaseline:
         """The stored baseline of a returning speaker, else a fresh one (the population prior)."""
@@ -734,7 +805,7 @@ class Session:
             effects += self._observe("liked", playing.track_id, self._position(playing, now_s), now_s)
         if "stop" in kinds:
             effects.append(Send(Control(action="stop", track_id=playing.track_id if playing else None)))
-        effects.append(self._queue(now_s, trigger="intent" if kinds else "mood", ref=ref))
+        effects += self._queue(now_s, trigger="intent" if kinds else "mood", ref=ref)
         return effects
 
     def _playback(self, message: Playback, now_s: float) -> list[Effect]:
@@ -752,7 +823,7 @@ class Session:
             self._playing = None
         effects.append(Send(Ack(of=message.type, ref=message.id)))
         if message.event in ("skipped", "disliked"):
-            effects.append(self._queue(now_s, trigger="skip", ref=message.id))
+            effects += self._queue(now_s, trigger="skip", ref=message.id)
         return effects
 
     def _observe(self, kind: LogKind, track_id: str, position_s: float, now_s: float) -> list[Effect]:
@@ -768,11 +839,78 @@ class Session:
         track = self.deps.tracks.get(playing.track_id)
         return round(min(position, track.duration_s) if track else position, 3)
 
-    def _queue(self, now_s: float, *, trigger: QueueTrigger, ref: MessageId | None) -> Effect:
-        assert self.state is not None
-        recommendation = self.deps.recommender.recommend(
-            self.state, count=self.count, at_s=now_s, within=self.within
+    def _queue(self, now_s: float, *, trigger: QueueTrigger, ref: MessageId | None) -> list[Effect]:
+        """The next queue, interleaved with the challenger on the configured share of queues."""
+        assert self.state is not None and self.listener_id is not None
+        index = self._queues_made
+        self._queues_made += 1
+        interleaving = self.deps.interleaving
+        drafted = None
+        if interleaving is not None and should_interleave(self.session_id, index, self._share(interleaving)):
+            drafted = self._interleaved(interleaving, index, now_s)
+        effects: list[Effect] = []
+        if drafted is not None:
+            recommendation, record = drafted
+            effects.append(RecordQueue(record))
+        else:
+            recommendation = self.deps.recommender.recommend(
+                self.state, count=self.count, at_s=now_s, within=self.within
+            )
+            if self._interleaved_now:
+                # The end of the interleaved queue's time on the player, for its credit.
+                plain = QueueRecord(self.session_id, index, self.listener_id, now_s, challenger=None)
+                effects.append(RecordQueue(plain))
+        self._interleaved_now = drafted is not None
+        effects.append(Send(self._queue_message(recommendation, trigger=trigger, ref=ref)))
+        return effects
+
+    def _share(self, interleaving: Interleaving) -> float:
+        share = self.limits.interleave_share
+        return interleaving.default_share if share is None else share
+
+    def _interleaved(
+        self, interleaving: Interleaving, index: int, now_s: float
+    ) -> tuple[Recommendation, QueueRecord] | None:
+        """Team-draft the recommender's and the challenger's rankings into this queue (None: a list was
+        too short to fill it, and the recommender's own queue is served instead)."""
+        assert self.state is not None and self.listener_id is not None
+        depth = DRAFT_DEPTH * self.count
+        ranked = [
+            [
+                p.track.id
+                for p in engine.recommend(self.state, count=depth, at_s=now_s, within=self.within).picks
+            ]
+            for engine in (self.deps.recommender, interleaving.challenger)
+        ]
+        candidates = {tid for ranking in ranked for tid in ranking}
+        last = self.state.last_track_id
+        artists = {
+            tid: self.deps.tracks[tid].artist
+            for tid in (*candidates, last)
+            if tid and tid in self.deps.tracks
+        }
+        picks = team_draft(
+            ranked[0],
+            ranked[1],
+            self.count,
+            rng=random.Random(draft_seed(self.session_id, index)),
+            artists=artists,
+            after=last,
         )
+        if len(picks) < min(self.count, len(ranked[0])):
+            return None
+        recommendation = interleaving.explainer.explain(self.state, [p.track_id for p in picks], at_s=now_s)
+        if len(recommendation.picks) != len(picks):
+            return None
+        record = QueueRecord(
+            self.session_id, index, self.listener_id, now_s, challenger=interleaving.name, picks=tuple(picks)
+        )
+        return recommendation, record
+
+    @staticmethod
+    def _queue_message(
+        recommendation: Recommendation, *, trigger: QueueTrigger, ref: MessageId | None
+    ) -> Queue:
         tracks = tuple(
             QueuedTrack(
                 id=str(pick.track.id),
@@ -789,14 +927,12 @@ class Session:
             for pick in recommendation.picks
         )
         target = recommendation.target
-        return Send(
-            Queue(
-                tracks=tracks,
-                target_valence=float(target.valence),
-                target_energy=float(target.energy),
-                trigger=trigger,
-                ref=ref,
-            )
+        return Queue(
+            tracks=tracks,
+            target_valence=float(target.valence),
+            target_energy=float(target.energy),
+            trigger=trigger,
+            ref=ref,
         )
 
     def _end(self, now_s: float) -> list[Effect]:

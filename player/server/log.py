@@ -2,8 +2,12 @@
 
 Tables: ``listeners``, ``sessions``, ``events`` (one row per session start/end, mood estimate with
 its evidence numbers, play start, skip with its position, completion, like and dislike),
-``baselines`` (each named listener's prosodic speaker baseline, carried across sessions) and the
-views ``plays``, ``skips``, ``likes`` and ``moods`` over it. ``cadence train`` learns from it.
+``baselines`` (each named listener's prosodic speaker baseline, carried across sessions), the
+views ``plays``, ``skips``, ``likes`` and ``moods`` over it, and for interleaving (docs/ranking.md)
+``queues`` (each interleaved queue, with its challenger's name, and each plain queue that replaced
+one: where the interleaved queue's time on the player ended) and ``interleavings`` (each pick of an
+interleaved queue: its track, team and rank). ``cadence train`` learns from it and ``cadence eval
+--live`` credits the interleaved queues from it (:meth:`InteractionLog.queues`).
 
 Durability: :meth:`InteractionLog.record` returns only after its transaction is committed, in WAL
 mode. With ``synchronous="normal"`` (the server's default) the commit is in the WAL file, in the
@@ -33,17 +37,24 @@ import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeAlias
 
+from player.core.interleave import TEAMS, InterleavedPick, QueueRecord
 from player.core.records import LOG_KINDS, PLAYBACK_KINDS, LogEvent
+from player.core.track import TrackId
 from player.settings import LOG_SYNCS, LogSync
 
-__all__ = ["InteractionLog", "numbers_only"]
+__all__ = ["InteractionLog", "LogItem", "numbers_only"]
 
 logger = logging.getLogger(__name__)
 
-_SCHEMA_VERSION = 2
-"""2: mood rows keep per-axis confidences and intent strengths (columns added to a version 1 log)."""
+_SCHEMA_VERSION = 3
+"""2: mood rows keep per-axis confidences and intent strengths (columns added to a version 1 log).
+3: the ``queues`` and ``interleavings`` tables (created in a version 2 log)."""
+
+LogItem: TypeAlias = tuple[LogEvent, dict[str, Any] | None] | QueueRecord
+"""What :meth:`InteractionLog.record_many` takes: an event and its evidence (moods) or None, or a
+logged queue (interleaving)."""
 
 
 def numbers_only(value: Any) -> Any:
@@ -114,6 +125,26 @@ CREATE TABLE IF NOT EXISTS baselines (
     updated_s REAL NOT NULL,
     data TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS queues (
+    session_id TEXT NOT NULL,
+    queue_index INTEGER NOT NULL,
+    listener_id TEXT NOT NULL,
+    at_s REAL NOT NULL,
+    challenger TEXT,
+    PRIMARY KEY (session_id, queue_index)
+);
+CREATE INDEX IF NOT EXISTS queues_listener ON queues (listener_id, at_s);
+CREATE TABLE IF NOT EXISTS interleavings (
+    session_id TEXT NOT NULL,
+    queue_index INTEGER NOT NULL,
+    listener_id TEXT NOT NULL,
+    position INTEGER NOT NULL CHECK (position >= 0),
+    track_id TEXT NOT NULL,
+    team TEXT NOT NULL CHECK (team IN ({", ".join(repr(t) for t in TEAMS)})),
+    rank INTEGER NOT NULL CHECK (rank >= 0),
+    PRIMARY KEY (session_id, queue_index, position)
+);
+CREATE INDEX IF NOT EXISTS interleavings_listener ON interleavings (listener_id);
 CREATE VIEW IF NOT EXISTS plays AS
     SELECT id, listener_id, session_id, at_s, track_id, position_s, kind FROM events
     WHERE kind IN ('started', 'completed');
@@ -168,7 +199,11 @@ _STAMP = (
 
 
 def _migrations(db: sqlite3.Connection) -> str:
-    """SQL that brings an existing older ``events`` table up to this schema ("" for a new log)."""
+    """SQL that brings an existing older ``events`` table up to this schema ("" for a new log).
+
+    Version 2 → 3 only adds tables, which the schema script creates when they are missing
+    (``CREATE TABLE IF NOT EXISTS``): nothing to alter, and the stamp says 3 afterwards.
+    """
     columns = {row[1] for row in db.execute("PRAGMA table_info(events)")}
     if not columns:
         return ""
@@ -240,15 +275,22 @@ class InteractionLog:
         """Append ``event`` (and a mood's ``evidence``, numbers only); durable when this returns."""
         self.record_many([(event, evidence)])
 
-    def record_many(self, items: Sequence[tuple[LogEvent, dict[str, Any] | None]]) -> None:
-        """Append several events in one transaction (one fsync); all durable when this returns."""
+    def record_queue(self, queue: QueueRecord) -> None:
+        """Append a logged queue (an interleaved one with its picks, or the plain one that ended one)."""
+        self.record_many([queue])
+
+    def record_many(self, items: Sequence[LogItem]) -> None:
+        """Append several events and queues in one transaction (one fsync); all durable when this returns."""
         if not items:
             return
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                for event, evidence in items:
-                    self._insert(event, evidence)
+                for item in items:
+                    if isinstance(item, QueueRecord):
+                        self._insert_queue(item)
+                    else:
+                        self._insert(*item)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -295,6 +337,40 @@ class InteractionLog:
             ),
         )
 
+    def _insert_queue(self, queue: QueueRecord) -> None:
+        db = self._db
+        db.execute(
+            "INSERT INTO listeners (listener_id, first_seen_s, last_seen_s) VALUES (?, ?, ?) "
+            "ON CONFLICT (listener_id) DO UPDATE SET last_seen_s = max(last_seen_s, excluded.last_seen_s)",
+            (queue.listener_id, queue.at_s, queue.at_s),
+        )
+        db.execute(
+            "INSERT INTO queues (session_id, queue_index, listener_id, at_s, challenger) VALUES (?, ?, ?, ?, ?)",
+            (
+                queue.session_id,
+                int(queue.queue_index),
+                queue.listener_id,
+                float(queue.at_s),
+                queue.challenger,
+            ),
+        )
+        db.executemany(
+            "INSERT INTO interleavings (session_id, queue_index, listener_id, position, track_id, team, rank) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    queue.session_id,
+                    int(queue.queue_index),
+                    queue.listener_id,
+                    position,
+                    str(pick.track_id),
+                    pick.team,
+                    int(pick.rank),
+                )
+                for position, pick in enumerate(queue.picks)
+            ],
+        )
+
     # ------------------------------------------------------------ reading
 
     def listeners(self) -> list[str]:
@@ -335,6 +411,37 @@ class InteractionLog:
             rows = self._db.execute(query + " ORDER BY at_s, id", params).fetchall()
         return [(_row_event(row), json.loads(row[-1]) if row[-1] else None) for row in rows]
 
+    def queues(self, listener_id: str | None = None) -> list[QueueRecord]:
+        """Logged queues (all listeners' if ``listener_id`` is None) with their picks, oldest first."""
+        where, params = ("WHERE listener_id = ?", (listener_id,)) if listener_id is not None else ("", ())
+        with self._lock:
+            heads = self._db.execute(
+                "SELECT session_id, queue_index, listener_id, at_s, challenger FROM queues "
+                f"{where} ORDER BY at_s, session_id, queue_index",
+                params,
+            ).fetchall()
+            picks = self._db.execute(
+                "SELECT session_id, queue_index, track_id, team, rank FROM interleavings "
+                f"{where} ORDER BY session_id, queue_index, position",
+                params,
+            ).fetchall()
+        by_queue: dict[tuple[str, int], list[InterleavedPick]] = {}
+        for session_id, queue_index, track_id, team, rank in picks:
+            by_queue.setdefault((session_id, queue_index), []).append(
+                InterleavedPick(TrackId(track_id), team, int(rank))
+            )
+        return [
+            QueueRecord(
+                session_id=session_id,
+                queue_index=int(queue_index),
+                listener_id=listener_id_,
+                at_s=float(at_s),
+                challenger=challenger,
+                picks=tuple(by_queue.get((session_id, queue_index), ())),
+            )
+            for session_id, queue_index, listener_id_, at_s, challenger in heads
+        ]
+
     def count(self) -> int:
         """Number of events."""
         with self._lock:
@@ -363,7 +470,8 @@ class InteractionLog:
     # ------------------------------------------------------------ erasing
 
     def forget(self, listener_id: str) -> int:
-        """Erase everything about ``listener_id``: events, sessions, speaker baseline, the listener row.
+        """Erase everything about ``listener_id``: events, sessions, speaker baseline, logged queues and
+        their picks, the listener row.
 
         Deleted pages are overwritten (``secure_delete``) and the WAL is checkpointed and truncated,
         so nothing of the listener stays readable in the files. Returns the number of rows erased.
@@ -373,7 +481,7 @@ class InteractionLog:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 erased = 0
-                for table in ("events", "sessions", "baselines", "listeners"):
+                for table in ("events", "sessions", "baselines", "interleavings", "queues", "listeners"):
                     cur = self._db.execute(f"DELETE FROM {table} WHERE listener_id = ?", (listener_id,))
                     erased += cur.rowcount
                 self._db.execute("COMMIT")

@@ -4,8 +4,9 @@ Per connection the shell loops *receive → core → carry out effects*; everyth
 protocol, the listener's history and their speaker baseline is decided in the core. What lives
 here is I/O and resource control:
 
-- **effects**: ``Send`` on the socket; ``Record`` through the log writer (:mod:`player.server.writer`,
-  awaited before the next ``Send``, so an ``ack`` is only ever sent for a committed event);
+- **effects**: ``Send`` on the socket; ``Record`` and ``RecordQueue`` through the log writer
+  (:mod:`player.server.writer`, awaited before the next ``Send``, so an ``ack`` is only ever sent for
+  a committed event, and a queue only once its interleaving record is committed);
   ``LoadHistory`` and ``SaveBaseline`` against the interaction log in a thread; the utterance stream
   (``OpenAudio``/``FeedAudio``/``FinishAudio``) and ``Analyze`` off the event loop.
 - **speech pool**: utterances are analysed (ASR, prosody, fusion) in ``settings.speech_workers``
@@ -62,6 +63,7 @@ from player.core.session import (
     LoadHistory,
     OpenAudio,
     Record,
+    RecordQueue,
     SaveBaseline,
     Send,
     Session,
@@ -201,6 +203,9 @@ class _Connection:
         for effect in effects:
             if isinstance(effect, Record):
                 records.append((effect.event, effect.evidence))
+                continue
+            if isinstance(effect, RecordQueue):
+                records.append(effect.queue)
                 continue
             if records and not await self._commit(records):
                 return

@@ -14,17 +14,13 @@ import asyncio
 import logging
 import queue
 import threading
-from typing import Any, TypeAlias
+from typing import TypeAlias
 
-from player.core.records import LogEvent
-from player.server.log import InteractionLog
+from player.server.log import InteractionLog, LogItem
 
 __all__ = ["LogItem", "LogWriter"]
 
 logger = logging.getLogger(__name__)
-
-LogItem: TypeAlias = tuple[LogEvent, dict[str, Any] | None]
-"""An event and its evidence (moods) or None, as :meth:`InteractionLog.record_many` takes them."""
 
 _Batch: TypeAlias = tuple[list[LogItem], asyncio.Future[None], asyncio.AbstractEventLoop]
 
