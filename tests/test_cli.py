@@ -99,3 +99,28 @@ def test_client_url_defaults_to_the_settings_server() -> None:
     assert Settings(home=Path("/h")).url == "ws://127.0.0.1:8765"
     assert Settings(home=Path("/h"), host="::1", port=9).url == "ws://[::1]:9"
     assert build_parser().parse_args(["client", "--text", "hi"]).url is None
+
+
+def test_interleave_share_option_becomes_settings_and_is_checked(capsys: pytest.CaptureFixture[str]) -> None:
+    """--interleave-share (serve, listen) lands in Settings; outside 0–1 or not a number it is a usage error."""
+    for command in ("serve", "listen"):
+        args = build_parser().parse_args([command, "--interleave-share", "0.25", "--home", "/h"])
+        assert settings_from_args(args, {}).interleave_share == 0.25
+    assert (
+        settings_from_args(build_parser().parse_args(["serve", "--home", "/h"]), {}).interleave_share is None
+    )
+    for bad in ("1.5", "-0.1", "half"):
+        with pytest.raises(SystemExit) as exc:
+            build_parser().parse_args(["serve", "--interleave-share", bad])
+        assert exc.value.code == 2
+        assert "--interleave-share" in capsys.readouterr().err
+
+
+def test_train_and_eval_live_options() -> None:
+    """`train --min-impressions N` sets the promotion minimum; `eval --live --listener ID` parses."""
+    args = build_parser().parse_args(["train", "--min-impressions", "80", "--home", "/h"])
+    assert settings_from_args(args, {}).promote_min_impressions == 80
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--min-impressions", "-1"])
+    args = build_parser().parse_args(["eval", "--live", "--listener", "ann", "--json"])
+    assert (args.live, args.listener, args.json) == (True, "ann", True)

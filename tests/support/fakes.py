@@ -1,8 +1,9 @@
 """Fakes for the unit tier of the server area only (tests of player.core.session and player.core.protocol).
 
 Each fake implements exactly one of the session core's Protocols (``TextMoodReader``,
-``RecommenderLike``; tests/player/core/test_session.py checks their signatures); the listener state
-is the real, pure ``ListenerState``. The real-server and end-to-end tests use the real library,
+``RecommenderLike``, ``QueueExplainerLike``; tests/player/core/test_session.py and
+test_session_interleaving.py check their signatures); the listener state is the real, pure
+``ListenerState``. The real-server and end-to-end tests use the real library,
 ranker and mood analyzer instead.
 """
 
@@ -16,7 +17,7 @@ from typing import Any
 from mood.types import Intent, MoodEstimate
 from player.core.listener import ListenerState
 from player.core.ranking import Pick, Recommendation
-from player.core.session import SessionDeps, SessionLimits
+from player.core.session import Interleaving, SessionDeps, SessionLimits
 from player.core.track import MFCC_COUNT, Track, TrackId
 from player.settings import Settings
 
@@ -106,6 +107,50 @@ class FakeRecommender:
             Pick(t, 1.0 - abs(t.energy - target.energy), "fake: closest energy") for t in pool[:count]
         )
         return Recommendation(picks=picks, target=target, targets=(target,) * len(picks))
+
+
+class FakeChallenger:
+    """Highest energy first, never a skipped or recently started track (a ``RecommenderLike``): a
+    ranking unlike :class:`FakeRecommender`'s, so an interleaved queue mixes the two."""
+
+    def __init__(self, tracks: Sequence[Track]) -> None:
+        self.tracks = list(tracks)
+
+    def recommend(
+        self, state: ListenerState, *, count: int, at_s: float, within: Sequence[str] | None = None
+    ) -> Recommendation:
+        target = state.target(at_s=at_s)
+        played = {entry.track_id for entry in state.history}
+        pool = [t for t in self.tracks if t.id not in played and (within is None or t.id in within)]
+        pool.sort(key=lambda t: -t.energy)
+        picks = tuple(Pick(t, t.energy, "fake: loudest") for t in pool[:count])
+        return Recommendation(picks=picks, target=target, targets=(target,) * len(picks))
+
+
+class FakeExplainer:
+    """Scores and reasons for a queue in a given order (a ``QueueExplainerLike``): the score counts
+    down from the first pick, the reason names the position."""
+
+    def __init__(self, tracks: Sequence[Track]) -> None:
+        self.by_id: dict[str, Track] = {t.id: t for t in tracks}
+
+    def explain(self, state: ListenerState, track_ids: Sequence[str], *, at_s: float) -> Recommendation:
+        target = state.target(at_s=at_s)
+        known = [self.by_id[t] for t in track_ids if t in self.by_id]
+        picks = tuple(Pick(t, float(len(known) - k), f"fake: explained at {k}") for k, t in enumerate(known))
+        return Recommendation(picks=picks, target=target, targets=(target,) * len(picks))
+
+
+def fake_interleaving(
+    tracks: Sequence[Track], *, name: str = "heuristic", default_share: float = 0.0
+) -> Interleaving:
+    """A challenger (:class:`FakeChallenger`) with :class:`FakeExplainer` over ``tracks``."""
+    return Interleaving(
+        challenger=FakeChallenger(tracks),
+        name=name,
+        explainer=FakeExplainer(tracks),
+        default_share=default_share,
+    )
 
 
 def fake_tracks(n_tracks: int = 20) -> list[Track]:
