@@ -67,6 +67,10 @@ class PositionScoredRecommender:
     """
 
     name = "baseline"
+    scores_follow_the_target = False
+    """True if :meth:`scores` depends on the position only through its target: positions with one
+    target then share one score vector, ranked once (the same picks, far fewer passes over a large
+    catalog)."""
 
     def __init__(
         self,
@@ -100,9 +104,20 @@ class PositionScoredRecommender:
         if (~blocked).sum() < count:  # a small library or a long session: repeats come back
             blocked = ~pool
         picks: list[Pick] = []
-        for k in range(min(count, int((~blocked).sum()))):
-            score = np.where(blocked, -np.inf, self.scores(ctx, k))
-            row = int(np.argmax(score))
+        n_picks = min(count, int((~blocked).sum()))
+        ranked: dict[tuple[float, float], tuple[np.ndarray, np.ndarray]] = {}
+        for k in range(n_picks):
+            if self.scores_follow_the_target:
+                target = ctx.targets[min(k, len(ctx.targets) - 1)]
+                key = (target.valence, target.energy)
+                if key not in ranked:
+                    score = np.where(blocked, -np.inf, self.scores(ctx, k))
+                    ranked[key] = (score, _best_first(score, n_picks))
+                score, order = ranked[key]
+                row = int(next(r for r in order if not blocked[r]))
+            else:
+                score = np.where(blocked, -np.inf, self.scores(ctx, k))
+                row = int(np.argmax(score))
             blocked[row] = True
             picks.append(Pick(cat.tracks[row], float(score[row]), self.name))
         return Recommendation(
@@ -122,6 +137,7 @@ class SkipAwareRecommender(PositionScoredRecommender):
     """
 
     name = "skip_aware"
+    scores_follow_the_target = True
 
     def __init__(
         self,
@@ -134,6 +150,8 @@ class SkipAwareRecommender(PositionScoredRecommender):
         super().__init__(tracks, matrix, catalog=catalog)
         self.weights = weights
         self._cache: tuple[DecisionContext, np.ndarray] | None = None
+        # One contiguous row per taste dimension: similarities as float32 AXPYs (see _max_similarity).
+        self._taste_columns = np.ascontiguousarray(self.catalog.taste.T, dtype=np.float32)
 
     def _history_terms(self, ctx: DecisionContext) -> np.ndarray:
         """The score's parts that do not depend on the queue position (computed once per decision)."""
@@ -143,14 +161,44 @@ class SkipAwareRecommender(PositionScoredRecommender):
         cat, w = self.catalog, self.weights
         out = np.zeros(cat.n)
         if len(ctx.pos_rows):
-            out += w.liked * (cat.taste @ cat.taste[ctx.pos_rows].T * ctx.pos_weights).max(axis=1)
+            out += w.liked * self._max_similarity(ctx.pos_rows, ctx.pos_weights)
         if len(ctx.neg_rows):
-            out -= w.skipped * (cat.taste @ cat.taste[ctx.neg_rows].T * ctx.neg_weights).max(axis=1)
+            out -= w.skipped * self._max_similarity(ctx.neg_rows, ctx.neg_weights)
         art = cat.artist
         out -= w.artist_skips * ctx.artist_skips[art] / (ctx.artist_plays[art] + 1.0)
         # One tuple, assigned at once: a concurrent decision sees either the old or the new pair.
         self._cache = (ctx, out)
         return out
 
+    def _max_similarity(self, rows: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """``max_j weights[j] · cos(track, rows[j])`` for every catalog track, float32 [n].
+
+        A loop of float32 AXPYs over contiguous rows instead of a matrix product: on a busy 2-core
+        machine a threaded BLAS product over 100k tracks measured 2–3× slower (the same finding as
+        the recommender's pre-selection).
+        """
+        columns = self._taste_columns
+        best: np.ndarray | None = None
+        for row, weight in zip(rows, weights, strict=True):
+            vector = self.catalog.taste[int(row)] * np.float32(weight)
+            similarity = columns[0] * vector[0]
+            for d in range(1, len(vector)):
+                similarity += columns[d] * vector[d]
+            best = similarity if best is None else np.maximum(best, similarity, out=best)
+        assert best is not None
+        return best
+
     def scores(self, ctx: DecisionContext, position: int) -> np.ndarray:
         return -self.weights.distance * self._target_distance(ctx, position) + self._history_terms(ctx)
+
+
+def _best_first(score: np.ndarray, count: int) -> np.ndarray:
+    """Rows holding the ``count`` best scores (and any tied with the last), best first, ties by row:
+    the order repeated ``argmax`` calls would take them in."""
+    n = len(score)
+    if count >= n:
+        candidates = np.arange(n)
+    else:
+        kth = np.partition(score, n - count)[n - count]
+        candidates = np.flatnonzero(score >= kth)
+    return candidates[np.lexsort((candidates, -score[candidates]))]
