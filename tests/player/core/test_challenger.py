@@ -109,3 +109,39 @@ def test_heuristic_never_repeats_a_recent_track_and_moves_away_from_skips(
         PlaybackEvent("skipped", skipped.id, 4.0, T0 + 4, skipped.valence, skipped.energy)
     )
     assert history_part(skipper) < history_part(fresh) - 1.0
+
+
+def test_heuristic_ranks_once_per_target_with_the_same_picks_as_argmax_per_position(
+    tracks: list[Track],
+) -> None:
+    """Sharing one ranking per distinct target gives exactly the per-position argmax picks (walks included)."""
+    from mood.types import Intent, MoodEstimate
+
+    class PerPosition(SkipAwareRecommender):
+        scores_follow_the_target = False
+
+        def _max_similarity(self, rows: np.ndarray, weights: np.ndarray) -> np.ndarray:
+            cat = self.catalog
+            return np.asarray((cat.taste @ cat.taste[rows].T * weights).max(axis=1))
+
+    fast = SkipAwareRecommender(tracks, catalog_matrix(tracks))
+    reference = PerPosition(catalog=fast.catalog)
+    rng = np.random.default_rng(7)
+    for trial in range(20):
+        state = ListenerState(f"l{trial}", local_time=EVENING, at_s=T0)
+        for i in range(int(rng.integers(0, 25))):
+            track = tracks[int(rng.integers(0, len(tracks)))]
+            kind = ("completed", "skipped", "liked", "disliked")[int(rng.integers(0, 4))]
+            state.observe_playback(PlaybackEvent("started", track.id, 0.0, T0 + 10 * i))
+            state.observe_playback(
+                PlaybackEvent(kind, track.id, 3.0, T0 + 10 * i + 5, track.valence, track.energy)
+            )
+        if trial % 2:
+            calmer = Intent(kind="calmer", strength=1.0)
+            state.observe_mood(
+                MoodEstimate(valence=0.5, energy=0.7, confidence=0.9, intents=(calmer,)), at_s=T0 + 300
+            )
+        ours = fast.recommend(state, count=15, at_s=T0 + 400)
+        theirs = reference.recommend(state, count=15, at_s=T0 + 400)
+        assert [p.track.id for p in ours.picks] == [p.track.id for p in theirs.picks]
+        assert np.allclose([p.score for p in ours.picks], [p.score for p in theirs.picks], atol=1e-5)
