@@ -42,6 +42,11 @@ probabilities of an early skip, a late skip and a like (:class:`Reactions`):
 - ``artist`` — artist loyalty vs novelty seeking: loyal listeners have one or two favourite artists
   and skip others often; novelty seekers skip an artist heard in their last three tracks and anything
   they heard before. Hazards that multiply; mood a weak third hazard.
+- ``aversions`` — smooth dislikes on the properties the ``rules`` family never uses: one or two of
+  sad music (low designed valence), dense or sparse arrangements, drums or their absence, each a
+  logistic ramp (not a step) in the designed value, plus mood distance. Trained on, so the ranker has
+  seen listeners whose skips cluster on one musical property; the held-out ``rules`` family differs in
+  its form (steps, not ramps) and in every property it uses (mode, tempo, energy, brightness).
 - ``spoken`` — listeners who talk: they say how they feel at the start of every session and often
   after, their sentences go through the real mood reader, and they want music at what they said
   (a Gaussian kernel around the wanted point, energy weighted more than valence).
@@ -102,7 +107,7 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-Family = Literal["timbre", "rules", "band", "artist", "spoken"]
+Family = Literal["timbre", "rules", "band", "artist", "spoken", "aversions"]
 FAMILIES: tuple[Family, ...] = get_args(Family)
 HELDOUT_FAMILY: Family = "rules"
 """Never used for training: its functional form (step functions on musical properties) is unlike any
@@ -631,6 +636,77 @@ class SpokenListener(SimListener):
         return Reactions(early, late, 0.5 * fit)
 
 
+Aversion = tuple[str, float]
+"""(kind, threshold): "sad" (valence below), "dense"/"sparse" (density above/below), "drums"/"no_drums"
+(threshold unused)."""
+
+
+@dataclass
+class AversionsListener(SimListener):
+    """Smooth dislikes on musical properties the rules family never uses; mood distance as well."""
+
+    aversions: tuple[Aversion, ...] = ()
+
+    def dislike(self, cat: TruthCatalog) -> np.ndarray:
+        """0–1 per track: how strongly it meets any of the listener's aversions [n]."""
+        out = np.zeros(cat.n)
+        for kind, t in self.aversions:
+            if kind == "sad":
+                d = _sigmoid((t - cat.valence) / 0.05)
+            elif kind == "dense":
+                d = _sigmoid((cat.density - t) / 0.06)
+            elif kind == "sparse":
+                d = _sigmoid((t - cat.density) / 0.06)
+            elif kind == "drums":
+                d = cat.drums.astype(np.float64)
+            elif kind == "no_drums":
+                d = (~cat.drums).astype(np.float64)
+            else:
+                raise ValueError(f"unknown aversion {kind!r}")
+            out = np.maximum(out, d)
+        return out
+
+    def reactions(self, cat: TruthCatalog) -> Reactions:
+        bad = self.dislike(cat)
+        off = np.clip(cat.distance(self.wanted()) / 0.4, 0.0, 1.0)
+        early, late = _hazards(0.4 + 0.4 * bad, 0.75 * bad, 0.06 + 0.45 * off, 0.5 * self.recent_mask(cat))
+        return Reactions(early, late, 0.45 * (1.0 - bad) * (1.0 - off))
+
+
+def _draw_aversions(rng: np.random.Generator, cat: TruthCatalog) -> tuple[Aversion, ...]:
+    """One or two aversions that together leave at least a third of the catalog mostly liked."""
+    for _ in range(50):
+        kinds = ["sad", "dense", "sparse", "drums", "no_drums"]
+        picked = [str(k) for k in rng.choice(kinds, int(rng.integers(1, 3)), replace=False)]
+        if {"dense", "sparse"} <= set(picked) or {"drums", "no_drums"} <= set(picked):
+            continue
+        thresholds = {
+            "sad": float(rng.uniform(0.3, 0.45)),
+            "dense": float(rng.uniform(0.5, 0.7)),
+            "sparse": float(rng.uniform(0.3, 0.5)),
+            "drums": 0.0,
+            "no_drums": 0.0,
+        }
+        listener = AversionsListener(
+            listener_id="",
+            family="aversions",
+            base_valence=0.5,
+            base_energy=0.5,
+            energy_amplitude=0.0,
+            peak_hour=12.0,
+            habit_hours=(),
+            tz_hours=0,
+            talk_rate=0.0,
+            request_rate=0.0,
+            hearing_noise=0.0,
+            confidence=(0.5, 0.5),
+            aversions=tuple((k, thresholds[k]) for k in picked),
+        )
+        if (listener.dislike(cat) < 0.5).mean() >= 1 / 3:
+            return listener.aversions
+    return (("sad", 0.35),)
+
+
 def _breaks(rules: Sequence[Rule], cat: TruthCatalog) -> np.ndarray:
     bad = np.zeros(cat.n, bool)
     for kind, t in rules:
@@ -714,6 +790,8 @@ def draw_listeners(family: Family, count: int, *, seed: int, cat: TruthCatalog) 
             )
         elif family == "rules":
             listener = RulesListener(**common, rules=_draw_rules(rng, cat))
+        elif family == "aversions":
+            listener = AversionsListener(**common, aversions=_draw_aversions(rng, cat))
         elif family == "band":
             listener = BandListener(
                 **common,

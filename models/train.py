@@ -421,7 +421,22 @@ ABLATIONS: dict[str, tuple[str, ...]] = {
         "sim_skipped_max",
         "sim_skipped_mean",
     ),
-    "without_context": ("tod_sin", "tod_cos", "weekend", "session_position"),
+    "without_properties": (
+        "skip_lean_max",
+        "skip_lean_mean",
+        "outside_liked_max",
+        "outside_liked_mean",
+        "stump_skip_max",
+        "stump_skip_mean",
+    ),
+    "without_context": (
+        "tod_sin",
+        "tod_cos",
+        "weekend",
+        "session_position",
+        "minutes_since_heard",
+        "heard_this_session",
+    ),
 }
 """Feature groups blanked (set to their offset, so the trees cannot split on them) for the ablations."""
 
@@ -435,6 +450,15 @@ def blank_features(ts: TrainingSet, names: Sequence[str]) -> TrainingSet:
         x = x.copy()
         x[:, cols] = 0.0
         out.add(x, y, source)
+    return out
+
+
+def without_source(ts: TrainingSet, source: str) -> TrainingSet:
+    """A copy of ``ts`` without the queries of ``source`` (a training-data ablation)."""
+    out = TrainingSet()
+    for x, y, src in zip(ts.features, ts.labels, ts.query_sources, strict=True):
+        if src != source:
+            out.add(x, y, src)
     return out
 
 
@@ -503,19 +527,29 @@ def build_shipped(
     report = evaluate(lib, OnnxRanker.load(onnx_path), EvalConfig(), reader=reader)
     results: dict[str, dict[str, Any]] = {}
     if ablations:
-        for name, names in ABLATIONS.items():
-            _, variant = train_model(
-                blank_features(ts, names), seed=seed, info={"model_version": name}, rounds=rounds
-            )
+        variants: dict[str, tuple[str, TrainingSet]] = {
+            name: (f"blanked: {', '.join(f'`{n}`' for n in names)}", blank_features(ts, names))
+            for name, names in ABLATIONS.items()
+        }
+        variants["without_aversions"] = (
+            "no `aversions` listeners in the training data",
+            without_source(ts, "simulated:aversions"),
+        )
+        quick = EvalConfig(mood_following=False)
+        for name, (what, variant_ts) in variants.items():
+            _, variant = train_model(variant_ts, seed=seed, info={"model_version": name}, rounds=rounds)
             tmp = out_dir / f".ablation-{name}.onnx"
             save_model_atomic(variant, tmp)
             try:
                 results[name] = {
-                    "blanked": list(names),
-                    "report": evaluate(lib, OnnxRanker.load(tmp), EvalConfig(), reader=reader),
+                    "what": what,
+                    "report": evaluate(
+                        lib, OnnxRanker.load(tmp), quick, reader=reader, baselines=("skip_aware",)
+                    ),
                 }
             finally:
                 tmp.unlink(missing_ok=True)
+            logger.info("ablation %s evaluated", name)
     write_model_card(out_dir / "ranker.md", onnx_path=onnx_path, info=info, report=report, ablations=results)
     (out_dir / "evaluation.json").write_text(
         json.dumps({"report": report, "ablations": results}, indent=1) + "\n", encoding="utf-8"

@@ -159,3 +159,28 @@ def test_cadence_eval_json_and_table(tmp_path: Path, capsys: pytest.CaptureFixtu
     table = capsys.readouterr().out
     assert table.startswith(f"catalog: demo-s{EVAL_SEED}-n30 (30 tracks")
     assert f"family {HELDOUT_FAMILY} (held out" in table and "mood following" in table and "targets" in table
+
+
+@pytest.mark.slow
+def test_shipped_ranker_evaluation_is_reproduced(tmp_path: Path) -> None:
+    """The shipped ranker re-evaluated on the held-out family (a fresh build of the evaluation catalog)
+    gives exactly the figures its model card and models/evaluation.json publish, and it beats the
+    skip-aware heuristic there. Which of the issue's targets are met is what evaluation.json says; this
+    test asserts the published figures are the measured ones, not that every target is met."""
+    from models.catalogs import EVAL_COUNT, demo_truth_library
+    from mood.analyzer import MoodAnalyzer
+
+    published = json.loads((Path(shipped_ranker_path()).parent / "evaluation.json").read_text("utf-8"))[
+        "report"
+    ]
+    lib = demo_truth_library(tmp_path / "catalogs", seed=EVAL_SEED, count=EVAL_COUNT)
+    cfg = EvalConfig(families=(HELDOUT_FAMILY,), mood_following=False)
+    report = evaluate(
+        lib, OnnxRanker.load(shipped_ranker_path()), cfg, reader=MoodAnalyzer(), baselines=("skip_aware",)
+    )
+    mine, theirs = report["families"][HELDOUT_FAMILY], published["families"][HELDOUT_FAMILY]
+    assert mine["ranker"] == theirs["ranker"]
+    assert mine["baselines"]["skip_aware"] == theirs["baselines"]["skip_aware"]
+    assert mine["ranker"]["skip_rate"] < mine["baselines"]["skip_aware"]["skip_rate"]
+    card = (Path(shipped_ranker_path()).parent / "ranker.md").read_text("utf-8")
+    assert str(theirs["skip_rate_reduction_vs_best_baseline"]) in card

@@ -261,3 +261,14 @@ def test_cadence_train_retrains_from_the_log(tmp_path: Path) -> None:
     assert challenger.model_version.startswith("trained-")
     sources = json.loads(challenger.metadata["cadence.training"])["sources"]
     assert sources["log"] > 0 and f"simulated:{HELDOUT_FAMILY}" not in sources
+
+
+@pytest.mark.integration
+def test_heldout_family_is_never_training_data(small_set: TrainingSet) -> None:
+    """Neither the training data nor the shipped model's recorded training families hold the held-out family."""
+    assert HELDOUT_FAMILY not in TRAIN_FAMILIES
+    assert not any(HELDOUT_FAMILY in source for source in small_set.sources)
+    training = json.loads(OnnxRanker.load(shipped_ranker_path()).metadata["cadence.training"])
+    assert HELDOUT_FAMILY not in training["families"]
+    assert set(training["families"]) == set(TRAIN_FAMILIES)
+    assert training["sources"] and all(HELDOUT_FAMILY not in s for s in training["sources"])

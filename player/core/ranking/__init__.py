@@ -39,6 +39,7 @@ from player.core.ranking.schema import (
     FEATURES,
     PRESELECT_CONTEXT,
     PRESELECT_TERMS,
+    PROPERTIES,
     SCHEMA_VERSION,
     FeatureSpec,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "PRESELECT_CONTEXT",
     "PRESELECT_K",
     "PRESELECT_TERMS",
+    "PROPERTIES",
     "SCHEMA_VERSION",
     "Catalog",
     "DecisionContext",

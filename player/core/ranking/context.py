@@ -16,15 +16,18 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from player.core.listener import ListenerState, Target
+from player.core.listener import EARLY_SKIP_S, ListenerState, Target
 from player.core.ranking.schema import (
     DESCRIPTOR_COLUMNS,
     FEATURE_INDEX,
     FEATURE_OFFSETS,
     FEATURE_SCALES,
     FEATURES,
+    FINISHED_HISTORY,
     PRESELECT_CONTEXT,
     PRESELECT_TERMS,
+    PROPERTIES,
+    PROPERTY_HISTORY,
 )
 from player.core.track import MFCC_COUNT, Track
 from player.errors import NoLibraryError
@@ -115,6 +118,10 @@ class Catalog:
             (desc - FEATURE_OFFSETS[: len(DESCRIPTOR_COLUMNS)]) / FEATURE_SCALES[: len(DESCRIPTOR_COLUMNS)]
         ).astype(np.float32)
         self.taste = _taste_vectors(col)
+        self.properties = np.stack(
+            [np.log2(np.maximum(col[p.column], 1e-3)) if p.log else col[p.column] for p in PROPERTIES], axis=1
+        ).astype(np.float32)
+        """Each track's :data:`PROPERTIES` values (log2 where the property says), float32 [n, P]."""
 
     def distance(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Euclidean distance between taste vectors of rows ``a`` and ``b`` (0–2)."""
@@ -165,6 +172,13 @@ class DecisionContext:
     at_s: float = 0.0
     pos_centroid: np.ndarray | None = None
     neg_centroid: np.ndarray | None = None
+    history_pos: tuple[np.ndarray, np.ndarray] = (np.zeros(0, np.int64), np.zeros(0, np.float32))
+    """Rows and weights of the :data:`PROPERTY_HISTORY` most recent enjoyed tracks."""
+    history_neg: tuple[np.ndarray, np.ndarray] = (np.zeros(0, np.int64), np.zeros(0, np.float32))
+    """Rows and weights of the :data:`PROPERTY_HISTORY` most recent rejected tracks."""
+    finished: tuple[np.ndarray, np.ndarray] = (np.zeros(0, np.int64), np.zeros(0, np.float32))
+    """Rows of the :data:`FINISHED_HISTORY` most recent finished plays and how bad each went
+    (early skip or dislike 1, late skip 0.5, completed 0)."""
 
 
 def build_context(state: ListenerState, catalog: Catalog, *, at_s: float, count: int = 1) -> DecisionContext:
@@ -210,6 +224,7 @@ def build_context(state: ListenerState, catalog: Catalog, *, at_s: float, count:
     if recent:
         excluded[np.array(recent, dtype=np.int64)] = True
     local = state.local_time(at_s)
+    heard = state.mood_heard_at_s
     hour = local.hour + local.minute / 60.0
     scalars = {
         "tod_sin": math.sin(2 * math.pi * hour / 24.0),
@@ -218,6 +233,10 @@ def build_context(state: ListenerState, catalog: Catalog, *, at_s: float, count:
         "recent_skip_rate": state.recent_skip_rate(),
         "session_position": math.log1p(state.session_position),
         "consecutive_early_skips": float(min(5, state.consecutive_early_skips())),
+        "minutes_since_heard": math.log1p(
+            600.0 if heard is None else min(max(at_s - heard, 0.0) / 60.0, 600.0)
+        ),
+        "heard_this_session": 1.0 if heard is not None and heard >= state.session_started_s else 0.0,
     }
     ctx = DecisionContext(
         targets=targets,
@@ -240,6 +259,15 @@ def build_context(state: ListenerState, catalog: Catalog, *, at_s: float, count:
     )
     ctx.pos_centroid = _centroid(catalog, pos_rows, pos_w)
     ctx.neg_centroid = _centroid(catalog, neg_rows, neg_w)
+    ctx.history_pos = rows_weights(state.positives(PROPERTY_HISTORY))
+    ctx.history_neg = rows_weights(state.negatives(PROPERTY_HISTORY))
+    ctx.finished = rows_weights(
+        [
+            (h.track_id, 0.0 if h.kind == "completed" else 0.5 if h.position_s >= EARLY_SKIP_S else 1.0)
+            for h in state.outcomes(FINISHED_HISTORY)
+            if h.kind in ("completed", "skipped", "disliked")
+        ]
+    )
     return ctx
 
 
@@ -315,9 +343,80 @@ def assemble_features(catalog: Catalog, ctx: DecisionContext, idx: np.ndarray, t
     cols["artist_plays"] = np.log1p(a_plays)
     cols["artist_skip_share"] = ctx.artist_skips[art] / (a_plays + 1.0)
     cols.update(ctx.scalars)
+    cols.update(_property_features(catalog, ctx, idx))
     for name, value in cols.items():
         raw[:, FEATURE_INDEX[name]] = value
     return (raw - FEATURE_OFFSETS) / FEATURE_SCALES
+
+
+def _property_features(catalog: Catalog, ctx: DecisionContext, idx: np.ndarray) -> dict[str, np.ndarray]:
+    """``skip_lean_*`` and ``outside_liked_*`` of rows ``idx`` (raw; aggregated over :data:`PROPERTIES`)."""
+    values = catalog.properties[idx]  # [m, P]
+    pos_rows, pos_w = ctx.history_pos
+    neg_rows, neg_w = ctx.history_neg
+    m = len(idx)
+    lean = np.zeros((m, len(PROPERTIES)), np.float32)
+    outside: list[np.ndarray] = []
+    for j, prop in enumerate(PROPERTIES):
+        x = values[:, j : j + 1]
+
+        def mass(
+            rows: np.ndarray, weights: np.ndarray, j: int = j, x: np.ndarray = x, bw: float = prop.bandwidth
+        ) -> np.ndarray:
+            if len(rows) == 0:
+                return np.zeros(m, np.float32)
+            d = x - catalog.properties[rows, j][None, :]
+            alike = np.exp(-0.5 * (d / bw) ** 2) if bw > 0 else np.abs(d) < 1e-3
+            return np.asarray(alike @ weights, np.float32)
+
+        neg, pos = mass(neg_rows, neg_w), mass(pos_rows, pos_w)
+        lean[:, j] = (neg - pos) / (neg + pos + 1.0)
+        if prop.range_scale > 0 and len(pos_rows):
+            liked = catalog.properties[pos_rows, j]
+            v = values[:, j]
+            over = np.maximum(np.maximum(v - float(liked.max()), float(liked.min()) - v), 0.0)
+            outside.append(over / prop.range_scale)
+    out_arr = np.stack(outside, axis=1) if outside else np.zeros((m, 1), np.float32)
+    stump = _stumps(catalog, ctx, values)
+    return {
+        "stump_skip_max": stump.max(axis=1),
+        "stump_skip_mean": stump.mean(axis=1),
+        "skip_lean_max": lean.max(axis=1),
+        "skip_lean_mean": lean.mean(axis=1),
+        "outside_liked_max": out_arr.max(axis=1),
+        "outside_liked_mean": out_arr.mean(axis=1),
+    }
+
+
+def _stumps(catalog: Catalog, ctx: DecisionContext, values: np.ndarray) -> np.ndarray:
+    """Per property, how much worse than usual the listener's finished plays went on this track's side.
+
+    For a track with value ``x`` on an ordered property: the smoothed badness of the finished plays at
+    or above ``x`` and of those at or below it, the worse of the two, minus the listener's mean badness
+    (a one-sided rule such as a tempo ceiling shows as a high value beyond it); on the mode, the plays
+    in the same mode. 0 without history. Known limit (schema 2, as trained): a value beyond every
+    finished play has no plays on its far side and gets 0, not the evidence of the nearest plays.
+    Returns float32 [m, P].
+    """
+    rows, bad = ctx.finished
+    m = len(values)
+    out = np.zeros((m, len(PROPERTIES)), np.float32)
+    if len(rows) < 2:
+        return out
+    prior = (float(bad.sum()) + 0.5) / (len(bad) + 2.0)
+    k = 2.0
+    hist = catalog.properties[rows]  # [H, P]
+    for j, prop in enumerate(PROPERTIES):
+        x = values[:, j : j + 1]
+        h = hist[None, :, j]
+        sides = ((h >= x - 1e-6), (h <= x + 1e-6)) if prop.bandwidth > 0 else (np.abs(h - x) < 1e-3,)
+        worst = np.full(m, -np.inf, np.float32)
+        for side in sides:
+            n = side.sum(axis=1)
+            rate = (side @ bad + k * prior) / (n + k)
+            worst = np.maximum(worst, rate)
+        out[:, j] = worst - prior
+    return out
 
 
 def preselect_design(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -20,13 +20,17 @@ __all__ = [
     "FEATURE_NAMES",
     "FEATURE_OFFSETS",
     "FEATURE_SCALES",
+    "FINISHED_HISTORY",
     "PRESELECT_CONTEXT",
     "PRESELECT_TERMS",
+    "PROPERTIES",
+    "PROPERTY_HISTORY",
     "SCHEMA_VERSION",
     "FeatureSpec",
+    "Property",
 ]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """Bump when a feature's name, order, definition or scaling changes; checked when a model loads."""
 
 
@@ -56,6 +60,43 @@ _DESCRIPTORS: tuple[tuple[str, float, float, str], ...] = (
     ("spectral_centroid_hz", 2000.0, 1000.0, "Hz"),
 )
 DESCRIPTOR_COLUMNS: tuple[str, ...] = tuple(d[0] for d in _DESCRIPTORS)
+
+
+@dataclass(frozen=True, slots=True)
+class Property:
+    """A musical property on which the listener's own history is read (schema 2).
+
+    ``value = log2(column)`` when ``log`` else the column; two tracks are alike on it with weight
+    ``exp(-½((a - b) / bandwidth)²)`` (``bandwidth`` 0: alike only when equal, for the mode).
+    """
+
+    name: str
+    column: str
+    log: bool
+    bandwidth: float
+    range_scale: float
+    """Distance outside the enjoyed range that counts as 1 (0: not read for this property)."""
+
+
+PROPERTIES: tuple[Property, ...] = (
+    Property("tempo", "tempo_bpm", True, 0.12, 0.3),
+    Property("energy", "energy", False, 0.08, 0.2),
+    Property("valence", "valence", False, 0.08, 0.2),
+    Property("brightness", "spectral_centroid_hz", True, 0.2, 0.5),
+    Property("acousticness", "acousticness", False, 0.1, 0.25),
+    Property("onsets", "onset_rate", True, 0.25, 0.5),
+    Property("beat", "beat_strength", False, 0.1, 0.25),
+    Property("mode", "mode_major", False, 0.0, 0.0),
+)
+"""Properties whose skip evidence the ranker reads (``skip_lean_*``, ``outside_liked_*``): rules a
+listener holds about music (a tempo ceiling, no minor keys, nothing too bright) show up as skips that
+share a value on one property, whatever the timbre. The ranker gets only aggregates over the
+properties (max, mean), never one property's value: what it learns about one property from the
+listeners it was trained on applies to every other."""
+PROPERTY_HISTORY = 24
+"""Recent enjoyed and rejected tracks (each) the property features read."""
+FINISHED_HISTORY = 60
+"""Recent finished plays the one-sided property features (``stump_skip_*``) read."""
 
 FEATURES: tuple[FeatureSpec, ...] = (
     *(
@@ -104,6 +145,37 @@ FEATURES: tuple[FeatureSpec, ...] = (
     FeatureSpec("recent_skip_rate", 0.25, 0.25, "share of the last 10 finished plays skipped (prior 0.25)"),
     FeatureSpec("session_position", 0.0, 1.0, "log1p(tracks started in this session)"),
     FeatureSpec("consecutive_early_skips", 0.0, 2.0, "early skips in a row, capped at 5"),
+    FeatureSpec(
+        "skip_lean_max",
+        0.0,
+        0.5,
+        "max over PROPERTIES of (rejected − enjoyed) / (rejected + enjoyed + 1), recent tracks weighted "
+        "by how alike they are to this one on that property",
+    ),
+    FeatureSpec("skip_lean_mean", 0.0, 0.25, "mean of the same over PROPERTIES"),
+    FeatureSpec(
+        "outside_liked_max",
+        0.0,
+        1.0,
+        "max over PROPERTIES of the distance outside the range of recently enjoyed tracks / the "
+        "property's range_scale (0 inside, or before anything was enjoyed)",
+    ),
+    FeatureSpec("outside_liked_mean", 0.0, 0.5, "mean of the same over PROPERTIES"),
+    FeatureSpec(
+        "stump_skip_max",
+        0.0,
+        0.25,
+        "max over PROPERTIES of how much worse than the listener's mean the recent finished plays at or "
+        "beyond this track's value went (the worse side; the same mode for the mode)",
+    ),
+    FeatureSpec("stump_skip_mean", 0.0, 0.1, "mean of the same over PROPERTIES"),
+    FeatureSpec(
+        "minutes_since_heard",
+        0.0,
+        3.0,
+        "log1p(minutes since the listener's mood was last heard, capped at 600); log1p(600) if never",
+    ),
+    FeatureSpec("heard_this_session", 0.0, 1.0, "1 if the listener's mood was heard in this session"),
 )
 FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
 FEATURE_OFFSETS = np.array([f.offset for f in FEATURES], dtype=np.float32)
