@@ -649,28 +649,32 @@ class AversionsListener(SimListener):
 
     def dislike(self, cat: TruthCatalog) -> np.ndarray:
         """0–1 per track: how strongly it meets any of the listener's aversions [n]."""
-        out = np.zeros(cat.n)
-        for kind, t in self.aversions:
-            if kind == "sad":
-                d = _sigmoid((t - cat.valence) / 0.05)
-            elif kind == "dense":
-                d = _sigmoid((cat.density - t) / 0.06)
-            elif kind == "sparse":
-                d = _sigmoid((t - cat.density) / 0.06)
-            elif kind == "drums":
-                d = cat.drums.astype(np.float64)
-            elif kind == "no_drums":
-                d = (~cat.drums).astype(np.float64)
-            else:
-                raise ValueError(f"unknown aversion {kind!r}")
-            out = np.maximum(out, d)
-        return out
+        return _dislike(self.aversions, cat)
 
     def reactions(self, cat: TruthCatalog) -> Reactions:
         bad = self.dislike(cat)
         off = np.clip(cat.distance(self.wanted()) / 0.4, 0.0, 1.0)
         early, late = _hazards(0.4 + 0.4 * bad, 0.75 * bad, 0.06 + 0.45 * off, 0.5 * self.recent_mask(cat))
         return Reactions(early, late, 0.45 * (1.0 - bad) * (1.0 - off))
+
+
+def _dislike(aversions: Sequence[Aversion], cat: TruthCatalog) -> np.ndarray:
+    out = np.zeros(cat.n)
+    for kind, t in aversions:
+        if kind == "sad":
+            d = _sigmoid((t - cat.valence) / 0.05)
+        elif kind == "dense":
+            d = _sigmoid((cat.density - t) / 0.06)
+        elif kind == "sparse":
+            d = _sigmoid((t - cat.density) / 0.06)
+        elif kind == "drums":
+            d = cat.drums.astype(np.float64)
+        elif kind == "no_drums":
+            d = (~cat.drums).astype(np.float64)
+        else:
+            raise ValueError(f"unknown aversion {kind!r}")
+        out = np.maximum(out, d)
+    return out
 
 
 def _draw_aversions(rng: np.random.Generator, cat: TruthCatalog) -> tuple[Aversion, ...]:
@@ -687,23 +691,9 @@ def _draw_aversions(rng: np.random.Generator, cat: TruthCatalog) -> tuple[Aversi
             "drums": 0.0,
             "no_drums": 0.0,
         }
-        listener = AversionsListener(
-            listener_id="",
-            family="aversions",
-            base_valence=0.5,
-            base_energy=0.5,
-            energy_amplitude=0.0,
-            peak_hour=12.0,
-            habit_hours=(),
-            tz_hours=0,
-            talk_rate=0.0,
-            request_rate=0.0,
-            hearing_noise=0.0,
-            confidence=(0.5, 0.5),
-            aversions=tuple((k, thresholds[k]) for k in picked),
-        )
-        if (listener.dislike(cat) < 0.5).mean() >= 1 / 3:
-            return listener.aversions
+        aversions = tuple((k, thresholds[k]) for k in picked)
+        if (_dislike(aversions, cat) < 0.5).mean() >= 1 / 3:
+            return aversions
     return (("sad", 0.35),)
 
 
