@@ -152,9 +152,17 @@ def build_engines(settings: Settings) -> Engines:
 
 
 async def _engines(settings: Settings, engines: Engines | None) -> Engines:
-    # Refuse an exposed address before spending seconds on the models.
+    # Refuse an exposed address, and a damaged interaction log, before spending seconds on the models.
     check_exposure(settings)
+    await asyncio.to_thread(_check_log, settings)
     return engines if engines is not None else await asyncio.to_thread(build_engines, settings)
+
+
+def _check_log(settings: Settings) -> None:
+    """Open (creating if absent) and check the interaction log; raises its damage as a Cadence error."""
+    from player.server.log import InteractionLog
+
+    InteractionLog(settings.log_db, synchronous=settings.log_sync).close()
 
 
 async def serve(

@@ -17,6 +17,7 @@ import argparse
 import importlib
 import logging
 import os
+import sqlite3
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import MISSING, fields
@@ -39,6 +40,7 @@ _HANDLERS: dict[str, str] = {
     "serve": "player.commands:cmd_serve",
     "client": "player.client:cmd_client",
     "forget": "player.commands:cmd_forget",
+    "backup": "player.commands:cmd_backup",
     "listen": "player.desktop.loop:cmd_listen",
 }
 
@@ -236,6 +238,18 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
     p.add_argument("--listener", required=True, metavar="ID")
 
+    p = sub.add_parser(
+        "backup", help="copy log.db and library.db into a timestamped folder (safe while serving)"
+    )
+    _add_common(p)
+    p.add_argument(
+        "--to",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="folder that gets the YYYYmmdd-HHMMSS backup folder (default: HOME/backups)",
+    )
+
     p = sub.add_parser("listen", help="a local listening session: speakers, microphone, terminal screen")
     _add_common(p)
     _add_voice_options(p)
@@ -303,6 +317,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(_handler(args.command)(settings, args) or 0)
     except CadenceError as exc:
         print(f"error [{exc.code}]: {exc.message}", file=sys.stderr)
+        return 2
+    except sqlite3.DatabaseError as exc:
+        # Damage met after a database opened cleanly (a page read later): no traceback, an action.
+        print(
+            f"error [database]: a database under {settings.home} failed while in use: {exc}. "
+            "Stop Cadence and see docs/operations.md (restore from `cadence backup`, or move the "
+            "damaged file aside).",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:
         return 130

@@ -1,4 +1,5 @@
-"""The player's own subcommands: `cadence serve`, `cadence mood`, `cadence models`, `cadence forget`.
+"""The player's own subcommands: `cadence serve`, `cadence mood`, `cadence models`, `cadence forget`,
+`cadence backup`.
 
 Handlers only: each takes ``(settings, args)``, asks :mod:`player.app` for the engines it needs and
 returns the exit status (``player.cli`` dispatches here, lazily). The library's commands are in
@@ -14,12 +15,21 @@ import contextlib
 import json
 import signal
 import sys
+from datetime import datetime
 from pathlib import Path
 
 from mood.types import MoodEstimate
 from player.settings import Settings
 
-__all__ = ["cmd_forget", "cmd_models", "cmd_mood", "cmd_serve", "format_estimate"]
+__all__ = [
+    "backup_root",
+    "cmd_backup",
+    "cmd_forget",
+    "cmd_models",
+    "cmd_mood",
+    "cmd_serve",
+    "format_estimate",
+]
 
 
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
@@ -110,4 +120,60 @@ def cmd_forget(settings: Settings, args: argparse.Namespace) -> int:
     with InteractionLog(settings.log_db) as log:
         erased = log.forget(args.listener)
     print(f"forgot listener {args.listener}: {erased} rows erased from {settings.log_db}")
+    return 0
+
+
+def backup_root(settings: Settings) -> Path:
+    """Where `cadence backup` puts its timestamped folders unless told otherwise: HOME/backups."""
+    return settings.home / "backups"
+
+
+def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
+    """`cadence backup [--to DIR]`: copy log.db and library.db into ``DIR/YYYYmmdd-HHMMSS/`` (DIR:
+    HOME/backups by default) with SQLite's online backup API, safe while the server runs.
+
+    Each copy passes ``PRAGMA quick_check`` before it gets its name (``store.backup_database``). A
+    database that is not there yet, or is empty (0 bytes), is skipped with a note; restoring is in
+    docs/operations.md. Returns 0 when every database there was is backed up, 1 when there was
+    nothing to back up, 2 when a copy failed (each failure printed as ``error [code]: message``, the
+    other database still copied).
+
+    Raises:
+        BackupError: If the backup folder cannot be made.
+    """
+    from player.errors import BackupError, StoreError
+    from player.library.store import backup_database, library_recovery
+    from player.server.log import log_recovery
+
+    # The log first: nothing can rebuild it, while a rescan rebuilds the library.
+    sources: list[tuple[Path, str]] = []
+    for source, recovery in ((settings.log_db, log_recovery), (settings.library_db, library_recovery)):
+        if source.exists() and source.stat().st_size > 0:
+            sources.append((source, recovery(source)))
+        else:
+            state = "not there" if not source.exists() else "empty (0 bytes)"
+            print(f"{source.name}: {source} is {state}; nothing to back up", file=sys.stderr)
+    if not sources:
+        print(f"no databases in {settings.home}: nothing backed up", file=sys.stderr)
+        return 1
+    root = Path(args.to).expanduser() if args.to else backup_root(settings)
+    folder = root / datetime.now().strftime("%Y%m%d-%H%M%S")
+    try:
+        folder.mkdir(parents=True)
+    except OSError as exc:  # FileExistsError: another backup in the same second
+        raise BackupError(f"cannot make the backup folder {folder}: {exc}") from exc
+    failed = 0
+    for source, recovery_text in sources:
+        try:
+            size = backup_database(source, folder / source.name, recovery=recovery_text)
+        except StoreError as exc:
+            print(f"error [{exc.code}]: {exc.message}", file=sys.stderr)
+            failed += 1
+            continue
+        print(f"wrote {folder / source.name} ({size:,} bytes, quick_check ok)")
+    if failed:
+        if failed == len(sources):
+            folder.rmdir()  # a failed copy is removed, so the folder is empty
+        return 2
+    print(f"backup complete in {folder}; to restore, see docs/operations.md")
     return 0

@@ -30,7 +30,11 @@ def demo_dir(settings: Settings) -> Path:
 def ensure_library(settings: Settings, *, demo_count: int = 120) -> LibraryStore:
     """The library at ``settings.library_db``, opened. An empty library first gets the demo catalog
     (``demo_count`` tracks) built in HOME/demo-library, unless one is there already, and scanned,
-    so a first run has music."""
+    so a first run has music.
+
+    Raises:
+        DatabaseCorruptError: If library.db is damaged (it is left as it is; see :class:`LibraryStore`).
+    """
     store = LibraryStore(settings.library_db)
     if store.count() > 0:
         return store
@@ -41,7 +45,8 @@ def ensure_library(settings: Settings, *, demo_count: int = 120) -> LibraryStore
         build_demo_library(target, count=demo_count)
     report = scan([target], settings.library_db, workers=settings.workers, progress=False)
     _log.info("demo catalog scanned: %d tracks", len(report.extracted) + report.unchanged + report.rehashed)
-    return LibraryStore(settings.library_db)
+    # scan() has just opened (and checked) the file and written it: no second quick_check.
+    return LibraryStore(settings.library_db, check=False)
 
 
 def _print_report(report: ScanReport) -> None:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from player.core.track import MFCC_COUNT, NUMERIC_FEATURES, Track, TrackId
-from player.errors import LibraryError
+from player.errors import DatabaseCorruptError, LibraryError
 from player.library.store import SCHEMA_VERSION, LibraryStore, track_id_for
 
 
@@ -143,13 +143,13 @@ def test_newer_schema_is_refused_and_older_is_rebuilt(tmp_path: Path) -> None:
         assert store.count() == 0
 
 
-def test_a_file_that_is_not_a_database_is_a_library_error(tmp_path: Path) -> None:
-    """Opening garbage as library.db raises LibraryError (code "library"), not sqlite3's error."""
+def test_a_file_that_is_not_a_database_is_a_damaged_database_error(tmp_path: Path) -> None:
+    """Opening garbage as library.db raises DatabaseCorruptError (code "database_corrupt"), not sqlite3's error."""
     path = tmp_path / "library.db"
     path.write_bytes(b"this is not sqlite" * 100)
-    with pytest.raises(LibraryError) as exc:
+    with pytest.raises(DatabaseCorruptError) as exc:
         LibraryStore(path)
-    assert exc.value.code == "library"
+    assert exc.value.code == "database_corrupt"
 
 
 def test_empty_store_gives_an_empty_matrix(tmp_path: Path) -> None:
