@@ -10,7 +10,8 @@ and the per-frame speech probabilities.
 
 Over-long speech: when an utterance reaches ``max_utterance_s`` (including its leading margin) the
 stream **emits it at that length** (a ``silence`` event at the cut, then the utterance) and, if the
-listener keeps talking, starts the next utterance on the next speech frame. It never raises
+listener keeps talking, starts the next utterance on the next speech frame. Every piece of such
+speech, up to its next real pause, is marked :attr:`Utterance.reached_limit`. It never raises
 :class:`~mood.errors.AudioTooLongError`: in a live stream that would throw the speech away.
 
 Chunks need not hold whole frames: a trailing partial sample is kept for the next chunk (and dropped,
@@ -73,6 +74,10 @@ class Utterance:
     offset_s: float = 0.0
     """Seconds from the start of the stream to ``samples[0]`` (so ``start_s - offset_s`` is the
     speech onset within ``samples``)."""
+    reached_limit: bool = False
+    """True if this is part of speech that ran past ``max_utterance_s``: a piece the stream cut at
+    the limit, or the rest of that speech up to its pause. Not a whole utterance; the session
+    refuses it with ``audio_too_long``."""
 
     @property
     def duration_s(self) -> float:
@@ -137,6 +142,8 @@ class UtteranceStream:
         self._probs: list[float] = []
         self._received = 0
         self._finished = False
+        self._after_cut = False
+        """The last utterance closed was cut at the limit: the speech that follows it is its rest."""
 
     @property
     def duration_s(self) -> float:
@@ -214,13 +221,18 @@ class UtteranceStream:
                 self._endpointer.in_speech
                 and frame + 1 - self._endpointer.start_frame + self._margin_frames >= self._max_frames
             ):
+                # Cut during a pause, the utterance ends where the speech paused and is whole;
+                # cut while the listener is still talking, it is a piece of over-long speech.
+                talking = not self._endpointer.pausing
                 cut = self._endpointer.cut(frame + 1)
                 if cut is not None:
                     logger.info("utterance reached the %.1f s limit; emitting it", self.max_utterance_s)
-                    out += self._close(cut, available_frames=frame + 1)
+                    out += self._close(cut, available_frames=frame + 1, reached_limit=talking)
         return out
 
-    def _close(self, event: EndpointEvent, *, available_frames: int) -> list[StreamItem]:
+    def _close(
+        self, event: EndpointEvent, *, available_frames: int, reached_limit: bool = False
+    ) -> list[StreamItem]:
         out: list[StreamItem] = [VadEvent("silence", round(event.frame * FRAME_S, 6))]
         if self._endpointer.is_long_enough(event):
             first = max(self._origin_frame, event.start_frame - self._margin_frames)
@@ -228,12 +240,16 @@ class UtteranceStream:
             last = max(last, first + 1)
             # Never longer than the limit, whatever the margins.
             last = min(last, first + self._max_frames)
-            out.append(self._utterance(event, first, last))
+            fragment = reached_limit or self._after_cut
+            out.append(self._utterance(event, first, last, reached_limit=fragment))
         else:
             logger.debug("dropping a %d-frame blip", event.frame - event.start_frame)
+        self._after_cut = reached_limit
         return out
 
-    def _utterance(self, event: EndpointEvent, first_frame: int, last_frame: int) -> Utterance:
+    def _utterance(
+        self, event: EndpointEvent, first_frame: int, last_frame: int, *, reached_limit: bool = False
+    ) -> Utterance:
         audio = self._audio()
         lo = (first_frame - self._origin_frame) * FRAME_SAMPLES
         hi = min((last_frame - self._origin_frame) * FRAME_SAMPLES, audio.shape[0])
@@ -251,6 +267,7 @@ class UtteranceStream:
             speech_s=round(float(np.count_nonzero(voiced >= self.threshold)) * FRAME_S, 6),
             frame_probs=probs,
             offset_s=round(first_frame * FRAME_S, 6),
+            reached_limit=reached_limit,
         )
 
     def _audio(self) -> np.ndarray:

@@ -226,6 +226,11 @@ class Endpointer:
             return self._close(self._candidate_end)
         return None
 
+    @property
+    def pausing(self) -> bool:
+        """In speech, but the last frames were silent (a pause not yet long enough to end it)."""
+        return self.in_speech and self._candidate_end is not None
+
     def cut(self, frame: int) -> EndpointEvent | None:
         """Force the current segment (if any) to end before ``frame`` (end of stream, length limit)."""
         if not self.in_speech:

@@ -96,6 +96,20 @@ class Settings:
     """Seconds between keepalive pings (RFC 6455 section 5.5.2)."""
     ping_timeout_s: float = 20.0
     """A connection whose pong is this late is closed."""
+    send_timeout_s: float = 30.0
+    """Deadline of every message the server sends, and the longest its send buffer may stay
+    un-drained: a client that stops reading is disconnected after this long."""
+    hello_timeout_s: float = 10.0
+    """A connection must be authenticated by ``hello`` within this long (else close 1008)."""
+    max_unauthenticated: int = 128
+    """Connections waiting for their ``hello`` at once (they never take a session slot) …"""
+    max_unauthenticated_per_address: int = 32
+    """… and from one client address; a new connection beyond either cap closes the one that has
+    waited longest (``too_many_sessions``, close 1013), so idle connections cannot keep a client out."""
+    auth_backoff_s: float = 0.5
+    """After a wrong token, the answer to the next wrong one from that address waits this long,
+    doubling with each failure (up to :attr:`auth_backoff_max_s`); a right token resets it."""
+    auth_backoff_max_s: float = 30.0
     max_text_bytes: int = 64 * 1024
     """Largest text frame a session accepts; larger ones get ``frame_too_large`` and are dropped."""
     max_binary_bytes: int = 256 * 1024

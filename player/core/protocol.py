@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, ClassVar, Literal, TypeAlias, get_args
 
 from mood.types import MoodEstimate
@@ -32,8 +32,10 @@ from player.errors import ProtocolError
 __all__ = [
     "AUDIO_FORMATS",
     "ERROR_CODES",
+    "LOCAL_TIME_RANGE",
     "MAX_COUNT",
     "MAX_TEXT_CHARS",
+    "MAX_UTC_OFFSET",
     "PLAYBACK_EVENTS",
     "PROTOCOL_VERSION",
     "SERVER_TYPES",
@@ -92,6 +94,8 @@ ErrorCode = Literal[
     "rate_limited",  # too many messages per second (the message is dropped)
     "busy",  # the speech workers and their queue are full (the utterance is dropped)
     "too_many_sessions",  # the server's session cap is reached (the connection is then closed)
+    # privacy
+    "listener_erased",  # the listener was erased (`cadence forget`) during the session (it is then closed)
     # server side
     "engine_unavailable",
     "internal",
@@ -111,6 +115,10 @@ MAX_TEXT_CHARS = 2000
 """Longest `text.text` accepted, in characters."""
 MAX_COUNT = 50
 """Most tracks one `next` can ask for."""
+MAX_UTC_OFFSET = timedelta(hours=14)
+"""Largest UTC offset of `session.start.local_time` (the real ones run from −12:00 to +14:00)."""
+LOCAL_TIME_RANGE = (datetime(1970, 1, 1), datetime(2200, 1, 1))
+"""`session.start.local_time` (its wall-clock reading) must lie in [start, end)."""
 _MAX_ID_CHARS = 64
 _MAX_FIELD_CHARS = 128
 
@@ -258,8 +266,14 @@ class SessionStart:
             parsed = datetime.fromisoformat(local_time)
         except ValueError:
             raise _error("bad_field", "`session.start.local_time` must be ISO 8601") from None
-        if parsed.tzinfo is None or parsed.utcoffset() is None:
+        offset = parsed.utcoffset()
+        if parsed.tzinfo is None or offset is None:
             raise _error("bad_field", "`session.start.local_time` needs a UTC offset (+02:00, Z)")
+        if abs(offset) > MAX_UTC_OFFSET:
+            raise _error("bad_field", "`session.start.local_time` has a UTC offset beyond ±14:00")
+        if not LOCAL_TIME_RANGE[0] <= parsed.replace(tzinfo=None) < LOCAL_TIME_RANGE[1]:
+            lo, hi = (d.year for d in LOCAL_TIME_RANGE)
+            raise _error("bad_field", f"`session.start.local_time` must lie in the years {lo}–{hi - 1}")
         queue_value = data.get("queue")
         queue: tuple[str, ...] | None = None
         if queue_value is not None:
@@ -327,15 +341,18 @@ class AudioStart:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AudioStart:
         t = cls.type
-        rate = _integer(data, "sample_rate", t, low=1, high=10**6, default=None)
-        channels = _integer(data, "channels", t, low=1, high=64, default=None)
-        fmt = _str(data, "format", t, required=True, max_chars=16)
+        # One rule: a value of the wrong type is `bad_field`; a well-typed value this server does not
+        # take (any integer outside the ranges, any other format name) is `unsupported_audio_format`.
+        rate = _integer(data, "sample_rate", t, low=-(2**63), high=2**63, default=None)
+        channels = _integer(data, "channels", t, low=-(2**63), high=2**63, default=None)
+        fmt = _str(data, "format", t, required=True, max_chars=10_000)
         if not 8000 <= rate <= 48000:
             raise _error("unsupported_audio_format", f"sample_rate {rate} Hz: accepted 8000–48000 Hz")
         if channels not in (1, 2):
             raise _error("unsupported_audio_format", f"{channels} channels: accepted 1 or 2")
         if fmt not in AUDIO_FORMATS:
-            raise _error("unsupported_audio_format", f"format {fmt!r}: accepted s16le or f32le")
+            shown = fmt if len(fmt or "") <= 16 else f"{(fmt or '')[:16]}…"
+            raise _error("unsupported_audio_format", f"format {shown!r}: accepted s16le or f32le")
         return cls(sample_rate=rate, channels=channels, format=fmt, id=_message_id(data, t))
 
 
@@ -424,13 +441,47 @@ _CLIENT_TYPES: dict[str, Any] = {
 }
 
 
+def _check_encodable(data: dict[str, Any]) -> None:
+    """Refuse any key or string value that cannot be encoded as UTF-8 (a lone surrogate such as
+    ``"\\ud800"`` is valid JSON but no valid text): it would fail later, on the reply or in the log.
+
+    Raises:
+        ProtocolError: (``bad_field``) naming the first such field.
+    """
+    mtype = data.get("type")
+    prefix = mtype if isinstance(mtype, str) and mtype in _CLIENT_TYPES else ""
+    stack: list[tuple[str, Any]] = [(prefix, data)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                name = f"{path}.{key}" if path else key
+                if not _encodable(key):
+                    raise _error("bad_field", "a field name is not valid Unicode text (lone surrogate)")
+                stack.append((name, item))
+        elif isinstance(value, list):
+            stack.extend((f"{path}[{i}]", item) for i, item in enumerate(value))
+        elif isinstance(value, str) and not _encodable(value):
+            shown = path if _encodable(path) else "a field"
+            raise _error("bad_field", f"`{shown}` is not valid Unicode text (lone surrogate)")
+
+
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def parse(text: str | bytes) -> ClientMessage:
     """One client text frame → its record.
 
     Raises:
         ProtocolError: If the frame is not a JSON object (``invalid_json``), has no known ``type``
             (``unknown_type``), or a field is absent (``missing_field``) or ill-typed / out of range
-            (``bad_field``, ``unsupported_audio_format`` for ``audio.start``).
+            (``bad_field``, ``unsupported_audio_format`` for ``audio.start``); any string in the
+            message that is not encodable as UTF-8 (a lone surrogate) is ``bad_field``.
     """
     try:
         data = json.loads(text)
@@ -440,6 +491,7 @@ def parse(text: str | bytes) -> ClientMessage:
         raise _error("invalid_json", "JSON nested too deeply") from None
     if not isinstance(data, dict):
         raise _error("invalid_json", "a message must be a JSON object")
+    _check_encodable(data)
     mtype = data.get("type")
     if not isinstance(mtype, str) or mtype not in _CLIENT_TYPES:
         known = ", ".join(sorted(_CLIENT_TYPES))

@@ -381,6 +381,8 @@ class SaveBaseline:
     """``SpeakerBaseline.to_dict()``: numbers only."""
     at_s: float
     """Server time of the update, Unix seconds."""
+    session_id: str | None = None
+    """The session that updated it (not written if that session's listener was erased meanwhile)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -725,9 +727,11 @@ class Session:
     def _utterance_ready(self, ready: UtteranceReady) -> list[Effect]:
         if self.phase != "active":
             return []
-        # The stream cuts speech that goes on at the limit; an utterance that reached it (within
-        # two 32 ms VAD frames, margins included) is refused rather than analysed half-heard.
-        if ready.utterance.duration_s >= self.limits.max_utterance_s - _LIMIT_SLACK_S:
+        # The stream cuts speech that goes on at the limit and says so; every such cut (the first
+        # one too, whose leading margin the stream's start may have shortened) is refused rather
+        # than analysed half-heard, as is anything as long as the limit (within two 32 ms frames).
+        utterance = ready.utterance
+        if utterance.reached_limit or utterance.duration_s >= self.limits.max_utterance_s - _LIMIT_SLACK_S:
             return [
                 self._error(
                     "audio_too_long",
@@ -748,7 +752,11 @@ class Session:
         # The analysis updated the baseline, even if the session ended meanwhile: a named
         # listener's voice is read against their own baseline next time.
         if self.named_listener and self.listener_id is not None and self.baseline is not None:
-            effects.append(SaveBaseline(self.listener_id, self.baseline.to_dict(), at_s=now_s))
+            effects.append(
+                SaveBaseline(
+                    self.listener_id, self.baseline.to_dict(), at_s=now_s, session_id=self.session_id
+                )
+            )
         return effects
 
     # ------------------------------------------------------------ mood, playback, queue
@@ -814,9 +822,14 @@ class Session:
             return [
                 self._error("unknown_track", f"no track {message.track_id!r} in the library", ref=message.id)
             ]
-        effects = self._observe(message.event, message.track_id, message.position_s, now_s)
+        # A player's clock may run past the end (gapless handover, rounding): a position beyond the
+        # track's length is clamped to it, in the log and the listener state alike.
+        position_s = message.position_s
+        if track.duration_s > 0:
+            position_s = min(position_s, float(track.duration_s))
+        effects = self._observe(message.event, message.track_id, position_s, now_s)
         if message.event == "started":
-            self._playing = _Playing(message.track_id, message.position_s, now_s)
+            self._playing = _Playing(message.track_id, position_s, now_s)
         elif (
             message.event in ("skipped", "completed") and self._playing and self._playing.track_id == track.id
         ):

@@ -25,15 +25,24 @@ Privacy: raw audio never reaches this module; a transcript is stored only if the
 it (the session core leaves :attr:`LogEvent.transcript` empty otherwise); evidence is reduced to
 numbers before it is written; :meth:`InteractionLog.forget` erases a listener with
 ``secure_delete`` on and truncates the WAL, so the rows do not linger in free pages.
+
+Erasing during a live session: ``forget`` keeps one-way hashes of the erased listener's session ids
+(nothing readable about the listener) in ``erased_sessions``. Any later write from one of those sessions
+is refused (:class:`~player.errors.ListenerErasedError`; the rest of a group commit goes through),
+so a session that was open during the erase cannot write the listener back, and the server, which
+watches the table (:meth:`InteractionLog.erased_since`), closes such sessions. A session the
+listener starts afterwards is a new one and is stored as usual.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -42,9 +51,11 @@ from typing import Any, TypeAlias
 from player.core.interleave import TEAMS, InterleavedPick, QueueRecord
 from player.core.records import LOG_KINDS, PLAYBACK_KINDS, LogEvent
 from player.core.track import TrackId
+from player.errors import ListenerErasedError
+from player.library.store import database_error, open_database
 from player.settings import LOG_SYNCS, LogSync
 
-__all__ = ["InteractionLog", "LogItem", "numbers_only"]
+__all__ = ["InteractionLog", "LogItem", "log_recovery", "numbers_only", "session_hash"]
 
 logger = logging.getLogger(__name__)
 
@@ -85,6 +96,10 @@ def numbers_only(value: Any) -> Any:
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS erased_sessions (
+    session_hash TEXT PRIMARY KEY,
+    erased_s REAL NOT NULL
+);
 CREATE TABLE IF NOT EXISTS listeners (
     listener_id TEXT PRIMARY KEY,
     first_seen_s REAL NOT NULL,
@@ -212,35 +227,68 @@ def _migrations(db: sqlite3.Connection) -> str:
     )
 
 
+def log_recovery(path: Path) -> str:
+    """What a listener can do about a damaged interaction log at ``path`` (for error messages)."""
+    return (
+        f"stop Cadence, then copy {path.name} from a backup over it (`cadence backup` makes them; "
+        f"docs/operations.md). Nothing rebuilds the listeners' history: without a backup, move it aside "
+        f"together with any {path.name}-wal and {path.name}-shm next to it (`mv {path} {path}.damaged`) "
+        "and Cadence starts a new, empty log"
+    )
+
+
 class InteractionLog:
     """The log at ``path`` (created if absent). Thread-safe; several processes may open it.
 
     ``synchronous``: "full" (the default here: every commit fsync'd) or "normal" (a commit survives
     the process, not a power cut); the server passes ``settings.log_sync``. ``autocheckpoint=False``
-    leaves WAL checkpoints to the owner's calls of :meth:`checkpoint`.
+    leaves WAL checkpoints to the owner's calls of :meth:`checkpoint`. ``check``: run ``PRAGMA
+    quick_check`` before anything is written (reads the whole file, about 0.2 s per 100 MB from the
+    page cache), so a damaged log is refused rather than written to; False only to re-open a file
+    this process has just checked. A file of 0 bytes is logged as a WARNING (every listener's history
+    is gone) and becomes a new, empty log.
 
     Raises:
-        sqlite3.Error: If the file exists but is not a SQLite database.
+        DatabaseCorruptError: If the file is not a SQLite database or fails the check; it is left as it
+            is, and the message says how to restore a backup or start a new log.
+        StoreError: If SQLite cannot open the file for another reason (permissions, a full disk).
     """
 
-    def __init__(self, path: Path, *, synchronous: LogSync = "full", autocheckpoint: bool = True) -> None:
+    def __init__(
+        self, path: Path, *, synchronous: LogSync = "full", autocheckpoint: bool = True, check: bool = True
+    ) -> None:
         if synchronous not in LOG_SYNCS:
             raise ValueError(f"synchronous must be one of {', '.join(LOG_SYNCS)}, not {synchronous!r}")
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
+        recovery = log_recovery(self.path)
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a commit is exactly where we say.
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None, timeout=30.0)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
-        self._db.execute("PRAGMA busy_timeout=30000")
-        if not autocheckpoint:
-            # The owner calls checkpoint() from another thread, so no commit waits for one.
-            self._db.execute("PRAGMA wal_autocheckpoint=0")
+        self._db = open_database(
+            self.path,
+            check=check,
+            recovery=recovery,
+            if_empty="the interaction log, every listener's history, is gone; starting a new, empty log. "
+            f"If you have a backup, stop Cadence and restore {self.path.name} from it (docs/operations.md)",
+            log=logger,
+        )
         self._checkpointer: sqlite3.Connection | None = None
-        with self._lock:
-            # One script, one transaction: two processes opening a new log at once do not race.
-            self._db.executescript(f"BEGIN IMMEDIATE;{_SCHEMA}{_migrations(self._db)}{_STAMP}COMMIT;")
+        try:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
+            self._db.execute("PRAGMA busy_timeout=30000")
+            if not autocheckpoint:
+                # The owner calls checkpoint() from another thread, so no commit waits for one.
+                self._db.execute("PRAGMA wal_autocheckpoint=0")
+            with self._lock:
+                # One script, one transaction: two processes opening a new log at once do not race.
+                self._db.executescript(f"BEGIN IMMEDIATE;{_SCHEMA}{_migrations(self._db)}{_STAMP}COMMIT;")
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            raise database_error(self.path, exc, recovery=recovery) from exc
+        except BaseException:
+            self._db.close()
+            raise
 
     def close(self) -> None:
         """Close the database (idempotent)."""
@@ -279,22 +327,59 @@ class InteractionLog:
         """Append a logged queue (an interleaved one with its picks, or the plain one that ended one)."""
         self.record_many([queue])
 
-    def record_many(self, items: Sequence[LogItem]) -> None:
-        """Append several events and queues in one transaction (one fsync); all durable when this returns."""
+    def record_many(self, items: Sequence[LogItem]) -> set[str]:
+        """Append several events and queues in one transaction (one fsync); all durable when this returns.
+
+        Items of sessions whose listener was erased while they were open (:meth:`forget`) are not
+        written; returns those session ids (empty when everything was written).
+        """
         if not items:
-            return
+            return set()
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
+                refused = self._erased(
+                    {
+                        item.session_id if isinstance(item, QueueRecord) else item[0].session_id
+                        for item in items
+                    }
+                )
                 for item in items:
                     if isinstance(item, QueueRecord):
-                        self._insert_queue(item)
-                    else:
+                        if item.session_id not in refused:
+                            self._insert_queue(item)
+                    elif item[0].session_id not in refused:
                         self._insert(*item)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+        if refused:
+            logger.warning("refused writes of %d session(s) whose listener was erased", len(refused))
+        return refused
+
+    def _erased(self, session_ids: Iterable[str]) -> set[str]:
+        """Those of ``session_ids`` whose listener was erased while they were open (lock held)."""
+        by_hash = {session_hash(i): i for i in session_ids}
+        hashes = list(by_hash)
+        found: set[str] = set()
+        for lo in range(0, len(hashes), 500):
+            chunk = hashes[lo : lo + 500]
+            rows = self._db.execute(
+                f"SELECT session_hash FROM erased_sessions WHERE session_hash IN ({', '.join('?' * len(chunk))})",
+                chunk,
+            ).fetchall()
+            found.update(by_hash[r[0]] for r in rows)
+        return found
+
+    def erased_since(self, after: int = 0) -> tuple[list[str], int]:
+        """Hashes (:func:`session_hash`) of the sessions erased after the mark ``after`` (0: all), and
+        the new mark to pass next time."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT rowid, session_hash FROM erased_sessions WHERE rowid > ? ORDER BY rowid", (after,)
+            ).fetchall()
+        return [r[1] for r in rows], (int(rows[-1][0]) if rows else after)
 
     def _insert(self, event: LogEvent, evidence: dict[str, Any] | None) -> None:
         if event.kind not in LOG_KINDS:
@@ -449,10 +534,21 @@ class InteractionLog:
 
     # ------------------------------------------------------------ speaker baselines
 
-    def save_baseline(self, listener_id: str, data: dict[str, Any], *, at_s: float) -> None:
-        """Keep a listener's prosodic speaker baseline (``SpeakerBaseline.to_dict()``, numbers only)."""
+    def save_baseline(
+        self, listener_id: str, data: dict[str, Any], *, at_s: float, session_id: str | None = None
+    ) -> None:
+        """Keep a listener's prosodic speaker baseline (``SpeakerBaseline.to_dict()``, numbers only).
+
+        Raises:
+            ListenerErasedError: If ``session_id`` (the session that updated it) was open when the
+                listener was erased: the baseline is not written back.
+        """
         cleaned = numbers_only(data) or {}
         with self._lock:
+            if session_id is not None and self._erased([session_id]):
+                raise ListenerErasedError(
+                    f"listener {listener_id} was erased while session {session_id} was open"
+                )
             self._db.execute(
                 "INSERT INTO baselines (listener_id, updated_s, data) VALUES (?, ?, ?) "
                 "ON CONFLICT (listener_id) DO UPDATE SET updated_s = excluded.updated_s, data = excluded.data",
@@ -475,11 +571,27 @@ class InteractionLog:
 
         Deleted pages are overwritten (``secure_delete``) and the WAL is checkpointed and truncated,
         so nothing of the listener stays readable in the files. Returns the number of rows erased.
+
+        One-way hashes of the listener's session ids are kept in ``erased_sessions`` (in the same
+        transaction): a session open during the erase can write nothing more, and a running server
+        closes it. No id of the listener or their sessions stays in the files.
         """
         with self._lock:
             self._db.execute("PRAGMA secure_delete=ON")
             self._db.execute("BEGIN IMMEDIATE")
             try:
+                sessions = self._db.execute(
+                    "SELECT session_id FROM sessions WHERE listener_id = ?1 "
+                    "UNION SELECT session_id FROM events WHERE listener_id = ?1 "
+                    "UNION SELECT session_id FROM queues WHERE listener_id = ?1",
+                    (listener_id,),
+                ).fetchall()
+                now = time.time()
+                self._db.executemany(
+                    "INSERT INTO erased_sessions (session_hash, erased_s) VALUES (?, ?) "
+                    "ON CONFLICT (session_hash) DO NOTHING",
+                    [(session_hash(row[0]), now) for row in sessions],
+                )
                 erased = 0
                 for table in ("events", "sessions", "baselines", "interleavings", "queues", "listeners"):
                     cur = self._db.execute(f"DELETE FROM {table} WHERE listener_id = ?", (listener_id,))
@@ -491,6 +603,11 @@ class InteractionLog:
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         logger.info("forgot listener %s: %d rows erased", listener_id, erased)
         return erased
+
+
+def session_hash(session_id: str) -> str:
+    """The one-way hash under which an erased session is remembered (SHA-256, hex)."""
+    return hashlib.sha256(session_id.encode("utf-8")).hexdigest()
 
 
 def _row_event(row: Iterable[Any]) -> LogEvent:

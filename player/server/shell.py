@@ -19,9 +19,24 @@ here is I/O and resource control:
   event loop and the other connections' acks.
 - **limits**: a frame size ceiling (``websockets`` closes with 1009 above :data:`HARD_MAX_FRAME_BYTES`;
   below it the core answers ``frame_too_large`` and the connection stays), idle timeout, keepalive
-  pings, ``settings.max_sessions`` concurrent connections (``too_many_sessions``, close 1013).
+  pings, ``settings.max_sessions`` concurrent sessions (``too_many_sessions``, close 1013), counted
+  from an accepted ``hello``: a connection has ``settings.hello_timeout_s`` to say it (close 1008),
+  and connections still waiting for it are capped in all and per client address, never holding a
+  session slot.
+- **deadlines on sending**: every send has ``settings.send_timeout_s``, and a watchdog drops a
+  connection whose send buffer has not once been empty for that long (the keepalive ping would only
+  queue behind the data): a client that stops reading is cut off (TCP reset), its session slot and
+  its queued utterances freed.
+- **faults**: an unexpected exception answers ``internal`` with a reference id that is logged with
+  the traceback; the exception's text never reaches the client. A history that cannot be loaded ends
+  that session (``internal``, close 1011) instead of leaving it waiting.
+- **erasure**: a write the log refuses because ``cadence forget`` erased the listener during the
+  session, or the watcher of ``erased_sessions`` (once a second), closes the session with
+  ``listener_erased`` (close 1000).
 - **security**: 127.0.0.1 by default; any other address needs ``--token`` (:func:`check_exposure`)
-  and the token is checked in ``hello``; a handshake whose ``Origin`` header is not in
+  and the token is checked in ``hello``; wrong tokens are logged at WARNING with the address and,
+  from the second in a row, answered after a delay doubling per failure (:func:`auth_backoff_s`);
+  a handshake whose ``Origin`` header is not in
   ``settings.allowed_origins`` is refused with HTTP 403 (cross-site WebSocket hijacking); no
   ``Origin`` means a non-browser client and is allowed.
 
@@ -32,7 +47,6 @@ The engines (library, ranker, mood analyzer) are built and warmed by the wiring 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ipaddress
 import logging
 import time
@@ -47,7 +61,7 @@ from websockets.exceptions import ConnectionClosed
 
 from mood.errors import CadenceError
 from mood.stream import Utterance, VadEvent
-from player.core.protocol import Error, ServerMessage, dumps
+from player.core.protocol import Error, ServerMessage, Welcome, dumps
 from player.core.session import (
     AnalysisDone,
     AnalysisFailed,
@@ -75,13 +89,15 @@ from player.core.session import (
     UtteranceStreamLike,
     VadChanged,
 )
-from player.server.log import InteractionLog
+from player.errors import ListenerErasedError
+from player.server.log import InteractionLog, session_hash
 from player.server.writer import LogItem, LogWriter
 from player.settings import Settings
 
 __all__ = [
     "HARD_MAX_FRAME_BYTES",
     "SpeechPool",
+    "auth_backoff_s",
     "check_exposure",
     "run_server",
     "running_server",
@@ -137,13 +153,20 @@ class SpeechPool:
 # ---------------------------------------------------------------- one connection
 
 
+class _Abandoned(Exception):
+    """An utterance whose connection closed before a speech worker took it."""
+
+
 class _Connection:
     """Feeds one websocket's frames to its Session and carries out the effects, in order."""
 
-    def __init__(self, server: _Server, ws: ServerConnection, session: Session) -> None:
+    def __init__(self, server: _Server, ws: ServerConnection, session: Session, address: str) -> None:
         self.server = server
         self.ws = ws
         self.session = session
+        self.address = address
+        self.authenticated = False
+        """True once ``hello`` was accepted: the connection then holds a session slot."""
         self.stream: UtteranceStreamLike | None = None
         self.closed = False
         self._speech_order = asyncio.Lock()
@@ -151,14 +174,26 @@ class _Connection:
         self._tasks: set[asyncio.Task[None]] = set()
 
     async def run(self) -> None:
-        idle_s = self.server.settings.idle_timeout_s
+        settings = self.server.settings
+        hello_deadline = asyncio.get_running_loop().time() + settings.hello_timeout_s
+        watchdog = asyncio.create_task(self._watch_send_buffer())
         try:
             while not self.closed:
+                if self.authenticated:
+                    when = asyncio.get_running_loop().time() + settings.idle_timeout_s
+                else:
+                    when = hello_deadline
                 try:
-                    async with asyncio.timeout(idle_s):
+                    async with asyncio.timeout_at(when):
                         frame = await self.ws.recv()
                 except TimeoutError:
-                    await self.ws.close(1001, "idle timeout")
+                    if self.authenticated:
+                        await self._close(1001, "idle timeout")
+                    else:
+                        logger.info(
+                            "closing a connection from %s: no hello within the deadline", self.address
+                        )
+                        await self._close(1008, "hello timeout")
                     break
                 try:
                     await self.handle(frame)
@@ -166,15 +201,67 @@ class _Connection:
                     raise
                 except Exception:
                     # A fault of ours (or of an engine) must not cost the listener the connection.
-                    logger.exception("session %s: handling a frame failed", self.session.session_id)
-                    await self._send(Error(code="internal", message="the server failed on that message"))
+                    await self._internal("handling a frame failed")
         except ConnectionClosed:
             pass
         finally:
             self.closed = True
+            watchdog.cancel()
             await self.handle(Disconnected())
             if self._tasks:
                 await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _internal(self, what: str, *, close: bool = False) -> None:
+        """Log a fault of ours with a reference id; the client gets ``internal`` and the reference,
+        never the exception's text (``close``: then close the connection, 1011)."""
+        reference = uuid.uuid4().hex[:12]
+        logger.exception("session %s: %s (reference %s)", self.session.session_id, what, reference)
+        await self._send(
+            Error(code="internal", message=f"the server failed on that (reference {reference}; see its log)")
+        )
+        if close:
+            await self._close(1011, f"internal error {reference}")
+
+    async def _close(self, code: int, reason: str) -> None:
+        """Close the connection, within the send deadline (a client that does not read is cut off)."""
+        self.closed = True
+        try:
+            async with asyncio.timeout(self.server.settings.send_timeout_s):
+                await self.ws.close(code, reason)
+        except TimeoutError:
+            self._abort("the close handshake")
+
+    def _abort(self, what: str) -> None:
+        """Drop the TCP connection at once: the client stopped reading."""
+        logger.warning(
+            "session %s (%s): %s missed its %.0f s deadline; dropping the connection",
+            self.session.session_id,
+            self.address,
+            what,
+            self.server.settings.send_timeout_s,
+        )
+        self.closed = True
+        transport = self.ws.transport
+        if transport is not None:
+            transport.abort()
+
+    async def _watch_send_buffer(self) -> None:
+        """Drop the connection if its send buffer has not once been empty for ``send_timeout_s``:
+        the client stopped reading, and keepalive pings would only queue behind the data."""
+        limit = self.server.settings.send_timeout_s
+        step = max(0.05, min(1.0, limit / 4))
+        loop = asyncio.get_running_loop()
+        drained_at = loop.time()
+        while not self.closed:
+            await asyncio.sleep(step)
+            transport = self.ws.transport
+            if transport is None or transport.is_closing():
+                return
+            if transport.get_write_buffer_size() == 0:
+                drained_at = loop.time()
+            elif loop.time() - drained_at > limit:
+                self._abort("its send buffer")
+                return
 
     async def handle(self, incoming: Incoming) -> None:
         """Hand ``incoming`` to the session core and carry out the effects it returns."""
@@ -210,17 +297,66 @@ class _Connection:
             if records and not await self._commit(records):
                 return
             records = []
+            message = effect.message if isinstance(effect, Send) else None
+            if isinstance(message, Welcome) and not self._authenticate():
+                return
+            if isinstance(message, Error) and message.code == "unauthorized":
+                # a wrong token: answered later with each failure in a row from this address
+                await asyncio.sleep(self.server.auth_failed(self.address))
             await self._carry_out(effect)
         if records:
             await self._commit(records)
 
+    def _authenticate(self) -> bool:
+        """``hello`` was accepted: take a session slot (False: none free; the client is told so)."""
+        server = self.server
+        if server.active >= server.settings.max_sessions:
+            logger.warning("refusing a session: %d sessions open", server.active)
+            task = asyncio.create_task(self._refuse_session())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            return False
+        server.authenticated(self)
+        self.authenticated = True
+        return True
+
+    async def evict(self) -> None:
+        """Too many connections wait for ``hello`` and this one waited longest: say so and close."""
+        if self.closed or self.authenticated:
+            return
+        await self._send(
+            Error(
+                code="too_many_sessions", message="too many connections are waiting to say hello; try again"
+            )
+        )
+        await self._close(1013, "too many connections waiting")
+
+    async def _refuse_session(self) -> None:
+        active = self.server.active
+        await self._send(Error(code="too_many_sessions", message=f"{active} sessions open; try again later"))
+        await self._close(1013, "too many sessions")
+
+    async def erased(self) -> None:
+        """The listener of this session was erased (``cadence forget``): say so and close."""
+        if self.closed:
+            return
+        logger.info("session %s: its listener was erased; closing", self.session.session_id)
+        await self._send(
+            Error(
+                code="listener_erased",
+                message="this listener's data was erased (cadence forget); the session is closed",
+            )
+        )
+        await self._close(1000, "listener erased")
+
     async def _commit(self, records: list[LogItem]) -> bool:
         try:
             await self.server.writer.write(records)
-        except Exception as exc:
-            await self._send(
-                Error(code="internal", message=f"the interaction log could not store that: {exc}")
-            )
+        except ListenerErasedError:
+            await self.erased()
+            return False
+        except Exception:
+            await self._internal("the interaction log could not store a message's records")
             return False
         return True
 
@@ -228,7 +364,13 @@ class _Connection:
         if isinstance(effect, Send):
             await self._send(effect.message)
         elif isinstance(effect, LoadHistory):
-            await self.handle(await asyncio.to_thread(self._load_history, effect))
+            try:
+                loaded = await asyncio.to_thread(self._load_history, effect)
+            except Exception:
+                # The session would wait for its history for good: end it instead, with a reference.
+                await self._internal("loading the listener's history failed", close=True)
+                return
+            await self.handle(loaded)
         elif isinstance(effect, SaveBaseline):
             await self._save_baseline(effect)
         elif isinstance(effect, OpenAudio):
@@ -238,8 +380,7 @@ class _Connection:
         elif isinstance(effect, Analyze):
             self._analyze(effect)
         elif isinstance(effect, Close):
-            self.closed = True
-            await self.ws.close(effect.code, effect.reason)
+            await self._close(effect.code, effect.reason)
 
     def _load_history(self, effect: LoadHistory) -> HistoryLoaded:
         log = self.server.log
@@ -249,16 +390,27 @@ class _Connection:
     async def _save_baseline(self, effect: SaveBaseline) -> None:
         try:
             await asyncio.to_thread(
-                self.server.log.save_baseline, effect.listener_id, effect.data, at_s=effect.at_s
+                self.server.log.save_baseline,
+                effect.listener_id,
+                effect.data,
+                at_s=effect.at_s,
+                session_id=effect.session_id,
             )
+        except ListenerErasedError:
+            await self.erased()
         except Exception:
             logger.exception("could not store the speaker baseline of %s", effect.listener_id)
 
     async def _send(self, message: ServerMessage) -> None:
         if self.closed and not isinstance(message, Error):
             return
-        with contextlib.suppress(ConnectionClosed):
-            await self.ws.send(dumps(message))
+        try:
+            async with asyncio.timeout(self.server.settings.send_timeout_s):
+                await self.ws.send(dumps(message))
+        except ConnectionClosed:
+            pass
+        except TimeoutError:
+            self._abort("a send")
 
     async def _open_stream(self, effect: OpenAudio) -> None:
         analyzer = self.server.analyzer
@@ -307,10 +459,14 @@ class _Connection:
         try:
             # One utterance at a time per connection: in order, each against the baseline the last updated.
             async with self._speech_order:
+                if self.closed:  # the client is gone: its queued utterances are not analysed
+                    raise _Abandoned
                 estimate = await pool.run(
                     analyzer.analyze_utterance, effect.utterance, baseline=effect.baseline
                 )
             result = AnalysisDone(effect.request_id, estimate)
+        except _Abandoned:
+            result = AnalysisFailed(effect.request_id, "internal", "the connection closed")
         except CadenceError as exc:
             result = AnalysisFailed(effect.request_id, exc.code, exc.message)
         except Exception:
@@ -337,33 +493,127 @@ class _Server:
         self.core_pool = ThreadPoolExecutor(max_workers=_CORE_THREADS, thread_name_prefix="core")
         self.limits = SessionLimits.from_settings(settings)
         self.active = 0
+        """Connections holding a session slot (authenticated by ``hello``)."""
+        self.waiting: dict[str, _Connection] = {}
+        """Connections waiting for their ``hello`` by session id, longest-waiting first."""
+        self.auth_failures: dict[str, tuple[int, float]] = {}
+        """Per client address: wrong tokens in a row and the monotonic time of the last."""
+        self.connections: dict[str, _Connection] = {}
+        """Open connections by session id."""
+        self._background: set[asyncio.Task[None]] = set()
 
     async def handler(self, ws: ServerConnection) -> None:
         session_id = uuid.uuid4().hex[:16]
-        if self.active >= self.settings.max_sessions:
-            logger.warning("refusing a connection: %d sessions open", self.active)
-            with contextlib.suppress(ConnectionClosed):
-                await ws.send(
-                    dumps(
-                        Error(
-                            code="too_many_sessions", message=f"{self.active} sessions open; try again later"
-                        )
-                    )
-                )
-                await ws.close(1013, "too many sessions")
-            return
-        self.active += 1
+        address = _address(ws)
+        connection = _Connection(self, ws, Session(session_id, self.deps, self.limits), address)
+        self.connections[session_id] = connection
+        self._wait_for_hello(connection)
         try:
-            await _Connection(self, ws, Session(session_id, self.deps, self.limits)).run()
+            await connection.run()
         except Exception:
             logger.exception("connection %s failed", session_id)
         finally:
-            self.active -= 1
+            del self.connections[session_id]
+            self.waiting.pop(session_id, None)
+            if connection.authenticated:
+                self.active -= 1
+
+    # -- connections that have not said hello yet (they never hold a session slot)
+
+    def _wait_for_hello(self, connection: _Connection) -> None:
+        """Let ``connection`` wait for its ``hello``, making room first: over the cap per address the
+        longest-waiting connection from that address is closed, over the cap in all the longest-waiting
+        one. A client that says hello at once is never the one to go; idle connections cannot keep it out."""
+        s = self.settings
+        same = [c for c in self.waiting.values() if c.address == connection.address]
+        victim = None
+        if len(same) >= s.max_unauthenticated_per_address:
+            victim = same[0]
+        elif len(self.waiting) >= s.max_unauthenticated:
+            victim = next(iter(self.waiting.values()))
+        if victim is not None:
+            del self.waiting[victim.session.session_id]
+            logger.warning(
+                "%d connections wait for hello (%d from %s): closing the one that waited longest",
+                len(self.waiting) + 1,
+                len(same),
+                victim.address,
+            )
+            task = asyncio.create_task(victim.evict())
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
+        self.waiting[connection.session.session_id] = connection
+
+    def authenticated(self, connection: _Connection) -> None:
+        """``connection`` said hello and holds a session slot now."""
+        self.waiting.pop(connection.session.session_id, None)
+        self.active += 1
+        self.auth_failures.pop(connection.address, None)
+
+    # -- wrong tokens
+
+    def auth_failed(self, address: str) -> float:
+        """A wrong token from ``address``: logged at WARNING; returns how long to wait before answering."""
+        now = time.monotonic()
+        count, last = self.auth_failures.get(address, (0, now))
+        if now - last > _AUTH_FAILURE_MEMORY_S:
+            count = 0
+        count += 1
+        self.auth_failures[address] = (count, now)
+        delay = auth_backoff_s(count, self.settings.auth_backoff_s, self.settings.auth_backoff_max_s)
+        logger.warning(
+            "wrong or missing token from %s (failure %d in a row; answered after %.1f s)",
+            address,
+            count,
+            delay,
+        )
+        return delay
+
+    # -- erasure
+
+    async def watch_erasures(self, every_s: float = 1.0) -> None:
+        """Close the live sessions of listeners erased by ``cadence forget`` (in any process)."""
+        _, mark = await asyncio.to_thread(self.log.erased_since, 0)
+        while True:
+            await asyncio.sleep(every_s)
+            try:
+                erased, mark = await asyncio.to_thread(self.log.erased_since, mark)
+            except Exception:
+                logger.exception("could not read the erased sessions")
+                continue
+            if not erased:
+                continue
+            erased_set = set(erased)
+            for session_id, connection in list(self.connections.items()):
+                if session_hash(session_id) in erased_set:
+                    task = asyncio.create_task(connection.erased())
+                    self._background.add(task)
+                    task.add_done_callback(self._background.discard)
 
     def close(self) -> None:
         self.writer.close()
         self.pool.shutdown()
         self.core_pool.shutdown(wait=False, cancel_futures=True)
+
+
+_AUTH_FAILURE_MEMORY_S = 900.0
+"""Wrong tokens from an address are forgotten after this long without another."""
+
+
+def auth_backoff_s(failures: int, base_s: float, max_s: float) -> float:
+    """Seconds to wait before answering the ``failures``-th wrong token in a row from one address:
+    none for the first, then ``base_s`` doubling with each failure, at most ``max_s``."""
+    if failures <= 1:
+        return 0.0
+    return float(min(max_s, base_s * 2.0 ** min(failures - 2, 30)))
+
+
+def _address(ws: ServerConnection) -> str:
+    """The client's IP address (a path for a Unix socket, "unknown" if the transport has none)."""
+    peer = ws.remote_address
+    if isinstance(peer, tuple) and peer:
+        return str(peer[0])
+    return str(peer) if peer else "unknown"
 
 
 def _is_loopback(host: str) -> bool:
@@ -426,9 +676,13 @@ async def run_server(
             host, port = next(iter(server.sockets)).getsockname()[:2]
             url = f"ws://{host}:{port}" if ":" not in host else f"ws://[{host}]:{port}"
             logger.info("ready on %s (log %s)", url, settings.log_db)
+            watcher = asyncio.create_task(core.watch_erasures())
             if ready is not None:
                 ready(url)
-            await (stop.wait() if stop is not None else asyncio.Future())
+            try:
+                await (stop.wait() if stop is not None else asyncio.Future())
+            finally:
+                watcher.cancel()
     finally:
         await asyncio.to_thread(core.close)
         log.close()

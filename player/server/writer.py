@@ -16,6 +16,8 @@ import queue
 import threading
 from typing import TypeAlias
 
+from player.core.interleave import QueueRecord
+from player.errors import ListenerErasedError
 from player.server.log import InteractionLog, LogItem
 
 __all__ = ["LogItem", "LogWriter"]
@@ -53,6 +55,8 @@ class LogWriter:
 
         Raises:
             sqlite3.Error: If the commit failed (the items are not in the log).
+            ListenerErasedError: If the items' session was open when its listener was erased (they
+                are not in the log; other sessions' items of the same commit are).
         """
         loop = asyncio.get_running_loop()
         done: asyncio.Future[None] = loop.create_future()
@@ -77,14 +81,22 @@ class LogWriter:
                 batches.append(more)
             items = [item for batch in batches for item in batch[0]]
             error: BaseException | None = None
+            refused: set[str] = set()
             try:
-                self.log.record_many(items)
+                refused = self.log.record_many(items)
                 self.commits += 1
             except BaseException as exc:  # reported to every waiting writer
                 logger.exception("interaction log write failed")
                 error = exc
-            for _, done, loop in batches:
-                loop.call_soon_threadsafe(_settle, done, error)
+            for batch_items, done, loop in batches:
+                mine = error
+                if mine is None and refused:
+                    erased = {_session_of(item) for item in batch_items} & refused
+                    if erased:
+                        mine = ListenerErasedError(
+                            f"the listener of session {sorted(erased)[0]} was erased while it was open"
+                        )
+                loop.call_soon_threadsafe(_settle, done, mine)
             if stop:
                 return
 
@@ -94,6 +106,10 @@ class LogWriter:
         self._thread.join(timeout=30)
         self._stop.set()
         self._checkpoints.join(timeout=30)
+
+
+def _session_of(item: LogItem) -> str:
+    return item.session_id if isinstance(item, QueueRecord) else item[0].session_id
 
 
 def _settle(done: asyncio.Future[None], error: BaseException | None) -> None:

@@ -187,6 +187,27 @@ def test_over_long_speech_is_emitted_at_the_limit(two_clips: tuple[np.ndarray, n
     assert sum(u.end_s - u.start_s for u in utterances) >= 0.8 * (talk.size / TARGET_RATE - 1.0)
 
 
+def test_every_piece_of_over_long_speech_is_marked_and_a_whole_utterance_is_not(
+    two_clips: tuple[np.ndarray, np.ndarray],
+) -> None:
+    """Cut while the listener talks, every piece is marked ``reached_limit`` (the session refuses
+    them): the first one too, shorter than the limit because the start of the stream shortened its
+    leading margin, and the rest of the speech up to its pause. After a real pause, a whole
+    utterance is not marked."""
+    a, _ = two_clips
+    pause = np.zeros(int(1.5 * TARGET_RATE), np.float32)
+    short = a[: int(1.2 * TARGET_RATE)]
+    stream = UtteranceStream(16000, 1, "f32le", max_utterance_s=2.0)
+    out = stream.feed(np.concatenate([a, pause, short, pause]).astype("<f4").tobytes()) + stream.finish()
+    utterances = [o for o in out if isinstance(o, Utterance)]
+    shown = [(u.start_s, u.end_s, u.duration_s, u.reached_limit) for u in utterances]
+    assert len(utterances) >= 3, shown
+    first, last = utterances[0], utterances[-1]
+    assert first.reached_limit and first.duration_s < 2.0 - 0.064, shown
+    assert all(u.reached_limit for u in utterances[:-1]), shown
+    assert not last.reached_limit and last.start_s > a.size / TARGET_RATE + 1.0, shown
+
+
 def test_silence_and_noise_floor_give_nothing() -> None:
     """Three seconds of silence with a faint noise floor give no events and no utterances."""
     rng = np.random.default_rng(5)

@@ -208,3 +208,74 @@ def test_parse_never_fails_with_anything_but_a_protocol_error(type_: str, fields
         parse(json.dumps({"type": type_, **fields}))
     except ProtocolError as exc:
         assert exc.code in ERROR_CODES
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        {"type": "text", "text": "hi \ud800 there"},
+        {"type": "next", "id": "\udfff"},
+        {"type": "session.start", "local_time": "2026-05-01T07:30:00+02:00", "listener_id": "\ud800"},
+        {"type": "session.start", "local_time": "2026-05-01T07:30:00+02:00", "device": "car\udc00"},
+        {"type": "session.start", "local_time": "2026-05-01T07:30:00+02:00", "queue": ["a", "\ud83d"]},
+        {"type": "hello", "protocol": 1, "client": "x", "token": "\ud800"},
+        {"type": "next", "\ud800": 1},
+    ],
+)
+def test_a_lone_surrogate_anywhere_is_bad_field(frame: dict[str, Any]) -> None:
+    """Valid JSON that is not valid text (a lone surrogate) never gets past parsing."""
+    text = json.dumps(frame)  # ensure_ascii: the surrogate travels as a \\uXXXX escape
+    with pytest.raises(ProtocolError) as exc:
+        parse(text)
+    assert exc.value.code == "bad_field"
+    exc.value.message.encode("utf-8")  # the error itself can be sent
+
+
+@pytest.mark.parametrize(
+    ("local_time", "ok"),
+    [
+        ("9999-12-31T23:59:59+23:59", False),
+        ("9999-12-31T23:59:59+00:00", False),
+        ("0001-01-01T00:00:00+00:00", False),
+        ("2026-05-01T07:30:00+14:30", False),
+        ("2026-05-01T07:30:00-12:30", True),
+        ("2026-05-01T07:30:00+14:00", True),
+        ("2026-05-01T07:30:00Z", True),
+        ("1970-01-01T00:00:00-12:00", True),
+    ],
+)
+def test_local_time_is_bounded_to_real_offsets_and_years(local_time: str, ok: bool) -> None:
+    """Offsets within ±14 h and years 1970–2199; the rest is `bad_field` at parse time."""
+    frame = json.dumps({"type": "session.start", "local_time": local_time})
+    if ok:
+        assert isinstance(parse(frame), SessionStart)
+    else:
+        with pytest.raises(ProtocolError) as exc:
+            parse(frame)
+        assert exc.value.code == "bad_field"
+
+
+@pytest.mark.parametrize(
+    ("fields", "code"),
+    [
+        ({"sample_rate": "16k"}, "bad_field"),
+        ({"channels": 1.5}, "bad_field"),
+        ({"format": 16}, "bad_field"),
+        ({"sample_rate": 0}, "unsupported_audio_format"),
+        ({"sample_rate": -16000}, "unsupported_audio_format"),
+        ({"sample_rate": 7999}, "unsupported_audio_format"),
+        ({"sample_rate": 10**12}, "unsupported_audio_format"),
+        ({"channels": 0}, "unsupported_audio_format"),
+        ({"channels": 3}, "unsupported_audio_format"),
+        ({"channels": 1000}, "unsupported_audio_format"),
+        ({"format": "mp3"}, "unsupported_audio_format"),
+    ],
+)
+def test_audio_start_one_rule_type_is_bad_field_value_is_unsupported(
+    fields: dict[str, Any], code: str
+) -> None:
+    """A wrong type is `bad_field`; a well-typed value the server does not take is `unsupported_audio_format`."""
+    frame = {"type": "audio.start", "sample_rate": 16000, "channels": 1, "format": "s16le", **fields}
+    with pytest.raises(ProtocolError) as exc:
+        parse(json.dumps(frame))
+    assert exc.value.code == code

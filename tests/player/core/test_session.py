@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import inspect
 import json
-from dataclasses import MISSING, fields
+from dataclasses import MISSING, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -228,6 +228,17 @@ def test_playback_is_recorded_before_its_ack() -> None:
     assert isinstance(queue, Queue) and queue.trigger == "skip" and "t05" not in [t.id for t in queue.tracks]
 
 
+def test_a_position_beyond_the_track_is_clamped_to_its_length() -> None:
+    """A player's clock past the end (t05 lasts 180 s) is logged and observed at the track's length."""
+    session = started()
+    session.handle(msg("playback", event="started", track_id="t05", position_s=0.0), now_s=T0 + 1)
+    effects = session.handle(
+        msg("playback", event="completed", track_id="t05", position_s=9000.0, id=3), now_s=T0 + 181
+    )
+    assert isinstance(effects[0], Record) and effects[0].event.position_s == 180.0
+    assert sent(effects) == [Ack(of="playback", ref=3)]
+
+
 def test_unknown_track_ids_are_refused() -> None:
     """Playback of an unknown track and a session queue with one get `unknown_track`, nothing logged."""
     session = started()
@@ -301,6 +312,9 @@ def test_utterance_analysis_round_trip_and_failures() -> None:
     )
     assert isinstance(out[1], Queue)
     assert errors(session.handle(UtteranceReady(utterance(0.0, 30.0)), now_s=T0)) == ["audio_too_long"]
+    # a piece of over-long speech is refused however short the stream cut it
+    piece = replace(utterance(0.0, 29.5), reached_limit=True)
+    assert errors(session.handle(UtteranceReady(piece), now_s=T0)) == ["audio_too_long"]
     session.handle(UtteranceReady(utterance(3.0, 4.0)), now_s=T0)
     assert errors(session.handle(AnalysisRejected(2), now_s=T0)) == ["busy"]
     session.handle(UtteranceReady(utterance(5.0, 6.0)), now_s=T0)
@@ -337,7 +351,9 @@ def test_a_named_speaker_baseline_is_loaded_used_and_saved() -> None:
     analyze.baseline.speech_s += 1.5  # what the analysis does to it, in the worker
     effects = session.handle(AnalysisDone(1, MoodEstimate(0.5, 0.5, 0.5)), now_s=T0 + 3)
     assert isinstance(sent(effects)[0], Mood)
-    assert effects[-1] == SaveBaseline("ann", {**stored.to_dict(), "speech_s": 23.0}, at_s=T0 + 3)
+    assert effects[-1] == SaveBaseline(
+        "ann", {**stored.to_dict(), "speech_s": 23.0}, at_s=T0 + 3, session_id=session.session_id
+    )
 
 
 def test_anonymous_and_unreadable_baselines_start_fresh_and_anonymous_ones_are_not_saved() -> None:

@@ -130,7 +130,9 @@ def test_full_speech_pool_answers_busy(engines: Engines, tmp_path: Path) -> None
 
 @pytest.mark.slow
 def test_utterance_over_the_limit_is_refused(engines: Engines, tmp_path: Path) -> None:
-    """Speech that runs past max_utterance_s gets `audio_too_long`; the session goes on."""
+    """Speech that runs past max_utterance_s gets `audio_too_long` for every piece of it (the first
+    one too, which the stream's start made shorter than the limit); the session goes on."""
+    types_seen: list[str] = []
 
     async def scenario() -> list[str]:
         async with serving(engines, tmp_path, max_utterance_s=1.5) as (url, _):
@@ -145,10 +147,12 @@ def test_utterance_over_the_limit_is_refused(engines: Engines, tmp_path: Path) -
             await client.next(1)
             await client.wait_for("queue", timeout=60, raise_errors=False)
             await client.end_session()
+            types_seen.extend(m["type"] for m in client.history)
             return [m["code"] for m in client.history if m["type"] == "error"]
 
     codes = run(scenario())
     assert "audio_too_long" in codes
+    assert "mood" not in types_seen, "a piece of the over-long speech was analysed as an utterance"
 
 
 @pytest.mark.slow
