@@ -104,8 +104,9 @@ class Settings:
     max_unauthenticated: int = 128
     """Connections waiting for their ``hello`` at once (they never take a session slot) …"""
     max_unauthenticated_per_address: int = 32
-    """… and from one client address; a new connection beyond either cap closes the one that has
-    waited longest (``too_many_sessions``, close 1013), so idle connections cannot keep a client out."""
+    """… and from one client address (loopback clients are capped only in all); a new connection
+    beyond either cap closes the one that has waited longest (``too_many_sessions``, close 1013), so
+    idle connections cannot keep a client out."""
     auth_backoff_s: float = 0.5
     """After a wrong token, the answer to the next wrong one from that address waits this long,
     doubling with each failure (up to :attr:`auth_backoff_max_s`); a right token resets it."""

@@ -99,6 +99,7 @@ __all__ = [
     "SpeechPool",
     "auth_backoff_s",
     "check_exposure",
+    "pick_eviction",
     "run_server",
     "running_server",
 ]
@@ -521,22 +522,19 @@ class _Server:
     # -- connections that have not said hello yet (they never hold a session slot)
 
     def _wait_for_hello(self, connection: _Connection) -> None:
-        """Let ``connection`` wait for its ``hello``, making room first: over the cap per address the
-        longest-waiting connection from that address is closed, over the cap in all the longest-waiting
-        one. A client that says hello at once is never the one to go; idle connections cannot keep it out."""
+        """Let ``connection`` wait for its ``hello``, making room first (:func:`pick_eviction`)."""
         s = self.settings
-        same = [c for c in self.waiting.values() if c.address == connection.address]
-        victim = None
-        if len(same) >= s.max_unauthenticated_per_address:
-            victim = same[0]
-        elif len(self.waiting) >= s.max_unauthenticated:
-            victim = next(iter(self.waiting.values()))
-        if victim is not None:
-            del self.waiting[victim.session.session_id]
+        victim_id = pick_eviction(
+            [(sid, c.address) for sid, c in self.waiting.items()],
+            connection.address,
+            per_address=s.max_unauthenticated_per_address,
+            total=s.max_unauthenticated,
+        )
+        if victim_id is not None:
+            victim = self.waiting.pop(victim_id)
             logger.warning(
-                "%d connections wait for hello (%d from %s): closing the one that waited longest",
+                "%d connections wait for hello: closing the one that waited longest (from %s)",
                 len(self.waiting) + 1,
-                len(same),
                 victim.address,
             )
             task = asyncio.create_task(victim.evict())
@@ -606,6 +604,25 @@ def auth_backoff_s(failures: int, base_s: float, max_s: float) -> float:
     if failures <= 1:
         return 0.0
     return float(min(max_s, base_s * 2.0 ** min(failures - 2, 30)))
+
+
+def pick_eviction(
+    waiting: Sequence[tuple[str, str]], address: str, *, per_address: int, total: int
+) -> str | None:
+    """Which waiting connection to close so that a new one from ``address`` may wait for its hello.
+
+    ``waiting`` is ``(session_id, address)`` of the connections waiting now, longest-waiting first.
+    Beyond ``per_address`` from one address the longest-waiting from that address goes; beyond
+    ``total`` the longest-waiting of all. Loopback clients (this machine's own, which may open many
+    sessions at once) are not capped per address, only in all. None: nobody needs to go.
+    """
+    if not _is_loopback(address):
+        same = [sid for sid, addr in waiting if addr == address]
+        if len(same) >= per_address:
+            return same[0]
+    if len(waiting) >= total:
+        return waiting[0][0]
+    return None
 
 
 def _address(ws: ServerConnection) -> str:

@@ -26,6 +26,7 @@ from websockets.exceptions import ConnectionClosed
 from player.app import Engines
 from player.core.protocol import PROTOCOL_VERSION
 from player.server.log import InteractionLog
+from player.server.shell import pick_eviction
 from tests.support.server import MORNING, connect, serving, shared_engines
 
 pytestmark = pytest.mark.integration
@@ -176,8 +177,8 @@ def test_silent_connections_get_a_hello_deadline_and_never_take_a_session_slot(
     engines: Engines, tmp_path: Path
 ) -> None:
     """Connections that never say hello never lock a client with the right token out of the (single)
-    session slot: over the per-address cap the longest-waiting one is closed to make room, and the
-    rest are closed (1008) after the hello deadline however much junk they send."""
+    session slot: over the cap on waiting connections the longest-waiting one is closed to make room,
+    and the rest are closed (1008) after the hello deadline however much junk they send."""
 
     async def scenario() -> None:
         async with serving(
@@ -186,10 +187,10 @@ def test_silent_connections_get_a_hello_deadline_and_never_take_a_session_slot(
             token="sesame",
             max_sessions=1,
             hello_timeout_s=3.0,
-            max_unauthenticated_per_address=3,
+            max_unauthenticated=3,
         ) as (url, _):
             silent = [await ws_connect(url, ping_interval=None) for _ in range(3)]
-            # a client from the same address with the token: the longest-waiting silent one makes room
+            # a client with the token: the longest-waiting silent one makes room
             async with ws_connect(url) as client:
                 evicted = await _reply(silent[0])
                 assert evicted["code"] == "too_many_sessions", evicted
@@ -437,3 +438,14 @@ def test_a_text_frame_that_is_not_utf8_is_closed_with_1007(engines: Engines, tmp
             return await _closed_code(ws)
 
     assert run(scenario()) == 1007
+
+
+def test_which_waiting_connection_makes_room() -> None:
+    """Per address beyond its cap (not for loopback), in all beyond the total; longest-waiting first."""
+    waiting = [("a1", "203.0.113.5"), ("b1", "198.51.100.7"), ("a2", "203.0.113.5"), ("l1", "127.0.0.1")]
+    assert pick_eviction(waiting, "203.0.113.5", per_address=2, total=10) == "a1"
+    assert pick_eviction(waiting, "198.51.100.7", per_address=2, total=10) is None
+    assert pick_eviction(waiting, "192.0.2.1", per_address=2, total=4) == "a1"
+    loopback = [(f"l{i}", "127.0.0.1") for i in range(5)]
+    assert pick_eviction(loopback, "127.0.0.1", per_address=2, total=10) is None
+    assert pick_eviction(loopback, "::1", per_address=2, total=5) == "l0"

@@ -157,7 +157,9 @@ async def _listen(url: str, listener: Listener, until: float, rng: random.Random
             else:
                 track = rng.choice(listener.queue)
                 kind = rng.choice(REPORTED_KINDS)
-                position_s = round(rng.uniform(0.0, 30.0), 3) + step * 1000.0  # unique per event
+                # unique per event, and within the track (a position past its end is clamped to it)
+                position_s = round(step * 0.01 + rng.uniform(0.0, 0.009), 3)
+                assert position_s < track["duration_s"], (position_s, track["duration_s"])
                 listener.sent[ref] = (kind, track["id"], position_s)
                 listener.sent_at[ref] = time.monotonic()
                 await client.send(
