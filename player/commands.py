@@ -142,8 +142,9 @@ def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
         BackupError: If the backup folder cannot be made.
     """
     from player.errors import BackupError, StoreError
-    from player.library.store import backup_database, library_recovery
+    from player.library.store import library_recovery
     from player.server.log import log_recovery
+    from player.storage import backup_database
 
     # The log first: nothing can rebuild it, while a rescan rebuilds the library.
     sources: list[tuple[Path, str]] = []

@@ -52,8 +52,8 @@ from player.core.interleave import TEAMS, InterleavedPick, QueueRecord
 from player.core.records import LOG_KINDS, PLAYBACK_KINDS, LogEvent
 from player.core.track import TrackId
 from player.errors import ListenerErasedError
-from player.library.store import database_error, open_database
 from player.settings import LOG_SYNCS, LogSync
+from player.storage import open_database, setting_up
 
 __all__ = ["InteractionLog", "LogItem", "log_recovery", "numbers_only", "session_hash"]
 
@@ -273,7 +273,7 @@ class InteractionLog:
             log=logger,
         )
         self._checkpointer: sqlite3.Connection | None = None
-        try:
+        with setting_up(self._db, self.path, recovery=recovery):
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute(f"PRAGMA synchronous={synchronous.upper()}")
             self._db.execute("PRAGMA busy_timeout=30000")
@@ -283,12 +283,6 @@ class InteractionLog:
             with self._lock:
                 # One script, one transaction: two processes opening a new log at once do not race.
                 self._db.executescript(f"BEGIN IMMEDIATE;{_SCHEMA}{_migrations(self._db)}{_STAMP}COMMIT;")
-        except sqlite3.DatabaseError as exc:
-            self._db.close()
-            raise database_error(self.path, exc, recovery=recovery) from exc
-        except BaseException:
-            self._db.close()
-            raise
 
     def close(self) -> None:
         """Close the database (idempotent)."""

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 
-__all__ = ["digest", "garble_header", "scramble_table_page", "table_leaf_pages", "truncate_half"]
+__all__ = ["damages", "digest", "garble_header", "scramble_table_page", "table_leaf_pages", "truncate_half"]
 
 _LEAF_TABLE = 0x0D
 _INTERIOR_TABLE = 0x05
@@ -78,3 +79,13 @@ def garble_header(path: Path) -> None:
     """Overwrite the 16-byte magic string "SQLite format 3\\0" at the start of the file."""
     with path.open("r+b") as f:
         f.write(b"\x00garbage-header!")
+
+
+def damages(table: str) -> dict[str, Callable[[Path], object]]:
+    """The damages the tests apply, by name: a scrambled page of ``table``, a file cut in half, a
+    garbage header."""
+    return {
+        "scrambled page": lambda path: scramble_table_page(path, table),
+        "truncated": truncate_half,
+        "garbage header": garble_header,
+    }

@@ -4,7 +4,6 @@ reported by `cadence library` without a traceback."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -12,7 +11,7 @@ import pytest
 from player.cli import main
 from player.errors import DatabaseCorruptError, StoreError
 from player.library.store import LibraryStore
-from tests.support.damaged_db import digest, garble_header, scramble_table_page, truncate_half
+from tests.support.damaged_db import damages, digest, scramble_table_page
 from tests.support.fakes import make_track
 
 TRACKS = 200
@@ -33,11 +32,7 @@ def _library(path: Path) -> Path:
     return path
 
 
-DAMAGES: dict[str, Callable[[Path], object]] = {
-    "scrambled page": lambda path: scramble_table_page(path, "tracks"),
-    "truncated": truncate_half,
-    "garbage header": garble_header,
-}
+DAMAGES = damages("tracks")
 
 
 @pytest.mark.parametrize("damage", sorted(DAMAGES))

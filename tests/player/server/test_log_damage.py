@@ -7,7 +7,6 @@ import asyncio
 import logging
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ from player.errors import DatabaseCorruptError
 from player.server.log import InteractionLog
 from player.server.shell import run_server
 from player.settings import Settings
-from tests.support.damaged_db import digest, garble_header, scramble_table_page, truncate_half
+from tests.support.damaged_db import damages, digest, garble_header, scramble_table_page
 from tests.support.fakes import fake_deps
 
 EVENTS = 2000
@@ -44,11 +43,7 @@ def _log(path: Path) -> Path:
     return path
 
 
-DAMAGES: dict[str, Callable[[Path], object]] = {
-    "scrambled page": lambda path: scramble_table_page(path, "events"),
-    "truncated": truncate_half,
-    "garbage header": garble_header,
-}
+DAMAGES = damages("events")
 
 
 @pytest.mark.parametrize("damage", sorted(DAMAGES))
