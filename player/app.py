@@ -40,7 +40,8 @@ from player.core.track import Track
 from player.errors import NoLibraryError, RankerError
 from player.library.commands import ensure_library
 from player.library.store import FeatureMatrix
-from player.server.shell import check_exposure, run_server, running_server
+from player.server.log import InteractionLog
+from player.server.shell import check_exposure, open_log, run_server, running_server
 from player.settings import HEURISTIC_INTERLEAVE_SHARE, RETRAINED_INTERLEAVE_SHARE, Settings
 
 __all__ = [
@@ -151,18 +152,21 @@ def build_engines(settings: Settings) -> Engines:
     return Engines(deps=deps, analyzer=analyzer)
 
 
-async def _engines(settings: Settings, engines: Engines | None) -> Engines:
-    # Refuse an exposed address, and a damaged interaction log, before spending seconds on the models.
+@asynccontextmanager
+async def _prepared(
+    settings: Settings, engines: Engines | None
+) -> AsyncIterator[tuple[Engines, InteractionLog]]:
+    """The engines and the opened interaction log, for the duration of the ``async with``.
+
+    An exposed address without a token, and a damaged log, are refused before seconds go into the
+    models; the log is opened (and checked) once, here, and handed to the server.
+    """
     check_exposure(settings)
-    await asyncio.to_thread(_check_log, settings)
-    return engines if engines is not None else await asyncio.to_thread(build_engines, settings)
-
-
-def _check_log(settings: Settings) -> None:
-    """Open (creating if absent) and check the interaction log; raises its damage as a Cadence error."""
-    from player.server.log import InteractionLog
-
-    InteractionLog(settings.log_db, synchronous=settings.log_sync).close()
+    log = await asyncio.to_thread(open_log, settings)
+    try:
+        yield (engines if engines is not None else await asyncio.to_thread(build_engines, settings)), log
+    finally:
+        log.close()
 
 
 async def serve(
@@ -179,8 +183,8 @@ async def serve(
             speech models cannot be loaded.
         OSError: If the address is in use.
     """
-    built = await _engines(settings, engines)
-    await run_server(settings, deps=built.deps, analyzer=built.analyzer, ready=ready, stop=stop)
+    async with _prepared(settings, engines) as (built, log):
+        await run_server(settings, deps=built.deps, analyzer=built.analyzer, ready=ready, stop=stop, log=log)
 
 
 @asynccontextmanager
@@ -190,6 +194,8 @@ async def serving(settings: Settings, engines: Engines | None = None) -> AsyncIt
     Raises:
         CadenceError, OSError: As :func:`serve`.
     """
-    built = await _engines(settings, engines)
-    async with running_server(settings, deps=built.deps, analyzer=built.analyzer) as url:
+    async with (
+        _prepared(settings, engines) as (built, log),
+        running_server(settings, deps=built.deps, analyzer=built.analyzer, log=log) as url,
+    ):
         yield url

@@ -55,7 +55,7 @@ from player.errors import ListenerErasedError
 from player.settings import LOG_SYNCS, LogSync
 from player.storage import open_database, setting_up
 
-__all__ = ["InteractionLog", "LogItem", "log_recovery", "numbers_only", "session_hash"]
+__all__ = ["InteractionLog", "LogItem", "log_recovery", "numbers_only", "session_hash", "session_of"]
 
 logger = logging.getLogger(__name__)
 
@@ -332,17 +332,13 @@ class InteractionLog:
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                refused = self._erased(
-                    {
-                        item.session_id if isinstance(item, QueueRecord) else item[0].session_id
-                        for item in items
-                    }
-                )
+                refused = self._erased({session_of(item) for item in items})
                 for item in items:
+                    if session_of(item) in refused:
+                        continue
                     if isinstance(item, QueueRecord):
-                        if item.session_id not in refused:
-                            self._insert_queue(item)
-                    elif item[0].session_id not in refused:
+                        self._insert_queue(item)
+                    else:
                         self._insert(*item)
                 self._db.execute("COMMIT")
             except BaseException:
@@ -597,6 +593,11 @@ class InteractionLog:
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         logger.info("forgot listener %s: %d rows erased", listener_id, erased)
         return erased
+
+
+def session_of(item: LogItem) -> str:
+    """The session an event or a queue record belongs to."""
+    return item.session_id if isinstance(item, QueueRecord) else item[0].session_id
 
 
 def session_hash(session_id: str) -> str:

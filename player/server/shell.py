@@ -99,6 +99,7 @@ __all__ = [
     "SpeechPool",
     "auth_backoff_s",
     "check_exposure",
+    "open_log",
     "pick_eviction",
     "run_server",
     "running_server",
@@ -154,10 +155,6 @@ class SpeechPool:
 # ---------------------------------------------------------------- one connection
 
 
-class _Abandoned(Exception):
-    """An utterance whose connection closed before a speech worker took it."""
-
-
 class _Connection:
     """Feeds one websocket's frames to its Session and carries out the effects, in order."""
 
@@ -173,6 +170,11 @@ class _Connection:
         self._speech_order = asyncio.Lock()
         self._core_order = asyncio.Lock()
         self._tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def waiting(self) -> bool:
+        """Open and not yet authenticated: waiting for its ``hello``, holding no session slot."""
+        return not self.authenticated and not self.closed
 
     async def run(self) -> None:
         settings = self.server.settings
@@ -321,34 +323,30 @@ class _Connection:
         self.authenticated = True
         return True
 
-    async def evict(self) -> None:
-        """Too many connections wait for ``hello`` and this one waited longest: say so and close."""
-        if self.closed or self.authenticated:
-            return
-        await self._send(
-            Error(
-                code="too_many_sessions", message="too many connections are waiting to say hello; try again"
-            )
-        )
-        await self._close(1013, "too many connections waiting")
-
     async def _refuse_session(self) -> None:
         active = self.server.active
-        await self._send(Error(code="too_many_sessions", message=f"{active} sessions open; try again later"))
-        await self._close(1013, "too many sessions")
+        await self._end(
+            Error(code="too_many_sessions", message=f"{active} sessions open; try again later"), 1013
+        )
+
+    async def evict(self) -> None:
+        """Too many connections wait for ``hello`` and this one waited longest: say so and close.
+        (``closed`` is already set by the server, so it no longer counts as waiting.)"""
+        message = "too many connections are waiting to say hello; try again"
+        await self._end(Error(code="too_many_sessions", message=message), 1013)
 
     async def erased(self) -> None:
         """The listener of this session was erased (``cadence forget``): say so and close."""
         if self.closed:
             return
         logger.info("session %s: its listener was erased; closing", self.session.session_id)
-        await self._send(
-            Error(
-                code="listener_erased",
-                message="this listener's data was erased (cadence forget); the session is closed",
-            )
-        )
-        await self._close(1000, "listener erased")
+        message = "this listener's data was erased (cadence forget); the session is closed"
+        await self._end(Error(code="listener_erased", message=message), 1000)
+
+    async def _end(self, error: Error, close_code: int) -> None:
+        """Tell the client why, then close with ``close_code`` (the reason is the error's code)."""
+        await self._send(error)
+        await self._close(close_code, error.code.replace("_", " "))
 
     async def _commit(self, records: list[LogItem]) -> bool:
         try:
@@ -461,13 +459,12 @@ class _Connection:
             # One utterance at a time per connection: in order, each against the baseline the last updated.
             async with self._speech_order:
                 if self.closed:  # the client is gone: its queued utterances are not analysed
-                    raise _Abandoned
-                estimate = await pool.run(
-                    analyzer.analyze_utterance, effect.utterance, baseline=effect.baseline
-                )
-            result = AnalysisDone(effect.request_id, estimate)
-        except _Abandoned:
-            result = AnalysisFailed(effect.request_id, "internal", "the connection closed")
+                    result = AnalysisFailed(effect.request_id, "internal", "the connection closed")
+                else:
+                    estimate = await pool.run(
+                        analyzer.analyze_utterance, effect.utterance, baseline=effect.baseline
+                    )
+                    result = AnalysisDone(effect.request_id, estimate)
         except CadenceError as exc:
             result = AnalysisFailed(effect.request_id, exc.code, exc.message)
         except Exception:
@@ -495,8 +492,6 @@ class _Server:
         self.limits = SessionLimits.from_settings(settings)
         self.active = 0
         """Connections holding a session slot (authenticated by ``hello``)."""
-        self.waiting: dict[str, _Connection] = {}
-        """Connections waiting for their ``hello`` by session id, longest-waiting first."""
         self.auth_failures: dict[str, tuple[int, float]] = {}
         """Per client address: wrong tokens in a row and the monotonic time of the last."""
         self.connections: dict[str, _Connection] = {}
@@ -507,44 +502,44 @@ class _Server:
         session_id = uuid.uuid4().hex[:16]
         address = _address(ws)
         connection = _Connection(self, ws, Session(session_id, self.deps, self.limits), address)
-        self.connections[session_id] = connection
         self._wait_for_hello(connection)
+        self.connections[session_id] = connection
         try:
             await connection.run()
         except Exception:
             logger.exception("connection %s failed", session_id)
         finally:
             del self.connections[session_id]
-            self.waiting.pop(session_id, None)
             if connection.authenticated:
                 self.active -= 1
 
     # -- connections that have not said hello yet (they never hold a session slot)
 
     def _wait_for_hello(self, connection: _Connection) -> None:
-        """Let ``connection`` wait for its ``hello``, making room first (:func:`pick_eviction`)."""
+        """Make room for ``connection`` to wait for its ``hello`` (:func:`pick_eviction`)."""
         s = self.settings
+        # connections are kept in arrival order: the waiting ones, longest-waiting first
+        waiting = [(sid, c.address) for sid, c in self.connections.items() if c.waiting]
         victim_id = pick_eviction(
-            [(sid, c.address) for sid, c in self.waiting.items()],
+            waiting,
             connection.address,
             per_address=s.max_unauthenticated_per_address,
             total=s.max_unauthenticated,
         )
         if victim_id is not None:
-            victim = self.waiting.pop(victim_id)
+            victim = self.connections[victim_id]
+            victim.closed = True  # no longer waiting, at once
             logger.warning(
                 "%d connections wait for hello: closing the one that waited longest (from %s)",
-                len(self.waiting) + 1,
+                len(waiting) + 1,
                 victim.address,
             )
             task = asyncio.create_task(victim.evict())
             self._background.add(task)
             task.add_done_callback(self._background.discard)
-        self.waiting[connection.session.session_id] = connection
 
     def authenticated(self, connection: _Connection) -> None:
         """``connection`` said hello and holds a session slot now."""
-        self.waiting.pop(connection.session.session_id, None)
         self.active += 1
         self.auth_failures.pop(connection.address, None)
 
@@ -663,17 +658,21 @@ async def run_server(
     analyzer: SpeechAnalyzer,
     ready: Callable[[str], None] | None = None,
     stop: asyncio.Event | None = None,
+    log: InteractionLog | None = None,
 ) -> None:
     """Serve until ``stop`` is set (forever if None); ``ready(url)`` is called once listening.
 
-    ``deps`` and ``analyzer`` are the engines, loaded once per process by :mod:`player.app`.
+    ``deps`` and ``analyzer`` are the engines, loaded once per process by :mod:`player.app`; ``log``
+    the interaction log from :func:`open_log` (the caller keeps and closes it), or None to open it here.
 
     Raises:
-        CadenceError: If the address needs a token (``token_required``).
+        CadenceError: If the address needs a token (``token_required``), or the log is damaged.
         OSError: If the address is in use.
     """
     check_exposure(settings)
-    log = InteractionLog(settings.log_db, synchronous=settings.log_sync, autocheckpoint=False)
+    own_log = log is None
+    if log is None:
+        log = open_log(settings)
     core = _Server(settings, deps, analyzer, log)
     origins: Sequence[Any] = [None, *settings.allowed_origins]
     try:
@@ -702,12 +701,22 @@ async def run_server(
                 watcher.cancel()
     finally:
         await asyncio.to_thread(core.close)
-        log.close()
+        if own_log:
+            log.close()
+
+
+def open_log(settings: Settings) -> InteractionLog:
+    """The interaction log as the server uses it (checked at open; WAL checkpoints left to the writer).
+
+    Raises:
+        DatabaseCorruptError, StoreError: If log.db is damaged or cannot be opened.
+    """
+    return InteractionLog(settings.log_db, synchronous=settings.log_sync, autocheckpoint=False)
 
 
 @asynccontextmanager
 async def running_server(
-    settings: Settings, *, deps: SessionDeps, analyzer: SpeechAnalyzer
+    settings: Settings, *, deps: SessionDeps, analyzer: SpeechAnalyzer, log: InteractionLog | None = None
 ) -> AsyncIterator[str]:
     """Run a server for the duration of the ``async with``; yields its ``ws://`` URL.
 
@@ -721,7 +730,9 @@ async def running_server(
         if not ready.done():
             ready.set_result(url)
 
-    task = asyncio.create_task(run_server(settings, deps=deps, analyzer=analyzer, ready=on_ready, stop=stop))
+    task = asyncio.create_task(
+        run_server(settings, deps=deps, analyzer=analyzer, ready=on_ready, stop=stop, log=log)
+    )
     waiting: set[asyncio.Future[Any]] = {task, ready}
     done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
     if task in done:

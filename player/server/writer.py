@@ -16,9 +16,8 @@ import queue
 import threading
 from typing import TypeAlias
 
-from player.core.interleave import QueueRecord
 from player.errors import ListenerErasedError
-from player.server.log import InteractionLog, LogItem
+from player.server.log import InteractionLog, LogItem, session_of
 
 __all__ = ["LogItem", "LogWriter"]
 
@@ -91,7 +90,7 @@ class LogWriter:
             for batch_items, done, loop in batches:
                 mine = error
                 if mine is None and refused:
-                    erased = {_session_of(item) for item in batch_items} & refused
+                    erased = {session_of(item) for item in batch_items} & refused
                     if erased:
                         mine = ListenerErasedError(
                             f"the listener of session {sorted(erased)[0]} was erased while it was open"
@@ -106,10 +105,6 @@ class LogWriter:
         self._thread.join(timeout=30)
         self._stop.set()
         self._checkpoints.join(timeout=30)
-
-
-def _session_of(item: LogItem) -> str:
-    return item.session_id if isinstance(item, QueueRecord) else item[0].session_id
 
 
 def _settle(done: asyncio.Future[None], error: BaseException | None) -> None:

@@ -53,3 +53,20 @@ def test_serving_checks_the_address_before_building_engines(tmp_path: Path) -> N
         asyncio.run(start())
     assert exc.value.code == "token_required"
     assert not (tmp_path / "library.db").exists()
+
+
+def test_serving_refuses_a_damaged_log_before_building_engines(tmp_path: Path) -> None:
+    """A damaged log.db is refused before the library or models load, and left as it is."""
+    log_db = tmp_path / "log.db"
+    log_db.write_bytes(b"this is not sqlite" * 100)
+    before = log_db.read_bytes()
+
+    async def start() -> None:
+        async with serving(Settings(home=tmp_path)):
+            raise AssertionError("the server started")
+
+    with pytest.raises(CadenceError) as exc:
+        asyncio.run(start())
+    assert exc.value.code == "database_corrupt"
+    assert not (tmp_path / "library.db").exists()
+    assert log_db.read_bytes() == before
