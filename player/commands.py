@@ -39,6 +39,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
         CadenceError: If the address needs a token, or an engine cannot be loaded.
     """
     from player.app import serve
+    from player.server.shell import page_url
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -48,8 +49,10 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
                 loop.add_signal_handler(sig, stop.set)
 
         def announce(url: str) -> None:
+            page = page_url(url) + ("?token=YOUR_TOKEN (once per browser)" if settings.token else "")
             print(
-                f'cadence: ready on {url} — try `cadence client --url {url} --text "I\'m exhausted"`',
+                f"cadence: ready on {url} — web client: {page} — "
+                f'or try `cadence client --url {url} --text "I\'m exhausted"`',
                 flush=True,
             )
 

@@ -111,6 +111,12 @@ class Settings:
     """After a wrong token, the answer to the next wrong one from that address waits this long,
     doubling with each failure (up to :attr:`auth_backoff_max_s`); a right token resets it."""
     auth_backoff_max_s: float = 30.0
+    media_url_ttl_s: float = 6 * 3600.0
+    """How long the signed ``audio_url``/``art_url`` of a queued track stay valid (with a token)."""
+    max_http_streams: int = 64
+    """Audio responses streaming at once; beyond, HTTP 503 with ``Retry-After``."""
+    max_transcodes: int = 4
+    """Of those, transcoded on the fly at once (each an ffmpeg process)."""
     max_text_bytes: int = 64 * 1024
     """Largest text frame a session accepts; larger ones get ``frame_too_large`` and are dropped."""
     max_binary_bytes: int = 256 * 1024

@@ -568,6 +568,7 @@ class QueuedTrack:
     title: str
     artist: str
     path: str
+    """The file's absolute path on the server's machine: sent only to a loopback client ("" otherwise)."""
     duration_s: float
     valence: float
     """0–1, the track's own valence."""
@@ -578,6 +579,10 @@ class QueuedTrack:
     """The ranker's score (higher plays sooner); comparable within one queue only."""
     reason: str
     """Why it was picked, for the listener."""
+    audio_url: str | None = None
+    """Where to fetch the audio, relative to the server (``/tracks/{id}/audio…``; set by the server)."""
+    art_url: str | None = None
+    """Where to fetch the cover art, when the track has some."""
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> QueuedTrack:
@@ -593,21 +598,27 @@ class QueuedTrack:
             tempo_bpm=float(data.get("tempo_bpm") or 0.0),
             score=float(data.get("score") or 0.0),
             reason=str(data.get("reason") or ""),
+            audio_url=str(data["audio_url"]) if data.get("audio_url") else None,
+            art_url=str(data["art_url"]) if data.get("art_url") else None,
         )
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "title": self.title,
-            "artist": self.artist,
-            "path": self.path,
-            "duration_s": round(self.duration_s, 3),
-            "valence": round(self.valence, 4),
-            "energy": round(self.energy, 4),
-            "tempo_bpm": round(self.tempo_bpm, 2),
-            "score": round(self.score, 5),
-            "reason": self.reason,
-        }
+        return _drop_none(
+            {
+                "id": self.id,
+                "title": self.title,
+                "artist": self.artist,
+                "path": self.path or None,
+                "audio_url": self.audio_url,
+                "art_url": self.art_url,
+                "duration_s": round(self.duration_s, 3),
+                "valence": round(self.valence, 4),
+                "energy": round(self.energy, 4),
+                "tempo_bpm": round(self.tempo_bpm, 2),
+                "score": round(self.score, 5),
+                "reason": self.reason,
+            }
+        )
 
 
 QueueTrigger = Literal["start", "mood", "intent", "skip", "next"]

@@ -54,6 +54,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any, TypeVar
 
 from websockets.asyncio.server import ServerConnection, serve
@@ -61,7 +62,8 @@ from websockets.exceptions import ConnectionClosed
 
 from mood.errors import CadenceError
 from mood.stream import Utterance, VadEvent
-from player.core.protocol import Error, ServerMessage, Welcome, dumps
+from player.core.links import with_links
+from player.core.protocol import Error, Queue, ServerMessage, Welcome, dumps
 from player.core.session import (
     AnalysisDone,
     AnalysisFailed,
@@ -90,6 +92,7 @@ from player.core.session import (
     VadChanged,
 )
 from player.errors import ListenerErasedError
+from player.server.http import HttpService
 from player.server.log import InteractionLog, session_hash
 from player.server.writer import LogItem, LogWriter
 from player.settings import Settings
@@ -100,6 +103,7 @@ __all__ = [
     "auth_backoff_s",
     "check_exposure",
     "open_log",
+    "page_url",
     "pick_eviction",
     "run_server",
     "running_server",
@@ -403,6 +407,8 @@ class _Connection:
     async def _send(self, message: ServerMessage) -> None:
         if self.closed and not isinstance(message, Error):
             return
+        if isinstance(message, Queue):
+            message = await self._linked(message)
         try:
             async with asyncio.timeout(self.server.settings.send_timeout_s):
                 await self.ws.send(dumps(message))
@@ -410,6 +416,16 @@ class _Connection:
             pass
         except TimeoutError:
             self._abort("a send")
+
+    async def _linked(self, queue: Queue) -> Queue:
+        """``queue`` with each track's ``audio_url``/``art_url``; its ``path`` only for a loopback client."""
+        http = self.server.http
+        unknown = [t.id for t in queue.tracks if not http.art_known(t.id)]
+        if unknown:  # reading the tags for cover art: off the event loop, once per track
+            await asyncio.to_thread(lambda: [http.has_art(track_id) for track_id in unknown])
+        return with_links(
+            queue, http.signer, time.time(), has_art=http.has_art, reveal_paths=_is_loopback(self.address)
+        )
 
     async def _open_stream(self, effect: OpenAudio) -> None:
         analyzer = self.server.analyzer
@@ -497,11 +513,15 @@ class _Server:
         self.connections: dict[str, _Connection] = {}
         """Open connections by session id."""
         self._background: set[asyncio.Task[None]] = set()
+        self.http = HttpService(settings, deps.tracks, auth_failed=self.auth_failed)
+        """Plain HTTP on the same port (the page, audio, art) and the handshake's checks."""
 
     async def handler(self, ws: ServerConnection) -> None:
         session_id = uuid.uuid4().hex[:16]
         address = _address(ws)
-        connection = _Connection(self, ws, Session(session_id, self.deps, self.limits), address)
+        # a browser that opened the page with the token carries its cookie: its hello needs none
+        limits = replace(self.limits, token=None) if ws in self.http.preauthorized else self.limits
+        connection = _Connection(self, ws, Session(session_id, self.deps, limits), address)
         self._wait_for_hello(connection)
         self.connections[session_id] = connection
         try:
@@ -584,6 +604,7 @@ class _Server:
                     task.add_done_callback(self._background.discard)
 
     def close(self) -> None:
+        self.http.close()
         self.writer.close()
         self.pool.shutdown()
         self.core_pool.shutdown(wait=False, cancel_futures=True)
@@ -618,6 +639,36 @@ def pick_eviction(
     if len(waiting) >= total:
         return waiting[0][0]
     return None
+
+
+def page_url(ws_url: str) -> str:
+    """The web client's address on the server at ``ws_url`` (same host and port, over HTTP)."""
+    return "http" + ws_url.removeprefix("ws").rstrip("/") + "/"
+
+
+class _HeadDeadline(ServerConnection):
+    """A connection whose request head must arrive within ``deadline_s`` of connecting.
+
+    ``open_timeout`` is off because an audio response is streamed inside the ``process_request``
+    hook, for as long as the listener's player reads it; this bounds what it bounded before that:
+    a client that connects and never finishes its request.
+    """
+
+    deadline_s: float = 10.0
+
+    @classmethod
+    def factory(cls, deadline_s: float) -> type[_HeadDeadline]:
+        return type("HeadDeadline", (cls,), {"deadline_s": deadline_s})
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        timer = self.loop.call_later(self.deadline_s, self._head_late)
+        self.request_rcvd.add_done_callback(lambda _: timer.cancel())
+        self.connection_lost_waiter.add_done_callback(lambda _: timer.cancel())
+
+    def _head_late(self) -> None:
+        if self.request is None:
+            self.transport.abort()
 
 
 def _address(ws: ServerConnection) -> str:
@@ -674,13 +725,14 @@ async def run_server(
     if log is None:
         log = open_log(settings)
     core = _Server(settings, deps, analyzer, log)
-    origins: Sequence[Any] = [None, *settings.allowed_origins]
     try:
         async with serve(
             core.handler,
             settings.host,
             settings.port,
-            origins=origins,
+            process_request=core.http.process_request,  # plain HTTP; Host and Origin checks
+            create_connection=_HeadDeadline.factory(settings.hello_timeout_s),
+            open_timeout=None,  # audio streams run inside the hook; _HeadDeadline bounds the request head
             compression=None,
             max_size=HARD_MAX_FRAME_BYTES,
             max_queue=64,
@@ -691,7 +743,7 @@ async def run_server(
         ) as server:
             host, port = next(iter(server.sockets)).getsockname()[:2]
             url = f"ws://{host}:{port}" if ":" not in host else f"ws://[{host}]:{port}"
-            logger.info("ready on %s (log %s)", url, settings.log_db)
+            logger.info("ready on %s, web client on %s (log %s)", url, page_url(url), settings.log_db)
             watcher = asyncio.create_task(core.watch_erasures())
             if ready is not None:
                 ready(url)
@@ -699,6 +751,7 @@ async def run_server(
                 await (stop.wait() if stop is not None else asyncio.Future())
             finally:
                 watcher.cancel()
+                core.http.close()
     finally:
         await asyncio.to_thread(core.close)
         if own_log:
