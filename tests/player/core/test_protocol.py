@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -78,9 +79,13 @@ def test_server_records_serialize_to_documented_json() -> None:
     estimate = MoodEstimate(
         0.3, 0.2, 0.7, "tired", "ugh", (Intent("calmer", 0.8, "calmer"),), {"text": {"v": 0.1}}
     )
-    track = QueuedTrack("id1", "T", "A", "/p.ogg", 30.0, 0.4, 0.3, 90.0, 1.2, "calm")
+    track = QueuedTrack(
+        "id1", "T", "A", "/p.ogg", 30.0, 0.4, 0.3, 90.0, 1.2, "calm", audio_url="/tracks/id1/audio"
+    )
+    remote = replace(track, path="", art_url="/tracks/id1/art?exp=1&sig=x")
     records: list[ServerMessage] = [
         Welcome(PROTOCOL_VERSION, "abc"),
+        Queue((remote,), 0.5, 0.5, "next"),
         Vad("speech", 0.25),
         Mood(estimate, "voice", start_s=0.1, end_s=1.5),
         Mood(estimate, "text", ref="m1"),

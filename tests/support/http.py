@@ -1,0 +1,56 @@
+"""A raw HTTP/1.1 client for the server tests: one request per connection, every byte visible."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    headers: dict[str, str]
+    """Lower-case names; a repeated header keeps its last value."""
+    body: bytes
+
+
+def base_of(ws_url: str) -> tuple[str, int]:
+    """(host, port) of a server's ``ws://`` URL."""
+    parts = urlsplit(ws_url)
+    assert parts.hostname is not None and parts.port is not None
+    return parts.hostname, parts.port
+
+
+async def request(
+    ws_url: str,
+    target: str,
+    *,
+    method: str = "GET",
+    headers: dict[str, str] | None = None,
+    timeout: float = 60.0,
+) -> Reply:
+    """Send ``method target`` to the server at ``ws_url`` and read the whole answer (it closes)."""
+    host, port = base_of(ws_url)
+    reader, writer = await asyncio.open_connection(host, port)
+    fields = {"Host": f"{host}:{port}", "User-Agent": "cadence-tests", **(headers or {})}
+    head = f"{method} {target} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in fields.items()) + "\r\n"
+    writer.write(head.encode("latin-1"))
+    await writer.drain()
+    try:
+        raw = await asyncio.wait_for(reader.read(), timeout)
+    finally:
+        writer.close()
+    return parse(raw)
+
+
+def parse(raw: bytes) -> Reply:
+    head, sep, body = raw.partition(b"\r\n\r\n")
+    assert sep, f"no end of head in {raw[:200]!r}"
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ", 2)[1])
+    headers: dict[str, str] = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return Reply(status, headers, body)
