@@ -115,7 +115,7 @@ class Settings:
     """How long the signed ``audio_url``/``art_url`` of a queued track stay valid (with a token)."""
     max_http_streams: int = 64
     """Audio responses streaming at once; beyond, HTTP 503 with ``Retry-After``."""
-    max_transcodes: int = 4
+    max_transcodes: int = 24
     """Of those, transcoded on the fly at once (each an ffmpeg process)."""
     max_text_bytes: int = 64 * 1024
     """Largest text frame a session accepts; larger ones get ``frame_too_large`` and are dropped."""

@@ -34,7 +34,6 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
 from typing import Any, Protocol, TextIO
 
 import numpy as np
@@ -44,7 +43,7 @@ from websockets.exceptions import InvalidHandshake, InvalidURI
 from player.desktop.deck import DeckEvent
 from player.desktop.devices import AudioInput, AudioOutput, format_devices, list_devices, open_devices
 from player.desktop.keys import Command, KeyInterpreter, parse_command_line
-from player.desktop.playback import PlaybackThread
+from player.desktop.playback import PlaybackThread, TrackLocation, track_location
 from player.desktop.render import format_event_line, render
 from player.desktop.screen import ListenState
 from player.errors import CadenceError, DeviceError
@@ -175,7 +174,7 @@ class ListenSession:
         if self._print is not None:
             self._print(event, t_s=self.session_s(), **fields)
 
-    def _next_track_from_thread(self) -> tuple[str, Path] | None:
+    def _next_track_from_thread(self) -> tuple[str, TrackLocation] | None:
         """Called by the playback thread when the deck is empty."""
         loop = self._loop
         if loop is None or self._done.is_set():
@@ -187,7 +186,7 @@ class ListenSession:
             future.cancel()
             return None
 
-    async def _take_next_track(self) -> tuple[str, Path] | None:
+    async def _take_next_track(self) -> tuple[str, TrackLocation] | None:
         if self._done.is_set():
             return None
         limit = self.options.max_tracks
@@ -203,7 +202,7 @@ class ListenSession:
                 await self.client.next(self.options.queue_size)
             await asyncio.sleep(0.2)
             return None
-        return item.id, Path(item.path)
+        return item.id, track_location(item.path, item.audio_url, self.state.url)
 
     # ---------------------------------------------------------------- run
 
@@ -294,8 +293,7 @@ class ListenSession:
                     if self.state.failed_in_a_row >= _MAX_FAILED_IN_A_ROW:
                         self.failure = CadenceError(
                             f"{self.state.failed_in_a_row} tracks in a row could not be played here "
-                            f"(last: {message}); a server on another machine sends paths of its own "
-                            "files, so play its library where the files are",
+                            f"(last: {message}); is the server reachable over HTTP on its port?",
                             code="tracks_unreadable",
                         )
                         self.stop()

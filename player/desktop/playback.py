@@ -11,10 +11,14 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import threading
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
+from urllib.parse import urljoin
 
 import numpy as np
 import soundfile as sf
@@ -28,7 +32,10 @@ __all__ = [
     "FileSource",
     "NextTrack",
     "PlaybackThread",
+    "TrackLocation",
     "decode_track",
+    "open_track",
+    "track_location",
 ]
 
 logger = logging.getLogger(__name__)
@@ -62,11 +69,10 @@ class FileSource:
             playback thread reports it and moves on to the next track).
     """
 
-    def __init__(self, path: Path | str, sample_rate_hz: int, channels: int) -> None:
-        self.path = Path(path)
+    def __init__(self, path: Path | str | BinaryIO, sample_rate_hz: int, channels: int) -> None:
         self.sample_rate_hz = sample_rate_hz
         self.channels = channels
-        self._file = sf.SoundFile(str(self.path))
+        self._file = sf.SoundFile(path if isinstance(path, io.IOBase) else str(path))
         self._in_rate = int(self._file.samplerate)
         self._in_channels = int(self._file.channels)
         self._resampler: soxr.ResampleStream | None = None
@@ -125,8 +131,43 @@ def decode_track(path: Path | str, sample_rate_hz: int, channels: int) -> np.nda
     return np.concatenate(blocks) if blocks else np.zeros((0, channels), dtype=np.float32)
 
 
-NextTrack = Callable[[], "tuple[str, Path] | None"]
-"""Asked by the playback thread for the next ``(track_id, path)``; None when there is nothing yet."""
+TrackLocation = Path | str
+"""Where a track is: a file on this machine, or the ``http(s)://`` URL of its audio on the server."""
+
+NextTrack = Callable[[], "tuple[str, TrackLocation] | None"]
+"""Asked by the playback thread for the next ``(track_id, location)``; None when there is nothing yet."""
+
+MAX_REMOTE_TRACK_BYTES = 1024 * 1024 * 1024
+"""A track fetched from the server larger than this is refused (1 GiB)."""
+
+
+def track_location(path: str, audio_url: str | None, server_url: str) -> TrackLocation:
+    """Where to play a queued track from: its ``path`` if that file is on this machine (a server on
+    the same machine sends it), else its ``audio_url`` on the server at ``server_url`` (``ws://``)."""
+    if path and Path(path).is_file():
+        return Path(path)
+    if audio_url:
+        base = "http" + server_url.removeprefix("ws") if server_url.startswith("ws") else server_url
+        return urljoin(base.rstrip("/") + "/", audio_url)
+    return Path(path)
+
+
+def open_track(location: TrackLocation, sample_rate_hz: int, channels: int) -> FileSource:
+    """A :class:`FileSource` for a local file, or for a track fetched whole from the server into
+    memory (never to disk; transcoded tracks arrive as Ogg Opus, which soundfile decodes).
+
+    Raises:
+        OSError: If the server cannot be reached or answers with an error.
+        soundfile.LibsndfileError: If the bytes are not audio soundfile can read.
+    """
+    if isinstance(location, str) and location.startswith(("http://", "https://")):
+        request = urllib.request.Request(location, headers={"User-Agent": "cadence-listen"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            data = response.read(MAX_REMOTE_TRACK_BYTES + 1)
+        if len(data) > MAX_REMOTE_TRACK_BYTES:
+            raise OSError(f"the track at {location.split('?')[0]} is larger than 1 GiB")
+        return FileSource(io.BytesIO(data), sample_rate_hz, channels)
+    return FileSource(location, sample_rate_hz, channels)
 
 
 class PlaybackThread:
@@ -145,7 +186,7 @@ class PlaybackThread:
         next_track: NextTrack,
         on_event: Callable[[DeckEvent], None],
         on_error: Callable[[str, str], None],
-        open_source: Callable[[Path, int, int], TrackSource] = FileSource,
+        open_source: Callable[[TrackLocation, int, int], TrackSource] = open_track,
         fade_s: float = 0.05,
         block_s: float = 0.05,
     ) -> None:
@@ -224,11 +265,12 @@ class PlaybackThread:
         if item is None:
             self._stop.wait(0.05)
             return
-        track_id, path = item
+        track_id, location = item
         try:
-            source = self._open_source(Path(path), self.output.sample_rate_hz, self.output.channels)
-        except Exception as exc:  # unreadable, missing or not audio: say so and move on
-            self._on_error(track_id, f"cannot play {path}: {exc}")
+            source = self._open_source(location, self.output.sample_rate_hz, self.output.channels)
+        except Exception as exc:  # unreadable, missing, unreachable or not audio: say so and move on
+            shown = location.split("?")[0] if isinstance(location, str) else location
+            self._on_error(track_id, f"cannot play {shown}: {exc}")
             return
         with self._lock:
             if self._stop.is_set():

@@ -327,3 +327,62 @@ def test_listen_through_sounddevice_on_a_virtual_alsa_card(listen_home: Path, tm
     with InteractionLog(listen_home / "log.db") as log:
         kinds = [e.kind for e in log.events("alsa-listener")]
     assert "started" in kinds and "mood" in kinds
+
+
+def _lan_address() -> str | None:
+    """This machine's address on its network (not loopback), or None if it has none."""
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.254", 9))  # no packet is sent: this only picks the route
+        except OSError:
+            return None
+        address = str(probe.getsockname()[0])
+    return None if address.startswith("127.") else address
+
+
+def test_listen_plays_a_remote_servers_tracks_over_http(listen_home: Path, tmp_path: Path) -> None:
+    """`cadence listen --url` against a server on the network address (so it sends no paths), with its
+    own empty --home: the tracks are fetched through their audio_url, played, and reported."""
+    from player.server.launch import launch_server_process
+
+    address = _lan_address()
+    if address is None:
+        pytest.skip("this machine has no non-loopback address")
+    token = "remote-listen-token"
+    own_home = tmp_path / "listener-home"
+    own_home.mkdir()
+    played = tmp_path / "played.wav"
+    silence = tmp_path / "silence.wav"
+    sf.write(silence, np.zeros(16000 * 30, np.float32), 16000)
+    with launch_server_process(listen_home, ["--host", address, "--token", token]) as server:
+        assert address in server.url
+        listen = _Listen(
+            ["--url", server.url, "--token", token, "--home", str(own_home), "--input-wav", str(silence),
+             "--output-wav", str(played), "--listener-id", "remote-listener", "--max-tracks", "2",
+             "--max-seconds", "120"],
+            tmp_path / "listen.err",
+        )  # fmt: skip
+        first = listen.wait_event("started", timeout_s=120)
+        time.sleep(3.0)
+        listen.send("skip")
+        listen.wait_count("started", 2, timeout_s=60)
+        time.sleep(2.0)
+        listen.send("quit")
+        code, stderr = listen.finish(timeout_s=60)
+    assert code == 0, stderr
+    assert not listen.of("track_failed"), listen.events
+    assert not (own_home / "library.db").exists(), "the listener has no library of its own"
+
+    started_ids = [f["id"] for f in listen.of("started")]
+    assert started_ids[0] == first["id"]
+    with LibraryStore(listen_home / "library.db") as store:
+        tracks = store.get_many(started_ids)
+    out, _ = sf.read(played, dtype="float32", always_2d=True)
+    for track_id in started_ids:
+        _, ncc = _find(out[:, 0], _source(tracks[track_id].path, 0.5, 1.0))
+        assert ncc > 0.98, (track_id, ncc)
+    with InteractionLog(listen_home / "log.db") as log:
+        kinds = [(e.kind, e.track_id) for e in log.events("remote-listener") if e.kind in ("started", "skipped")]
+    assert kinds[:3] == [("started", started_ids[0]), ("skipped", started_ids[0]), ("started", started_ids[1])]

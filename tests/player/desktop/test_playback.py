@@ -100,3 +100,16 @@ def test_playback_thread_plays_tracks_in_turn_and_passes_over_unplayable_ones(tm
     heard_a = decode_track(first, 44100, 2)
     fade = round(0.05 * 44100)  # away from the fades, the output is the decoded track
     np.testing.assert_allclose(out[fade : len(heard_a) - fade], heard_a[fade:-fade], atol=1e-4)
+
+
+def test_track_location_prefers_a_local_file_then_the_servers_audio_url(tmp_path: Path) -> None:
+    from player.desktop.playback import track_location
+
+    here = tmp_path / "a.flac"
+    here.write_bytes(b"x")
+    assert track_location(str(here), "/tracks/a/audio", "ws://h:1") == here
+    assert track_location("", "/tracks/a/audio?exp=1&sig=s", "ws://10.0.0.2:8765") == (
+        "http://10.0.0.2:8765/tracks/a/audio?exp=1&sig=s"
+    )
+    assert track_location("/elsewhere/a.flac", "/tracks/a/audio", "wss://h:8765/") == "https://h:8765/tracks/a/audio"
+    assert track_location("/elsewhere/a.flac", None, "ws://h:1") == Path("/elsewhere/a.flac")
