@@ -129,6 +129,14 @@ def _add_server_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, default=None, help=f"default {_default('port')}")
     p.add_argument("--token", default=None, help="shared secret clients present in `hello`")
     p.add_argument(
+        "--tls-cert",
+        type=Path,
+        default=None,
+        help="serve wss:// and https:// with this PEM certificate chain (browsers open the microphone "
+        "only on https or localhost)",
+    )
+    p.add_argument("--tls-key", type=Path, default=None, help="the certificate's PEM private key")
+    p.add_argument(
         "--allow-origin",
         dest="allowed_origins",
         action="append",
@@ -283,6 +291,8 @@ def settings_from_args(args: argparse.Namespace, environ: dict[str, str] | None 
         "host",
         "port",
         "token",
+        "tls_cert",
+        "tls_key",
         "max_sessions",
         "speech_workers",
         "interleave_share",

@@ -83,6 +83,10 @@ class Settings:
     port: int = 8765
     token: str | None = None
     """Shared secret clients present in ``hello`` (None: none needed; required beyond loopback)."""
+    tls_cert: Path | None = None
+    """PEM certificate chain: serve ``wss://`` and ``https://`` (a phone's browser opens the
+    microphone only on https or localhost). Needs :attr:`tls_key`."""
+    tls_key: Path | None = None
     allowed_origins: tuple[str, ...] = field(default_factory=tuple)
     """Origin header values accepted from browsers (besides none at all, i.e. non-browser clients)."""
     max_sessions: int = 256
@@ -178,4 +182,4 @@ class Settings:
     def url(self) -> str:
         """``ws://host:port`` of a server with these settings (IPv6 hosts in brackets)."""
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"ws://{host}:{self.port}"
+        return f"{'wss' if self.tls_cert else 'ws'}://{host}:{self.port}"

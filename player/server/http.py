@@ -29,6 +29,7 @@ Content-Security-Policy.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import hashlib
 import hmac
 import ipaddress
@@ -84,6 +85,8 @@ _STATIC_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _TRACK_PATH = re.compile(r"^/tracks/([^/]+)/(audio|art)$")
 _HOST = re.compile(r"^[A-Za-z0-9.\-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
 _CHUNK = 256 * 1024
+_REQUEST_HOST: contextvars.ContextVar[str] = contextvars.ContextVar("request_host", default="localhost")
+"""The request's (checked) Host header, for the CSP of whatever answers it (one task per request)."""
 
 
 def csp(host: str) -> str:
@@ -176,8 +179,10 @@ class HttpService:
             return self._plain(HTTPStatus.FORBIDDEN, "this server answers only to a loopback host name\n")
         if not _HOST.match(host):
             return self._plain(HTTPStatus.BAD_REQUEST, "bad Host header\n")
+        _REQUEST_HOST.set(host)
         origin = headers.get("Origin")
-        if origin is not None and origin not in self.settings.allowed_origins and origin != f"http://{host}":
+        own = (f"http://{host}", f"https://{host}")
+        if origin is not None and origin not in self.settings.allowed_origins and origin not in own:
             logger.warning("refusing a request from origin %s (%s)", origin, _address(connection))
             return self._plain(HTTPStatus.FORBIDDEN, "origin not allowed\n")
         if "websocket" in headers.get("Upgrade", "").lower():
@@ -190,7 +195,7 @@ class HttpService:
             return response
         query = dict(parse_qsl(query_string, keep_blank_values=True))
         try:
-            response = await self._route(connection, request, path, query, host)
+            response = await self._route(connection, request, path, query)
         except _Unauthorized:
             delay = self.auth_failed(_address(connection))
             await asyncio.sleep(delay)
@@ -203,14 +208,14 @@ class HttpService:
         return response
 
     async def _route(
-        self, connection: ServerConnection, request: Request, path: str, query: dict[str, str], host: str
+        self, connection: ServerConnection, request: Request, path: str, query: dict[str, str]
     ) -> Response:
         headers = request.headers
         if path == "/":
-            return self._page(headers, query, host)
+            return self._page(headers, query)
         if path.startswith("/static/"):
             self._check_session(headers)
-            return self._static_file(path.removeprefix("/static/"), headers, host)
+            return self._static_file(path.removeprefix("/static/"), headers)
         match = _TRACK_PATH.match(path)
         if match is None:
             return self._plain(HTTPStatus.NOT_FOUND, "not found\n")
@@ -256,7 +261,7 @@ class HttpService:
 
     # -- the page and its files
 
-    def _page(self, headers: Headers, query: dict[str, str], host: str) -> Response:
+    def _page(self, headers: Headers, query: dict[str, str]) -> Response:
         token = self.settings.token
         given = query.get("token")
         if token is not None and given is not None:
@@ -270,9 +275,9 @@ class HttpService:
             )
             return response
         self._check_session(headers)
-        return self._static_file("index.html", headers, host)
+        return self._static_file("index.html", headers)
 
-    def _static_file(self, name: str, headers: Headers, host: str) -> Response:
+    def _static_file(self, name: str, headers: Headers) -> Response:
         path = self._static.get(name) if _STATIC_NAME.match(name) else None
         if path is None:
             return self._plain(HTTPStatus.NOT_FOUND, "not found\n")
@@ -283,7 +288,7 @@ class HttpService:
             return self._plain(HTTPStatus.NOT_FOUND, "not found\n")
         etag, last_modified = validators(stat.st_size, stat.st_mtime_ns)
         if not_modified(headers, etag, stat.st_mtime_ns):
-            return self._response(HTTPStatus.NOT_MODIFIED, {"ETag": etag}, b"", host=host)
+            return self._response(HTTPStatus.NOT_MODIFIED, {"ETag": etag}, b"")
         return self._response(
             HTTPStatus.OK,
             {
@@ -293,7 +298,6 @@ class HttpService:
                 "Cache-Control": "no-cache",
             },
             data,
-            host=host,
         )
 
     # -- art
@@ -459,10 +463,8 @@ class HttpService:
     def _plain(self, status: HTTPStatus, text: str) -> Response:
         return self._response(status, {"Content-Type": "text/plain; charset=utf-8"}, text.encode())
 
-    def _response(
-        self, status: HTTPStatus, fields: Mapping[str, str], body: bytes, *, host: str = "localhost"
-    ) -> Response:
-        headers = Headers(_security_headers(host))
+    def _response(self, status: HTTPStatus, fields: Mapping[str, str], body: bytes) -> Response:
+        headers = Headers(_security_headers(_REQUEST_HOST.get()))
         for name, value in fields.items():
             headers[name] = value
         if "Content-Length" not in headers:
@@ -485,7 +487,7 @@ def _security_headers(host: str) -> dict[str, str]:
 
 def _head(status: HTTPStatus, fields: Mapping[str, str]) -> bytes:
     lines = [f"HTTP/1.1 {status.value} {status.phrase}", "Server: cadence"]
-    lines += [f"{k}: {v}" for k, v in {**_security_headers("localhost"), **fields}.items()]
+    lines += [f"{k}: {v}" for k, v in {**_security_headers(_REQUEST_HOST.get()), **fields}.items()]
     lines.append("Connection: close")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 

@@ -29,7 +29,7 @@ from typing import IO
 
 __all__ = ["READY_PATTERN", "ServerProcess", "ServerStartError", "launch_server_process"]
 
-READY_PATTERN = re.compile(r"cadence: ready on (ws://\S+)")
+READY_PATTERN = re.compile(r"cadence: ready on (wss?://\S+)")
 """The line `cadence serve` prints once it listens; group 1 is its URL."""
 
 _KEPT_LINES = 200

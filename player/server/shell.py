@@ -49,6 +49,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
+import ssl
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -641,6 +642,27 @@ def pick_eviction(
     return None
 
 
+def tls_context(settings: Settings) -> ssl.SSLContext | None:
+    """The server's TLS context from ``--tls-cert``/``--tls-key`` (None: plain ws/http).
+
+    Raises:
+        CadenceError: (``tls``) If only one of them is set, or they cannot be loaded.
+    """
+    if settings.tls_cert is None and settings.tls_key is None:
+        return None
+    if settings.tls_cert is None or settings.tls_key is None:
+        raise CadenceError("--tls-cert and --tls-key go together", code="tls")
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(settings.tls_cert, settings.tls_key)
+    except (OSError, ssl.SSLError) as exc:
+        raise CadenceError(
+            f"cannot load the TLS certificate {settings.tls_cert} and key {settings.tls_key}: {exc}",
+            code="tls",
+        ) from exc
+    return context
+
+
 def page_url(ws_url: str) -> str:
     """The web client's address on the server at ``ws_url`` (same host and port, over HTTP)."""
     return "http" + ws_url.removeprefix("ws").rstrip("/") + "/"
@@ -721,6 +743,7 @@ async def run_server(
         OSError: If the address is in use.
     """
     check_exposure(settings)
+    tls = tls_context(settings)
     own_log = log is None
     if log is None:
         log = open_log(settings)
@@ -733,6 +756,7 @@ async def run_server(
             process_request=core.http.process_request,  # plain HTTP; Host and Origin checks
             create_connection=_HeadDeadline.factory(settings.hello_timeout_s),
             open_timeout=None,  # audio streams run inside the hook; _HeadDeadline bounds the request head
+            ssl=tls,
             compression=None,
             max_size=HARD_MAX_FRAME_BYTES,
             max_queue=64,
@@ -742,7 +766,8 @@ async def run_server(
             logger=logging.getLogger("player.server.ws"),
         ) as server:
             host, port = next(iter(server.sockets)).getsockname()[:2]
-            url = f"ws://{host}:{port}" if ":" not in host else f"ws://[{host}]:{port}"
+            scheme = "wss" if tls is not None else "ws"
+            url = f"{scheme}://{host}:{port}" if ":" not in host else f"{scheme}://[{host}]:{port}"
             logger.info("ready on %s, web client on %s (log %s)", url, page_url(url), settings.log_db)
             watcher = asyncio.create_task(core.watch_erasures())
             if ready is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -29,10 +30,12 @@ async def request(
     method: str = "GET",
     headers: dict[str, str] | None = None,
     timeout: float = 60.0,
+    tls: ssl.SSLContext | None = None,
 ) -> Reply:
-    """Send ``method target`` to the server at ``ws_url`` and read the whole answer (it closes)."""
+    """Send ``method target`` to the server at ``ws_url`` and read the whole answer (it closes);
+    over TLS with ``tls`` (a ``wss://`` server)."""
     host, port = base_of(ws_url)
-    reader, writer = await asyncio.open_connection(host, port)
+    reader, writer = await asyncio.open_connection(host, port, ssl=tls)
     fields = {"Host": f"{host}:{port}", "User-Agent": "cadence-tests", **(headers or {})}
     head = f"{method} {target} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in fields.items()) + "\r\n"
     writer.write(head.encode("latin-1"))

@@ -384,5 +384,11 @@ def test_listen_plays_a_remote_servers_tracks_over_http(listen_home: Path, tmp_p
         _, ncc = _find(out[:, 0], _source(tracks[track_id].path, 0.5, 1.0))
         assert ncc > 0.98, (track_id, ncc)
     with InteractionLog(listen_home / "log.db") as log:
-        kinds = [(e.kind, e.track_id) for e in log.events("remote-listener") if e.kind in ("started", "skipped")]
-    assert kinds[:3] == [("started", started_ids[0]), ("skipped", started_ids[0]), ("started", started_ids[1])]
+        kinds = [
+            (e.kind, e.track_id) for e in log.events("remote-listener") if e.kind in ("started", "skipped")
+        ]
+    assert kinds[:3] == [
+        ("started", started_ids[0]),
+        ("skipped", started_ids[0]),
+        ("started", started_ids[1]),
+    ]

@@ -111,5 +111,8 @@ def test_track_location_prefers_a_local_file_then_the_servers_audio_url(tmp_path
     assert track_location("", "/tracks/a/audio?exp=1&sig=s", "ws://10.0.0.2:8765") == (
         "http://10.0.0.2:8765/tracks/a/audio?exp=1&sig=s"
     )
-    assert track_location("/elsewhere/a.flac", "/tracks/a/audio", "wss://h:8765/") == "https://h:8765/tracks/a/audio"
+    assert (
+        track_location("/elsewhere/a.flac", "/tracks/a/audio", "wss://h:8765/")
+        == "https://h:8765/tracks/a/audio"
+    )
     assert track_location("/elsewhere/a.flac", None, "ws://h:1") == Path("/elsewhere/a.flac")

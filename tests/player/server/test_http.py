@@ -11,6 +11,8 @@ import asyncio
 import io
 import json
 import socket
+import ssl
+import subprocess
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -311,10 +313,12 @@ def test_a_token_guards_every_request_and_signed_urls_need_no_headers(
     async def scenario() -> None:
         async with http_server(tmp_path, files, token=TOKEN, auth_backoff_s=0.01) as (url, _):
             for target in ("/", "/static/app.js", "/tracks/flac/audio", "/tracks/flac/art"):
-                assert (await request(url, target)).status == 401, target
-            with pytest.raises(ServerError) as refused:
+                refused = await request(url, target)
+                assert refused.status == 401, target
+                assert f"ws://{urlsplit(url).netloc}" in refused.headers["content-security-policy"]
+            with pytest.raises(ServerError) as unauthorized:
                 await CadenceClient.connect(url)
-            assert refused.value.code == "unauthorized"
+            assert unauthorized.value.code == "unauthorized"
 
             tracks = await _queue(url, token=TOKEN)
             audio = tracks["flac"]["audio_url"]
@@ -431,3 +435,38 @@ def test_a_client_that_stops_reading_audio_stalls_nobody_and_is_dropped(
     received, ack = run(scenario())
     assert b'"playback"' in ack
     assert received < big, "the stalled reader was dropped before it got the whole file"
+
+
+def test_tls_serves_wss_and_https_on_one_port(tmp_path: Path, files: dict[str, Path]) -> None:
+    """With --tls-cert/--tls-key (a phone's browser opens the microphone only on https): the page,
+    ranged audio and the websocket all over TLS, with a certificate the client checks."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    tls = ssl.create_default_context(cafile=str(cert))
+    data = files["flac"].read_bytes()
+
+    async def scenario() -> None:
+        async with http_server(tmp_path, files, tls_cert=cert, tls_key=key) as (url, _):
+            assert url.startswith("wss://")
+            page = await request(url, "/", tls=tls)
+            assert page.status == 200 and b"/static/app.js" in page.body
+            async with ws_connect(url, ssl=tls, origin=f"https://{urlsplit(url).netloc}") as ws:  # type: ignore[arg-type]
+                await ws.send(json.dumps({"type": "hello", "protocol": 1, "client": "tls"}))
+                assert json.loads(await ws.recv())["type"] == "welcome"
+                await ws.send(
+                    json.dumps({"type": "session.start", "local_time": "2026-05-04T07:30:00+02:00"})
+                )
+                queue = json.loads(await ws.recv())
+            audio = next(t["audio_url"] for t in queue["tracks"] if t["id"] == "flac")
+            part = await request(url, audio, headers={"Range": "bytes=1000-200999"}, tls=tls)
+            assert (part.status, part.body) == (206, data[1000:201000])
+            whole = await request(url, audio, tls=tls)
+            assert whole.body == data
+            with pytest.raises(ssl.SSLError):
+                await request(url, "/", tls=ssl.create_default_context())  # an unknown certificate
+
+    run(scenario())
