@@ -65,7 +65,7 @@ from player.server.media import (
 )
 from player.settings import Settings
 
-__all__ = ["COOKIE", "WEB_DIR", "HttpService", "csp", "is_loopback_host"]
+__all__ = ["COOKIE", "WEB_DIR", "HttpService", "client_address", "csp", "is_loopback_host"]
 
 logger = logging.getLogger(__name__)
 
@@ -183,7 +183,7 @@ class HttpService:
         origin = headers.get("Origin")
         own = (f"http://{host}", f"https://{host}")
         if origin is not None and origin not in self.settings.allowed_origins and origin not in own:
-            logger.warning("refusing a request from origin %s (%s)", origin, _address(connection))
+            logger.warning("refusing a request from origin %s (%s)", origin, client_address(connection))
             return self._plain(HTTPStatus.FORBIDDEN, "origin not allowed\n")
         if "websocket" in headers.get("Upgrade", "").lower():
             if self._cookie is not None and self._has_cookie(headers):
@@ -197,7 +197,7 @@ class HttpService:
         try:
             response = await self._route(connection, request, path, query)
         except _Unauthorized:
-            delay = self.auth_failed(_address(connection))
+            delay = self.auth_failed(client_address(connection))
             await asyncio.sleep(delay)
             return self._plain(
                 HTTPStatus.UNAUTHORIZED,
@@ -433,7 +433,7 @@ class HttpService:
             async with asyncio.timeout(self.settings.send_timeout_s):
                 await connection.drain()
         except TimeoutError:
-            logger.info("an HTTP client of %s stopped reading; dropping it", _address(connection))
+            logger.info("an HTTP client of %s stopped reading; dropping it", client_address(connection))
             transport.abort()
         except (ConnectionError, OSError, RuntimeError):
             transport.abort()  # the client went away mid-stream
@@ -492,7 +492,8 @@ def _head(status: HTTPStatus, fields: Mapping[str, str]) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
 
 
-def _address(connection: ServerConnection) -> str:
+def client_address(connection: ServerConnection) -> str:
+    """The client's IP address (a path for a Unix socket, "unknown" if the transport has none)."""
     peer = connection.remote_address
     if isinstance(peer, tuple) and peer:
         return str(peer[0])

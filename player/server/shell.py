@@ -93,7 +93,7 @@ from player.core.session import (
     VadChanged,
 )
 from player.errors import ListenerErasedError
-from player.server.http import HttpService
+from player.server.http import HttpService, client_address
 from player.server.log import InteractionLog, session_hash
 from player.server.writer import LogItem, LogWriter
 from player.settings import Settings
@@ -519,7 +519,7 @@ class _Server:
 
     async def handler(self, ws: ServerConnection) -> None:
         session_id = uuid.uuid4().hex[:16]
-        address = _address(ws)
+        address = client_address(ws)
         # a browser that opened the page with the token carries its cookie: its hello needs none
         limits = replace(self.limits, token=None) if ws in self.http.preauthorized else self.limits
         connection = _Connection(self, ws, Session(session_id, self.deps, limits), address)
@@ -691,14 +691,6 @@ class _HeadDeadline(ServerConnection):
     def _head_late(self) -> None:
         if self.request is None:
             self.transport.abort()
-
-
-def _address(ws: ServerConnection) -> str:
-    """The client's IP address (a path for a Unix socket, "unknown" if the transport has none)."""
-    peer = ws.remote_address
-    if isinstance(peer, tuple) and peer:
-        return str(peer[0])
-    return str(peer) if peer else "unknown"
 
 
 def _is_loopback(host: str) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -57,3 +58,14 @@ def parse(raw: bytes) -> Reply:
         name, _, value = line.partition(":")
         headers[name.strip().lower()] = value.strip()
     return Reply(status, headers, body)
+
+
+def lan_address() -> str | None:
+    """This machine's address on its network (not loopback), or None if it has none."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.254", 9))  # no packet is sent: this only picks the route
+        except OSError:
+            return None
+        address = str(probe.getsockname()[0])
+    return None if address.startswith("127.") or address == "0.0.0.0" else address

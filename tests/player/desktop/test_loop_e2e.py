@@ -329,25 +329,13 @@ def test_listen_through_sounddevice_on_a_virtual_alsa_card(listen_home: Path, tm
     assert "started" in kinds and "mood" in kinds
 
 
-def _lan_address() -> str | None:
-    """This machine's address on its network (not loopback), or None if it has none."""
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.connect(("192.0.2.254", 9))  # no packet is sent: this only picks the route
-        except OSError:
-            return None
-        address = str(probe.getsockname()[0])
-    return None if address.startswith("127.") else address
-
-
 def test_listen_plays_a_remote_servers_tracks_over_http(listen_home: Path, tmp_path: Path) -> None:
     """`cadence listen --url` against a server on the network address (so it sends no paths), with its
     own empty --home: the tracks are fetched through their audio_url, played, and reported."""
     from player.server.launch import launch_server_process
+    from tests.support.http import lan_address
 
-    address = _lan_address()
+    address = lan_address()
     if address is None:
         pytest.skip("this machine has no non-loopback address")
     token = "remote-listen-token"

@@ -36,7 +36,7 @@ from player.server.http import COOKIE
 from player.server.shell import running_server
 from player.settings import Settings
 from tests.support.fakes import FakeMood, FakeRecommender, make_track
-from tests.support.http import Reply, request
+from tests.support.http import Reply, lan_address, request
 
 pytestmark = pytest.mark.integration
 
@@ -355,19 +355,8 @@ def test_a_token_guards_every_request_and_signed_urls_need_no_headers(
     run(scenario())
 
 
-def _lan_address() -> str | None:
-    """This machine's address on its network (not loopback), or None if it has none."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.connect(("192.0.2.254", 9))  # no packet is sent: this only picks the route
-        except OSError:
-            return None
-        address = str(probe.getsockname()[0])
-    return None if address.startswith("127.") or address == "0.0.0.0" else address
-
-
 def test_a_remote_client_never_learns_where_files_live(tmp_path: Path, files: dict[str, Path]) -> None:
-    address = _lan_address()
+    address = lan_address()
     if address is None:
         pytest.skip("this machine has no non-loopback address")
 
