@@ -29,6 +29,7 @@ Content-Security-Policy.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import hashlib
 import hmac
@@ -85,6 +86,8 @@ _STATIC_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _TRACK_PATH = re.compile(r"^/tracks/([^/]+)/(audio|art)$")
 _HOST = re.compile(r"^[A-Za-z0-9.\-]+(:\d{1,5})?$|^\[[0-9A-Fa-f:.]+\](:\d{1,5})?$")
 _CHUNK = 256 * 1024
+_TRANSCODE_NICENESS = 10
+"""ffmpeg runs this much nicer than the server: transcoding takes the CPU the sessions leave."""
 _REQUEST_HOST: contextvars.ContextVar[str] = contextvars.ContextVar("request_host", default="localhost")
 """The request's (checked) Host header, for the CSP of whatever answers it (one task per request)."""
 
@@ -398,6 +401,8 @@ class HttpService:
                 stderr=asyncio.subprocess.PIPE,
             )
             assert process.stdout is not None and process.stderr is not None
+            with contextlib.suppress(OSError):  # below the server: the sessions' acks come first
+                os.setpriority(os.PRIO_PROCESS, process.pid, _TRANSCODE_NICENESS)
             try:
                 while chunk := await process.stdout.read(64 * 1024):
                     transport.write(chunk)
