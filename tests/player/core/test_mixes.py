@@ -335,11 +335,10 @@ def test_cold_start_discover_changes_with_the_week() -> None:
 
 
 def test_cold_start_has_activity_mixes_daylist_and_discover_only() -> None:
-    mixes = build(library(120), [])
-    assert set(mixes) == {"daylist", "discover", "workout", "focus", "sleep", "party", "chill"} - (
-        {"party"} - set(mixes)
-    )
-    assert {"daylist", "discover", "workout", "sleep", "chill"} <= set(mixes)
+    tracks = library(120)  # danceability 0.5 throughout: no Party
+    assert set(build(tracks, [])) == {"daylist", "discover", "workout", "focus", "sleep", "chill"}
+    dance = [replace(t, danceability=0.9) for t in tracks]
+    assert "party" in build(dance, [])
 
 
 def test_empty_library_has_no_mixes() -> None:
