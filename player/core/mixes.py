@@ -87,6 +87,7 @@ import numpy as np
 
 from player.core.listener import EARLY_SKIP_S, time_of_day_prior
 from player.core.ranking.context import Catalog, key_step, tempo_step
+from player.core.ranking.reasons import daypart
 from player.core.records import LogEvent
 from player.core.track import MFCC_COUNT, NUMERIC_FEATURES, Track
 
@@ -145,9 +146,6 @@ RELEASE_WINDOW_S = 14 * DAY_S
 DAYLIST_ENERGY_BAND = 0.2
 """A track fits the daypart when its energy is within this of the time-of-day energy."""
 
-_DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-_PARTS_OF_DAY = ((5, "morning"), (12, "afternoon"), (17, "evening"), (22, "night"))
-
 
 @dataclass(frozen=True, slots=True)
 class Mix:
@@ -165,17 +163,6 @@ class Mix:
 
 
 # --------------------------------------------------------------------------- public helpers
-
-
-def daypart(local: datetime) -> tuple[str, str]:
-    """``("Tuesday", "morning")`` for a local time: morning 5–12, afternoon 12–17, evening 17–22,
-    night 22–5; the small hours belong to the night before (Wednesday 02:00 is Tuesday night)."""
-    part = "night"
-    for start, name in _PARTS_OF_DAY:
-        if local.hour >= start:
-            part = name
-    day = local.weekday() if local.hour >= _PARTS_OF_DAY[0][0] else (local.weekday() - 1) % 7
-    return _DAYS[day], part
 
 
 def mmr_order(

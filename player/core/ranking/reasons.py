@@ -44,6 +44,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import numpy as np
 
@@ -58,6 +59,7 @@ __all__ = [
     "RESEMBLANCE_MIN",
     "REUSE_PENALTY",
     "VALENCE_STEP_MIN",
+    "daypart",
     "explain_queue",
 ]
 
@@ -131,15 +133,20 @@ class _Evidence:
     """Rows the listener ever started."""
 
 
-def _day_part(state: ListenerState, at_s: float) -> str:
-    """'Friday evening': client-local, the small hours named after the night they belong to."""
-    local = state.local_time(at_s)
+def daypart(local: datetime) -> tuple[str, str]:
+    """``("Tuesday", "morning")`` for a local time: morning 5–12, afternoon 12–17, evening 17–22,
+    night 22–5; the small hours belong to the night before (Wednesday 02:00 is Tuesday night)."""
     part = "night"
     for start, name in _PARTS_OF_DAY:
         if local.hour >= start:
             part = name
     day = local.weekday() if local.hour >= _PARTS_OF_DAY[0][0] else (local.weekday() - 1) % 7
-    return f"{_DAYS[day]} {part}"
+    return _DAYS[day], part
+
+
+def _day_part(state: ListenerState, at_s: float) -> str:
+    """'Friday evening': client-local, the small hours named after the night they belong to."""
+    return " ".join(daypart(state.local_time(at_s)))
 
 
 def _read(state: ListenerState, catalog: Catalog, at_s: float) -> _Evidence:
