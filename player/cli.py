@@ -40,6 +40,8 @@ _HANDLERS: dict[str, str] = {
     "serve": "player.commands:cmd_serve",
     "client": "player.client:cmd_client",
     "forget": "player.commands:cmd_forget",
+    "mixes": "player.commands:cmd_mixes",
+    "mix": "player.commands:cmd_mix",
     "backup": "player.commands:cmd_backup",
     "listen": "player.desktop.loop:cmd_listen",
 }
@@ -241,6 +243,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--realtime", action="store_true", help="stream the WAV at real time")
     p.add_argument("--listener-id", default=None)
     p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("mixes", help="a listener's mixes (On Repeat, Daily Mixes, Discover, Workout, …)")
+    _add_common(p)
+    p.add_argument(
+        "--listener", default=None, metavar="ID", help="whose log to build them from (none: cold start)"
+    )
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("mix", help="one mix as an M3U8 playlist any player can open")
+    _add_common(p)
+    p.add_argument(
+        "mix_id", metavar="ID", help="a mix id from `cadence mixes` (e.g. on-repeat, daily-1, workout)"
+    )
+    p.add_argument("--listener", default=None, metavar="ID")
+    p.add_argument("--m3u", type=Path, required=True, metavar="FILE", help="where to write the playlist")
 
     p = sub.add_parser("forget", help="erase everything stored about a listener")
     _add_common(p)

@@ -17,9 +17,15 @@ import signal
 import sys
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
+from mood.errors import CadenceError
 from mood.types import MoodEstimate
 from player.settings import Settings
+
+if TYPE_CHECKING:
+    from player.core.mixes import Mix
+    from player.core.track import Track
 
 __all__ = [
     "backup_root",
@@ -123,6 +129,71 @@ def cmd_forget(settings: Settings, args: argparse.Namespace) -> int:
     with InteractionLog(settings.log_db) as log:
         erased = log.forget(args.listener)
     print(f"forgot listener {args.listener}: {erased} rows erased from {settings.log_db}")
+    return 0
+
+
+def listener_mixes(
+    settings: Settings, listener_id: str | None, *, now: datetime | None = None
+) -> tuple[list[Mix], dict[str, Track]]:
+    """The listener's mixes from the library and their log (none logged: cold-start mixes), and the
+    library's tracks by id. ``now``: the listener's local time (default: this machine's)."""
+    from player.core.mixes import build_mixes
+    from player.library.store import LibraryStore
+    from player.server.log import InteractionLog
+
+    local = now or datetime.now().astimezone()
+    with LibraryStore(settings.library_db) as store:
+        tracks = store.tracks()
+        added_at = store.scanned_at()
+    events = []
+    if listener_id is not None and settings.log_db.exists():
+        with InteractionLog(settings.log_db) as log:
+            events = log.events(listener_id)
+    mixes = build_mixes(tracks, events, listener_local=local, now_s=local.timestamp(), added_at=added_at)
+    return mixes, {t.id: t for t in tracks}
+
+
+def cmd_mixes(settings: Settings, args: argparse.Namespace) -> int:
+    """`cadence mixes [--listener ID] [--json]`: list the listener's mixes."""
+    mixes, _ = listener_mixes(settings, args.listener)
+    if args.json:
+        print(json.dumps([
+            {"id": m.id, "kind": m.kind, "title": m.title, "description": m.description,
+             "count": len(m.track_ids), "refresh": m.refresh, "tracks": list(m.track_ids)}
+            for m in mixes
+        ], indent=2))  # fmt: skip
+        return 0
+    for m in mixes:
+        print(f"{m.id:<15} {len(m.track_ids):>3} tracks  {m.title}")
+    if not mixes:
+        print("no mixes: the library is empty (cadence scan PATH)")
+    return 0
+
+
+def m3u8(title: str, tracks: list[Track]) -> str:
+    """An extended M3U playlist (UTF-8): ``#EXTINF:seconds,Artist - Title`` and the file's path per track."""
+    lines = ["#EXTM3U", f"#PLAYLIST:{title}"]
+    for track in tracks:
+        name = f"{track.artist} - {track.title}" if track.artist else track.title
+        lines += [f"#EXTINF:{round(track.duration_s)},{name.replace(chr(10), ' ')}", track.path]
+    return "\n".join(lines) + "\n"
+
+
+def cmd_mix(settings: Settings, args: argparse.Namespace) -> int:
+    """`cadence mix ID --m3u FILE [--listener ID]`: write one mix as an M3U8 playlist.
+
+    Raises:
+        CadenceError: (``unknown_mix``) If the listener has no mix with that id now.
+    """
+    mixes, tracks = listener_mixes(settings, args.listener)
+    mix = next((m for m in mixes if m.id == args.mix_id), None)
+    if mix is None:
+        known = ", ".join(m.id for m in mixes) or "none"
+        raise CadenceError(
+            f"no mix {args.mix_id!r} for this listener now (have: {known})", code="unknown_mix"
+        )
+    args.m3u.write_text(m3u8(mix.title, [tracks[i] for i in mix.track_ids]), encoding="utf-8")
+    print(f"wrote {mix.title!r} ({len(mix.track_ids)} tracks) to {args.m3u}")
     return 0
 
 

@@ -218,6 +218,13 @@ class LibraryStore:
             rows = self._db.execute("SELECT record FROM tracks ORDER BY id").fetchall()
         return [Track.from_dict(json.loads(r[0])) for r in rows]
 
+    def scanned_at(self) -> dict[str, float]:
+        """When each track was last extracted (Unix seconds), by id: when it was added to the library,
+        or changed on disk since."""
+        with self._lock:
+            rows = self._db.execute("SELECT id, scanned_at_s FROM tracks").fetchall()
+        return {str(r[0]): float(r[1]) for r in rows}
+
     def track(self, track_id: str) -> Track | None:
         with self._lock:
             row = self._db.execute("SELECT record FROM tracks WHERE id = ?", (track_id,)).fetchone()

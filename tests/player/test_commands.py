@@ -111,3 +111,41 @@ def test_serve_refuses_an_exposed_address_before_loading_anything(
     assert main(["serve", "--home", str(tmp_path), "--host", "0.0.0.0"]) == 2
     assert "error [token_required]" in capsys.readouterr().err
     assert not (tmp_path / "library.db").exists()
+
+
+@pytest.mark.integration
+def test_mixes_and_an_m3u8_playlist_from_the_cli(
+    demo_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`cadence mixes --json` on the demo library (a new listener: the cold-start mixes), then `cadence
+    mix workout --m3u` writes an extended M3U whose entries are the mix's tracks, in order, as files."""
+    from tests.support.server import copy_library
+
+    home = tmp_path / "home"
+    copy_library(demo_home, home)
+    assert main(["mixes", "--home", str(home), "--listener", "nobody-yet", "--json"]) == 0
+    mixes = {m["id"]: m for m in json.loads(capsys.readouterr().out)}
+    assert {"workout", "sleep", "focus", "party", "chill", "daylist", "discover"} <= set(mixes)
+    assert "on-repeat" not in mixes, "no history, no On Repeat"
+    for mix in mixes.values():
+        assert mix["count"] == len(mix["tracks"]) == len(set(mix["tracks"])) >= 5
+
+    playlist = tmp_path / "workout.m3u8"
+    assert main(["mix", "workout", "--home", str(home), "--m3u", str(playlist)]) == 0
+    lines = playlist.read_text(encoding="utf-8").splitlines()
+    assert lines[0] == "#EXTM3U" and lines[1] == f"#PLAYLIST:{mixes['workout']['title']}"
+    entries = list(zip(lines[2::2], lines[3::2], strict=True))
+    assert len(entries) == mixes["workout"]["count"]
+    from player.library.store import LibraryStore
+
+    with LibraryStore(home / "library.db") as store:
+        by_path = {t.path: t for t in store.tracks()}
+    assert [by_path[path].id for _, path in entries] == mixes["workout"]["tracks"]
+    for extinf, path in entries:
+        seconds, _, name = extinf.removeprefix("#EXTINF:").partition(",")
+        assert int(seconds) == round(by_path[path].duration_s)
+        assert name == f"{by_path[path].artist} - {by_path[path].title}"
+        assert Path(path).is_file()
+
+    assert main(["mix", "no-such-mix", "--home", str(home), "--m3u", str(tmp_path / "x.m3u8")]) == 2
+    assert "unknown_mix" in capsys.readouterr().err
