@@ -31,7 +31,6 @@ import json  # noqa: E402
 import os  # noqa: E402
 import shutil  # noqa: E402
 import statistics  # noqa: E402
-import subprocess  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from typing import Any  # noqa: E402
@@ -45,32 +44,29 @@ sys.path.insert(0, str(ROOT))
 
 from bench.serve import LOCAL, traffic  # noqa: E402
 from player.client import CadenceClient  # noqa: E402
+from player.library.commands import ensure_library  # noqa: E402
+from player.library.scan import scan  # noqa: E402
 from player.library.store import LibraryStore  # noqa: E402
 from player.server.launch import launch_server_process  # noqa: E402
+from player.settings import Settings  # noqa: E402
 
 AIFF_TRACKS = 20
 
 
 def prepare(home: Path) -> None:
-    """The demo library (built by a first `cadence serve`), plus AIFF copies of some tracks, scanned."""
-    if not (home / "library.db").exists():
-        with launch_server_process(home):
-            pass
+    """The demo library (as a first `cadence serve` builds it), plus AIFF copies of some tracks, scanned."""
+    settings = Settings(home=home)
+    ensure_library(settings).close()
     aiff_dir = home / "aiff"
     if aiff_dir.exists():
         return
     aiff_dir.mkdir()
-    with LibraryStore(home / "library.db") as store:
-        tracks = sorted(store.tracks(), key=lambda t: t.id)[:AIFF_TRACKS]
+    with LibraryStore(settings.library_db) as store:
+        tracks = store.tracks()[:AIFF_TRACKS]
     for track in tracks:
         samples, rate = soundfile.read(track.path, dtype="float32")
         soundfile.write(aiff_dir / (Path(track.path).stem + ".aiff"), samples, rate, format="AIFF")
-    subprocess.run(
-        [sys.executable, "-m", "player", "scan", str(aiff_dir), "--home", str(home)],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-    )
+    scan([aiff_dir], settings.library_db, workers=settings.workers, progress=False)
 
 
 async def _urls(url: str, home: Path) -> dict[str, list[tuple[str, float]]]:

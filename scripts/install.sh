@@ -11,11 +11,12 @@ if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 # espeak-ng: speech for the mood tests; extremetuxracer-data: real music for tests and benchmarks;
 # libportaudio2: sounddevice; libsndfile1: soundfile; alsa-utils + plugins: the virtual sound card tests;
 # ffmpeg: transcoding tracks a browser can't play; chromium + chromium-driver: the web client's tests
-# (driven by Playwright's Python package through /usr/bin/chromium: no browser is downloaded).
+# (driven by Playwright's Python package through /usr/bin/chromium: no browser is downloaded);
+# openssl: the TLS test makes a self-signed certificate.
 $SUDO apt-get update -qq
 $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
     espeak-ng extremetuxracer-data libportaudio2 libsndfile1 alsa-utils libasound2-plugins sox \
-    ffmpeg chromium chromium-driver \
+    ffmpeg chromium chromium-driver openssl \
     >/dev/null
 
 PYTHON="${PYTHON:-python3}"

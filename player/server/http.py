@@ -66,7 +66,7 @@ from player.server.media import (
 )
 from player.settings import Settings
 
-__all__ = ["COOKIE", "WEB_DIR", "HttpService", "client_address", "csp", "is_loopback_host"]
+__all__ = ["COOKIE", "WEB_DIR", "HttpService", "client_address", "csp", "is_loopback", "is_loopback_host"]
 
 logger = logging.getLogger(__name__)
 
@@ -102,15 +102,9 @@ def csp(host: str) -> str:
     )
 
 
-def is_loopback_host(host_header: str | None) -> bool:
-    """True if a ``Host`` header names this machine by a loopback name or address."""
-    if not host_header:
-        return False
-    host = host_header.strip().lower()
-    if host.startswith("["):
-        host = host[1 : host.find("]")] if "]" in host else host
-    else:
-        host = host.rsplit(":", 1)[0] if host.count(":") == 1 else host
+def is_loopback(host: str) -> bool:
+    """True if ``host`` (a name or an address, no port) is this machine's loopback."""
+    host = host.lower()
     if host in ("localhost", "localhost.") or host.endswith(".localhost"):
         return True
     try:
@@ -119,8 +113,20 @@ def is_loopback_host(host_header: str | None) -> bool:
         return False
 
 
+def is_loopback_host(host_header: str | None) -> bool:
+    """True if a ``Host`` header (``name[:port]``, ``[v6]:port``) names this machine's loopback."""
+    if not host_header:
+        return False
+    host = host_header.strip()
+    if host.startswith("["):
+        host = host[1 : host.find("]")] if "]" in host else host
+    elif host.count(":") == 1:
+        host = host.rsplit(":", 1)[0]
+    return is_loopback(host)
+
+
 class _Unauthorized(Exception):
-    pass
+    """The request lacks the token (answered 401 after the wrong-token backoff)."""
 
 
 class HttpService:
@@ -310,7 +316,7 @@ class HttpService:
         if art is None:
             return self._plain(HTTPStatus.NOT_FOUND, "this track has no cover art\n")
         etag = f'"art-{hashlib.sha256(art.data).hexdigest()[:16]}"'
-        if not_modified(headers, etag, 0) and headers.get("If-None-Match") is not None:
+        if not_modified(headers, etag, None):  # art has no date of its own: only If-None-Match
             return self._response(HTTPStatus.NOT_MODIFIED, {"ETag": etag}, b"")
         return self._response(
             HTTPStatus.OK,

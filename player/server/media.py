@@ -115,17 +115,18 @@ def validators(size: int, mtime_ns: int) -> tuple[str, str]:
     return f'"{size:x}-{mtime_ns:x}"', formatdate(mtime_ns / 1e9, usegmt=True)
 
 
-def not_modified(headers: Any, etag: str, mtime_ns: int) -> bool:
+def not_modified(headers: Any, etag: str, mtime_ns: int | None) -> bool:
     """True if the request's conditional headers say the client's copy is current (304).
 
-    ``If-None-Match`` wins over ``If-Modified-Since`` (RFC 9110 §13.2.2).
+    ``If-None-Match`` wins over ``If-Modified-Since`` (RFC 9110 §13.2.2); ``mtime_ns`` None: the
+    representation has no date, so only ``If-None-Match`` can match.
     """
     inm = headers.get("If-None-Match")
     if inm is not None:
         tags = [t.strip().removeprefix("W/") for t in inm.split(",")]
         return "*" in tags or etag in tags
     ims = headers.get("If-Modified-Since")
-    if ims is not None:
+    if ims is not None and mtime_ns is not None:
         try:
             since = parsedate_to_datetime(ims).timestamp()
         except (TypeError, ValueError):

@@ -47,7 +47,6 @@ The engines (library, ranker, mood analyzer) are built and warmed by the wiring 
 from __future__ import annotations
 
 import asyncio
-import ipaddress
 import logging
 import ssl
 import time
@@ -93,7 +92,7 @@ from player.core.session import (
     VadChanged,
 )
 from player.errors import ListenerErasedError
-from player.server.http import HttpService, client_address
+from player.server.http import HttpService, client_address, is_loopback
 from player.server.log import InteractionLog, session_hash
 from player.server.writer import LogItem, LogWriter
 from player.settings import Settings
@@ -425,7 +424,7 @@ class _Connection:
         if unknown:  # reading the tags for cover art: off the event loop, once per track
             await asyncio.to_thread(lambda: [http.has_art(track_id) for track_id in unknown])
         return with_links(
-            queue, http.signer, time.time(), has_art=http.has_art, reveal_paths=_is_loopback(self.address)
+            queue, http.signer, time.time(), has_art=http.has_art, reveal_paths=is_loopback(self.address)
         )
 
     async def _open_stream(self, effect: OpenAudio) -> None:
@@ -633,7 +632,7 @@ def pick_eviction(
     ``total`` the longest-waiting of all. Loopback clients (this machine's own, which may open many
     sessions at once) are not capped per address, only in all. None: nobody needs to go.
     """
-    if not _is_loopback(address):
+    if not is_loopback(address):
         same = [sid for sid, addr in waiting if addr == address]
         if len(same) >= per_address:
             return same[0]
@@ -693,22 +692,13 @@ class _HeadDeadline(ServerConnection):
             self.transport.abort()
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def check_exposure(settings: Settings) -> None:
     """Refuse to listen beyond loopback without a token.
 
     Raises:
         CadenceError: (``token_required``) If ``settings.host`` is not a loopback address and no token is set.
     """
-    if not _is_loopback(settings.host) and not settings.token:
+    if not is_loopback(settings.host) and not settings.token:
         raise CadenceError(
             f"listening on {settings.host} exposes the server to the network; set --token SECRET "
             "(clients present it in `hello`) or listen on 127.0.0.1",
