@@ -459,3 +459,41 @@ def test_tls_serves_wss_and_https_on_one_port(tmp_path: Path, files: dict[str, P
                 await request(url, "/", tls=ssl.create_default_context())  # an unknown certificate
 
     run(scenario())
+
+
+def test_art_revalidates_limits_answer_503_and_a_silent_connection_is_dropped(
+    tmp_path: Path, files: dict[str, Path]
+) -> None:
+    async def scenario() -> None:
+        async with http_server(
+            tmp_path, files, max_transcodes=0, max_http_streams=1, hello_timeout_s=1.0
+        ) as (url, _):
+            art = await request(url, "/tracks/flac/art")
+            again = await request(url, "/tracks/flac/art", headers={"If-None-Match": art.headers["etag"]})
+            assert (again.status, again.body) == (304, b"")
+            dated = await request(url, "/tracks/flac/art", headers={"If-Modified-Since": art.headers["date"]})
+            assert dated.status == 200, "art has no date: If-Modified-Since alone never answers 304"
+
+            busy = await request(url, "/tracks/aiff/audio")
+            assert (busy.status, busy.headers["retry-after"]) == (503, "2")
+            assert (await request(url, "/tracks/flac/audio")).status == 200, "one stream at a time is allowed"
+
+            host, port = urlsplit(url).hostname, urlsplit(url).port
+            for partial in (b"", b"GET / HTTP/1.1\r\nHost: x"):
+                reader, writer = await asyncio.open_connection(host, port)
+                writer.write(partial)
+                assert await asyncio.wait_for(reader.read(), 10) == b"", "closed without an answer"
+                writer.close()
+
+    run(scenario())
+
+
+def test_tls_needs_both_files_and_readable_ones(tmp_path: Path) -> None:
+    from player.errors import CadenceError
+    from player.server.shell import tls_context
+
+    assert tls_context(Settings(home=tmp_path)) is None
+    for cert, key in ((tmp_path / "c.pem", None), (tmp_path / "c.pem", tmp_path / "k.pem")):
+        with pytest.raises(CadenceError) as refused:
+            tls_context(replace(Settings(home=tmp_path), tls_cert=cert, tls_key=key))
+        assert refused.value.code == "tls"
