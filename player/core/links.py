@@ -26,7 +26,7 @@ from urllib.parse import quote
 
 from player.core.protocol import Queue
 
-__all__ = ["LinkSigner", "cookie_value", "with_links"]
+__all__ = ["LinkSigner", "cookie_value", "http_url", "with_links"]
 
 _SIG_CHARS = 22
 """Characters of base64url signature kept (132 bits)."""
@@ -34,6 +34,15 @@ _SIG_CHARS = 22
 
 def _derive(token: str, purpose: str) -> bytes:
     return hmac.new(token.encode("utf-8"), f"cadence {purpose}".encode(), hashlib.sha256).digest()
+
+
+def http_url(ws_url: str) -> str:
+    """The HTTP address of the server at ``ws_url`` (same host and port): ``ws`` → ``http``,
+    ``wss`` → ``https``, no trailing slash."""
+    scheme, sep, rest = ws_url.partition("://")
+    if sep and scheme in ("ws", "wss"):
+        scheme = "http" + scheme.removeprefix("ws")
+    return f"{scheme}{sep}{rest}".rstrip("/")
 
 
 def cookie_value(token: str) -> str:

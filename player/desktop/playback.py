@@ -24,6 +24,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from player.core.links import http_url
 from player.desktop.deck import Deck, DeckEvent, NowPlaying, TrackSource
 from player.desktop.devices import AudioOutput
 from player.errors import DeviceError
@@ -147,8 +148,7 @@ def track_location(path: str, audio_url: str | None, server_url: str) -> TrackLo
     if path and Path(path).is_file():
         return Path(path)
     if audio_url:
-        base = "http" + server_url.removeprefix("ws") if server_url.startswith("ws") else server_url
-        return urljoin(base.rstrip("/") + "/", audio_url)
+        return urljoin(http_url(server_url) + "/", audio_url)
     return Path(path)
 
 

@@ -62,7 +62,7 @@ from websockets.exceptions import ConnectionClosed
 
 from mood.errors import CadenceError
 from mood.stream import Utterance, VadEvent
-from player.core.links import with_links
+from player.core.links import http_url, with_links
 from player.core.protocol import Error, Queue, ServerMessage, Welcome, dumps
 from player.core.session import (
     AnalysisDone,
@@ -664,7 +664,7 @@ def tls_context(settings: Settings) -> ssl.SSLContext | None:
 
 def page_url(ws_url: str) -> str:
     """The web client's address on the server at ``ws_url`` (same host and port, over HTTP)."""
-    return "http" + ws_url.removeprefix("ws").rstrip("/") + "/"
+    return http_url(ws_url) + "/"
 
 
 class _HeadDeadline(ServerConnection):

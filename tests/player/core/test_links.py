@@ -70,3 +70,11 @@ def test_with_links_reveals_paths_only_to_loopback_and_art_only_where_there_is_s
         "/music/t2.flac",
     ]
     assert all(t.art_url is None for t in local.tracks)
+
+
+def test_http_url_of_a_websocket_url() -> None:
+    from player.core.links import http_url
+
+    assert http_url("ws://127.0.0.1:8765") == "http://127.0.0.1:8765"
+    assert http_url("wss://[::1]:9/") == "https://[::1]:9"
+    assert http_url("http://h:1/") == "http://h:1"
