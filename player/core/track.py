@@ -90,7 +90,12 @@ class AudioFeatures:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Track(AudioFeatures):
-    """One track of the library: who and where it is, with its audio features (extracted once, at scan time)."""
+    """One track of the library: who and where it is, with its audio features (extracted once, at scan time)
+    and what its lyrics say.
+
+    ``valence`` is the track's valence as the ranker sees it: the audio valence blended with the lyrics'
+    valence by confidence when the track has lyrics (docs/features.md, "Lyrics"), else the audio valence.
+    """
 
     id: TrackId
     """Stable across rescans: derived from the path relative to nothing but itself (see store)."""
@@ -98,6 +103,22 @@ class Track(AudioFeatures):
     title: str
     artist: str
     album: str
+    audio_valence: float | None = None
+    """The extractor's valence (0–1) before the lyrics were blended in; None means "same as ``valence``"
+    (a record from before lyrics, or a track built without them)."""
+    lyrics_valence: float | None = None
+    """Valence of the lyrics' words, 0–1 (None: no lyrics found)."""
+    lyrics_energy: float | None = None
+    """Energy of the lyrics' words, 0–1 (None: no lyrics found)."""
+    lyrics_confidence: float = 0.0
+    """0–1 confidence of ``lyrics_valence`` (0: no lyrics, or lyrics that say nothing affective)."""
+    lyrics_source: str | None = None
+    """Where the lyrics came from (``sidecar:lrc``, ``tag:USLT`` …; see :mod:`player.library.lyrics`)."""
+
+    @property
+    def has_lyrics(self) -> bool:
+        """Whether lyrics were found for the track (their affect may still be neutral)."""
+        return self.lyrics_source is not None
 
     @classmethod
     def from_features(
@@ -116,6 +137,8 @@ class Track(AudioFeatures):
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Track:
+        """The track :meth:`to_dict` wrote; unknown keys are ignored and missing optional fields (a
+        record from before lyrics) take their defaults."""
         names = {f.name for f in fields(cls)}
         values = {k: v for k, v in data.items() if k in names}
         values["mfcc_mean"] = tuple(float(v) for v in values["mfcc_mean"])

@@ -52,7 +52,8 @@ def ensure_library(settings: Settings, *, demo_count: int = 120) -> LibraryStore
 def _print_report(report: ScanReport) -> None:
     print(
         f"{report.files} audio files: {len(report.extracted)} extracted, {report.unchanged} unchanged, "
-        f"{report.rehashed} touched but unchanged, {report.removed} removed, {len(report.problems)} problems "
+        f"{report.rehashed} touched but unchanged, {report.lyrics_updated} lyrics updated (audio unchanged), "
+        f"{report.removed} removed, {len(report.problems)} problems "
         f"({report.audio_s:.0f} s of audio in {report.wall_s:.1f} s)"
     )
     if report.problems:
@@ -68,8 +69,17 @@ def cmd_scan(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _lyrics_cell(track: Track) -> str:
+    """The lyrics' valence with its confidence in parentheses, or "—" for a track without lyrics."""
+    if not track.has_lyrics or track.lyrics_valence is None:
+        return "—"
+    return f"{track.lyrics_valence:.2f} ({track.lyrics_confidence:.2f})"
+
+
 def _table(tracks: list[Track]) -> str:
-    header = ("title", "artist", "album", "time", "bpm", "key", "energy", "valence")
+    """One line per track; ``valence`` is the blended value the ranker sees, ``audio`` the extractor's and
+    ``lyrics`` the words' (with their confidence)."""
+    header = ("title", "artist", "album", "time", "bpm", "key", "energy", "valence", "audio", "lyrics (conf)")
     rows = [header]
     from player.library.demo import KEY_NAMES
 
@@ -85,6 +95,8 @@ def _table(tracks: list[Track]) -> str:
                 f"{KEY_NAMES[t.key % 12]} {t.mode[:3]}",
                 f"{t.energy:.2f}",
                 f"{t.valence:.2f}",
+                f"{t.audio_valence if t.audio_valence is not None else t.valence:.2f}",
+                _lyrics_cell(t),
             )
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(header))]

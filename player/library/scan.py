@@ -6,6 +6,12 @@ mtime is hashed, and re-extracted only if its content changed; a stored file tha
 the scanned folders is dropped. Each extracted track is committed on its own, so a scan killed with
 SIGKILL loses at most the tracks in flight and the next scan carries on from there.
 
+Lyrics (:mod:`player.library.lyrics`) are read by the worker with the audio, and the track's valence is
+blended with theirs. The store keeps a fingerprint of each file's lyrics sidecars (``song.lrc``,
+``song.txt``); when the audio is unchanged but a sidecar appeared, changed or vanished, only the lyrics
+are read again, in this process (tags and text, no decode), and the stored record is updated
+(:attr:`ScanReport.lyrics_updated`). Changed embedded tags change the file's bytes, hence a re-extraction.
+
 Extraction runs in a ``forkserver`` pool whose server process imports and warms the analysis once
 (numba compiles librosa's kernels, or loads them from its cache); every worker forked from it starts
 warm. Bad files never stop a scan: each becomes a :class:`~player.library.store.ScanProblem`.
@@ -29,6 +35,7 @@ from typing import Any
 
 from player.core.track import Track, TrackId
 from player.library import features as feature_module
+from player.library.lyrics import SidecarState, apply_lyrics, read_lyrics, sidecar_state
 from player.library.store import FileState, LibraryStore, ScanProblem, track_id_for
 
 __all__ = ["AUDIO_EXTENSIONS", "ScanReport", "content_hash", "read_tags", "scan"]
@@ -71,6 +78,9 @@ class ScanReport:
     """Per extracted file, CPU seconds of the worker process (robust to a busy machine)."""
     warm_up_s: float = 0.0
     """Seconds the pool's server process spent warming the analysis (numba) before the first file."""
+    lyrics_updated: int = 0
+    """Files whose audio was unchanged (counted in ``unchanged`` or ``rehashed``) but whose lyrics
+    sidecar appeared, changed or vanished: their lyrics were read again, their audio was not."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +88,8 @@ class _Job:
     path: str
     size: int
     mtime_ns: int
+    sidecar: SidecarState | None = None
+    """The lyrics sidecars seen when the job was planned (before the worker reads them)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +103,7 @@ class _Result:
     worker_s: float
     worker_cpu_s: float
     pid: int
+    sidecar: SidecarState | None = None
 
 
 # ------------------------------------------------------------------------------------------- helpers
@@ -131,6 +144,15 @@ def read_tags(path: Path) -> tuple[str, str, str]:
     return title, artist or "Unknown artist", album or path.parent.name or "Unknown album"
 
 
+def _lyrics_of(track: Track) -> Track:
+    """``track`` with the lyrics of its file read and blended in; without lyrics if that fails."""
+    try:
+        return apply_lyrics(track, read_lyrics(Path(track.path)))
+    except Exception as exc:  # lyrics are optional: a failure never costs the track
+        _log.debug("lyrics of %s not read: %s", track.path, exc)
+        return apply_lyrics(track, None)
+
+
 def _walk(paths: Sequence[Path]) -> Iterator[Path]:
     for root in paths:
         if root.is_file():
@@ -152,13 +174,14 @@ def _under(path: str, roots: Sequence[str]) -> bool:
 
 def _init_worker() -> None:
     feature_module.single_threaded_blas()
-    # Workers forked from a warmed forkserver are warm already; this covers other start methods.
+    # Workers forked from a warmed forkserver are warm already; this covers other start methods
+    # (the lyrics' text model loads on first use, in milliseconds).
     if feature_module.warm_up_seconds() is None:
         feature_module.warm_up()
 
 
 def _extract(job: _Job) -> _Result:
-    """Runs in a worker: decode, analyse, read tags and hash one file. Never raises."""
+    """Runs in a worker: decode, analyse, read tags and lyrics and hash one file. Never raises."""
     start = time.perf_counter()
     cpu_start = time.process_time()
     path = Path(job.path)
@@ -169,8 +192,10 @@ def _extract(job: _Job) -> _Result:
         audio_features = feature_module.extract_file(path)
         title, artist, album = read_tags(path)
         digest = content_hash(path)
-        track = Track.from_features(
-            audio_features, id=track_id_for(path), path=job.path, title=title, artist=artist, album=album
+        track = _lyrics_of(
+            Track.from_features(
+                audio_features, id=track_id_for(path), path=job.path, title=title, artist=artist, album=album
+            )
         ).to_dict()
     except feature_module.DecodeError as exc:
         problem = str(exc)
@@ -188,6 +213,7 @@ def _extract(job: _Job) -> _Result:
         time.perf_counter() - start,
         time.process_time() - cpu_start,
         os.getpid(),
+        job.sidecar,
     )
 
 
@@ -269,6 +295,8 @@ class _Plan:
     jobs: list[_Job] = field(default_factory=list)
     unchanged: int = 0
     rehashed: int = 0
+    lyrics: list[tuple[FileState, SidecarState | None]] = field(default_factory=list)
+    """Stored files whose audio is unchanged but whose lyrics sidecars differ from the stored ones."""
     problems: list[ScanProblem] = field(default_factory=list)
 
 
@@ -313,6 +341,7 @@ def scan(
         removed = store.remove_paths(gone) if gone else 0
         if removed:
             _log.info("scan: dropped %d tracks whose files are gone", removed)
+        lyrics_updated = _update_lyrics(plan.lyrics, store)
         done = _extract_all(plan.jobs, store, workers=workers, progress=progress, version=version)
         store.set_extractor_version(version)
         store.checkpoint()
@@ -328,13 +357,16 @@ def scan(
         worker_latencies_s=tuple(done.latencies_s),
         worker_cpu_s=tuple(done.cpu_s),
         warm_up_s=done.warm_up_s,
+        lyrics_updated=lyrics_updated,
     )
     _log.info(
-        "scan: %d files, %d extracted, %d unchanged, %d rehashed, %d removed, %d problems in %.1f s",
+        "scan: %d files, %d extracted, %d unchanged, %d rehashed, %d lyrics updated, %d removed, "
+        "%d problems in %.1f s",
         report.files,
         len(report.extracted),
         report.unchanged,
         report.rehashed,
+        report.lyrics_updated,
         report.removed,
         len(report.problems),
         report.wall_s,
@@ -345,7 +377,8 @@ def scan(
 def _plan(
     roots: list[str], store: LibraryStore, stored: dict[str, FileState], old_problems: set[str], version: int
 ) -> _Plan:
-    """Walk the roots and sort every audio file into unchanged, touched-but-same, or to extract."""
+    """Walk the roots and sort every audio file into unchanged, touched-but-same, or to extract; an
+    unchanged or touched-but-same file whose lyrics sidecars changed is also noted for a lyrics update."""
     now = time.time()
     # A missing root (an unmounted disk, a typo) is a problem, and its stored tracks are kept.
     plan = _Plan(present=[r for r in roots if os.path.exists(r)])
@@ -368,10 +401,13 @@ def _plan(
             store.record_problem(resolved, reason, at_s=now)
             continue
         state = stored.get(resolved)
+        sidecar = sidecar_state(Path(resolved))
         # Files with a recorded problem are always retried: they may have been repaired.
         if state is not None and state.extractor_version == version and resolved not in old_problems:
             if state.size == st.st_size and state.mtime_ns == st.st_mtime_ns:
                 plan.unchanged += 1
+                if sidecar != state.sidecar:
+                    plan.lyrics.append((state, sidecar))
                 continue
             if state.size == st.st_size and state.content_hash is not None:
                 # Same size, new mtime: doubt. Only new content is worth a re-extraction.
@@ -384,9 +420,26 @@ def _plan(
                         resolved, size=st.st_size, mtime_ns=st.st_mtime_ns, content_hash=digest
                     )
                     plan.rehashed += 1
+                    if sidecar != state.sidecar:
+                        plan.lyrics.append((state, sidecar))
                     continue
-        plan.jobs.append(_Job(resolved, st.st_size, st.st_mtime_ns))
+        plan.jobs.append(_Job(resolved, st.st_size, st.st_mtime_ns, sidecar))
     return plan
+
+
+def _update_lyrics(updates: list[tuple[FileState, SidecarState | None]], store: LibraryStore) -> int:
+    """Read the lyrics of stored files again (their audio is unchanged) and store each record with its
+    new valence blend and sidecar fingerprint; returns how many were updated. Runs in this process:
+    reading tags and a text costs milliseconds, no decode."""
+    updated = 0
+    for state, sidecar in updates:
+        track = store.track(state.track_id)
+        if track is None:
+            continue
+        if store.update_lyrics(_lyrics_of(track), sidecar=sidecar):
+            updated += 1
+            _log.info("scan: lyrics of %s read again (its sidecars changed)", state.path)
+    return updated
 
 
 def _extract_all(
@@ -409,6 +462,7 @@ def _extract_all(
                     content_hash=result.content_hash,
                     extractor_version=version,
                     at_s=at_s,
+                    sidecar=result.sidecar,
                 )
                 done.extracted.append(track.id)
                 done.latencies_s.append(result.worker_s)
@@ -467,6 +521,7 @@ def _run_jobs(jobs: list[_Job], workers: int, stats: _Extraction) -> Iterator[_R
                     0.0,
                     0.0,
                     0,
+                    job.sidecar,
                 )
             else:
                 pending.append(job)

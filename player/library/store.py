@@ -4,7 +4,8 @@ Tables::
 
     versions(name PRIMARY KEY, version)     "schema" = SCHEMA_VERSION, "extractor" = last scan's extractor
     tracks(id PRIMARY KEY, path UNIQUE, size, mtime_ns, content_hash, extractor_version,
-           scanned_at_s, record JSON, features BLOB float32[len(NUMERIC_FEATURES)])
+           scanned_at_s, record JSON, features BLOB float32[len(NUMERIC_FEATURES)],
+           sidecar JSON)                    the lyrics sidecars seen at the last read (None: none)
     problems(path PRIMARY KEY, reason, at_s) files the last scans could not use
 
 Every write is its own short transaction, so a scan killed at any instant leaves the last committed
@@ -42,13 +43,15 @@ __all__ = [
     "FileState",
     "LibraryStore",
     "ScanProblem",
+    "SidecarFingerprint",
     "library_recovery",
     "track_id_for",
 ]
 
 _log = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""2: ``tracks.sidecar`` (lyrics sidecar fingerprints, :func:`player.library.lyrics.sidecar_state`)."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS versions (name TEXT PRIMARY KEY, version INTEGER NOT NULL);
@@ -61,7 +64,8 @@ CREATE TABLE IF NOT EXISTS tracks (
     extractor_version INTEGER NOT NULL,
     scanned_at_s REAL NOT NULL,
     record TEXT NOT NULL,
-    features BLOB NOT NULL
+    features BLOB NOT NULL,
+    sidecar TEXT
 );
 CREATE TABLE IF NOT EXISTS problems (path TEXT PRIMARY KEY, reason TEXT NOT NULL, at_s REAL NOT NULL);
 """
@@ -103,6 +107,10 @@ class FeatureMatrix:
         return len(self.ids)
 
 
+SidecarFingerprint = tuple[tuple[str, int, int], ...]
+"""(file name, size, mtime_ns) of each lyrics sidecar (:data:`player.library.lyrics.SidecarState`)."""
+
+
 @dataclass(frozen=True, slots=True)
 class ScanProblem:
     """A file a scan could not use."""
@@ -123,6 +131,18 @@ class FileState:
     mtime_ns: int
     content_hash: str | None
     extractor_version: int
+    sidecar: SidecarFingerprint | None = None
+    """The lyrics sidecars present when the track's lyrics were last read (None: there were none)."""
+
+
+def _sidecar_json(sidecar: SidecarFingerprint | None) -> str | None:
+    return json.dumps([list(entry) for entry in sidecar]) if sidecar else None
+
+
+def _sidecar_from_json(text: str | None) -> SidecarFingerprint | None:
+    if not text:
+        return None
+    return tuple((str(name), int(size), int(mtime)) for name, size, mtime in json.loads(text))
 
 
 class LibraryStore:
@@ -277,9 +297,14 @@ class LibraryStore:
         """What the store knows of each stored file, by path."""
         with self._lock:
             rows = self._db.execute(
-                "SELECT id, path, size, mtime_ns, content_hash, extractor_version FROM tracks"
+                "SELECT id, path, size, mtime_ns, content_hash, extractor_version, sidecar FROM tracks"
             ).fetchall()
-        return {r[1]: FileState(TrackId(r[0]), r[1], int(r[2]), int(r[3]), r[4], int(r[5])) for r in rows}
+        return {
+            r[1]: FileState(
+                TrackId(r[0]), r[1], int(r[2]), int(r[3]), r[4], int(r[5]), _sidecar_from_json(r[6])
+            )
+            for r in rows
+        }
 
     def extractor_version(self) -> int | None:
         """The extractor version of the last completed scan (None before any)."""
@@ -298,13 +323,11 @@ class LibraryStore:
         content_hash: str | None,
         extractor_version: int,
         at_s: float | None = None,
+        sidecar: SidecarFingerprint | None = None,
     ) -> None:
-        """Insert or replace one track and clear any problem recorded for its path; committed on return."""
-        features = np.asarray(track.numeric(), dtype=np.float32)
-        if features.shape != (len(NUMERIC_FEATURES),):
-            raise LibraryError(
-                f"track {track.id} has {features.size} features, expected {len(NUMERIC_FEATURES)}"
-            )
+        """Insert or replace one track and clear any problem recorded for its path; committed on return.
+        ``sidecar``: the lyrics sidecars present when its lyrics were read."""
+        features = _feature_row(track)
         when = time.time() if at_s is None else at_s
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
@@ -312,7 +335,7 @@ class LibraryStore:
                 self._db.execute("DELETE FROM tracks WHERE path = ? AND id != ?", (track.path, track.id))
                 self._db.execute(
                     "INSERT OR REPLACE INTO tracks(id, path, size, mtime_ns, content_hash, extractor_version,"
-                    " scanned_at_s, record, features) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " scanned_at_s, record, features, sidecar) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         track.id,
                         track.path,
@@ -323,6 +346,7 @@ class LibraryStore:
                         when,
                         json.dumps(track.to_dict(), allow_nan=False),
                         features.tobytes(),
+                        _sidecar_json(sidecar),
                     ),
                 )
                 self._db.execute("DELETE FROM problems WHERE path = ?", (track.path,))
@@ -330,6 +354,24 @@ class LibraryStore:
             except BaseException:
                 self._db.execute("ROLLBACK")
                 raise
+
+    def update_lyrics(self, track: Track, *, sidecar: SidecarFingerprint | None) -> bool:
+        """Replace the stored record and features of ``track`` (already stored at ``track.path``) after
+        its lyrics were read again, with the sidecars seen then. Size, mtime, content hash and
+        ``scanned_at_s`` stay: the audio did not change. Returns False if the track is not stored."""
+        features = _feature_row(track)
+        with self._lock:
+            changed = self._db.execute(
+                "UPDATE tracks SET record = ?, features = ?, sidecar = ? WHERE id = ? AND path = ?",
+                (
+                    json.dumps(track.to_dict(), allow_nan=False),
+                    features.tobytes(),
+                    _sidecar_json(sidecar),
+                    track.id,
+                    track.path,
+                ),
+            ).rowcount
+        return changed > 0
 
     def update_file_state(self, path: str, *, size: int, mtime_ns: int, content_hash: str | None) -> None:
         """Record that a file changed on disk but not in content (its features stay valid)."""
@@ -381,6 +423,18 @@ class LibraryStore:
             self._db.execute(
                 "INSERT OR REPLACE INTO versions(name, version) VALUES ('extractor', ?)", (version,)
             )
+
+
+def _feature_row(track: Track) -> np.ndarray:
+    """``track``'s numeric features as the float32 row the matrix stores.
+
+    Raises:
+        LibraryError: If the track does not have one value per :data:`NUMERIC_FEATURES` column.
+    """
+    features = np.asarray(track.numeric(), dtype=np.float32)
+    if features.shape != (len(NUMERIC_FEATURES),):
+        raise LibraryError(f"track {track.id} has {features.size} features, expected {len(NUMERIC_FEATURES)}")
+    return features
 
 
 def library_recovery(path: Path) -> str:
