@@ -14,7 +14,10 @@ interleaving on the log says it wins with enough impressions (:func:`models.live
 and it evaluates at least as well as the current one: no higher skip rate for simulated listeners of
 the training families on the home's library (judged by :func:`models.simulate.truth_from_tracks`, the
 library's own features: a real library has no designed truth) and, when the log has held-out
-listeners, no lower NDCG@10 on their logged plays.
+listeners, no lower NDCG@10 on their logged plays. First it retrains the collaborative-filtering factors
+``HOME/cf.npz`` from the whole log (:func:`models.cf.retrain_cf`; with too little data it says that
+collaborative filtering stays out of the way and removes a stale ``cf.npz``); the report's ``cf`` says
+what it did.
 
 ``cadence eval --live [--listener ID] [--json]`` reports the interleaving on the log instead
 (:mod:`models.live`).
@@ -248,9 +251,15 @@ def _reader(settings: Settings) -> TextMoodReader:
 
 
 def cmd_train(settings: Settings, args: argparse.Namespace) -> int:
-    """`cadence train`: retrain from the interaction log; the new model is interleaved as the challenger
-    before it can be promoted (the JSON report on stdout, what happened in words on stderr)."""
+    """`cadence train`: retrain the collaborative-filtering factors and the ranker from the interaction
+    log; the new ranker is interleaved as the challenger before it can be promoted (the JSON report on
+    stdout, what happened in words on stderr)."""
+    from models.cf import retrain_cf
+
+    cf = retrain_cf(settings)
+    print(f"cadence train: collaborative filtering: {cf.message}", file=sys.stderr)
     report = retrain(settings, seed=int(getattr(args, "seed", 0) or 0), reader=_reader(settings))
+    report["cf"] = cf.to_dict()
     print(json.dumps(report, indent=2))
     print(f"cadence train: {report['interleaving']['message']}", file=sys.stderr)
     return 0

@@ -40,6 +40,7 @@ _HANDLERS: dict[str, str] = {
     "serve": "player.commands:cmd_serve",
     "client": "player.client:cmd_client",
     "forget": "player.commands:cmd_forget",
+    "listeners": "player.commands:cmd_listeners",
     "mixes": "player.commands:cmd_mixes",
     "mix": "player.commands:cmd_mix",
     "backup": "player.commands:cmd_backup",
@@ -262,6 +263,21 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("forget", help="erase everything stored about a listener")
     _add_common(p)
     p.add_argument("--listener", required=True, metavar="ID")
+
+    p = sub.add_parser(
+        "listeners", help="list the listeners of the log; mark one private (never used for others) or public"
+    )
+    _add_common(p)
+    flag = p.add_mutually_exclusive_group()
+    flag.add_argument(
+        "--private",
+        metavar="ID",
+        default=None,
+        help="never use this listener's history to learn anything for other listeners "
+        "(the collaborative-filtering factors are retrained without it at once)",
+    )
+    flag.add_argument("--public", metavar="ID", default=None, help="let this listener's history count again")
+    p.add_argument("--json", action="store_true")
 
     p = sub.add_parser(
         "backup", help="copy log.db and library.db into a timestamped folder (safe while serving)"

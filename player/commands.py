@@ -1,5 +1,5 @@
 """The player's own subcommands: `cadence serve`, `cadence mood`, `cadence models`, `cadence forget`,
-`cadence backup`.
+`cadence listeners`, `cadence backup`.
 
 Handlers only: each takes ``(settings, args)``, asks :mod:`player.app` for the engines it needs and
 returns the exit status (``player.cli`` dispatches here, lazily). The library's commands are in
@@ -31,6 +31,7 @@ __all__ = [
     "backup_root",
     "cmd_backup",
     "cmd_forget",
+    "cmd_listeners",
     "cmd_models",
     "cmd_mood",
     "cmd_serve",
@@ -123,12 +124,81 @@ def cmd_models(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_forget(settings: Settings, args: argparse.Namespace) -> int:
-    """`cadence forget --listener ID`: erase everything stored about a listener."""
+    """`cadence forget --listener ID`: erase everything stored about a listener, then retrain the
+    collaborative-filtering factors without them (or remove them when too little data remains)."""
     from player.server.log import InteractionLog
 
     with InteractionLog(settings.log_db) as log:
         erased = log.forget(args.listener)
     print(f"forgot listener {args.listener}: {erased} rows erased from {settings.log_db}")
+    _retrain_cf_if_present(settings)
+    return 0
+
+
+def _retrain_cf_if_present(settings: Settings) -> None:
+    """If ``HOME/cf.npz`` exists, retrain it from the log as it is now (``models.cf.retrain_cf``: the
+    factors no longer carry anything of a listener just erased or made private) and say what happened."""
+    from player.cf import cf_path
+
+    if not cf_path(settings).exists():
+        return
+    from models.cf import retrain_cf
+
+    print(f"collaborative filtering: {retrain_cf(settings).message}")
+
+
+def cmd_listeners(settings: Settings, args: argparse.Namespace) -> int:
+    """`cadence listeners [--private ID | --public ID] [--json]`: list the log's listeners (id, events,
+    last seen, private), or set one's private flag.
+
+    A private listener's history is never used to learn anything for other listeners; making one
+    private retrains ``HOME/cf.npz`` at once if it exists, making one public takes effect at the next
+    `cadence train`.
+
+    Raises:
+        CadenceError: (``unknown_listener``) If the log has no listener with that id.
+    """
+    from player.server.log import InteractionLog
+
+    target = args.private if args.private is not None else args.public
+    if target is not None:
+        private = args.private is not None
+        found = False
+        if settings.log_db.exists():
+            with InteractionLog(settings.log_db) as log:
+                found = log.set_private(target, private)
+        if not found:
+            raise CadenceError(
+                f"no listener {target!r} in {settings.log_db} (`cadence listeners` lists them)",
+                code="unknown_listener",
+            )
+        if private:
+            print(f"listener {target} is private: their history is not used for other listeners")
+            _retrain_cf_if_present(settings)
+        else:
+            print(
+                f"listener {target} is public: their history counts for others from the next `cadence train`"
+            )
+        return 0
+    rows = []
+    if settings.log_db.exists():
+        with InteractionLog(settings.log_db) as log:
+            rows = log.listener_rows()
+    if args.json:
+        print(json.dumps([
+            {"listener_id": r.listener_id, "events": r.events, "first_seen_s": r.first_seen_s,
+             "last_seen_s": r.last_seen_s, "private": r.private}
+            for r in rows
+        ], indent=2))  # fmt: skip
+        return 0
+    if not rows:
+        print(f"no listeners in {settings.log_db}")
+        return 0
+    width = max(8, *(len(r.listener_id) for r in rows))
+    print(f"{'listener':<{width}}  {'events':>7}  {'last seen':<16}  private")
+    for r in rows:
+        seen = datetime.fromtimestamp(r.last_seen_s).astimezone().strftime("%Y-%m-%d %H:%M")
+        print(f"{r.listener_id:<{width}}  {r.events:>7}  {seen:<16}  {'yes' if r.private else 'no'}")
     return 0
 
 

@@ -7,7 +7,10 @@ views ``plays``, ``skips``, ``likes`` and ``moods`` over it, and for interleavin
 ``queues`` (each interleaved queue, with its challenger's name, and each plain queue that replaced
 one: where the interleaved queue's time on the player ended) and ``interleavings`` (each pick of an
 interleaved queue: its track, team and rank). ``cadence train`` learns from it and ``cadence eval
---live`` credits the interleaved queues from it (:meth:`InteractionLog.queues`).
+--live`` credits the interleaved queues from it (:meth:`InteractionLog.queues`). A listener's row
+carries ``private``: when set (:meth:`InteractionLog.set_private`, `cadence listeners --private ID`),
+their events are never used to learn anything for other listeners (the collaborative-filtering
+factors, ``models.cf``).
 
 Durability: :meth:`InteractionLog.record` returns only after its transaction is committed, in WAL
 mode. With ``synchronous="normal"`` (the server's default) the commit is in the WAL file, in the
@@ -44,6 +47,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeAlias
@@ -55,13 +59,22 @@ from player.errors import ListenerErasedError
 from player.settings import LOG_SYNCS, LogSync
 from player.storage import open_database, setting_up
 
-__all__ = ["InteractionLog", "LogItem", "log_recovery", "numbers_only", "session_hash", "session_of"]
+__all__ = [
+    "InteractionLog",
+    "ListenerRow",
+    "LogItem",
+    "log_recovery",
+    "numbers_only",
+    "session_hash",
+    "session_of",
+]
 
 logger = logging.getLogger(__name__)
 
-_SCHEMA_VERSION = 3
+_SCHEMA_VERSION = 4
 """2: mood rows keep per-axis confidences and intent strengths (columns added to a version 1 log).
-3: the ``queues`` and ``interleavings`` tables (created in a version 2 log)."""
+3: the ``queues`` and ``interleavings`` tables (created in a version 2 log).
+4: ``listeners.private`` (added, 0 for every listener, to an older log's ``listeners`` table)."""
 
 LogItem: TypeAlias = tuple[LogEvent, dict[str, Any] | None] | QueueRecord
 """What :meth:`InteractionLog.record_many` takes: an event and its evidence (moods) or None, or a
@@ -103,7 +116,8 @@ CREATE TABLE IF NOT EXISTS erased_sessions (
 CREATE TABLE IF NOT EXISTS listeners (
     listener_id TEXT PRIMARY KEY,
     first_seen_s REAL NOT NULL,
-    last_seen_s REAL NOT NULL
+    last_seen_s REAL NOT NULL,
+    private INTEGER NOT NULL DEFAULT 0 CHECK (private IN (0, 1))
 );
 CREATE TABLE IF NOT EXISTS sessions (
     session_id TEXT PRIMARY KEY,
@@ -207,6 +221,7 @@ _ADDED_IN_2 = (
     ("energy_confidence", "REAL"),
     ("intent_strengths", "TEXT NOT NULL DEFAULT '[]'"),
 )
+_ADDED_IN_4 = (("private", "INTEGER NOT NULL DEFAULT 0 CHECK (private IN (0, 1))"),)
 _STAMP = (
     f"INSERT INTO meta (key, value) VALUES ('schema_version', '{_SCHEMA_VERSION}') "
     "ON CONFLICT (key) DO UPDATE SET value = excluded.value;"
@@ -214,17 +229,23 @@ _STAMP = (
 
 
 def _migrations(db: sqlite3.Connection) -> str:
-    """SQL that brings an existing older ``events`` table up to this schema ("" for a new log).
+    """SQL that brings existing older ``events`` and ``listeners`` tables up to this schema ("" for a
+    new log; a table that does not exist yet is made whole by the schema script).
 
     Version 2 → 3 only adds tables, which the schema script creates when they are missing
-    (``CREATE TABLE IF NOT EXISTS``): nothing to alter, and the stamp says 3 afterwards.
+    (``CREATE TABLE IF NOT EXISTS``): nothing to alter, and the stamp says 3 afterwards. Version 3 → 4
+    adds ``listeners.private`` (every existing listener public).
     """
-    columns = {row[1] for row in db.execute("PRAGMA table_info(events)")}
-    if not columns:
-        return ""
-    return "".join(
-        f"ALTER TABLE events ADD COLUMN {name} {kind};" for name, kind in _ADDED_IN_2 if name not in columns
-    )
+    sql = ""
+    for table, added in (("events", _ADDED_IN_2), ("listeners", _ADDED_IN_4)):
+        columns = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        if columns:
+            sql += "".join(
+                f"ALTER TABLE {table} ADD COLUMN {name} {kind};"
+                for name, kind in added
+                if name not in columns
+            )
+    return sql
 
 
 def log_recovery(path: Path) -> str:
@@ -235,6 +256,21 @@ def log_recovery(path: Path) -> str:
         f"together with any {path.name}-wal and {path.name}-shm next to it (`mv {path} {path}.damaged`) "
         "and Cadence starts a new, empty log"
     )
+
+
+@dataclass(frozen=True, slots=True)
+class ListenerRow:
+    """One listener of the log, as `cadence listeners` shows them."""
+
+    listener_id: str
+    events: int
+    """Rows in ``events``."""
+    first_seen_s: float
+    """Server time of their first logged row, Unix seconds."""
+    last_seen_s: float
+    """… and of their last."""
+    private: bool
+    """Never used to learn anything for other listeners."""
 
 
 class InteractionLog:
@@ -516,6 +552,34 @@ class InteractionLog:
             )
             for session_id, queue_index, listener_id_, at_s, challenger in heads
         ]
+
+    def listener_rows(self) -> list[ListenerRow]:
+        """Every listener with their number of events, first and last seen and private flag, by id."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT l.listener_id, (SELECT count(*) FROM events AS e WHERE e.listener_id = l.listener_id), "
+                "l.first_seen_s, l.last_seen_s, l.private FROM listeners AS l ORDER BY l.listener_id"
+            ).fetchall()
+        return [ListenerRow(r[0], int(r[1]), float(r[2]), float(r[3]), bool(r[4])) for r in rows]
+
+    # ------------------------------------------------------------ privacy
+
+    def set_private(self, listener_id: str, private: bool) -> bool:
+        """Mark ``listener_id`` private (never used to learn anything for others) or public again.
+
+        Durable when this returns. Returns False (and changes nothing) if the log has no such listener.
+        """
+        with self._lock:
+            cur = self._db.execute(
+                "UPDATE listeners SET private = ? WHERE listener_id = ?", (int(bool(private)), listener_id)
+            )
+        return cur.rowcount > 0
+
+    def private_listeners(self) -> set[str]:
+        """The ids of the listeners marked private."""
+        with self._lock:
+            rows = self._db.execute("SELECT listener_id FROM listeners WHERE private = 1").fetchall()
+        return {r[0] for r in rows}
 
     def count(self) -> int:
         """Number of events."""

@@ -269,7 +269,7 @@ VALUES ('mood', 'ann', 's1', 3.0, 0.3, 0.2, 0.8, '["calmer"]');
 
 def test_a_version_1_log_is_migrated_in_place_and_keeps_its_rows(tmp_path: Path) -> None:
     """Opening a log written before per-axis confidences adds the columns, keeps every row (read with
-    no per-axis confidence and default strengths) and stamps the current schema version (3)."""
+    no per-axis confidence and default strengths) and stamps the current schema version (4)."""
     path = tmp_path / "log.db"
     old = sqlite3.connect(path)
     old.executescript(_VERSION_1_EVENTS)
@@ -281,7 +281,7 @@ def test_a_version_1_log_is_migrated_in_place_and_keeps_its_rows(tmp_path: Path)
         log.record(_mood("ann", "s1", 4.0))
         assert len(log.events("ann")) == 2
     db = sqlite3.connect(path)
-    assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("3",)
+    assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("4",)
     # Opening it again changes nothing.
     with InteractionLog(path) as log:
         assert len(log.events("ann")) == 2

@@ -91,7 +91,7 @@ def test_a_version_2_log_gets_the_interleaving_tables_and_keeps_its_rows(tmp_pat
         log.record_queue(_interleaved("ann", "s1", 0, 10.0))
         assert len(log.queues("ann")) == 1
     db = sqlite3.connect(path)
-    assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("3",)
+    assert db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone() == ("4",)
 
 
 def test_forget_erases_the_listeners_queues_and_picks(tmp_path: Path) -> None:
