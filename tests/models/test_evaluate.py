@@ -166,7 +166,8 @@ def test_shipped_ranker_evaluation_is_reproduced(tmp_path: Path) -> None:
     """The shipped ranker re-evaluated on the held-out family (a fresh build of the evaluation catalog)
     gives exactly the figures its model card and models/evaluation.json publish, and it beats the
     skip-aware heuristic there. Which of the issue's targets are met is what evaluation.json says; this
-    test asserts the published figures are the measured ones, not that every target is met."""
+    test asserts the published figures are the measured ones (to their last published decimal), not that
+    every target is met."""
     from models.catalogs import EVAL_COUNT, demo_truth_library
     from mood.analyzer import MoodAnalyzer
 
@@ -179,8 +180,10 @@ def test_shipped_ranker_evaluation_is_reproduced(tmp_path: Path) -> None:
         lib, OnnxRanker.load(shipped_ranker_path()), cfg, reader=MoodAnalyzer(), baselines=("skip_aware",)
     )
     mine, theirs = report["families"][HELDOUT_FAMILY], published["families"][HELDOUT_FAMILY]
-    assert mine["ranker"] == theirs["ranker"]
-    assert mine["baselines"]["skip_aware"] == theirs["baselines"]["skip_aware"]
+    # Counts exactly; rates to the published 4 decimals, give or take one unit in the last place: a
+    # sum's rounding differs with the BLAS and numpy build (exposure_gini 0.5366 vs 0.5367 was seen).
+    assert mine["ranker"] == pytest.approx(theirs["ranker"], abs=1.5e-4)
+    assert mine["baselines"]["skip_aware"] == pytest.approx(theirs["baselines"]["skip_aware"], abs=1.5e-4)
     assert mine["ranker"]["skip_rate"] < mine["baselines"]["skip_aware"]["skip_rate"]
     card = (Path(shipped_ranker_path()).parent / "ranker.md").read_text("utf-8")
     assert str(theirs["skip_rate_reduction_vs_best_baseline"]) in card
