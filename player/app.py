@@ -30,8 +30,10 @@ from datetime import datetime
 from pathlib import Path
 
 from mood.analyzer import MoodAnalyzer, MoodConfig
+from player.cf import CfModel, cf_path
 from player.core.interleave import HEURISTIC_CHALLENGER, retrained_name
 from player.core.listener import ListenerState
+from player.core.mixes import MixBuilder
 from player.core.ranking import OnnxRanker, Recommender, default_ranker_path
 from player.core.ranking.explain import QueueExplainer
 from player.core.ranking.heuristic import SkipAwareRecommender
@@ -120,6 +122,7 @@ def build_engines(settings: Settings) -> Engines:
     try:
         tracks = store.tracks()
         matrix = store.feature_matrix()
+        added_at = store.scanned_at()
     finally:
         store.close()
     if not tracks:
@@ -130,7 +133,11 @@ def build_engines(settings: Settings) -> Engines:
     analyzer = build_analyzer(settings)
     analyzer.warm_up()
     deps = SessionDeps(
-        mood=analyzer, recommender=recommender, tracks={t.id: t for t in tracks}, interleaving=interleaving
+        mood=analyzer,
+        recommender=recommender,
+        tracks={t.id: t for t in tracks},
+        interleaving=interleaving,
+        mixes=MixBuilder(tracks, added_at=added_at, cf=CfModel.load(cf_path(settings))),
     )
     # One ranking of each kind and one text reading now, so the first listener does not pay for the warm-up.
     now_s = time.time()

@@ -207,7 +207,8 @@ def listener_mixes(
 ) -> tuple[list[Mix], dict[str, Track]]:
     """The listener's mixes from the library and their log (none logged: cold-start mixes), and the
     library's tracks by id. ``now``: the listener's local time (default: this machine's)."""
-    from player.core.mixes import build_mixes
+    from player.cf import CfModel, cf_path
+    from player.core.mixes import MixBuilder
     from player.library.store import LibraryStore
     from player.server.log import InteractionLog
 
@@ -219,7 +220,8 @@ def listener_mixes(
     if listener_id is not None and settings.log_db.exists():
         with InteractionLog(settings.log_db) as log:
             events = log.events(listener_id)
-    mixes = build_mixes(tracks, events, listener_local=local, now_s=local.timestamp(), added_at=added_at)
+    builder = MixBuilder(tracks, added_at=added_at, cf=CfModel.load(cf_path(settings)))
+    mixes = builder.build(events, listener_local=local, now_s=local.timestamp())
     return mixes, {t.id: t for t in tracks}
 
 

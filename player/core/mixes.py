@@ -50,6 +50,8 @@ fewer than :data:`MIN_MIX_TRACKS` (or than ``size``, when that is smaller).
   from the listener's ISO week (so the list changes weekly and never within a week), then
   :func:`mmr_order` picks ``size`` of the best 4 × ``size``: maximal marginal relevance on the taste
   vectors (λ = :data:`DISCOVER_MMR_LAMBDA`), never the same artist twice in a row when another is left.
+  With a collaborative-filtering model (:class:`MixBuilder` ``cf``), relevance also gets
+  :data:`DISCOVER_CF_WEIGHT` × 2 × (cf − 0.5): what listeners of similar taste play.
 - **Release Radar** (``release-radar``, daily): tracks added within :data:`RELEASE_WINDOW_S` (14 days)
   before ``now_s`` (needs ``added_at``). First those by artists the listener plays (an artist with a
   completion or like), most-played artist first, newest first; then the other new tracks by taste
@@ -79,9 +81,9 @@ import math
 import zlib
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Literal
+from typing import Literal, Protocol
 
 import numpy as np
 
@@ -96,6 +98,7 @@ __all__ = [
     "DAILY_MIN_SEEDS",
     "DAILY_SEED_SHARE",
     "DAYLIST_ENERGY_BAND",
+    "DISCOVER_CF_WEIGHT",
     "DISCOVER_MMR_LAMBDA",
     "DISCOVER_SKIP_WEIGHT",
     "MAX_DAILY_MIXES",
@@ -105,7 +108,9 @@ __all__ = [
     "REWIND_MIN_AFFINITY",
     "SEEDS_PER_CLUSTER",
     "ActivityRule",
+    "CfScores",
     "Mix",
+    "MixBuilder",
     "MixKind",
     "Refresh",
     "arc_order",
@@ -139,6 +144,8 @@ DISCOVER_SKIP_WEIGHT = 0.5
 """Weight of the cosine to the skip centroid subtracted from Discover's relevance."""
 DISCOVER_MMR_LAMBDA = 0.5
 """Weight of the timbre redundancy penalty in Discover's MMR."""
+DISCOVER_CF_WEIGHT = 0.5
+"""Weight of the collaborative-filtering score (2 × (cf − 0.5), so −1…1) in Discover's relevance."""
 DISCOVER_JITTER = 0.05
 """Amplitude of the week-seeded jitter on Discover's relevance (rotates near-ties weekly)."""
 RELEASE_WINDOW_S = 14 * DAY_S
@@ -484,6 +491,9 @@ class _Listener:
     """Cosine of each track to the taste centroid, float64 [n]; None on a cold start."""
     skip_sim: np.ndarray | None
     """Cosine of each track to the skip centroid, float64 [n]; None without early skips/dislikes."""
+    cf: np.ndarray | None = None
+    """Collaborative-filtering score of each track, 0–1 (0.5 typical), float64 [n]; None without a
+    model or anything it can say for this listener."""
 
 
 def _centroid_cosines(taste: np.ndarray, rows: list[int], weights: list[float]) -> np.ndarray | None:
@@ -496,8 +506,9 @@ def _centroid_cosines(taste: np.ndarray, rows: list[int], weights: list[float]) 
     return np.asarray(taste.astype(np.float64) @ (c / norm))
 
 
-def _read_listener(tracks: tuple[Track, ...], events: Sequence[LogEvent], now_s: float) -> _Listener:
-    catalog = Catalog(tracks, _TrackMatrix(tracks))
+def _read_listener(
+    tracks: tuple[Track, ...], catalog: Catalog, events: Sequence[LogEvent], now_s: float
+) -> _Listener:
     stats, recent = _read_log(events, catalog.row, now_s)
     rejected = np.zeros(catalog.n, bool)
     pos_rows: list[int] = []
@@ -671,6 +682,11 @@ def _discover(lst: _Listener, week_key: str, size: int) -> Mix | None:
     else:
         rel = np.zeros(len(unplayed))
         description = "New to you, from all over the library. Changes weekly."
+    if lst.cf is not None:
+        rel = rel + DISCOVER_CF_WEIGHT * 2.0 * (lst.cf[unplayed] - 0.5)
+        description = (
+            "New to you: what listeners who share your taste play, close to your own. Changes weekly."
+        )
     rng = np.random.default_rng(_seed("discover", week_key))
     rel = rel + DISCOVER_JITTER * rng.random(len(unplayed))
     top = np.argsort(-rel, kind="stable")[: 4 * size]
@@ -796,13 +812,61 @@ def build_mixes(
         added_at: when each track was added to the library, Unix seconds by id (Release Radar).
         size: the most tracks a mix holds.
     """
-    unique: dict[str, Track] = {}
-    for t in tracks:
-        unique.setdefault(str(t.id), t)
-    if not unique or size < 1:
-        return []
-    # sorted by id: the mixes do not depend on the order the library or the log comes in
-    lst = _read_listener(tuple(unique[k] for k in sorted(unique)), events, now_s)
+    return MixBuilder(tracks, added_at=added_at).build(
+        events, listener_local=listener_local, now_s=now_s, size=size
+    )
+
+
+class CfScores(Protocol):
+    """Collaborative-filtering scores for a listener (``player.cf.CfModel`` is one)."""
+
+    def scores(
+        self, listener_id: str, events: Sequence[LogEvent], track_ids: Sequence[str]
+    ) -> np.ndarray | None: ...
+
+
+class MixBuilder:
+    """:func:`build_mixes` for one library, many builds: the library's matrices are made once (a
+    server builds every listener's mixes from one; at 100k tracks that saves most of a build).
+
+    With ``cf`` (the shared server's collaborative-filtering model), Discover also ranks by what
+    listeners of similar taste play (:data:`DISCOVER_CF_WEIGHT`); the score is only ever a number per
+    track, never another listener's history.
+    """
+
+    def __init__(
+        self,
+        tracks: Sequence[Track],
+        *,
+        added_at: Mapping[str, float] | None = None,
+        cf: CfScores | None = None,
+    ) -> None:
+        unique: dict[str, Track] = {}
+        for t in tracks:
+            unique.setdefault(str(t.id), t)
+        # sorted by id: the mixes do not depend on the order the library comes in
+        self.tracks: tuple[Track, ...] = tuple(unique[k] for k in sorted(unique))
+        self.catalog = Catalog(self.tracks, _TrackMatrix(self.tracks)) if self.tracks else None
+        self.added_at = added_at
+        self.cf = cf
+
+    def build(
+        self, events: Sequence[LogEvent], *, listener_local: datetime, now_s: float, size: int = 30
+    ) -> list[Mix]:
+        """The listener's mixes (:func:`build_mixes`, with this builder's library and ``added_at``)."""
+        if self.catalog is None or size < 1:
+            return []
+        lst = _read_listener(self.tracks, self.catalog, events, now_s)
+        if self.cf is not None and events:
+            scores = self.cf.scores(events[0].listener_id, events, self.catalog.ids)
+            if scores is not None:
+                lst = replace(lst, cf=np.asarray(scores, dtype=np.float64))
+        return _build(lst, listener_local, now_s, self.added_at, size)
+
+
+def _build(
+    lst: _Listener, listener_local: datetime, now_s: float, added_at: Mapping[str, float] | None, size: int
+) -> list[Mix]:
     day_key = listener_local.date().isoformat()
     iso = listener_local.isocalendar()
     week_key = f"{iso.year}-W{iso.week}"

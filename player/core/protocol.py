@@ -7,11 +7,11 @@ Framing (RFC 6455): every message is a JSON object in a text frame with a ``type
 audio travels as binary frames, and only between ``audio.start`` and ``audio.stop``.
 
 Client → server: ``hello``, ``session.start``, ``text``, ``audio.start``, (binary frames),
-``audio.stop``, ``playback``, ``next``, ``session.end``. Every client message may carry an ``id``
+``audio.stop``, ``playback``, ``next``, ``mixes.list``, ``mix.play``, ``session.end``. Every client message may carry an ``id``
 (a string of at most 64 characters, or an integer) that the server echoes as ``ref`` in the
 ``ack`` or ``error`` it causes.
 
-Server → client: ``welcome``, ``vad``, ``mood``, ``queue``, ``ack``, ``control``, ``error``.
+Server → client: ``welcome``, ``vad``, ``mood``, ``queue``, ``mixes``, ``ack``, ``control``, ``error``.
 
 Errors: :class:`player.errors.ProtocolError` with ``code`` one of :data:`ERROR_CODES`, the one
 closed set of codes an ``error`` message can carry.
@@ -48,6 +48,10 @@ __all__ = [
     "ErrorCode",
     "Hello",
     "MessageId",
+    "MixPlay",
+    "MixSummary",
+    "Mixes",
+    "MixesList",
     "Mood",
     "Next",
     "Playback",
@@ -89,6 +93,7 @@ ErrorCode = Literal[
     "no_speech",
     # library
     "unknown_track",  # a track id the library does not hold
+    "unknown_mix",  # `mix.play` names no mix the listener has now
     "library_empty",
     # load
     "rate_limited",  # too many messages per second (the message is dropped)
@@ -421,6 +426,45 @@ class Next:
 
 
 @dataclass(frozen=True, slots=True)
+class MixesList:
+    """Asks for the listener's mixes now (answered with ``mixes``)."""
+
+    type: ClassVar[Literal["mixes.list"]] = "mixes.list"
+    id: MessageId | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return _drop_none({"type": self.type, "id": self.id})
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MixesList:
+        return cls(id=_message_id(data, cls.type))
+
+
+@dataclass(frozen=True, slots=True)
+class MixPlay:
+    """Plays a mix: the queues that follow are drawn from its tracks only (``mix`` None: the whole
+    library again). Answered with a ``queue`` (trigger ``mix``)."""
+
+    type: ClassVar[Literal["mix.play"]] = "mix.play"
+    mix: str | None
+    """A mix id from ``mixes`` (``daily-2``, ``workout``, …), or None to leave the mix."""
+    id: MessageId | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"type": self.type, "mix": self.mix, **({"id": self.id} if self.id is not None else {})}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> MixPlay:
+        t = cls.type
+        if "mix" not in data:
+            raise _error(
+                "missing_field", "`mix.play` needs a `mix` field (a mix id, or null to leave the mix)"
+            )
+        mix = _str(data, "mix", t, required=False, max_chars=_MAX_FIELD_CHARS)
+        return cls(mix=mix, id=_message_id(data, t))
+
+
+@dataclass(frozen=True, slots=True)
 class SessionEnd:
     """Ends the session; the server acknowledges and closes the connection (code 1000)."""
 
@@ -435,9 +479,23 @@ class SessionEnd:
         return cls(id=_message_id(data, cls.type))
 
 
-ClientMessage: TypeAlias = Hello | SessionStart | Text | AudioStart | AudioStop | Playback | Next | SessionEnd
+ClientMessage: TypeAlias = (
+    Hello | SessionStart | Text | AudioStart | AudioStop | Playback | Next | MixesList | MixPlay | SessionEnd
+)
 _CLIENT_TYPES: dict[str, Any] = {
-    cls.type: cls for cls in (Hello, SessionStart, Text, AudioStart, AudioStop, Playback, Next, SessionEnd)
+    cls.type: cls
+    for cls in (
+        Hello,
+        SessionStart,
+        Text,
+        AudioStart,
+        AudioStop,
+        Playback,
+        Next,
+        MixesList,
+        MixPlay,
+        SessionEnd,
+    )
 }
 
 
@@ -621,7 +679,7 @@ class QueuedTrack:
         )
 
 
-QueueTrigger = Literal["start", "mood", "intent", "skip", "next"]
+QueueTrigger = Literal["start", "mood", "intent", "skip", "next", "mix"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -635,20 +693,61 @@ class Queue:
     target_energy: float
     """0–1: the energy the listener is being led toward."""
     trigger: QueueTrigger
-    """What caused this queue: session start, a new mood, an intent, a skip, or a ``next``."""
+    """What caused this queue: session start, a new mood, an intent, a skip, a ``next``, or a
+    ``mix.play``."""
     ref: MessageId | None = None
     """The ``id`` of the client message that caused it, if it had one."""
+    mix_id: str | None = None
+    """The mix the queue is drawn from (``mix.play``), None for the whole library."""
+    mix_title: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        mix = {"id": self.mix_id, "title": self.mix_title or ""} if self.mix_id else None
         return _drop_none(
             {
                 "type": self.type,
                 "tracks": [t.to_dict() for t in self.tracks],
                 "target": {"valence": round(self.target_valence, 4), "energy": round(self.target_energy, 4)},
                 "trigger": self.trigger,
+                "mix": mix,
                 "ref": self.ref,
             }
         )
+
+
+@dataclass(frozen=True, slots=True)
+class MixSummary:
+    """One mix in ``mixes``: what to show and how to ask for it (its tracks come with ``mix.play``)."""
+
+    id: str
+    kind: str
+    title: str
+    description: str
+    count: int
+    """Tracks in the mix."""
+    refresh: str
+    """When it changes with no new listening: ``daily``, ``weekly`` or ``daypart``."""
+    art_track_id: str | None = None
+    """A track of the mix whose cover stands for it (the server turns it into ``art_url``)."""
+    art_url: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return _drop_none(
+            {"id": self.id, "kind": self.kind, "title": self.title, "description": self.description,
+             "count": self.count, "refresh": self.refresh, "art_url": self.art_url}
+        )  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class Mixes:
+    """Answer to ``mixes.list``: the listener's mixes now, in display order (may be empty)."""
+
+    type: ClassVar[Literal["mixes"]] = "mixes"
+    mixes: tuple[MixSummary, ...]
+    ref: MessageId | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return _drop_none({"type": self.type, "mixes": [m.to_dict() for m in self.mixes], "ref": self.ref})
 
 
 @dataclass(frozen=True, slots=True)
@@ -697,8 +796,8 @@ class Error:
         return _drop_none({"type": self.type, "code": self.code, "message": self.message, "ref": self.ref})
 
 
-ServerMessage: TypeAlias = Welcome | Vad | Mood | Queue | Ack | Control | Error
-SERVER_TYPES: tuple[str, ...] = ("welcome", "vad", "mood", "queue", "ack", "control", "error")
+ServerMessage: TypeAlias = Welcome | Vad | Mood | Queue | Mixes | Ack | Control | Error
+SERVER_TYPES: tuple[str, ...] = ("welcome", "vad", "mood", "queue", "mixes", "ack", "control", "error")
 
 
 def dumps(message: ServerMessage) -> str:

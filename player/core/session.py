@@ -33,6 +33,14 @@ mood, an intent or a skip pushes a fresh ``queue``; ``next`` asks for one. Spoke
 ``skip``, ``like`` and ``stop`` act like the playback commands (a skip is logged at the playing
 track's estimated position) and are relayed to the player as ``control``.
 
+Mixes: ``mixes.list`` builds the listener's mixes (:mod:`player.core.mixes`, through
+:class:`MixSourceLike`) from the replayed history plus everything this session logged, at the
+listener's local time (``session.start.local_time`` advanced by the server time since); a build is
+reused while the log, the day and the daypart are the same. ``mix.play`` takes that list (built
+afresh if the listener never asked), restricts every following queue to the mix's tracks (ranked by
+the live state: mood, requests and skips still steer within it) and says so in ``queue.mix``;
+``mix.play`` with ``mix: null`` goes back to the whole library (or the session's own ``queue``).
+
 Interleaving: with a challenger in :attr:`SessionDeps.interleaving`, queue number *i* of the session
 is interleaved when :func:`player.core.interleave.should_interleave` says so for the session's share
 (:attr:`SessionLimits.interleave_share`, else the challenger's own default): the recommender and the
@@ -50,7 +58,8 @@ import hmac
 import logging
 import random
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias
 
 from mood.errors import CadenceError
@@ -69,6 +78,10 @@ from player.core.protocol import (
     ErrorCode,
     Hello,
     MessageId,
+    Mixes,
+    MixesList,
+    MixPlay,
+    MixSummary,
     Mood,
     Next,
     Playback,
@@ -91,6 +104,7 @@ from player.errors import ProtocolError
 
 if TYPE_CHECKING:
     from mood.stream import StreamItem, Utterance
+    from player.core.mixes import Mix
     from player.core.ranking import Recommendation
     from player.settings import Settings
 
@@ -109,6 +123,7 @@ __all__ = [
     "Incoming",
     "Interleaving",
     "LoadHistory",
+    "MixSourceLike",
     "OpenAudio",
     "QueueExplainerLike",
     "RecommenderLike",
@@ -133,6 +148,7 @@ HISTORY_PLAYBACK_LIMIT = 5000
 """Newest playback events a returning listener's state is rebuilt from (the log returns every event
 since the session the oldest of them belongs to: session starts and moods too)."""
 _LIMIT_SLACK_S = 0.064
+_DAYPART_STARTS_H = (5, 12, 17, 22)
 DRAFT_DEPTH = 2
 """An interleaved queue of N tracks drafts from the first ``DRAFT_DEPTH · N`` of each ranking, so a
 team still has a choice when the other took its track or the artist spacing passes one over."""
@@ -159,6 +175,14 @@ class QueueExplainerLike(Protocol):
     """Scores and reasons for a queue in a given order (``player.core.ranking.explain.QueueExplainer``)."""
 
     def explain(self, state: ListenerState, track_ids: Sequence[str], *, at_s: float) -> Recommendation: ...
+
+
+class MixSourceLike(Protocol):
+    """Builds a listener's mixes from their log (``player.core.mixes.MixBuilder`` is one)."""
+
+    def build(
+        self, events: Sequence[LogEvent], *, listener_local: datetime, now_s: float, size: int = ...
+    ) -> list[Mix]: ...
 
 
 class UtteranceStreamLike(Protocol):
@@ -204,6 +228,8 @@ class SessionDeps:
     """The library by track id: checks ids from the client and filters the replayed history."""
     interleaving: Interleaving | None = None
     """The challenger interleaved on a share of queues (None: every queue is the recommender's)."""
+    mixes: MixSourceLike | None = None
+    """The listener's mixes (None: ``mixes.list`` answers an empty list)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -489,6 +515,17 @@ class Session:
         self.device: str | None = None
         self.count = self.limits.queue_count
         self.within: tuple[str, ...] | None = None
+        """The tracks queues are drawn from (None: the whole library): the playing mix's, or else the
+        session's own ``session.start.queue``."""
+        self._own_within: tuple[str, ...] | None = None
+        self.mix: Mix | None = None
+        """The mix being played (``mix.play``), None for the whole library."""
+        self._events: list[LogEvent] = []
+        """The listener's replayed history and every event this session logged, oldest first (mixes)."""
+        self._local_start: tuple[datetime, float] | None = None
+        """The listener's local time at ``session.start`` and the server time then."""
+        self._mixes: tuple[tuple[object, ...], list[Mix]] | None = None
+        """The last build of the mixes and what it was built for (reused while that is unchanged)."""
         self._pending_start: SessionStart | None = None
         self._audio: AudioStart | None = None
         self._audio_carry = b""
@@ -616,6 +653,11 @@ class Session:
         if isinstance(message, Next):
             self.count = message.count
             return self._queue(now_s, trigger="next", ref=message.id)
+        if isinstance(message, MixesList):
+            summaries = tuple(_summary(m) for m in self._current_mixes(now_s))
+            return [Send(Mixes(mixes=summaries, ref=message.id))]
+        if isinstance(message, MixPlay):
+            return self._mix_play(message, now_s)
         if isinstance(message, SessionEnd):
             effects: list[Effect] = [FinishAudio()] if self._audio is not None else []
             self._audio = None
@@ -668,7 +710,7 @@ class Session:
         self.named_listener = message.listener_id is not None
         self.store_transcripts = message.store_transcripts
         self.device = message.device
-        self.within = message.queue
+        self.within = self._own_within = message.queue
         self.phase = "loading"
         self._pending_start = message
         if not self.named_listener:
@@ -689,6 +731,8 @@ class Session:
         if state is None:  # pragma: no cover - replay creates the state at a session_start
             raise AssertionError("replaying a session_start made no listener state")
         self.state = state
+        self._events = [*loaded.events, start]
+        self._local_start = (message.local_datetime(), now_s)
         self.baseline = self._speaker_baseline(loaded.baseline)
         self.phase = "active"
         logger.info(
@@ -816,6 +860,35 @@ class Session:
         effects += self._queue(now_s, trigger="intent" if kinds else "mood", ref=ref)
         return effects
 
+    def _current_mixes(self, now_s: float) -> list[Mix]:
+        """The listener's mixes now: the last build while the log, the day and the daypart are unchanged."""
+        source = self.deps.mixes
+        if source is None or self._local_start is None:
+            return []
+        local_start, start_s = self._local_start
+        local = local_start + timedelta(seconds=max(0.0, now_s - start_s))
+        # The dayparts start at 5, 12, 17 and 22 h (player.core.mixes.daypart); a build is kept within one.
+        key = (len(self._events), local.date(), sum(local.hour >= h for h in _DAYPART_STARTS_H))
+        if self._mixes is None or self._mixes[0] != key:
+            self._mixes = (key, source.build(self._events, listener_local=local, now_s=now_s))
+        return self._mixes[1]
+
+    def _mix_play(self, message: MixPlay, now_s: float) -> list[Effect]:
+        if message.mix is None:
+            self.mix, self.within = None, self._own_within
+        else:
+            mix = next((m for m in self._current_mixes(now_s) if m.id == message.mix), None)
+            if mix is None:
+                return [
+                    self._error(
+                        "unknown_mix",
+                        f"no mix {message.mix!r} for this listener now; ask with `mixes.list`",
+                        ref=message.id,
+                    )
+                ]
+            self.mix, self.within = mix, mix.track_ids
+        return self._queue(now_s, trigger="mix", ref=message.id)
+
     def _playback(self, message: Playback, now_s: float) -> list[Effect]:
         track = self.deps.tracks.get(message.track_id)
         if track is None:
@@ -842,6 +915,7 @@ class Session:
     def _observe(self, kind: LogKind, track_id: str, position_s: float, now_s: float) -> list[Effect]:
         assert self.state is not None and self.listener_id is not None
         event = self._event(kind, now_s, track_id=track_id, position_s=position_s)
+        self._events.append(event)
         # The same path as the replay of this event from the log (training, the next session).
         apply_logged_event(self.state, self.listener_id, event, tracks=self.deps.tracks)
         return [Record(event)]
@@ -874,7 +948,10 @@ class Session:
                 plain = QueueRecord(self.session_id, index, self.listener_id, now_s, challenger=None)
                 effects.append(RecordQueue(plain))
         self._interleaved_now = drafted is not None
-        effects.append(Send(self._queue_message(recommendation, trigger=trigger, ref=ref)))
+        queue = self._queue_message(recommendation, trigger=trigger, ref=ref)
+        if self.mix is not None:
+            queue = replace(queue, mix_id=self.mix.id, mix_title=self.mix.title)
+        effects.append(Send(queue))
         return effects
 
     def _share(self, interleaving: Interleaving) -> float:
@@ -972,3 +1049,15 @@ class Session:
     @staticmethod
     def _error(code: ErrorCode, message: str, *, ref: MessageId | None = None) -> Send:
         return Send(Error(code=code, message=message, ref=ref))
+
+
+def _summary(mix: Mix) -> MixSummary:
+    return MixSummary(
+        id=mix.id,
+        kind=mix.kind,
+        title=mix.title,
+        description=mix.description,
+        count=len(mix.track_ids),
+        refresh=mix.refresh,
+        art_track_id=mix.track_ids[0] if mix.track_ids else None,
+    )

@@ -63,7 +63,7 @@ from websockets.exceptions import ConnectionClosed
 from mood.errors import CadenceError
 from mood.stream import Utterance, VadEvent
 from player.core.links import http_url, with_links
-from player.core.protocol import Error, Queue, ServerMessage, Welcome, dumps
+from player.core.protocol import Error, Mixes, Queue, ServerMessage, Welcome, dumps
 from player.core.session import (
     AnalysisDone,
     AnalysisFailed,
@@ -409,6 +409,8 @@ class _Connection:
             return
         if isinstance(message, Queue):
             message = await self._linked(message)
+        elif isinstance(message, Mixes):
+            message = await self._linked_mixes(message)
         try:
             async with asyncio.timeout(self.server.settings.send_timeout_s):
                 await self.ws.send(dumps(message))
@@ -425,6 +427,24 @@ class _Connection:
             await asyncio.to_thread(lambda: [http.has_art(track_id) for track_id in unknown])
         return with_links(
             queue, http.signer, time.time(), has_art=http.has_art, reveal_paths=is_loopback(self.address)
+        )
+
+    async def _linked_mixes(self, mixes: Mixes) -> Mixes:
+        """``mixes`` with each mix's ``art_url``: the signed cover of its art track, when it has one."""
+        http = self.server.http
+        wanted = [m.art_track_id for m in mixes.mixes if m.art_track_id is not None]
+        unknown = [t for t in wanted if not http.art_known(t)]
+        if unknown:
+            await asyncio.to_thread(lambda: [http.has_art(track_id) for track_id in unknown])
+        now_s = time.time()
+        return replace(
+            mixes,
+            mixes=tuple(
+                replace(m, art_url=http.signer.url(m.art_track_id, "art", now_s))
+                if m.art_track_id is not None and http.has_art(m.art_track_id)
+                else m
+                for m in mixes.mixes
+            ),
         )
 
     async def _open_stream(self, effect: OpenAudio) -> None:

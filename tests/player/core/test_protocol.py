@@ -47,6 +47,8 @@ CLIENT_TYPES = (
     "audio.stop",
     "playback",
     "next",
+    "mixes.list",
+    "mix.play",
     "session.end",
 )
 

@@ -297,3 +297,39 @@ def test_listener_history_carries_across_sessions(engines: Engines, tmp_path: Pa
 
     skipped, again = run(scenario())
     assert not skipped & {t["id"] for t in again["tracks"][:3]}
+
+
+def test_mixes_are_listed_and_played_over_the_wire(engines: Engines, tmp_path: Path) -> None:
+    """A returning listener's mixes come from the log (their completions make On Repeat), each with
+    its documented shape; `mix.play` queues only that mix's tracks, and `mix: null` leaves it."""
+
+    async def scenario() -> tuple[dict[str, Any], list[str], dict[str, Any], dict[str, Any], dict[str, Any]]:
+        async with serving(engines, tmp_path) as (url, _):
+            first = await connect(url)
+            queue = await first.start_session(local_time=MORNING, listener_id="dora")
+            played = [t["id"] for t in queue["tracks"][:6]]
+            for track_id in played:
+                await first.playback("started", track_id, 0.0)
+                await first.playback("completed", track_id, 20.0)
+            await first.end_session()
+            client = await connect(url)
+            await client.start_session(local_time=MORNING, listener_id="dora")
+            await client.send({"type": "mixes.list", "id": "l"})
+            listed = await client.wait_for("mixes")
+            await client.send({"type": "mix.play", "mix": "on-repeat", "id": "p"})
+            in_mix = await client.wait_for("queue")
+            await client.send({"type": "mix.play", "mix": "nope", "id": "x"})
+            refused = await client.wait_for("error")
+            await client.send({"type": "mix.play", "mix": None})
+            left = await client.wait_for("queue")
+            await client.end_session()
+            return listed, played, in_mix, refused, left
+
+    listed, played, in_mix, refused, left = run(scenario())
+    by_id = {m["id"]: m for m in listed["mixes"]}
+    assert listed["ref"] == "l" and {"on-repeat", "daylist", "discover"} <= set(by_id)
+    assert by_id["on-repeat"]["count"] == len(played)
+    assert in_mix["trigger"] == "mix" and in_mix["mix"]["id"] == "on-repeat"
+    assert {t["id"] for t in in_mix["tracks"]} <= set(played)
+    assert refused["code"] == "unknown_mix" and refused["ref"] == "x"
+    assert left["trigger"] == "mix" and "mix" not in left
