@@ -147,5 +147,15 @@ def test_mixes_and_an_m3u8_playlist_from_the_cli(
         assert name == f"{by_path[path].artist} - {by_path[path].title}"
         assert Path(path).is_file()
 
+    # An independent reader (the `m3u8` package, written for HLS players) sees the same entries.
+    import m3u8
+
+    parsed = m3u8.load(str(playlist))
+    assert [seg.uri for seg in parsed.segments] == [path for _, path in entries]
+    assert [seg.duration for seg in parsed.segments] == [round(by_path[p].duration_s) for _, p in entries]
+    assert [seg.title for seg in parsed.segments] == [
+        f"{by_path[p].artist} - {by_path[p].title}" for _, p in entries
+    ]
+
     assert main(["mix", "no-such-mix", "--home", str(home), "--m3u", str(tmp_path / "x.m3u8")]) == 2
     assert "unknown_mix" in capsys.readouterr().err
