@@ -23,7 +23,18 @@ __all__ = [
 ]
 
 CommandKind = Literal[
-    "skip", "like", "dislike", "pause", "resume", "toggle_pause", "talk", "text", "more", "quit"
+    "skip",
+    "like",
+    "dislike",
+    "pause",
+    "resume",
+    "toggle_pause",
+    "talk",
+    "text",
+    "more",
+    "mixes",
+    "mix",
+    "quit",
 ]
 """What the listener can ask for: ``toggle_pause`` comes from a key, ``pause``/``resume`` from lines."""
 
@@ -34,10 +45,14 @@ class Command:
 
     kind: CommandKind
     text: str = ""
-    """The typed mood, for ``text``."""
+    """The typed mood, for ``text``; for ``mix``, the mix: its id, its number in the last list shown
+    (``1``–``9``), or "" to leave the mix."""
 
 
-KEY_HELP = "n skip · l like · d dislike · space pause · t type a mood · m talk/mute · q quit"
+KEY_HELP = (
+    "n skip · l like · d dislike · space pause · t type a mood · m talk/mute · "
+    "x mixes, 1–9 play one, 0 all music · q quit"
+)
 """The key legend at the foot of the screen."""
 
 _KEYS: dict[str, CommandKind] = {
@@ -50,6 +65,7 @@ _KEYS: dict[str, CommandKind] = {
     " ": "toggle_pause",
     "p": "toggle_pause",
     "m": "talk",
+    "x": "mixes",
     "q": "quit",
 }
 _TYPE_KEYS = ("t", "/")
@@ -94,6 +110,8 @@ class KeyInterpreter:
             self.typing = True
             self.buffer = ""
             return None
+        if key.isdigit() and key.isascii():
+            return Command("mix", "" if key == "0" else key)
         kind = _KEYS.get(key)
         return Command(kind) if kind is not None else None
 
@@ -116,6 +134,7 @@ _LINE_COMMANDS: dict[str, CommandKind] = {
     "m": "talk",
     "more": "more",
     "refresh": "more",
+    "mixes": "mixes",
     "quit": "quit",
     "exit": "quit",
     "q": "quit",
@@ -126,8 +145,9 @@ def parse_command_line(line: str) -> Command | None:
     """One line of stdin (no TTY) → a command.
 
     A command word (``skip``, ``like``, ``dislike``, ``pause``, ``resume``, ``talk``, ``more``,
-    ``quit`` and their one-letter forms), ``text …`` / ``say …`` for a typed mood, and any other
-    non-blank line is taken as a typed mood too. Blank lines give None.
+    ``mixes``, ``quit`` and their one-letter forms), ``mix ID`` (an id or a number from the list;
+    ``mix off`` leaves the mix), ``text …`` / ``say …`` for a typed mood, and any other non-blank
+    line is taken as a typed mood too. Blank lines give None.
     """
     stripped = line.strip()
     if not stripped:
@@ -136,6 +156,9 @@ def parse_command_line(line: str) -> Command | None:
     lowered = word.lower()
     if lowered in ("text", "say") and rest.strip():
         return Command("text", rest.strip())
+    if lowered == "mix" and rest.strip() and " " not in rest.strip():
+        target = rest.strip()
+        return Command("mix", "" if target.lower() in ("off", "none", "all") else target)
     if not rest and lowered in _LINE_COMMANDS:
         return Command(_LINE_COMMANDS[lowered])
     return Command("text", stripped)

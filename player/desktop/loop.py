@@ -67,6 +67,7 @@ class ListenClient(Protocol):
     async def send_text(self, text: str) -> None: ...
     async def playback(self, event: str, track_id: str, position_s: float) -> None: ...
     async def next(self, count: int = 10) -> None: ...
+    async def send(self, message: dict[str, Any]) -> Any: ...
     async def receive(self, timeout: float | None = None) -> dict[str, Any]: ...
     async def audio_start(
         self, sample_rate: int, channels: int = 1, sample_format: str = "s16le"
@@ -407,6 +408,26 @@ class ListenSession:
         elif command.kind == "more":
             self._last_sent_s = self._clock()
             await self.client.next(self.options.queue_size)
+        elif command.kind == "mixes":
+            self._last_sent_s = self._clock()
+            await self.client.send({"type": "mixes.list"})
+        elif command.kind == "mix":
+            await self._play_mix(command.text)
+
+    async def _play_mix(self, choice: str) -> None:
+        """``mix.play`` for a mix id, a number from the last list shown, or "" (all music). The playing
+        track plays on; the mix's tracks follow it (switching is not a skip of that track)."""
+        mix_id: str | None = choice or None
+        if choice.isdigit():
+            listed = self.state.mixes
+            if not 1 <= int(choice) <= len(listed):
+                self.state.notices.append(
+                    "press x to list the mixes first" if not listed else f"no mix {choice}"
+                )
+                return
+            mix_id = listed[int(choice) - 1][0]
+        self._last_sent_s = self._clock()
+        await self.client.send({"type": "mix.play", "mix": mix_id})
 
     def _title(self, track_id: str) -> str:
         item = self.state.item(track_id)
@@ -657,6 +678,9 @@ class _ClientAdapter:
 
     async def next(self, count: int = 10) -> None:
         await self._client.next(count)
+
+    async def send(self, message: dict[str, Any]) -> Any:
+        return await self._client.send(message)
 
     async def receive(self, timeout: float | None = None) -> dict[str, Any]:
         message: dict[str, Any] = await self._client.receive(timeout)

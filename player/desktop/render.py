@@ -91,8 +91,10 @@ def render(state: ListenState, now: NowPlaying, *, up_next_rows: int = 8) -> Ren
     for n, item in enumerate(state.up_next()[:up_next_rows], start=1):
         name = item.title + (f" — {item.artist}" if item.artist else "")
         table.add_row(str(n), name, f"{item.energy:.2f}", f"{item.valence:.2f}", item.reason)
-    queue_title = f"Up next · target valence {state.target_valence:.2f} energy {state.target_energy:.2f}" + (
-        f" · after {state.queue_trigger}" if state.queue_trigger else ""
+    queue_title = (
+        f"Up next · target valence {state.target_valence:.2f} energy {state.target_energy:.2f}"
+        + (f" · after {state.queue_trigger}" if state.queue_trigger else "")
+        + (f" · from {state.mix_title}" if state.mix_title else "")
     )
     next_panel = Panel(table, title=queue_title, title_align="left")
 

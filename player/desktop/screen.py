@@ -69,6 +69,10 @@ class ListenState:
     voice: Literal["speech", "silence"] = "silence"
     queue: list[QueueItem] = field(default_factory=list)
     queue_trigger: str = ""
+    mix_title: str = ""
+    """The mix the queue comes from ("" for all music)."""
+    mixes: list[tuple[str, str]] = field(default_factory=list)
+    """(id, title) of the mixes last listed, in order (``x`` lists them; ``1``–``9`` pick one)."""
     target_valence: float = 0.5
     target_energy: float = 0.5
     now: QueueItem | None = None
@@ -97,6 +101,16 @@ class ListenState:
             self.target_valence = float(target.get("valence", self.target_valence))
             self.target_energy = float(target.get("energy", self.target_energy))
             self.queue_trigger = str(message.get("trigger", ""))
+            mix = message.get("mix")
+            self.mix_title = str(mix.get("title", "")) if isinstance(mix, dict) else ""
+        elif kind == "mixes":
+            self.mixes = [
+                (str(m.get("id", "")), str(m.get("title", "")))
+                for m in message.get("mixes", [])
+                if isinstance(m, dict)
+            ]
+            shown = " · ".join(f"{n} {title}" for n, (_, title) in enumerate(self.mixes[:9], start=1))
+            self.notices.append(f"mixes: {shown} · 0 all music" if self.mixes else "no mixes yet")
         elif kind == "mood":
             intents = tuple(str(i.get("kind", "")) for i in message.get("intents", []) if isinstance(i, dict))
             self.mood = MoodReading(

@@ -6,12 +6,23 @@ from player.desktop.keys import Command, KeyInterpreter, parse_command_line
 
 
 def test_keys_map_to_commands() -> None:
-    """Single keys in cbreak mode give skip, like, dislike, pause, talk and quit; others nothing."""
+    """Single keys in cbreak mode give skip, like, dislike, pause, talk, quit, the mixes (x lists them,
+    a digit plays one, 0 leaves the mix); others nothing."""
     keys = KeyInterpreter()
-    assert keys.feed("nldpmqx ") == [
+    assert keys.feed("nldpmqz ") == [
         Command("skip"), Command("like"), Command("dislike"), Command("toggle_pause"),
         Command("talk"), Command("quit"), Command("toggle_pause"),
     ]  # fmt: skip
+    assert keys.feed("x30") == [Command("mixes"), Command("mix", "3"), Command("mix", "")]
+
+
+def test_mix_command_lines() -> None:
+    """`mixes`, `mix ID`, `mix 2` and `mix off` lines; `mix` with more words is a typed mood."""
+    assert parse_command_line("mixes") == Command("mixes")
+    assert parse_command_line("mix daily-2") == Command("mix", "daily-2")
+    assert parse_command_line("mix 2") == Command("mix", "2")
+    assert parse_command_line("mix off") == Command("mix", "")
+    assert parse_command_line("mix it up a little") == Command("text", "mix it up a little")
 
 
 def test_typed_mood_editor() -> None:

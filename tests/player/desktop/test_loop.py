@@ -63,6 +63,23 @@ class FakeServer:
         self.calls.append(("next", count))
         self.push(self.queue([t["id"] for t in self.tracks], "next"))
 
+    async def send(self, message: dict[str, Any]) -> None:
+        """``mixes.list`` and ``mix.play``, answered like the real server (two mixes: the last two
+        tracks, the first two)."""
+        self.calls.append(("send", message))
+        mixes = {"late": ("Late ones", [t["id"] for t in self.tracks[2:]]),
+                 "early": ("Early ones", [t["id"] for t in self.tracks[:2]])}  # fmt: skip
+        if message["type"] == "mixes.list":
+            self.push({"type": "mixes", "mixes": [
+                {"id": k, "kind": "daily", "title": title, "description": "", "count": len(ids), "refresh": "daily"}
+                for k, (title, ids) in mixes.items()]})  # fmt: skip
+        elif message["type"] == "mix.play":
+            mix = message["mix"]
+            queue = self.queue(mixes[mix][1] if mix else [t["id"] for t in self.tracks], "mix")
+            if mix:
+                queue["mix"] = {"id": mix, "title": mixes[mix][0]}
+            self.push(queue)
+
     async def receive(self, timeout: float | None = None) -> dict[str, Any]:
         return await self.inbox.get()
 
@@ -336,3 +353,55 @@ def test_unplayable_tracks_are_passed_over_then_the_session_gives_up(tmp_path: P
     assert [f["id"] for f in lines.events("track_failed")] == ["t0", "t1", "t2", "t3", "t4"]
     assert server.playbacks() == []  # nothing unplayable is reported as played or skipped
     assert session.failure is not None and session.failure.code == "tracks_unreadable"
+
+
+def test_mixes_are_listed_and_one_is_played_after_the_playing_track(tmp_path: Path) -> None:
+    """``x`` lists the mixes, ``1`` plays the first: the playing track plays on (not reported as a
+    skip), the mix's tracks follow it, and the screen names the mix; ``0`` goes back to all music."""
+    tracks = _catalog(tmp_path, 4, seconds=1.0)
+
+    async def scenario() -> tuple[FakeServer, ListenSession, list[str]]:
+        server = FakeServer(tracks)
+        state = ListenState()
+        session = ListenSession(
+            server,
+            WavFileOutput(tmp_path / "out.wav"),
+            None,
+            state,
+            ListenOptions(max_tracks=3),
+            printer=_Lines(),
+        )
+        await session.handle_server_message(server.queue(["t0", "t1", "t2", "t3"], "start"))
+        titles: list[str] = []
+
+        async def drive() -> None:
+            await _wait_for(lambda: session.playback.now().track_id == "t0")
+            session.submit(Command("mix", "1"))  # nothing listed yet: a notice, nothing sent
+            session.submit(Command("mixes"))
+            await _wait_for(lambda: len(state.mixes) == 2)
+            session.submit(Command("mix", "1"))
+            await _wait_for(lambda: state.mix_title != "")
+            titles.append(state.mix_title)
+            await _wait_for(lambda: session.playback.now().track_id == "t2")
+            session.submit(Command("mix", ""))
+            await _wait_for(lambda: state.mix_title == "")
+
+        helper = asyncio.create_task(drive())
+        await asyncio.wait_for(session.run(), 30)
+        await helper
+        return server, session, titles
+
+    server, session, titles = asyncio.run(scenario())
+    sent = [c[1] for c in server.calls if c[0] == "send"]
+    assert sent == [
+        {"type": "mixes.list"},
+        {"type": "mix.play", "mix": "late"},
+        {"type": "mix.play", "mix": None},
+    ]
+    assert titles == ["Late ones"]
+    assert any("press x" in n for n in session.state.notices) or any(
+        "mixes:" in n for n in session.state.notices
+    )
+    assert [(p[0], p[1]) for p in server.playbacks()][:4] == [
+        ("started", "t0"), ("completed", "t0"), ("started", "t2"), ("completed", "t2"),
+    ]  # fmt: skip
