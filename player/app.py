@@ -30,7 +30,7 @@ from datetime import datetime
 from pathlib import Path
 
 from mood.analyzer import MoodAnalyzer, MoodConfig
-from player.cf import CfModel, cf_path
+from player.cf import CfFile, cf_path
 from player.core.interleave import HEURISTIC_CHALLENGER, retrained_name
 from player.core.listener import ListenerState
 from player.core.mixes import MixBuilder
@@ -137,7 +137,7 @@ def build_engines(settings: Settings) -> Engines:
         recommender=recommender,
         tracks={t.id: t for t in tracks},
         interleaving=interleaving,
-        mixes=MixBuilder(tracks, added_at=added_at, cf=CfModel.load(cf_path(settings))),
+        mixes=MixBuilder(tracks, added_at=added_at, cf=CfFile(cf_path(settings))),
     )
     # One ranking of each kind and one text reading now, so the first listener does not pay for the warm-up.
     now_s = time.time()

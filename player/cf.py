@@ -80,6 +80,7 @@ __all__ = [
     "EVENT_WEIGHTS",
     "NEUTRAL_SCORE",
     "SCORE_SLOPE",
+    "CfFile",
     "CfModel",
     "cf_path",
     "confidence",
@@ -363,3 +364,39 @@ class CfModel:
                 "%s is not a usable CF model (%s): not used until `cadence train` rewrites it", path, exc
             )
             return None
+
+
+class CfFile:
+    """The model in a ``cf.npz`` as it is now: reloaded when the file changes (``cadence train``,
+    ``cadence forget``, ``cadence listeners --private`` rewrite or remove it while a server runs), so a
+    running server never keeps serving factors an erased or newly private listener helped make.
+
+    One ``stat`` per call (microseconds); the load itself only when the inode, size or mtime changed.
+    Thread-safe enough for the session core threads: the swap is one attribute assignment.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._stamp: tuple[int, int, int] | None = None
+        self._model: CfModel | None = None
+        self.current()
+
+    def current(self) -> CfModel | None:
+        """The file's model now (None: no file, or one that cannot be used)."""
+        try:
+            st = self.path.stat()
+            # the inode too: a rewrite is an atomic rename (a new inode) and may keep size and mtime
+            stamp: tuple[int, int, int] | None = (st.st_ino, st.st_mtime_ns, st.st_size)
+        except OSError:
+            stamp = None
+        if stamp != self._stamp:
+            self._model = CfModel.load(self.path) if stamp is not None else None
+            self._stamp = stamp
+        return self._model
+
+    def scores(
+        self, listener_id: str, events: Iterable[LogEvent], track_ids: Sequence[str]
+    ) -> np.ndarray | None:
+        """:meth:`CfModel.scores` of the file's current model (None without one)."""
+        model = self.current()
+        return None if model is None else model.scores(listener_id, events, track_ids)

@@ -236,3 +236,29 @@ def test_forget_without_cf_factors_says_nothing_about_them(
     out = capsys.readouterr().out
     assert "rows erased" in out and "collaborative filtering" not in out
     assert not (tmp_path / "cf.npz").exists()
+
+
+def test_a_running_servers_cf_file_follows_rewrites_and_removal(tmp_path: Path) -> None:
+    """CfFile reloads cf.npz when `cadence train`/`forget` rewrites or removes it, so a running
+    server never keeps factors an erased listener helped make; no file, no scores."""
+    from dataclasses import replace
+
+    from player.cf import CfFile
+
+    path = tmp_path / "cf.npz"
+    source = CfFile(path)
+    events = [_done("zoe", f"a{i}", float(i)) for i in range(5)]
+    assert source.current() is None and source.scores("zoe", events, ["a1"]) is None
+    model = _model()
+    model.save(path)
+    first = source.scores("zoe", events, ["a7", "b3"])
+    assert first is not None and first[0] > first[1]
+    assert source.current() is source.current(), "an unchanged file is not reloaded"
+    # Retrained on a log without group a (say its only listeners were erased): a's tracks are gone.
+    retrained = replace(model, item_ids=tuple(i.replace("a", "c") for i in model.item_ids))
+    retrained.save(path)
+    assert source.scores("zoe", events, ["a7", "b3"]) is None
+    again = source.scores("zoe", [_done("zoe", f"c{i}", float(i)) for i in range(5)], ["c7", "b3"])
+    assert again is not None and again[0] > again[1]
+    path.unlink()
+    assert source.scores("zoe", events, ["a7"]) is None
