@@ -6,8 +6,8 @@
                                            └─ prosody (in parallel) ─ baseline z-scores ──┴─ fuse
 
 Models (Silero VAD, Whisper) are loaded once per process, lazily, behind a lock; :meth:`warm_up`
-loads them and runs a short synthetic voiced signal through every stage so the first real utterance
-pays no start-up cost.
+loads them and runs a real short utterance (a 1.2 s asset shipped with the package) through every
+stage, the way a client's stream would, so the first real utterance pays no start-up cost.
 
 Work is kept off the end of speech. In a live stream (:meth:`MoodAnalyzer.open_stream`) VAD *and*
 the per-frame prosody (YIN, levels, band powers) run as the audio arrives, so when the utterance ends
@@ -47,7 +47,7 @@ from mood.prosody import (
 )
 from mood.stream import StreamItem, Utterance, UtteranceStream, utterance_from_samples
 from mood.text import read_text
-from mood.transcribe import EngineName, Transcriber, Transcript, load_transcriber
+from mood.transcribe import EngineName, Transcriber, Transcript, load_transcriber, warm_up_speech
 from mood.types import MoodEstimate
 from mood.vad import SileroVad, load_vad
 
@@ -72,16 +72,6 @@ class MoodConfig:
     """Longest utterance accepted (seconds)."""
     endpoint_silence_ms: int = 600
     """Silence that ends an utterance (milliseconds)."""
-
-
-def _warm_up_signal(seconds: float = 1.2, rate: int = TARGET_RATE) -> np.ndarray:
-    """A vowel-like voiced signal (harmonics of a gliding 140 Hz F0, syllable-rate amplitude)."""
-    t = np.arange(int(seconds * rate)) / rate
-    f0 = 140.0 + 20.0 * np.sin(2 * np.pi * 0.8 * t)
-    phase = 2 * np.pi * np.cumsum(f0) / rate
-    voice = sum(np.sin(k * phase) / k for k in range(1, 12))
-    envelope = 0.5 * (1 - np.cos(2 * np.pi * 4.0 * t))
-    return (0.1 * voice * envelope).astype(np.float32)
 
 
 class MoodAnalyzer:
@@ -116,20 +106,47 @@ class MoodAnalyzer:
                 self._vad = load_vad()
             return self._vad
 
-    def warm_up(self) -> None:
-        """Load VAD and Whisper and run a short synthetic voiced signal through every stage.
+    def warm_up(self) -> MoodEstimate:
+        """Load VAD and Whisper and run a real short utterance through the live path.
+
+        The utterance (:data:`mood.transcribe.WARM_UP_PATH`, "I feel good today.", 1.2 s) is fed to a
+        stream as a client's audio would be, so the stream's VAD and prosody tracker, the
+        fitted-window decode (a 4 s window) with its word alignment, text affect, intents and fusion
+        all run once; then the batch prosody runs on a worker (the path of raw samples), which also
+        starts that thread. No state is kept: no speaker baseline is read or updated.
+
+        Returns:
+            The warm-up utterance's estimate (its ``evidence["utterance"]["window_s"]`` is the
+            fitted window: 4.0 unless the decoder fell back to 30 s).
 
         Raises:
-            EngineError: If a model cannot be loaded.
+            EngineError: If a model or the warm-up utterance cannot be loaded.
         """
         started = time.perf_counter()
-        vad = self.vad()
-        signal = _warm_up_signal()
-        vad.speech_probabilities(signal)
-        self.transcriber().transcribe(signal)
-        self._pool.submit(extract_prosody, signal, transcript="warm up").result()  # starts a worker too
-        self.analyze_text("warming up the text models")
-        logger.info("mood analyzer warmed up in %.2f s", time.perf_counter() - started)
+        speech = warm_up_speech()
+        self.transcriber()
+        stream = self.open_stream(TARGET_RATE, 1, "f32le")
+        pause = np.zeros(int(TARGET_RATE * (self.config.endpoint_silence_ms / 1000.0 + 0.2)), np.float32)
+        audio = np.concatenate([pause, speech, pause])
+        chunk = TARGET_RATE // 50  # 20 ms, as a client sends
+        items: list[StreamItem] = []
+        for at in range(0, audio.shape[0], chunk):
+            items += stream.feed(audio[at : at + chunk].tobytes())
+        items += stream.finish()
+        utterances = [item for item in items if isinstance(item, Utterance)]
+        if len(utterances) != 1:  # VAD did not find the one utterance: warm the batch path on it instead
+            logger.warning("warm-up: the stream found %d utterances in the warm-up speech", len(utterances))
+            estimate = self.analyze_utterance(speech, TARGET_RATE)
+        else:
+            estimate = self.analyze_utterance(utterances[0])
+            self._pool.submit(_timed_prosody, utterances[0].samples, utterances[0].frame_probs).result()
+        logger.info(
+            "mood analyzer warmed up in %.2f s (heard %r in a %g s window)",
+            time.perf_counter() - started,
+            estimate.transcript,
+            estimate.evidence["utterance"]["window_s"],
+        )
+        return estimate
 
     def close(self) -> None:
         """Stop the prosody worker threads."""

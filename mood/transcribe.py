@@ -52,6 +52,8 @@ __all__ = [
     "NO_SPEECH_CERTAIN",
     "NO_SPEECH_LOGPROB",
     "NO_SPEECH_THRESHOLD",
+    "WARM_UP_PATH",
+    "WARM_UP_TEXT",
     "WINDOW_MARGIN_S",
     "WINDOW_SIZES_S",
     "EngineName",
@@ -63,6 +65,7 @@ __all__ = [
     "default_model_dir",
     "fitted_window_s",
     "load_transcriber",
+    "warm_up_speech",
 ]
 
 logger = logging.getLogger(__name__)
@@ -320,11 +323,47 @@ def _truncate_long_words(words: list[list[Any]]) -> list[list[Any]]:
     return words
 
 
-def _warm_up_audio() -> np.ndarray:
-    """One second of a voiced-like signal (harmonics of 150 Hz with a syllable-rate envelope)."""
-    t = np.arange(TARGET_RATE) / TARGET_RATE
-    voice = sum(np.sin(2 * np.pi * 150.0 * k * t) / k for k in range(1, 10))
-    return (0.1 * voice * 0.5 * (1 - np.cos(2 * np.pi * 4.0 * t))).astype(np.float32)
+WARM_UP_PATH = Path(__file__).resolve().parent / "warm_up.ogg"
+"""A real short utterance the warm-ups decode: "I feel good today." (1.18 s, 16 kHz mono Ogg Vorbis, 8 KB,
+shipped as package data). A synthetic voiced signal is no good here: tiny.en loops on it in the 4 s
+window, so the warm-up hit the 30 s re-decode (issue 14) and never warmed the fitted-window path or the
+word alignment. Made once with espeak-ng 1.51 (Debian)::
+
+    wav = subprocess.run(["espeak-ng", "-v", "en-us", "--stdout", "I feel good today."],
+                         capture_output=True, check=True).stdout
+    x, rate = soundfile.read(io.BytesIO(wav), dtype="float32")          # 22 050 Hz
+    y = soxr.resample(x, rate, 16000).astype(np.float32)
+    loud = np.flatnonzero(np.abs(y) > 10 ** (-50 / 20))                   # trim to -50 dBFS,
+    y = y[max(0, loud[0] - 800) : loud[-1] + 1600]                         # keep 50 ms / 100 ms
+    soundfile.write("mood/warm_up.ogg", y, 16000, format="OGG", subtype="VORBIS", compression_level=0.8)
+
+tiny.en transcribes it as "I feel good today." in a 4 s window (average log-probability about -0.2).
+"""
+WARM_UP_TEXT = "I feel good today."
+"""What :data:`WARM_UP_PATH` says."""
+
+
+@functools.lru_cache(maxsize=1)
+def _warm_up_samples() -> np.ndarray:
+    import soundfile
+
+    try:
+        samples, rate = soundfile.read(str(WARM_UP_PATH), dtype="float32", always_2d=False)
+    except (OSError, RuntimeError, soundfile.LibsndfileError) as exc:
+        raise EngineError(f"the warm-up utterance {WARM_UP_PATH} is missing or unreadable: {exc}") from exc
+    if rate != TARGET_RATE or samples.ndim != 1:
+        raise EngineError(f"the warm-up utterance {WARM_UP_PATH} is not 16 kHz mono")
+    samples.setflags(write=False)
+    return samples
+
+
+def warm_up_speech() -> np.ndarray:
+    """The samples of :data:`WARM_UP_PATH` (16 kHz mono float32, read-only, decoded once per process).
+
+    Raises:
+        EngineError: If the asset is missing (an install without mood's package data) or unreadable.
+    """
+    return _warm_up_samples()
 
 
 def _is_hallucination(avg_logprob: float, no_speech_prob: float) -> bool:
@@ -421,7 +460,7 @@ class FasterWhisperTranscriber:
 
     def warm_up(self) -> None:
         """Run one short decode and alignment so the first real utterance pays no first-call cost."""
-        self.transcribe(_warm_up_audio())
+        self.transcribe(warm_up_speech())
 
     def transcribe(self, samples16k: np.ndarray) -> Transcript:
         """See :meth:`Transcriber.transcribe`."""
@@ -574,7 +613,7 @@ class OpenAIWhisperTranscriber:
         from whisper.timing import dtw
 
         dtw(torch.zeros((4, 8), dtype=torch.float32))
-        self.transcribe(_warm_up_audio())
+        self.transcribe(warm_up_speech())
 
     @property
     def model(self) -> Any:
