@@ -1,9 +1,10 @@
 // Cadence web client: wires the websocket (connection.js), playback (player.js), the microphone
-// (mic.js + worklet.js) and the mood chart (chart.js) to the page.
+// (mic.js + worklet.js), the mood chart (chart.js) and the listener's mixes (mixes.js) to the page.
 
 import { Chart, formatClock, pageSeconds } from './chart.js';
 import { Connection } from './connection.js';
 import { Mic, micErrorMessage } from './mic.js';
+import { MixList, readMixes } from './mixes.js';
 import { Player } from './player.js';
 
 const $ = (id) => document.getElementById(id);
@@ -61,13 +62,23 @@ export function localIso(date) {
 const DAYS = ['Sunday', 'Monday', 'Tuesday', 'Wednesday', 'Thursday', 'Friday', 'Saturday'];
 const PARTS_OF_DAY = [[5, 'morning'], [12, 'afternoon'], [17, 'evening'], [22, 'night']];
 
-/** "Monday morning, 07:30", named as the server names it (the small hours belong to the night before). */
-export function daypart(date) {
+/** "Monday morning", named as the server names it (the small hours belong to the night before). */
+export function partOfDay(date) {
   const hour = date.getHours();
   let part = 'night';
   for (const [start, name] of PARTS_OF_DAY) if (hour >= start) part = name;
   const day = hour >= PARTS_OF_DAY[0][0] ? date.getDay() : (date.getDay() + 6) % 7;
-  return `${DAYS[day]} ${part}, ${pad2(hour)}:${pad2(date.getMinutes())}`;
+  return `${DAYS[day]} ${part}`;
+}
+
+/** Changes whenever the server's mixes may: each day, and each part of it (the daylist). */
+function mixesEpoch(date) {
+  return `${date.toDateString()} ${partOfDay(date)}`;
+}
+
+/** "Monday morning, 07:30". */
+export function daypart(date) {
+  return `${partOfDay(date)}, ${pad2(date.getHours())}:${pad2(date.getMinutes())}`;
 }
 
 /** A human message for every error code of the protocol. */
@@ -91,6 +102,8 @@ const ERROR_MESSAGES = {
   audio_silent: 'The server heard only silence: is the microphone muted?',
   no_speech: 'I could not make out any words. Try again, a little closer to the microphone.',
   unknown_track: 'The server does not know that track (the library may have changed).',
+  unknown_mix:
+    'That mix is not there any more (mixes change with the day and with what you play). Here are your mixes as they are now.',
   library_empty: 'The music library on the server is empty. Add music with “cadence scan”, then reload.',
   rate_limited: 'The server is getting messages faster than it takes them; some were dropped. Slow down a little.',
   busy: 'The server is busy analysing other voices and dropped that one. Try again in a moment.',
@@ -113,6 +126,7 @@ const TRIGGERS = {
   intent: 'for your request',
   skip: 'updated after a skip',
   next: 'more picks',
+  mix: 'your pick',
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -162,13 +176,22 @@ const el = {
   energyConfBar: $('energy-conf-bar'),
   energyConf: $('energy-conf'),
   upnext: $('upnext'),
+  upnextHeading: $('upnext-heading'),
   upnextWhy: $('upnext-why'),
   upnextEmpty: $('upnext-empty'),
+  upnextMix: $('upnext-mix'),
+  upnextMixTitle: $('upnext-mix-title'),
+  mixLeave: $('mix-leave'),
+  mixesDetails: $('mixes-details'),
+  mixesList: $('mixes-list'),
+  mixesEmpty: $('mixes-empty'),
+  mixesCount: $('mixes-count'),
 };
 
 const PLACEHOLDER_ART = '/static/icon.svg';
 const me = listenerId();
 let sessionReady = false; // welcome received and session.start sent on this connection
+let sessionLive = false; // ... and its first queue received: the server takes every message now
 let nextRequested = false;
 let queuesSeen = 0;
 const unacked = new Map(); // message id → playback message (acks may come late, or never)
@@ -197,7 +220,9 @@ const conn = new Connection({
   onMessage: handleMessage,
   onClose: ({ code }) => {
     sessionReady = false;
+    sessionLive = false;
     nextRequested = false;
+    mixesLost();
     micLost();
     if (code === 1013) say(ERROR_MESSAGES.too_many_sessions, { error: true });
   },
@@ -261,6 +286,9 @@ function handleMessage(message) {
     case 'queue':
       onQueue(message);
       break;
+    case 'mixes':
+      onMixes(message);
+      break;
     case 'mood':
       onMood(message);
       break;
@@ -289,6 +317,9 @@ function onError(error) {
   }
   if (error.code === 'engine_unavailable') {
     handsFreeOff();
+  }
+  if (error.code === 'unknown_mix') {
+    mixUnknown(error);
   }
 }
 
@@ -331,11 +362,19 @@ function onQueue(message) {
   nextRequested = false;
   const tracks = Array.isArray(message.tracks) ? message.tracks : [];
   if (message.target) chart.addTarget(pageSeconds(), message.target);
+  const asked = mixQueue(message);
   el.upnext.dataset.queues = String(queuesSeen);
   el.upnext.dataset.trigger = message.trigger || '';
-  el.upnextWhy.textContent = TRIGGERS[message.trigger] ? `· ${TRIGGERS[message.trigger]}` : '';
-  player.setQueue(tracks);
+  if (message.trigger === 'mix' && currentMix === null) el.upnextWhy.textContent = '· all music again';
+  else el.upnextWhy.textContent = TRIGGERS[message.trigger] ? `· ${TRIGGERS[message.trigger]}` : '';
+  // A mix the listener just picked plays at once; any other queue waits for the playing track.
+  if (asked) player.playNow(tracks);
+  else player.setQueue(tracks);
   renderUpNext();
+  if (!sessionLive) {
+    sessionLive = true;
+    sessionStarted();
+  }
 }
 
 function onControl(message) {
@@ -465,6 +504,121 @@ function setupMediaSession() {
       // action not supported here
     }
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Mixes: `mixes.list` → `mixes` (the list), `mix.play` → a `queue` with trigger "mix" (and `mix` on
+// it and every later queue while the listener stays in the mix; none when they leave it).
+
+let currentMix = null; // {id, title} while the queues carry `mix`
+let wantedMix = null; // the mix the listener is in: asked for again when a new session starts
+let mixesLoads = 0; // `mixes` answers received
+let mixesAskedAt = -Infinity; // pageSeconds() of an unanswered `mixes.list`
+let lastEpoch = mixesEpoch(new Date()); // the day and its part the list was asked for
+const mixRequests = new Map(); // `mix.play` id → {mix: id | null, resume: boolean}
+
+const mixList = new MixList(el.mixesList, { onPick: pickMix });
+
+function requestMixes() {
+  if (!sessionLive) return;
+  const now = pageSeconds();
+  if (now - mixesAskedAt < 2) return; // one is on its way
+  if (send({ type: 'mixes.list', id: conn.id() })) mixesAskedAt = now;
+}
+
+function onMixes(message) {
+  mixesAskedAt = -Infinity;
+  mixesLoads += 1;
+  const mixes = readMixes(message);
+  mixList.render(mixes);
+  el.mixesList.dataset.loads = String(mixesLoads);
+  el.mixesEmpty.hidden = mixes.length > 0;
+  el.mixesEmpty.textContent = 'No mixes yet: they appear as you listen.';
+  el.mixesCount.textContent = mixes.length > 0 ? `· ${mixes.length}` : '';
+}
+
+/** The first queue of a session: the server takes every message now. */
+function sessionStarted() {
+  lastEpoch = mixesEpoch(new Date());
+  mixesAskedAt = -Infinity;
+  requestMixes();
+  // A new session (a reconnection) starts in all music: go back into the listener's mix, without
+  // cutting off the track that plays.
+  if (wantedMix !== null) sendMixPlay(wantedMix, true);
+}
+
+function sendMixPlay(mix, resume) {
+  const id = conn.id();
+  if (!send({ type: 'mix.play', mix, id })) return false;
+  mixRequests.set(id, { mix, resume });
+  renderMix();
+  return true;
+}
+
+function pickMix(mix) {
+  if (!sessionLive) {
+    say('Not connected to the server yet: try again when it says “Connected”.', { error: true });
+    return;
+  }
+  if (sendMixPlay(mix.id, false)) say(`Starting “${mix.title}”…`);
+}
+
+function leaveMix() {
+  if (!sessionLive) {
+    say('Not connected to the server yet: try again when it says “Connected”.', { error: true });
+    return;
+  }
+  wantedMix = null;
+  if (sendMixPlay(null, false)) say('Back to all music…');
+}
+
+/** Follow a queue's `mix`; true when it is a mix the listener just picked, to be heard now. */
+function mixQueue(message) {
+  const mix = message.mix;
+  currentMix =
+    mix && typeof mix === 'object' && typeof mix.id === 'string'
+      ? { id: mix.id, title: typeof mix.title === 'string' && mix.title ? mix.title : mix.id }
+      : null;
+  const request = message.ref !== undefined ? mixRequests.get(message.ref) : undefined;
+  if (request) mixRequests.delete(message.ref);
+  if (message.trigger === 'mix') wantedMix = currentMix === null ? null : currentMix.id;
+  renderMix();
+  if (message.trigger !== 'mix' || (request && request.resume)) return false;
+  if (request) say(currentMix === null ? 'Back to all music.' : `Playing “${currentMix.title}”.`);
+  return currentMix !== null;
+}
+
+function mixUnknown(error) {
+  const request = error.ref !== undefined ? mixRequests.get(error.ref) : undefined;
+  if (request) {
+    mixRequests.delete(error.ref);
+    if (request.mix === wantedMix) wantedMix = null;
+  }
+  renderMix();
+  mixesAskedAt = -Infinity; // the list is out of date: fetch it now
+  requestMixes();
+}
+
+/** The connection dropped: its requests will not be answered. */
+function mixesLost() {
+  mixRequests.clear();
+  mixesAskedAt = -Infinity;
+  renderMix();
+}
+
+function pendingMix() {
+  let pending = null;
+  for (const request of mixRequests.values()) if (!request.resume) pending = request.mix;
+  return pending;
+}
+
+function renderMix() {
+  const inMix = currentMix !== null;
+  if (!inMix && document.activeElement === el.mixLeave) el.upnextHeading.focus(); // about to be hidden
+  el.upnextMix.hidden = !inMix;
+  el.upnextMixTitle.textContent = inMix ? currentMix.title : '';
+  el.upnext.dataset.mix = inMix ? currentMix.id : '';
+  mixList.setState(inMix ? currentMix.id : null, pendingMix());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -689,6 +843,10 @@ el.reconnect.addEventListener('click', () => {
   conn.reconnectNow();
 });
 el.handsfree.addEventListener('click', () => (handsFree ? handsFreeOff() : handsFreeOn()));
+el.mixLeave.addEventListener('click', leaveMix);
+el.mixesDetails.addEventListener('toggle', () => {
+  if (el.mixesDetails.open) requestMixes(); // opening the section shows the mixes as they are now
+});
 
 el.ptt.addEventListener('pointerdown', (event) => {
   if (event.button !== 0) return;
@@ -800,5 +958,11 @@ setupMediaSession();
 renderNowPlaying();
 renderMicState();
 setInterval(() => chart.draw(), 1000);
+setInterval(() => {
+  const epoch = mixesEpoch(new Date());
+  if (epoch === lastEpoch) return;
+  lastEpoch = epoch;
+  requestMixes(); // a new day or part of it: new daily mixes, a new daylist
+}, 30_000);
 chart.draw();
 conn.connect();

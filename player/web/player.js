@@ -2,8 +2,9 @@
 // playback events the page reports to the server (started / skipped / completed / liked / disliked).
 //
 // Queue rules: the first queue starts playing its first track; a later queue replaces "Up next"
-// without interrupting the playing track (whose id is dropped from the new list). When a track
-// ends or is skipped the next one from Up next plays; when Up next runs low, `onLow()` asks for more.
+// without interrupting the playing track (whose id is dropped from the new list), except a queue the
+// listener asked to hear now (`playNow`: a mix they picked). When a track ends or is skipped the next
+// one from Up next plays; when Up next runs low, `onLow()` asks for more.
 
 export const LOW_WATER = 2;
 const MAX_FAILURES_IN_A_ROW = 3;
@@ -85,6 +86,24 @@ export class Player {
       this.prefetch();
       this.hooks.onChange();
     }
+  }
+
+  /**
+   * The listener chose other music (a mix): its first track plays now, the rest is Up next.
+   *
+   * The interrupted track is not reported as skipped: choosing something else to listen to is no
+   * verdict on it (a skip would teach the ranker "not this" and make the server answer with a queue
+   * of its own). When the new queue starts with the playing track, that track simply goes on.
+   */
+  playNow(tracks) {
+    const playable = tracks.filter((t) => t && t.audio_url);
+    const playing = this.nowPlaying;
+    if (playing === null || playable.length === 0 || playable[0].id === playing.id) {
+      this.setQueue(playable);
+      return;
+    }
+    this.upNext = playable.filter((t) => t.id !== playing.id);
+    this.playNext();
   }
 
   /** Load Up next's first track into the spare deck (unless it is there already). */

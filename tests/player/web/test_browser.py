@@ -5,7 +5,11 @@ microphone plays an espeak-ng WAV ("I'm exhausted, something calm please"). The 
 a queue arrives and the music plays; push-to-talk gives a transcript, a mood and a new queue; a skip
 is logged with the position the listener heard; a typed mood changes the label; a reload resumes
 the same listener. The keyboard test: Tab reaches every control with a visible focus, Space held
-outside the text box talks, K pauses. Any console error or uncaught page error fails a test.
+outside the text box talks, K pauses. The mixes test: the page lists the listener's mixes as the
+server sends them, picking one plays it at once with every queue drawn from it (checked against the
+server's own mix builder, frame by frame), "Back to all music" leaves it, and a mix the server no
+longer has is explained and the list fetched again. Any console error or uncaught page error fails a
+test.
 Screenshots (desktop 1280×800, phone 390×844) go to ``$CADENCE_ARTIFACTS/browser`` (default
 ``artifacts/browser``).
 """
@@ -13,11 +17,14 @@ Screenshots (desktop 1280×800, phone 390×844) go to ``$CADENCE_ARTIFACTS/brows
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import re
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -25,9 +32,18 @@ import numpy as np
 import pytest
 import soundfile
 import soxr
-from playwright.async_api import Browser, ConsoleMessage, Page, ViewportSize, async_playwright
+from playwright.async_api import (
+    Browser,
+    ConsoleMessage,
+    Page,
+    ViewportSize,
+    WebSocket,
+    WebSocketRoute,
+    async_playwright,
+)
 
 from player.app import Engines
+from player.core.records import LogEvent
 from tests.support.server import serving, shared_engines, spoken, with_silence
 
 pytestmark = pytest.mark.slow
@@ -47,8 +63,12 @@ CONTROLS = (
     "text-input",
     "text-send",
     "consent",
+    "mixes-summary",
 )
 """Every control of the page once a track plays (Reconnect and "Press play" are hidden then)."""
+ACTIVITY_MIXES = ("chill", "focus", "workout", "party", "sleep")
+"""Mixes the demo library has with no history at all, and which no clock changes."""
+PLAYBACK_KINDS = ("started", "skipped", "completed", "liked", "disliked")
 
 T = TypeVar("T")
 
@@ -371,3 +391,263 @@ def test_the_page_works_from_the_keyboard(
 async def _paused(page: Page, paused: bool) -> bool:
     state = await page.evaluate("() => document.querySelector('audio[data-current]').paused")
     return bool(state) == paused
+
+
+class Frames:
+    """The JSON messages of a page's websockets, both ways, in order (``page.on("websocket")``)."""
+
+    def __init__(self, page: Page) -> None:
+        self.received: list[dict[str, Any]] = []
+        self.sent: list[dict[str, Any]] = []
+        page.on("websocket", self._socket)
+
+    def _socket(self, ws: WebSocket) -> None:
+        ws.on("framereceived", lambda payload: self._add(self.received, payload))
+        ws.on("framesent", lambda payload: self._add(self.sent, payload))
+
+    @staticmethod
+    def _add(into: list[dict[str, Any]], payload: str | bytes) -> None:
+        if isinstance(payload, str):
+            into.append(json.loads(payload))
+
+    def of(self, kind: str, *, sent: bool = False) -> list[dict[str, Any]]:
+        return [m for m in (self.sent if sent else self.received) if m.get("type") == kind]
+
+
+def server_mix(engines: Engines, log_db: Path, listener: str, mix_id: str) -> tuple[str, ...]:
+    """The track ids of the listener's mix as the server's builder makes it from the log now."""
+    rows = log_rows(
+        log_db,
+        "SELECT kind, listener_id, session_id, at_s, track_id, position_s FROM events "
+        f"WHERE listener_id = ? AND kind IN ({', '.join('?' * len(PLAYBACK_KINDS))}) ORDER BY at_s",
+        listener,
+        *PLAYBACK_KINDS,
+    )
+    events = [LogEvent(**dict(row)) for row in rows]
+    source = engines.deps.mixes
+    assert source is not None, "the server builds no mixes"
+    mixes = source.build(events, listener_local=datetime.now().astimezone(), now_s=time.time())
+    mix = next((m for m in mixes if m.id == mix_id), None)
+    assert mix is not None, f"the server's builder has no mix {mix_id!r} (has {[m.id for m in mixes]})"
+    return mix.track_ids
+
+
+async def mix_ids_shown(page: Page) -> list[str]:
+    return list(
+        await page.eval_on_selector_all("#mixes-list button.mix", "bs => bs.map(b => b.dataset.mixId)")
+    )
+
+
+async def upnext_ids(page: Page) -> list[str]:
+    return list(await page.eval_on_selector_all("#upnext li", "lis => lis.map(li => li.dataset.trackId)"))
+
+
+async def _new_queue(frames: Frames, after: int) -> dict[str, Any] | None:
+    queues = frames.of("queue")
+    return queues[after] if len(queues) > after else None
+
+
+def check_from_mix(queue: dict[str, Any], mix: dict[str, Any], tracks: tuple[str, ...]) -> None:
+    """A queue carries the mix and holds only its tracks."""
+    assert queue.get("mix") == {"id": mix["id"], "title": mix["title"]}, queue.get("mix")
+    ids = [t["id"] for t in queue["tracks"]]
+    assert ids, "an empty queue from the mix"
+    strays = [i for i in ids if i not in tracks]
+    assert not strays, f"queue tracks not in the mix {mix['id']!r}: {strays}"
+
+
+def test_mixes_in_the_browser(engines: Engines, tmp_path: Path, speech_wav: tuple[Path, float]) -> None:
+    """The Mixes section shows the server's list; a picked mix plays at once and every queue comes
+    from it (a typed mood still steers within it); "Back to all music" leaves it; on a phone a mix
+    the server no longer has gets a friendly message and a fresh list."""
+    wav, _ = speech_wav
+    problems = Problems()
+    shots = artifacts()
+
+    async def scenario() -> None:
+        async with serving(engines, tmp_path / "home") as (url, settings), browser(wav) as chromium:
+            context = await chromium.new_context(viewport=DESKTOP)
+            page = await context.new_page()
+            problems.watch(page, "mixes")
+            frames = Frames(page)
+            await open_player(page, http_url(url))
+            listener = await text_of(page, "#listener-id")
+
+            # The list, as the server sent it: asked for once the session started, shown in order.
+            await page.wait_for_selector("#mixes-list button.mix", timeout=15_000)
+            assert frames.of("mixes.list", sent=True), "the page never sent mixes.list"
+            listed = frames.of("mixes")[-1]["mixes"]
+            assert await mix_ids_shown(page) == [m["id"] for m in listed]
+            kinds = {m["kind"] for m in listed}
+            assert "daylist" in kinds and "discover" in kinds, kinds
+            mix = next((m for mix_id in ACTIVITY_MIXES for m in listed if m["id"] == mix_id), None)
+            assert mix is not None, f"no activity mix in {listed}"
+            button = page.locator(f'#mixes-list button[data-mix-id="{mix["id"]}"]')
+            assert mix["title"] in await button.inner_text()
+            assert f"{mix['count']} tracks" in await button.inner_text()
+            assert await page.is_hidden("#upnext-mix")
+            # From the keyboard: Tab goes from the section's heading to its first mix, visibly.
+            await page.focus("#mixes-summary")
+            await page.keyboard.press("Tab")
+            focused = await page.evaluate(
+                "() => { const e = document.activeElement;"
+                " return [e.dataset.mixId || '', getComputedStyle(e).outlineStyle]; }"
+            )
+            assert focused == [listed[0]["id"], "solid"], focused
+
+            # Pick it: a queue from the mix, whose first track plays at once.
+            queues = len(frames.of("queue"))
+            was_playing = await playing_id(page)
+            await button.click()
+            queue = await eventually(lambda: _new_queue(frames, queues), "the mix's queue")
+            assert queue["trigger"] == "mix"
+            tracks = server_mix(engines, settings.log_db, listener, mix["id"])
+            assert len(tracks) == mix["count"]
+            check_from_mix(queue, mix, tracks)
+            first = queue["tracks"][0]["id"]
+            await eventually(lambda: _playing_is(page, first), "the mix's first track to play", timeout=5)
+            before = await current_time(page)
+            await eventually(lambda: _advanced(page, before + 0.3), "the mix's first track to sound")
+            assert await text_of(page, "#upnext-mix-title") == mix["title"]
+            assert (await text_of(page, "#upnext-mix")).strip().startswith(f"From: {mix['title']}")
+            shown = await upnext_ids(page)
+            assert shown == [t["id"] for t in queue["tracks"][1:] if t["id"] != was_playing], shown
+            assert await button.get_attribute("aria-current") == "true"
+            # Interrupting the track for a mix is no verdict on it: nothing reported as skipped.
+            assert not [m for m in frames.of("playback", sent=True) if m["event"] == "skipped"]
+
+            # A typed mood still steers, within the mix.
+            queues = len(frames.of("queue"))
+            await page.fill("#text-input", "so tired, something calm and quiet")
+            await page.press("#text-input", "Enter")
+            queue = await eventually(lambda: _new_queue(frames, queues), "a queue for the typed mood")
+            assert queue["trigger"] in ("mood", "intent")
+            check_from_mix(queue, mix, tracks)
+            assert await text_of(page, "#upnext-mix-title") == mix["title"]
+            assert await playing_id(page) == first, "a mood queue must not interrupt the playing track"
+            await asyncio.sleep(0.3)
+            await page.evaluate("() => window.scrollTo(0, 0)")  # the sticky top bar stays on top
+            await page.screenshot(path=str(shots / "mixes-desktop.png"), full_page=True)
+
+            # Back to all music, from the keyboard: the next queue has no mix; the header clears.
+            queues = len(frames.of("queue"))
+            await page.focus("#mix-leave")
+            await page.keyboard.press("Enter")
+            queue = await eventually(lambda: _new_queue(frames, queues), "the queue of all music")
+            assert queue["trigger"] == "mix" and "mix" not in queue
+            assert frames.of("mix.play", sent=True)[-1]["mix"] is None
+            await page.wait_for_selector("#upnext-mix", state="hidden", timeout=5_000)
+            assert await page.get_attribute("#upnext", "data-mix") == ""
+            assert await button.get_attribute("aria-current") is None
+            assert await playing_id(page) == first, "leaving a mix must not cut off the playing track"
+
+            # Opening the section again fetches the list again.
+            asked = len(frames.of("mixes"))
+            await page.click("#mixes-summary")
+            assert await page.get_attribute("#mixes-details", "open") is None
+            await page.focus("#mixes-summary")
+            await page.keyboard.press("Enter")
+            assert await page.get_attribute("#mixes-details", "open") is not None
+            await eventually(lambda: _more_than(frames, "mixes", asked), "the list fetched again")
+            await context.close()
+
+            # The phone layout; the server's list gains a mix it does not have (as if it had gone).
+            phone = await chromium.new_context(
+                viewport=PHONE, device_scale_factor=2, is_mobile=True, has_touch=True, color_scheme="dark"
+            )
+            small = await phone.new_page()
+            problems.watch(small, "mixes phone")
+            gone = {"id": "daily-6", "kind": "daily", "title": "A mix that is gone", "description": "",
+                    "count": 30, "refresh": "daily"}  # fmt: skip
+            routed = Routed(gone)
+            await small.route_web_socket(re.compile(r"^wss?://"), routed.route)
+            await open_player(small, http_url(url))
+            await small.wait_for_selector(f'#mixes-list button[data-mix-id="{gone["id"]}"]', timeout=15_000)
+            await small.locator("#mixes-list").scroll_into_view_if_needed()
+            await asyncio.sleep(0.3)
+            await small.screenshot(path=str(shots / "mixes-phone.png"))
+            width = await small.evaluate("() => document.documentElement.scrollWidth")
+            assert width <= PHONE["width"], f"the page scrolls sideways on a phone ({width} px)"
+            lists = routed.lists
+            await small.tap(f'#mixes-list button[data-mix-id="{gone["id"]}"]')
+            await eventually(lambda: _status_says(small, "not there any more"), "the unknown_mix message")
+            assert routed.errors == ["unknown_mix"]
+            await eventually(lambda: _routed_lists(routed, lists), "the list fetched again after unknown_mix")
+            await small.wait_for_selector(
+                f'#mixes-list button[data-mix-id="{gone["id"]}"]', state="detached", timeout=5_000
+            )
+            assert await small.is_hidden("#upnext-mix")
+            # A real one plays, from a tap.
+            queues = routed.queues
+            real = (await mix_ids_shown(small))[0]
+            await small.tap(f'#mixes-list button[data-mix-id="{real}"]')
+            await eventually(lambda: _routed_queues(routed, queues), "the phone's mix queue")
+            await small.wait_for_selector("#upnext-mix", state="visible", timeout=5_000)
+            assert await small.get_attribute("#upnext", "data-mix") == real
+
+            # A new session (the transcripts choice changed) goes back into the mix by itself,
+            # without cutting off the playing track.
+            playing = await eventually(lambda: playing_id(small), "the phone's mix track to play")
+            queues = routed.queues
+            await small.tap("#consent")
+            await eventually(
+                lambda: _routed_queues(routed, queues + 1), "the new session's queue and the mix's"
+            )
+            await small.wait_for_selector("#upnext-mix", state="visible", timeout=5_000)
+            assert await small.get_attribute("#upnext", "data-mix") == real
+            assert await playing_id(small) == playing, "going back into the mix must not cut off the track"
+            await phone.close()
+
+    asyncio.run(asyncio.wait_for(scenario(), timeout=300))
+    problems.check()
+
+
+class Routed:
+    """A page's websocket through Playwright to the real server; every ``mixes`` list gains ``extra``
+    until the server has answered ``unknown_mix`` for it."""
+
+    def __init__(self, extra: dict[str, Any]) -> None:
+        self.extra = extra
+        self.lists = 0
+        self.queues = 0
+        self.errors: list[str] = []
+
+    async def route(self, ws: WebSocketRoute) -> None:
+        server = ws.connect_to_server()
+
+        def from_server(message: str | bytes) -> None:
+            if isinstance(message, str):
+                data = json.loads(message)
+                kind = data.get("type")
+                if kind == "error":
+                    self.errors.append(data["code"])
+                elif kind == "queue":
+                    self.queues += 1
+                elif kind == "mixes":
+                    self.lists += 1
+                    if "unknown_mix" not in self.errors:
+                        data["mixes"].append(self.extra)
+                        message = json.dumps(data)
+            ws.send(message)
+
+        server.on_message(from_server)
+
+
+async def _playing_is(page: Page, track: str) -> bool:
+    return await playing_id(page) == track
+
+
+async def _more_than(frames: Frames, kind: str, count: int) -> bool:
+    return len(frames.of(kind)) > count
+
+
+async def _status_says(page: Page, words: str) -> bool:
+    return words in await text_of(page, "#status")
+
+
+async def _routed_lists(routed: Routed, count: int) -> bool:
+    return routed.lists > count
+
+
+async def _routed_queues(routed: Routed, count: int) -> bool:
+    return routed.queues > count
