@@ -8,7 +8,8 @@ For each library size (synthetic tracks, ``models.simulate.synthetic_catalog``) 
 - ``first_build_s``: :func:`player.core.mixes.build_mixes`, everything from the track list (what
   `cadence mixes` pays once: the library's matrices, then the listener's mixes);
 - ``server_build_s``: :meth:`player.core.mixes.MixBuilder.build` on a builder made once (what a
-  server pays for ``mixes.list`` / ``mix.play``: the library's matrices are made at start);
+  server pays for ``mixes.list`` / ``mix.play``: the library's matrices, clustering space and
+  activity fits are made at start);
 - ``builder_init_s``: making that builder (once per server start).
 
 Targets (issue 13): all mixes for one listener with 100k logged events in ≤ 1 s at 10k tracks and

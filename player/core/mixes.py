@@ -478,11 +478,39 @@ def _seed(*parts: object) -> int:
 
 
 @dataclass(frozen=True, slots=True)
+class _Library:
+    """What the mixes read of the library alone, computed once per :class:`MixBuilder`."""
+
+    cluster: np.ndarray
+    """:func:`cluster_features` of every track, float64 [n, 17]."""
+    energy: np.ndarray
+    """float64 [n]"""
+    activity: dict[str, tuple[np.ndarray, np.ndarray]]
+    """Per activity rule id: the rows it accepts (int64) and their fit (float64), in row order."""
+
+    @classmethod
+    def of(cls, tracks: Sequence[Track]) -> _Library:
+        activity = {}
+        for rule in ACTIVITY_RULES:
+            rows = [i for i, t in enumerate(tracks) if rule.accepts(t)]
+            activity[rule.id] = (
+                np.array(rows, dtype=np.int64),
+                np.array([rule.fit(tracks[r]) for r in rows], dtype=np.float64),
+            )
+        return cls(
+            cluster=cluster_features(tracks),
+            energy=np.array([t.energy for t in tracks], dtype=np.float64),
+            activity=activity,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class _Listener:
     """What the mixes read, computed once per build."""
 
     tracks: tuple[Track, ...]
     catalog: Catalog
+    library: _Library
     stats: dict[str, _Stats]
     recent: dict[str, _Stats]
     rejected: np.ndarray
@@ -507,7 +535,7 @@ def _centroid_cosines(taste: np.ndarray, rows: list[int], weights: list[float]) 
 
 
 def _read_listener(
-    tracks: tuple[Track, ...], catalog: Catalog, events: Sequence[LogEvent], now_s: float
+    tracks: tuple[Track, ...], catalog: Catalog, library: _Library, events: Sequence[LogEvent], now_s: float
 ) -> _Listener:
     stats, recent = _read_log(events, catalog.row, now_s)
     rejected = np.zeros(catalog.n, bool)
@@ -528,6 +556,7 @@ def _read_listener(
     return _Listener(
         tracks=tracks,
         catalog=catalog,
+        library=library,
         stats=stats,
         recent=recent,
         rejected=rejected,
@@ -608,7 +637,7 @@ def _daily(lst: _Listener, day_key: str, size: int) -> list[Mix]:
     ]
     if len(seeds) < DAILY_MIN_SEEDS:
         return []
-    feats = cluster_features(lst.tracks)
+    feats = lst.library.cluster
     seed_arr = np.array(seeds)
     k = max(1, min(MAX_DAILY_MIXES, len(seeds) // SEEDS_PER_CLUSTER))
     labels = kmeans(feats[seed_arr], k, seed=_seed("daily", len(seeds), *seeds[:8]))
@@ -754,10 +783,12 @@ def _smooth(lst: _Listener, rows: list[int]) -> list[int]:
 
 
 def _activity(lst: _Listener, rule: ActivityRule, size: int) -> Mix | None:
-    rows = [i for i, t in enumerate(lst.tracks) if not lst.rejected[i] and rule.accepts(t)]
+    accepted, fits = lst.library.activity[rule.id]
+    keep = ~lst.rejected[accepted]
+    rows = [int(r) for r in accepted[keep]]
     if len(rows) < min(MIN_MIX_TRACKS, size):
         return None
-    chosen = _ranked(lst, rows, [rule.fit(lst.tracks[r]) for r in rows], size)
+    chosen = _ranked(lst, rows, [float(f) for f in fits[keep]], size)
     if rule.order == "arc":
         arc = arc_order([lst.tracks[r].energy for r in chosen])
         chosen = [chosen[i] for i in arc]
@@ -771,14 +802,11 @@ def _activity(lst: _Listener, rule: ActivityRule, size: int) -> Mix | None:
 def _daylist(lst: _Listener, local: datetime, size: int) -> Mix | None:
     weekday, part = daypart(local)
     goal = time_of_day_prior(local).energy
-    rows = [
-        i
-        for i, t in enumerate(lst.tracks)
-        if not lst.rejected[i] and abs(t.energy - goal) <= DAYLIST_ENERGY_BAND
-    ]
+    off = np.abs(lst.library.energy - goal)
+    rows = [int(r) for r in np.flatnonzero(~lst.rejected & (off <= DAYLIST_ENERGY_BAND))]
     if len(rows) < min(MIN_MIX_TRACKS, size):
         return None
-    fit = [1.0 - abs(lst.tracks[r].energy - goal) for r in rows]
+    fit = [1.0 - float(off[r]) for r in rows]
     chosen = _smooth(lst, _ranked(lst, rows, fit, size))
     words = _mean_words([lst.tracks[r] for r in chosen])[:2]
     title = " ".join([*words, weekday, part])
@@ -847,6 +875,7 @@ class MixBuilder:
         # sorted by id: the mixes do not depend on the order the library comes in
         self.tracks: tuple[Track, ...] = tuple(unique[k] for k in sorted(unique))
         self.catalog = Catalog(self.tracks, _TrackMatrix(self.tracks)) if self.tracks else None
+        self.library = _Library.of(self.tracks) if self.tracks else None
         self.added_at = added_at
         self.cf = cf
 
@@ -854,9 +883,9 @@ class MixBuilder:
         self, events: Sequence[LogEvent], *, listener_local: datetime, now_s: float, size: int = 30
     ) -> list[Mix]:
         """The listener's mixes (:func:`build_mixes`, with this builder's library and ``added_at``)."""
-        if self.catalog is None or size < 1:
+        if self.catalog is None or self.library is None or size < 1:
             return []
-        lst = _read_listener(self.tracks, self.catalog, events, now_s)
+        lst = _read_listener(self.tracks, self.catalog, self.library, events, now_s)
         if self.cf is not None and events:
             scores = self.cf.scores(events[0].listener_id, events, self.catalog.ids)
             if scores is not None:
