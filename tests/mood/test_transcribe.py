@@ -354,10 +354,17 @@ def test_words_follow_the_speech_in_time(
     first_end_s = _speech_bounds_s(first)[1]
     second_start_s = (first.size + gap.size) / 16000 + _speech_bounds_s(second)[0]
     n_first = len(transcriber.transcribe(first).words)
+    n_second = len(transcriber.transcribe(second).words)
     words = transcript.words
-    assert len(words) == n_first + len(transcriber.transcribe(second).words)
-    assert words[n_first - 1].end_s <= first_end_s + 0.5
-    assert abs(words[n_first].start_s - second_start_s) <= 0.5
+    # Split at the middle of the silence: no word may straddle it, and each side holds its sentence's
+    # words (give or take one: in context Whisper may join or split a word, e.g. "I'm" / "I am").
+    middle_s = (first.size + gap.size / 2) / 16000
+    before = [w for w in words if w.end_s <= middle_s]
+    after = [w for w in words if w.start_s >= middle_s]
+    assert len(before) + len(after) == len(words), words
+    assert abs(len(before) - n_first) <= 1 and abs(len(after) - n_second) <= 1, (words, n_first, n_second)
+    assert before[-1].end_s <= first_end_s + 0.5
+    assert abs(after[0].start_s - second_start_s) <= 0.5
     assert words[0].start_s <= _speech_bounds_s(first)[0] + 0.5
     assert len(transcript.segments) >= 2 and transcript.segments[0][1] <= first_end_s + 0.5
 
