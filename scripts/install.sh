@@ -27,5 +27,5 @@ fi
 # torch 2.13.0 is the CPU build available on this kind of machine; installing it first keeps the
 # openai-whisper extra from pulling a multi-GB CUDA build.
 .venv/bin/python -m pip install -q "torch==2.13.0"
-.venv/bin/python -m pip install -q -e ".[train,openai-whisper,dev]"
+.venv/bin/python -m pip install -q -e ".[train,openai-whisper,dev,asr-base]"
 echo "cadence installed in .venv"

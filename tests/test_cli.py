@@ -124,3 +124,32 @@ def test_train_and_eval_live_options() -> None:
         build_parser().parse_args(["train", "--min-impressions", "-1"])
     args = build_parser().parse_args(["eval", "--live", "--listener", "ann", "--json"])
     assert (args.live, args.listener, args.json) == (True, "ann", True)
+
+
+@pytest.mark.parametrize("command", [["serve"], ["listen"], ["mood", "--text", "hi"]])
+def test_asr_model_option_reaches_the_analyzer_config(command: list[str]) -> None:
+    """--asr-model on serve, listen and mood lands in Settings.asr_model and the analyzer config, with
+    the joined weights under HOME/asr; without it the default is the bundled tiny.en."""
+    from player.app import config_from_settings
+
+    s = settings_from_args(build_parser().parse_args([*command, "--home", "/h", "--asr-model", "base"]), {})
+    assert s.asr_model == "base"
+    config = config_from_settings(s)
+    assert (config.asr_model, config.asr_cache_dir, config.engine) == (
+        "base",
+        Path("/h/asr"),
+        "faster-whisper",
+    )
+    default = settings_from_args(build_parser().parse_args([*command, "--home", "/h"]), {})
+    assert default.asr_model == "tiny.en"
+    assert config_from_settings(default).asr_model == "tiny.en"
+
+
+def test_unknown_asr_model_is_refused(capsys: pytest.CaptureFixture[str]) -> None:
+    """An --asr-model outside tiny.en/base/small is a usage error; Settings made in code refuse it too."""
+    with pytest.raises(SystemExit) as exc:
+        main(["mood", "--text", "x", "--asr-model", "large"])
+    assert exc.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="ASR model"):
+        Settings(home=Path("/h"), asr_model="large")  # type: ignore[arg-type]
