@@ -60,7 +60,8 @@ def test_mood_wav_json_through_the_real_models(tmp_path: Path, capsys: pytest.Ca
     wav = corpus.synthesize("I am so disappointed and upset with this.", "en-us", 1, tmp_path / "sad.wav")
     assert main(["mood", "--home", str(tmp_path), "--wav", str(wav), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
-    assert set(data) == ESTIMATE_FIELDS
+    assert set(data) == ESTIMATE_FIELDS | {"language"}  # heard speech reports its language
+    assert data["language"] == "en"
     assert "disappointed" in data["transcript"].lower()
     assert data["valence"] < 0.4
     assert {"prosody", "text", "weights"} <= set(data["evidence"])
