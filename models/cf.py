@@ -67,7 +67,7 @@ logger = logging.getLogger(__name__)
 
 FACTORS = 32
 """Latent factors per track and listener."""
-REGULARIZATION = 0.1
+REGULARIZATION = 20.0
 """λ of every least-squares solve (training and the serving fold-in)."""
 ITERATIONS = 15
 """ALS sweeps (each solves every listener, then every track)."""
@@ -261,14 +261,14 @@ class CfUpdate:
 def retrain_cf(settings: Settings) -> CfUpdate:
     """Retrain ``HOME/cf.npz`` from the whole log (private listeners left out), or remove it when the
     log has too little data for collaborative filtering (it then stays out of the way)."""
-    from player.server.log import InteractionLog
+    from player.server.logstore import log_present, open_log_at
 
     t0 = time.perf_counter()
     path = cf_path(settings)
     events: list[LogEvent] = []
     private: set[str] = set()
-    if settings.log_db.exists():
-        with InteractionLog(settings.log_db) as log:
+    if log_present(settings.log_location):
+        with open_log_at(settings.log_location) as log:
             events = log.events()
             private = log.private_listeners()
     result = train_cf(events, private=private)

@@ -47,6 +47,7 @@ from player.core.ranking import (
     PRESELECT_TERMS,
     SCHEMA_VERSION,
     Catalog,
+    CfSource,
     MatrixLike,
     Pick,
     Recommendation,
@@ -65,6 +66,7 @@ __all__ = [
     "TrainingSet",
     "fit_preselect",
     "float32_thresholds",
+    "household_queries",
     "log_queries",
     "save_model_atomic",
     "simulated_queries",
@@ -223,11 +225,21 @@ def simulated_queries(
 
 
 def log_queries(
-    events_by_listener: Mapping[str, Sequence[Any]], tracks: Sequence[Track], matrix: MatrixLike
+    events_by_listener: Mapping[str, Sequence[Any]],
+    tracks: Sequence[Track],
+    matrix: MatrixLike,
+    *,
+    cf: CfSource | None = None,
+    queries_from_s: Mapping[str, float] | None = None,
+    source: str = "log",
 ) -> TrainingSet:
     """Queries from the interaction log: one per session, the played tracks labelled by outcome.
 
-    ``events_by_listener`` maps a listener id to its time-ordered ``LogEvent``s.
+    ``events_by_listener`` maps a listener id to its time-ordered ``LogEvent``s. With ``cf`` the
+    ``cf_score`` feature is the model's score for the listener folded in from the state at each
+    start, as in serving. With ``queries_from_s`` a listener's sessions that start before their time
+    there are replayed (they build the state) but give no query: the part of the log a CF model was
+    trained on, whose outcomes its factors already know.
     """
     catalog = Catalog(tracks, matrix)
     library: dict[str, Track] = {str(t.id): t for t in tracks}
@@ -236,20 +248,23 @@ def log_queries(
         state: ListenerState | None = None
         rows: list[np.ndarray] = []
         labels: list[float] = []
+        query_from = -np.inf if queries_from_s is None else queries_from_s.get(listener_id, -np.inf)
+        asking = True
         # track id -> (feature row at its start, liked while playing)
         playing: dict[str, tuple[np.ndarray, bool]] = {}
         # track id -> index of its label in this session (a dislike may come after the skip)
         finished: dict[str, int] = {}
         for event in events:
             if event.kind == "session_start":
-                _add_session(ts, rows, labels)
+                _add_session(ts, rows, labels, source)
                 rows, labels = [], []
                 playing.clear()
                 finished.clear()
+                asking = event.at_s >= query_from
             tid = event.track_id
-            if state is not None and tid in catalog.row:
+            if state is not None and asking and tid in catalog.row:
                 if event.kind == "started":
-                    ctx = build_context(state, catalog, at_s=event.at_s)
+                    ctx = build_context(state, catalog, at_s=event.at_s, cf=cf)
                     x = assemble_features(catalog, ctx, np.array([catalog.row[tid]]), ctx.targets[0])
                     playing[tid] = (x, False)
                     finished.pop(tid, None)
@@ -270,14 +285,68 @@ def log_queries(
                     labels.append(label)
             # As the session does: tracks no longer in the library are passed over.
             state = apply_logged_event(state, listener_id, event, tracks=library)
-        _add_session(ts, rows, labels)
+        _add_session(ts, rows, labels, source)
     return ts
 
 
-def _add_session(ts: TrainingSet, rows: list[np.ndarray], labels: list[float]) -> None:
+def _add_session(ts: TrainingSet, rows: list[np.ndarray], labels: list[float], source: str) -> None:
     """A session's plays are one query, if they are not all labelled alike (nothing to rank then)."""
     if len(rows) >= 2 and len(set(labels)) > 1:
-        ts.add(np.concatenate(rows), np.array(labels, np.float32), "log")
+        ts.add(np.concatenate(rows), np.array(labels, np.float32), source)
+
+
+HOUSEHOLD_SEEDS: tuple[int, ...] = tuple(range(1001, 1009))
+"""Households the shipped model learns ``cf_score`` from (the CF evaluation's seeds are 1–5)."""
+HOUSEHOLD_CF_SESSIONS = 0.5
+"""Share of each household member's sessions the CF model is trained on; the rest give the queries."""
+
+
+def household_queries(
+    seeds: Sequence[int] = HOUSEHOLD_SEEDS, cfg: Any = None
+) -> tuple[TrainingSet, dict[str, Any]]:
+    """Queries that teach the ranker what ``cf_score`` is worth: simulated households with planted
+    taste groups (:func:`models.cf_eval.simulate_household`; the listeners choose what they play, so
+    the log is what a shared server would hold). Per household a CF model is trained on the first
+    :data:`HOUSEHOLD_CF_SESSIONS` of every member's sessions (:func:`models.cf.train_cf`, as
+    ``cadence train`` does); the later sessions are replayed as log queries with ``cf_score`` folded
+    in from the state at each start. Returns the queries and a description."""
+    from models.cf import train_cf
+    from models.cf_eval import HouseholdConfig, simulate_household
+    from models.simulate import catalog_matrix
+
+    cfg = HouseholdConfig() if cfg is None else cfg
+    ts = TrainingSet()
+    listeners = 0
+    for seed in seeds:
+        house = simulate_household(cfg, seed)
+        by_listener: dict[str, list[Any]] = {}
+        for event in house.events:
+            by_listener.setdefault(event.listener_id, []).append(event)
+        cut: dict[str, float] = {}
+        for listener_id, events in by_listener.items():
+            starts = [e.at_s for e in events if e.kind == "session_start"]
+            cut[listener_id] = starts[min(len(starts) - 1, round(HOUSEHOLD_CF_SESSIONS * len(starts)))]
+        model = train_cf(e for e in house.events if e.at_s < cut[e.listener_id]).model
+        if model is None:
+            continue
+        listeners += len(by_listener)
+        ts.extend(
+            log_queries(
+                by_listener,
+                house.tracks,
+                catalog_matrix(house.tracks),
+                cf=model,
+                queries_from_s=cut,
+                source="household",
+            )
+        )
+    info = {
+        "household_seeds": list(seeds),
+        "household_listeners": listeners,
+        "household_tracks": cfg.tracks,
+        "household_cf_sessions": HOUSEHOLD_CF_SESSIONS,
+    }
+    return ts, info
 
 
 def train_booster(ts: TrainingSet, *, seed: int, rounds: int = NUM_ROUNDS) -> Any:
@@ -475,12 +544,17 @@ def shipped_training_set(
 
     lib = demo_truth_library(cache_dir, seed=TRAIN_SEED, count=TRAIN_COUNT)
     ts = simulated_queries(lib, listeners=listeners, seed=seed + 1, reader=reader)
+    households, household_info = household_queries()
+    ts.extend(households)
     info = {
         "catalogs": [lib.name],
         "families": list(TRAIN_FAMILIES),
         "listeners_per_family": listeners,
         "sessions": 3,
         "tracks_per_session": 20,
+        "household_queries": len(households.groups),
+        "household_rows": households.rows,
+        **household_info,
     }
     return ts, info
 
@@ -512,6 +586,7 @@ def build_shipped(
     """Train the shipped ``ranker.onnx`` on simulated data, evaluate it (and the ablations), write
     ``ranker.md``. Returns the evaluation report."""
     from models.catalogs import EVAL_COUNT, EVAL_SEED, demo_truth_library
+    from models.cf_lift import evaluate_lift
     from models.evaluate import EvalConfig, evaluate
     from mood.analyzer import MoodAnalyzer
     from player.core.ranking import OnnxRanker
@@ -525,6 +600,7 @@ def build_shipped(
     save_model_atomic(model, onnx_path)
     lib = demo_truth_library(cache_dir, seed=EVAL_SEED, count=EVAL_COUNT)
     report = evaluate(lib, OnnxRanker.load(onnx_path), EvalConfig(), reader=reader)
+    report["cf_lift"] = evaluate_lift(OnnxRanker.load(onnx_path))
     results: dict[str, dict[str, Any]] = {}
     if ablations:
         variants: dict[str, tuple[str, TrainingSet]] = {
@@ -534,6 +610,10 @@ def build_shipped(
         variants["without_aversions"] = (
             "no `aversions` listeners in the training data",
             without_source(ts, "simulated:aversions"),
+        )
+        variants["without_households"] = (
+            "no household queries in the training data (`cf_score` never varies: what learning it costs)",
+            without_source(ts, "household"),
         )
         quick = EvalConfig(mood_following=False)
         for name, (what, variant_ts) in variants.items():

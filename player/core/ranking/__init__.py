@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from player.core.ranking.context import (
     Catalog,
+    CfSource,
     DecisionContext,
     MatrixLike,
     assemble_features,
@@ -57,6 +58,7 @@ __all__ = [
     "PROPERTIES",
     "SCHEMA_VERSION",
     "Catalog",
+    "CfSource",
     "DecisionContext",
     "FeatureSpec",
     "MatrixLike",

@@ -10,13 +10,13 @@ training alike); :func:`preselect_design` gives the pre-selection's terms for fi
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 
-from player.core.listener import EARLY_SKIP_S, ListenerState, Target
+from player.core.listener import EARLY_SKIP_S, ListenerState, Target, TrackStats
 from player.core.ranking.schema import (
     DESCRIPTOR_COLUMNS,
     FEATURE_INDEX,
@@ -36,6 +36,7 @@ __all__ = [
     "REPEAT_WINDOW_S",
     "REPEAT_WINDOW_TRACKS",
     "Catalog",
+    "CfSource",
     "DecisionContext",
     "MatrixLike",
     "assemble_features",
@@ -68,6 +69,20 @@ class MatrixLike(Protocol):
 _TIMBRE_COLUMNS = tuple(f"mfcc_mean_{i}" for i in range(1, MFCC_COUNT))
 _TASTE_DESCRIPTORS = ("energy", "valence", "danceability", "acousticness", "hp_ratio")
 _TIMBRE_SHARE = 0.6
+
+
+class CfSource(Protocol):
+    """Collaborative-filtering scores for one listener (``player.cf.CfModel`` and ``CfFile`` are ones).
+
+    The listener is folded in from their own counts (the state's :attr:`ListenerState.track_stats`),
+    so what the model says moves with every logged event without retraining; the scores are numbers
+    per track, never another listener's history.
+    """
+
+    def stats_scores(self, stats: Mapping[str, TrackStats], track_ids: Sequence[str]) -> np.ndarray | None:
+        """Scores (0–1, 0.5 typical or unknown) aligned with ``track_ids``; None when the model has
+        nothing to say for this listener."""
+        ...
 
 
 def tempo_step(tempo_bpm: np.ndarray, last_bpm: float) -> np.ndarray:
@@ -118,6 +133,11 @@ class Catalog:
             (desc - FEATURE_OFFSETS[: len(DESCRIPTOR_COLUMNS)]) / FEATURE_SCALES[: len(DESCRIPTOR_COLUMNS)]
         ).astype(np.float32)
         self.taste = _taste_vectors(col)
+        self.lyrics_valence = np.array(
+            [0.5 if t.lyrics_valence is None else t.lyrics_valence for t in self.tracks], dtype=np.float32
+        )
+        """Each track's lyrics valence (0.5 without lyrics), float32 [n]."""
+        self.has_lyrics = np.array([t.has_lyrics for t in self.tracks], dtype=np.float32)
         self.properties = np.stack(
             [np.log2(np.maximum(col[p.column], 1e-3)) if p.log else col[p.column] for p in PROPERTIES], axis=1
         ).astype(np.float32)
@@ -179,10 +199,15 @@ class DecisionContext:
     finished: tuple[np.ndarray, np.ndarray] = (np.zeros(0, np.int64), np.zeros(0, np.float32))
     """Rows of the :data:`FINISHED_HISTORY` most recent finished plays and how bad each went
     (early skip or dislike 1, late skip 0.5, completed 0)."""
+    cf_scores: np.ndarray | None = None
+    """The listener's collaborative-filtering score per row (0–1), None without a model or fold-in."""
 
 
-def build_context(state: ListenerState, catalog: Catalog, *, at_s: float, count: int = 1) -> DecisionContext:
-    """Read ``state`` at ``at_s`` into arrays over ``catalog`` (unknown track ids are ignored)."""
+def build_context(
+    state: ListenerState, catalog: Catalog, *, at_s: float, count: int = 1, cf: CfSource | None = None
+) -> DecisionContext:
+    """Read ``state`` at ``at_s`` into arrays over ``catalog`` (unknown track ids are ignored); with
+    ``cf``, the listener's collaborative-filtering scores too."""
     n = catalog.n
     row = catalog.row
     targets = state.targets(count, at_s=at_s)
@@ -257,6 +282,8 @@ def build_context(state: ListenerState, catalog: Catalog, *, at_s: float, count:
         scalars=scalars,
         at_s=at_s,
     )
+    if cf is not None:
+        ctx.cf_scores = cf.stats_scores(state.track_stats, catalog.ids)
     ctx.pos_centroid = _centroid(catalog, pos_rows, pos_w)
     ctx.neg_centroid = _centroid(catalog, neg_rows, neg_w)
     ctx.history_pos = rows_weights(state.positives(PROPERTY_HISTORY))
@@ -342,6 +369,14 @@ def assemble_features(catalog: Catalog, ctx: DecisionContext, idx: np.ndarray, t
     a_plays = ctx.artist_plays[art]
     cols["artist_plays"] = np.log1p(a_plays)
     cols["artist_skip_share"] = ctx.artist_skips[art] / (a_plays + 1.0)
+    if ctx.cf_scores is not None:
+        cols["cf_score"] = ctx.cf_scores[idx]
+        cols["cf_known"] = 1.0
+    else:
+        cols["cf_score"] = 0.5
+        cols["cf_known"] = 0.0
+    cols["lyrics_valence"] = catalog.lyrics_valence[idx]
+    cols["has_lyrics"] = catalog.has_lyrics[idx]
     cols.update(ctx.scalars)
     cols.update(_property_features(catalog, ctx, idx))
     for name, value in cols.items():

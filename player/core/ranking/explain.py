@@ -29,6 +29,7 @@ class QueueExplainer:
     def __init__(self, recommender: Recommender) -> None:
         self.catalog = recommender.catalog
         self.ranker = recommender.ranker
+        self.cf = recommender.cf
 
     def explain(self, state: ListenerState, track_ids: Sequence[str], *, at_s: float) -> Recommendation:
         """``track_ids`` in this order as a recommendation for ``state`` at ``at_s``.
@@ -39,7 +40,7 @@ class QueueExplainer:
         """
         cat = self.catalog
         rows = [cat.row[t] for t in track_ids if t in cat.row]
-        ctx = build_context(state, cat, at_s=at_s, count=max(1, len(rows)))
+        ctx = build_context(state, cat, at_s=at_s, count=max(1, len(rows)), cf=self.cf)
         targets = tuple(ctx.targets[: len(rows)])
         if not rows:
             return Recommendation(picks=(), target=ctx.targets[0], targets=())

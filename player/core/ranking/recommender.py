@@ -32,6 +32,7 @@ import numpy as np
 from player.core.listener import ListenerState, Target
 from player.core.ranking.context import (
     Catalog,
+    CfSource,
     DecisionContext,
     MatrixLike,
     assemble_features,
@@ -109,11 +110,15 @@ class Recommender:
         tracks: the library's track records (any order).
         matrix: the library's float32 feature matrix (``LibraryStore.feature_matrix()``).
         ranker: a loaded :class:`OnnxRanker`.
+        cf: the server's collaborative-filtering model (the ``cf_score`` feature), if any.
     """
 
-    def __init__(self, tracks: Sequence[Track], matrix: MatrixLike, ranker: OnnxRanker) -> None:
+    def __init__(
+        self, tracks: Sequence[Track], matrix: MatrixLike, ranker: OnnxRanker, *, cf: CfSource | None = None
+    ) -> None:
         self.catalog = Catalog(tracks, matrix)
         self.ranker = ranker
+        self.cf = cf
         nd = len(DESCRIPTOR_COLUMNS)
         cat = self.catalog
         weights = ranker.preselect_weights
@@ -230,7 +235,7 @@ class Recommender:
                 measuring the two-stage path's recall; slower).
         """
         count = max(1, int(count))
-        ctx = build_context(state, self.catalog, at_s=at_s, count=count)
+        ctx = build_context(state, self.catalog, at_s=at_s, count=count, cf=self.cf)
         allowed = self._allowed(ctx, within, count)
         if not allowed.any():
             return Recommendation(picks=(), target=ctx.targets[0], targets=())
@@ -263,7 +268,7 @@ class Recommender:
         self, state: ListenerState, *, at_s: float, k: int = 10, exhaustive: bool = False
     ) -> list[str]:
         """The ``k`` best track ids by ranker score for the next position, before re-ranking."""
-        ctx = build_context(state, self.catalog, at_s=at_s, count=1)
+        ctx = build_context(state, self.catalog, at_s=at_s, count=1, cf=self.cf)
         allowed = self._allowed(ctx, None, k)
         target = ctx.targets[0]
         cand = np.flatnonzero(allowed) if exhaustive else self._preselect(ctx, target, allowed)

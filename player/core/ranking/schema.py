@@ -30,7 +30,7 @@ __all__ = [
     "Property",
 ]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Bump when a feature's name, order, definition or scaling changes; checked when a model loads."""
 
 
@@ -176,6 +176,21 @@ FEATURES: tuple[FeatureSpec, ...] = (
         "log1p(minutes since the listener's mood was last heard, capped at 600); log1p(600) if never",
     ),
     FeatureSpec("heard_this_session", 0.0, 1.0, "1 if the listener's mood was heard in this session"),
+    FeatureSpec(
+        "cf_score",
+        0.5,
+        0.25,
+        "collaborative-filtering score of the track for this listener (0–1, 0.5 typical or unknown; "
+        "listeners of similar taste on the same server), 0.5 without a CF model or a fold-in",
+    ),
+    FeatureSpec("cf_known", 0.0, 1.0, "1 if a CF model scored this listener (else cf_score is 0.5)"),
+    FeatureSpec(
+        "lyrics_valence",
+        0.5,
+        0.25,
+        "valence of the track's lyrics (0–1) from the text-affect model; 0.5 if none",
+    ),
+    FeatureSpec("has_lyrics", 0.0, 1.0, "1 if lyrics were found for the track (tags or sidecar)"),
 )
 FEATURE_NAMES: tuple[str, ...] = tuple(f.name for f in FEATURES)
 FEATURE_OFFSETS = np.array([f.offset for f in FEATURES], dtype=np.float32)
