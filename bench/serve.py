@@ -22,12 +22,17 @@ reported, with every run's p99 beside it.
 
 Usage: ``python bench/serve.py [--home DIR] [--seconds 15] [--sessions 10 100] [--repeat 3] [--voice-rounds 5]``.
 With no ``--home`` a temporary home is used and the server builds the demo library in it first.
+
+Shared log: ``--log postgresql://… --servers 2`` starts that many `cadence serve` processes on the one
+PostgreSQL log (each with the whole home's library) and deals the traffic sessions out among them in
+turn (session i to server i mod N), as a load balancer would; voice runs against the first.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -114,13 +119,16 @@ async def _session(
 
 
 async def traffic(
-    url: str, sessions: int, seconds: float, think_s: float, warmup_s: float = 2.0
+    url: str | list[str], sessions: int, seconds: float, think_s: float, warmup_s: float = 2.0
 ) -> dict[str, Any]:
     out: dict[str, list[float]] = {"playback": [], "text": [], "errors": []}
     began = time.monotonic()
     measure_from = began + warmup_s
     until = measure_from + seconds
-    await asyncio.gather(*(_session(url, i, until, think_s, out, measure_from) for i in range(sessions)))
+    urls = [url] if isinstance(url, str) else url  # several servers: sessions dealt out in turn
+    await asyncio.gather(
+        *(_session(urls[i % len(urls)], i, until, think_s, out, measure_from) for i in range(sessions))
+    )
     elapsed = time.monotonic() - measure_from
     answered = len(out["playback"]) + len(out["text"])
     return {
@@ -207,10 +215,13 @@ async def voice(url: str, speakers: int, rounds: int, *, push_to_talk: bool = Tr
     }
 
 
-async def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
+async def run(args: argparse.Namespace, url: str, traffic_urls: list[str] | None = None) -> dict[str, Any]:
     result: dict[str, Any] = {"traffic": {}, "voice_to_queue": {}}
     for n in args.sessions:
-        runs = [await traffic(url, n, args.seconds, args.think_ms / 1000.0) for _ in range(args.repeat)]
+        runs = [
+            await traffic(traffic_urls or url, n, args.seconds, args.think_ms / 1000.0)
+            for _ in range(args.repeat)
+        ]
         # On a shared machine one run's p99 can be another job's burst: keep every run, and the
         # run with the median playback p99 as the figure.
         runs_by_p99 = sorted(runs, key=lambda r: r["playback"]["p99_ms"] or 0.0)
@@ -239,19 +250,38 @@ def main() -> None:
         "--repeat", type=int, default=3, help="runs of each traffic scenario (median p99 run kept)"
     )
     parser.add_argument("--speech-workers", type=int, default=2)
+    parser.add_argument(
+        "--log", default=None, metavar="URL", help="a postgresql:// interaction log the servers share"
+    )
+    parser.add_argument("--servers", type=int, default=1, help="server processes (more than 1 needs --log)")
     args = parser.parse_args()
     tmp = None
     home = args.home
     if home is None:
         tmp = tempfile.mkdtemp(prefix="cadence-bench-")
         home = Path(tmp)
+    if args.servers > 1 and not args.log:
+        parser.error("--servers above 1 needs --log postgresql://… (one SQLite log.db has one server)")
+    log_args = ["--log", args.log] if args.log else []
     server = launch_server_process(
-        home, ["--speech-workers", str(args.speech_workers), "--max-sessions", "500"]
+        home, ["--speech-workers", str(args.speech_workers), "--max-sessions", "500", *log_args]
     )
     startup_s = server.startup_s
     try:
-        with server:
-            result = asyncio.run(run(args, server.url))
+        with contextlib.ExitStack() as running:
+            running.enter_context(server)
+            # The others start once the first has built the library, so they share it.
+            others = [
+                running.enter_context(
+                    launch_server_process(
+                        home,
+                        ["--speech-workers", str(args.speech_workers), "--max-sessions", "500", *log_args],
+                    )
+                )
+                for _ in range(args.servers - 1)
+            ]
+            urls = [server.url, *(other.url for other in others)]
+            result = asyncio.run(run(args, server.url, urls))
     finally:
         if tmp is not None:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -260,6 +290,8 @@ def main() -> None:
     result = {
         "machine": {"cpus": os.cpu_count(), "note": "shared, noisy machine; clients run on it too"},
         "server_startup_s": round(startup_s, 2),
+        "servers": args.servers,
+        "log": "postgresql" if args.log else "sqlite",
         "think_ms": args.think_ms,
         **result,
         "targets": {

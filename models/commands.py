@@ -41,8 +41,10 @@ from models.catalogs import EVAL_COUNT, EVAL_SEED, TruthLibrary, demo_truth_libr
 from models.evaluate import BASELINES, METRICS, EvalConfig, evaluate, family_metrics, ndcg_at_k
 from models.simulate import TRAIN_FAMILIES, catalog_matrix, synthetic_catalog, truth_from_tracks
 from models.train import (
+    HOUSEHOLD_SEEDS,
     NUM_ROUNDS,
     TrainingSet,
+    household_queries,
     log_queries,
     save_model_atomic,
     simulated_queries,
@@ -70,6 +72,8 @@ SYNTHETIC_SEED = 21
 """Seed of the synthetic catalog `cadence train` uses when the home has no library."""
 MIN_TRAINING_ROWS = 60000
 """Below this many logged rows, simulated sessions top the training set up."""
+RETRAIN_HOUSEHOLDS = 3
+"""Simulated households (of the shipped model's) that teach a retrained model ``cf_score``."""
 ROWS_PER_SIM_LISTENER = 2200
 
 
@@ -93,13 +97,14 @@ def home_library(settings: Settings, *, synthetic_tracks: int = 1500) -> TruthLi
     return TruthLibrary(tracks, catalog_matrix(tracks), truth_from_tracks(tracks), "synthetic")
 
 
-def _events_by_listener(log_db: Path) -> dict[str, list[Any]]:
-    if not log_db.exists():
-        return {}
-    from player.server.log import InteractionLog
+def _events_by_listener(log: Path | str) -> dict[str, list[Any]]:
+    """Every listener's logged events in the log at ``log`` (log.db, or a shared PostgreSQL log's URL)."""
+    from player.server.logstore import log_present, open_log_at
 
-    with InteractionLog(log_db) as log:
-        return {lid: log.events(lid) for lid in log.listeners()}
+    if not log_present(log):
+        return {}
+    with open_log_at(log) as store:
+        return {lid: store.events(lid) for lid in store.listeners()}
 
 
 def log_ndcg(ranker: OnnxRanker, holdout: TrainingSet) -> float | None:
@@ -197,7 +202,7 @@ def retrain(
     """
     t0 = time.perf_counter()
     lib = home_library(settings)
-    events = _events_by_listener(settings.log_db)
+    events = _events_by_listener(settings.log_location)
     listeners = sorted(events)
     held = set(listeners[::5]) if len(listeners) >= 5 else set()
     train_log = log_queries({k: v for k, v in events.items() if k not in held}, lib.tracks, lib.matrix)
@@ -209,6 +214,10 @@ def retrain(
     if ts.rows < min_rows:
         top_up = max(1, math.ceil((min_rows - ts.rows) / ROWS_PER_SIM_LISTENER / len(families)))
         ts.extend(simulated_queries(lib, listeners=top_up, seed=seed + 7, families=families, reader=reader))
+    # A log rarely holds co-listening enough to learn `cf_score` from: simulated households teach it
+    # (and keep a retrained model from forgetting it), as for the shipped model.
+    households, _ = household_queries(HOUSEHOLD_SEEDS[:RETRAIN_HOUSEHOLDS])
+    ts.extend(households)
     info = {"model_version": "trained-" + time.strftime("%Y%m%d%H%M%S"), "catalog": lib.name}
     _, model = train_model(ts, seed=seed, info=info, rounds=rounds)
     cfg = gate or EvalConfig(listeners=6, seed=4242, sessions=2)

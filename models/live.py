@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from models.interleaving import InterleavingStats, QueueCredit, interleaving_stats, summarize
 from player.app import challenger_path
 from player.core.interleave import queue_outcomes, retrained_name
+from player.server.logstore import display_location
 from player.settings import Settings
 
 if TYPE_CHECKING:
@@ -59,14 +60,15 @@ PromotionAction = Literal["installed", "replaced_unjudged", "promoted", "gate_re
 """
 
 
-def live_credits(log_db: Path, listener_id: str | None = None) -> list[tuple[str, QueueCredit]]:
-    """Every interleaved queue of ``listener_id`` (all listeners if None) in the log, credited, with
-    its listener: ``(listener_id, QueueCredit)`` in time order. A log that does not exist has none."""
-    if not Path(log_db).exists():
-        return []
-    from player.server.log import InteractionLog
+def live_credits(log_db: Path | str, listener_id: str | None = None) -> list[tuple[str, QueueCredit]]:
+    """Every interleaved queue of ``listener_id`` (all listeners if None) in the log at ``log_db``
+    (log.db, or a shared PostgreSQL log's URL), credited, with its listener: ``(listener_id,
+    QueueCredit)`` in time order. A log file that does not exist has none."""
+    from player.server.logstore import log_present, open_log_at
 
-    with InteractionLog(log_db) as log:
+    if not log_present(log_db):
+        return []
+    with open_log_at(log_db) as log:
         queues = log.queues(listener_id)
         events = log.events(listener_id) if queues else []
     return [
@@ -100,7 +102,7 @@ def live_report(
     """
     minimum = settings.promote_min_impressions if min_impressions is None else min_impressions
     alpha = settings.promote_alpha
-    credited = live_credits(settings.log_db, listener_id)
+    credited = live_credits(settings.log_location, listener_id)
     by_listener: dict[str, list[QueueCredit]] = {}
     for owner, queue in credited:
         by_listener.setdefault(owner, []).append(queue)
@@ -112,7 +114,7 @@ def live_report(
         }
 
     return {
-        "log": str(settings.log_db),
+        "log": display_location(settings.log_location),
         "listener": listener_id,
         "min_impressions": minimum,
         "alpha": alpha,
@@ -245,7 +247,7 @@ def interleave_or_promote(
         return install("installed", "no challenger yet: ", challenger=None, stats=None)
     current = path.read_bytes()
     name = retrained_name(current)
-    queues = [queue for _, queue in live_credits(settings.log_db) if queue.challenger == name]
+    queues = [queue for _, queue in live_credits(settings.log_location) if queue.challenger == name]
     stats = interleaving_stats(name, [queue.outcome for queue in queues])
     if not queues:
         return install(

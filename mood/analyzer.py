@@ -11,7 +11,13 @@ stage, the way a client's stream would, so the first real utterance pays no star
 
 Work is kept off the end of speech. In a live stream (:meth:`MoodAnalyzer.open_stream`) VAD *and*
 the per-frame prosody (YIN, levels, band powers) run as the audio arrives, so when the utterance ends
-only the aggregation of its frames (a few ms) and Whisper remain. For raw samples (no stream), prosody
+only the aggregation of its frames (a few ms) and Whisper remain. With ``endpointing="smart"`` (the
+default) the stream also decodes the utterance while it is spoken, when its owner asks it to
+(:meth:`mood.stream.UtteranceStream.advance`; a server does so on its speech workers), and closes it
+by :mod:`mood.endpoint`'s policy; the utterance's transcript is then finalized from those decodes
+(:class:`mood.incremental.IncrementalTranscriber`): when the last one heard all the speech nothing is
+decoded at the endpoint. Prosody still reads the whole utterance and text affect the final transcript,
+so the estimate is the same kind as a one-shot analysis. For raw samples (no stream), prosody
 runs on a worker thread while Whisper decodes (CTranslate2 and numpy's FFTs release the GIL). Only the
 syllable count from the transcript (microseconds) waits for the words.
 
@@ -34,6 +40,7 @@ import numpy as np
 
 from mood.asr_models import DEFAULT_ASR_MODEL, AsrModelName
 from mood.audio import TARGET_RATE, SampleFormat, normalise
+from mood.endpoint import EndpointingMode, EndpointSettings, final_pitch_fall_st
 from mood.errors import AudioTooLongError, EmptyAudioError, NonFiniteAudioError
 from mood.fusion import AsrQuality, fuse
 from mood.prosody import (
@@ -76,7 +83,11 @@ class MoodConfig:
     max_utterance_s: float = 30.0
     """Longest utterance accepted (seconds)."""
     endpoint_silence_ms: int = 600
-    """Silence that ends an utterance (milliseconds)."""
+    """Silence that ends an utterance (milliseconds); with smart endpointing the upper bound."""
+    endpointing: EndpointingMode = "smart"
+    """``smart``: streams decode while the listener speaks and close utterances by
+    :func:`mood.endpoint.decide_endpoint`; ``silence``: after ``endpoint_silence_ms`` of silence, with one
+    decode of the whole utterance then (the behaviour before issue 14)."""
 
 
 class MoodAnalyzer:
@@ -221,8 +232,12 @@ class MoodAnalyzer:
             prosody_future = self._pool.submit(_timed_prosody, utt.samples, utt.frame_probs)
         started = time.perf_counter()
         try:
-            # Whisper's window is at most 30 s; a stream's cut may carry a few ms of margin beyond it
-            transcript = transcriber.transcribe(utt.samples[: int(_WHISPER_MAX_S * TARGET_RATE)])
+            if utt.transcription is not None:
+                # decoded while it was spoken: at most the part no decode has heard is decoded now
+                transcript = utt.transcription.finalize()
+            else:
+                # Whisper's window is at most 30 s; a stream's cut may carry a few ms of margin beyond it
+                transcript = transcriber.transcribe(utt.samples[: int(_WHISPER_MAX_S * TARGET_RATE)])
         finally:
             timing["asr"] = (time.perf_counter() - started) * 1000.0
         if prosody_future is not None:
@@ -259,6 +274,7 @@ class MoodAnalyzer:
             transcript=text,
         )
         timing["fusion"] = (time.perf_counter() - started) * 1000.0
+        incremental = utt.transcription
         return _with_evidence(
             replace(estimate, language=transcript.language),
             timing_ms=_rounded(timing),
@@ -267,15 +283,26 @@ class MoodAnalyzer:
                 "speech_s": round(float(utt.speech_s), 3),
                 "window_s": float(transcript.window_s),
                 "prosody_streamed": 1.0 if streamed else 0.0,
+                # decodes while it was spoken (and at the end), and seconds decoded after the endpoint
+                "asr_decodes": float(incremental.decodes) if incremental is not None else 1.0,
+                "asr_final_decode_s": float(
+                    incremental.final_decoded_s
+                    if incremental is not None and incremental.final_decoded_s is not None
+                    else utt.duration_s
+                ),
             },
         )
 
     def open_stream(self, sample_rate: int, channels: int, sample_format: SampleFormat) -> UtteranceStream:
-        """A streaming endpointer for one audio stream, on this analyzer's VAD and limits.
+        """A streaming endpointer for one audio stream, on this analyzer's VAD and limits; with smart
+        endpointing (:attr:`MoodConfig.endpointing`) it also decodes while the listener speaks (when
+        asked: :meth:`~mood.stream.UtteranceStream.decode_due`, :meth:`~mood.stream.UtteranceStream.advance`).
 
         Raises:
             AudioFormatError: If the rate, channel count or sample format is unsupported.
+            EngineError: If smart endpointing needs Whisper and it cannot be loaded.
         """
+        smart = self.config.endpointing == "smart"
         return _ProsodyStream(
             sample_rate,
             channels,
@@ -283,6 +310,8 @@ class MoodAnalyzer:
             endpoint_silence_ms=self.config.endpoint_silence_ms,
             max_utterance_s=self.config.max_utterance_s,
             vad=self.vad(),
+            transcriber=self.transcriber() if smart else None,
+            endpointing=EndpointSettings(max_silence_ms=self.config.endpoint_silence_ms) if smart else None,
         )
 
 
@@ -311,6 +340,8 @@ class _ProsodyStream(UtteranceStream):
         endpoint_silence_ms: int,
         max_utterance_s: float,
         vad: SileroVad,
+        transcriber: Transcriber | None = None,
+        endpointing: EndpointSettings | None = None,
     ) -> None:
         self._tracker = ProsodyTracker(keep_s=max_utterance_s + 2.0)
         super().__init__(
@@ -320,6 +351,8 @@ class _ProsodyStream(UtteranceStream):
             endpoint_silence_ms=endpoint_silence_ms,
             max_utterance_s=max_utterance_s,
             vad=vad,
+            transcriber=transcriber,
+            endpointing=endpointing,
         )
 
     def _append_audio(self, samples: np.ndarray) -> None:
@@ -331,6 +364,17 @@ class _ProsodyStream(UtteranceStream):
 
     def finish(self) -> list[StreamItem]:
         return self._prepare(super().finish())
+
+    def poll(self) -> list[StreamItem]:
+        return self._prepare(super().poll())
+
+    def _final_pitch_fall(self, start_sample: int, stop_sample: int) -> float | None:
+        """The endpoint policy's pitch cue from the frames the tracker already measured."""
+        try:
+            measures = self._tracker.measures(start_sample, max(start_sample, stop_sample - 1))
+        except ValueError:  # off the grid or too old: measure the kept audio instead
+            return super()._final_pitch_fall(start_sample, stop_sample)
+        return final_pitch_fall_st(measures)
 
     def _prepare(self, events: Sequence[StreamItem]) -> list[StreamItem]:
         """The stream's events, each utterance carrying its prosody frames when the tracker has them."""

@@ -17,23 +17,46 @@ speech, up to its next real pause, is marked :attr:`Utterance.reached_limit`. It
 Chunks need not hold whole frames: a trailing partial sample is kept for the next chunk (and dropped,
 with a warning, at :meth:`UtteranceStream.finish`). An ``f32le`` chunk holding NaN or infinity raises
 :class:`~mood.errors.NonFiniteAudioError` and is discarded; the stream stays usable.
+
+Recognition while the listener speaks (issue 14). Given a ``transcriber``, the stream keeps an
+:class:`~mood.incremental.IncrementalTranscriber` for the utterance in progress, fed every sample of it.
+The stream itself never decodes: its owner asks :meth:`UtteranceStream.decode_due` after each chunk and,
+when it says so, runs :meth:`UtteranceStream.advance` wherever decoding belongs (a server's speech
+workers), which returns a :class:`PartialTranscript`. A decode is due every ``decode_every_s`` of new
+speech, and once per pause when ``pause_decode_ms`` of it has passed, so that a decode has heard the
+speech up to the pause. The utterance carries its transcriber (:attr:`Utterance.transcription`), and
+the analyzer finalizes it instead of decoding the whole utterance again.
+
+Smarter endpointing: given ``endpointing`` settings too, every frame of a pause asks
+:func:`mood.endpoint.decide_endpoint` with the partial transcript that heard the pause (none yet: wait)
+and the voice's final pitch fall (:func:`mood.endpoint.final_pitch_fall_st`), and closes the utterance
+as soon as it says "close"; ``endpoint_silence_ms`` remains the upper bound. A decode that lands during
+a pause may let the utterance close before the next chunk arrives: :meth:`UtteranceStream.poll` asks
+again without new audio.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Literal, TypeAlias
+from typing import TYPE_CHECKING, Literal, TypeAlias
 
 import numpy as np
 import soxr
 
 from mood.audio import TARGET_RATE, SampleFormat, bytes_per_frame, check_format, decode_pcm
+from mood.endpoint import EndpointSettings, decide_endpoint, final_pitch_fall_st
 from mood.errors import NoSpeechError
+from mood.incremental import IncrementalTranscriber
+from mood.prosody import measure_frames
 from mood.vad import FRAME_S, FRAME_SAMPLES, Endpointer, EndpointEvent, SileroVad, load_vad
+
+if TYPE_CHECKING:
+    from mood.transcribe import Transcriber
 
 __all__ = [
     "DEFAULT_MARGIN_MS",
+    "PartialTranscript",
     "StreamItem",
     "Utterance",
     "UtteranceStream",
@@ -78,11 +101,40 @@ class Utterance:
     """True if this is part of speech that ran past ``max_utterance_s``: a piece the stream cut at
     the limit, or the rest of that speech up to its pause. Not a whole utterance; the session
     refuses it with ``audio_too_long``."""
+    transcription: IncrementalTranscriber | None = field(default=None, compare=False, repr=False)
+    """The utterance decoded while it was spoken (closed: its ``finalize()`` gives the transcript of
+    ``samples``), when the stream had a transcriber; None: decode ``samples`` in one go."""
 
     @property
     def duration_s(self) -> float:
         """Seconds of audio in ``samples``."""
         return self.samples.shape[0] / TARGET_RATE
+
+
+@dataclass(frozen=True, slots=True)
+class PartialTranscript:
+    """What the listener has said so far in the utterance they are still speaking."""
+
+    text: str
+    """The partial transcript (Whisper's words, with its punctuation)."""
+    stable_chars: int
+    """Characters at the start of ``text`` that later decodes are unlikely to change."""
+    start_s: float
+    """Seconds from the start of the stream to the utterance's first speech frame (its
+    :attr:`Utterance.start_s`, so a partial and the utterance's mood can be matched)."""
+    heard_s: float
+    """Seconds from the start of the stream to the end of the audio ``text`` covers."""
+
+
+@dataclass(frozen=True, slots=True)
+class _InProgress:
+    """The utterance being spoken, as :meth:`UtteranceStream.advance` reads it (in one attribute read,
+    from another thread)."""
+
+    transcription: IncrementalTranscriber
+    origin_frame: int
+    """Stream frame of the transcription's first sample (the utterance's leading margin)."""
+    start_s: float
 
 
 StreamItem: TypeAlias = VadEvent | Utterance
@@ -112,6 +164,10 @@ class UtteranceStream:
         threshold: float = 0.5,
         min_speech_ms: int = 250,
         margin_ms: int = DEFAULT_MARGIN_MS,
+        transcriber: Transcriber | None = None,
+        endpointing: EndpointSettings | None = None,
+        decode_every_s: float = 1.0,
+        pause_decode_ms: int = 128,
     ) -> None:
         check_format(sample_rate, channels, sample_format)
         if max_utterance_s <= 1.0:
@@ -144,6 +200,13 @@ class UtteranceStream:
         self._finished = False
         self._after_cut = False
         """The last utterance closed was cut at the limit: the speech that follows it is its rest."""
+        self._transcriber = transcriber
+        self._policy = endpointing if transcriber is not None else None
+        self._decode_every = max(1, round(decode_every_s * TARGET_RATE))
+        self._pause_frames = max(1, round(pause_decode_ms / 1000.0 / FRAME_S))
+        self._current: _InProgress | None = None
+        self._pitch_fall: tuple[int, float | None] | None = None
+        """(pause's first frame, final pitch fall before it), measured once per pause."""
 
     @property
     def duration_s(self) -> float:
@@ -154,6 +217,58 @@ class UtteranceStream:
     def in_speech(self) -> bool:
         """Whether the listener is speaking at the end of the audio received so far."""
         return self._endpointer.in_speech
+
+    def decode_due(self) -> bool:
+        """Whether :meth:`advance` has new work: ``decode_every_s`` of speech nobody decoded yet, or a
+        pause ``pause_decode_ms`` long that no decode has heard. Always False without a transcriber."""
+        current = self._current
+        if current is None or self._finished:
+            return False
+        transcription = current.transcription
+        received, heard = transcription.received_samples, transcription.heard_samples
+        pause = self._endpointer.candidate_end
+        if pause is not None:
+            target = (pause - current.origin_frame + self._pause_frames) * FRAME_SAMPLES
+            return received >= target > heard
+        return received - heard >= self._decode_every
+
+    def advance(self) -> PartialTranscript | None:
+        """Decode the utterance in progress up to the audio received so far (slow: tens to hundreds of
+        ms). Safe to call from another thread while :meth:`feed` runs; one call at a time.
+
+        Returns:
+            The partial transcript, or None (no utterance in progress, it ended meanwhile, or too little
+            new audio).
+
+        Raises:
+            CadenceError: If the transcriber fails (the stream is unaffected).
+        """
+        current = self._current
+        if current is None:
+            return None
+        hypothesis = current.transcription.advance()
+        if hypothesis is None:
+            return None
+        return PartialTranscript(
+            text=hypothesis.text,
+            stable_chars=hypothesis.stable_chars,
+            start_s=current.start_s,
+            heard_s=round(current.origin_frame * FRAME_S + hypothesis.heard_s, 6),
+        )
+
+    def is_current(self, partial: PartialTranscript) -> bool:
+        """Whether ``partial`` belongs to the utterance still in progress (not to one already closed)."""
+        current = self._current
+        return current is not None and current.start_s == partial.start_s
+
+    def poll(self) -> list[StreamItem]:
+        """Ask the endpoint policy again without new audio (after a decode landed during a pause): the
+        events and utterance that closing now yields, or nothing."""
+        frames = self._vad_state.frames
+        if self._finished or not self._closes_early(frames):
+            return []
+        event = self._endpointer.cut(frames)
+        return self._close(event, available_frames=frames) if event is not None else []
 
     def feed(self, chunk: bytes) -> list[StreamItem]:
         """Add a chunk of PCM bytes; return the events and finished utterances it completes, in order.
@@ -197,6 +312,8 @@ class UtteranceStream:
         if samples.size:
             self._chunks.append(np.asarray(samples, dtype=np.float32))
             self._received += samples.shape[0]
+            if self._current is not None:
+                self._current.transcription.feed(samples)
 
     def _consume(self, samples16k: np.ndarray) -> list[StreamItem]:
         self._append_audio(samples16k)
@@ -215,8 +332,13 @@ class UtteranceStream:
             if event is not None and event.kind == "start":
                 self._trim(frame - self._margin_frames)
                 out.append(VadEvent("speech", round(frame * FRAME_S, 6)))
+                self._begin_transcription(frame)
             elif event is not None:
                 out += self._close(event, available_frames=frame + 1)
+            elif self._closes_early(frame + 1):
+                early = self._endpointer.cut(frame + 1)
+                if early is not None:
+                    out += self._close(early, available_frames=frame + 1)
             elif (
                 self._endpointer.in_speech
                 and frame + 1 - self._endpointer.start_frame + self._margin_frames >= self._max_frames
@@ -230,10 +352,48 @@ class UtteranceStream:
                     out += self._close(cut, available_frames=frame + 1, reached_limit=talking)
         return out
 
+    def _begin_transcription(self, start_frame: int) -> None:
+        """A new utterance: decode it as it arrives, from its leading margin (the audio kept now)."""
+        if self._transcriber is None:
+            return
+        transcription = IncrementalTranscriber(self._transcriber, speech_guard_s=self._pause_frames * FRAME_S)
+        transcription.feed(self._audio())
+        self._pitch_fall = None
+        self._current = _InProgress(transcription, self._origin_frame, round(start_frame * FRAME_S, 6))
+
+    def _closes_early(self, frames: int) -> bool:
+        """Whether the endpoint policy closes the paused utterance after ``frames`` frames of audio."""
+        current, policy = self._current, self._policy
+        pause = self._endpointer.candidate_end
+        if current is None or policy is None or pause is None:
+            return False
+        silence_ms = (frames - pause) * FRAME_S * 1000.0
+        if silence_ms < min(policy.complete_falling_ms, policy.complete_ms, policy.open_ms):
+            return False
+        heard_to = (pause - current.origin_frame + self._pause_frames) * FRAME_SAMPLES
+        text = current.transcription.text_heard_to(heard_to)
+        if text is None:  # no decode has heard the pause yet: the fixed endpointer decides
+            return False
+        if self._pitch_fall is None or self._pitch_fall[0] != pause:
+            fall = self._final_pitch_fall(current.origin_frame * FRAME_SAMPLES, pause * FRAME_SAMPLES)
+            self._pitch_fall = (pause, fall)
+        return decide_endpoint(text, silence_ms, policy, pitch_fall_st=self._pitch_fall[1]) == "close"
+
+    def _final_pitch_fall(self, start_sample: int, stop_sample: int) -> float | None:
+        """:func:`mood.endpoint.final_pitch_fall_st` of stream samples ``[start, stop)`` (measured here
+        from the kept audio; a stream that tracks prosody as it goes reads its frames instead)."""
+        audio = self._audio()
+        lo = start_sample - self._origin_frame * FRAME_SAMPLES
+        hi = stop_sample - self._origin_frame * FRAME_SAMPLES
+        if lo < 0 or hi <= lo:
+            return None
+        return final_pitch_fall_st(measure_frames(audio[lo:hi]))
+
     def _close(
         self, event: EndpointEvent, *, available_frames: int, reached_limit: bool = False
     ) -> list[StreamItem]:
         out: list[StreamItem] = [VadEvent("silence", round(event.frame * FRAME_S, 6))]
+        current, self._current = self._current, None
         if self._endpointer.is_long_enough(event):
             first = max(self._origin_frame, event.start_frame - self._margin_frames)
             last = min(available_frames, event.frame + self._margin_frames)
@@ -241,14 +401,34 @@ class UtteranceStream:
             # Never longer than the limit, whatever the margins.
             last = min(last, first + self._max_frames)
             fragment = reached_limit or self._after_cut
-            out.append(self._utterance(event, first, last, reached_limit=fragment))
+            transcription = None
+            if current is not None:
+                current.transcription.close(
+                    end_samples=(last - first) * FRAME_SAMPLES,
+                    speech_end_samples=(event.frame - first) * FRAME_SAMPLES,
+                )
+                if current.origin_frame == first:
+                    transcription = current.transcription
+                else:  # not the same audio (cannot happen with the margins as they are): decode anew
+                    logger.warning("utterance at frame %d: its transcription started elsewhere", first)
+            out.append(
+                self._utterance(event, first, last, reached_limit=fragment, transcription=transcription)
+            )
         else:
             logger.debug("dropping a %d-frame blip", event.frame - event.start_frame)
+            if current is not None:
+                current.transcription.close(end_samples=0, speech_end_samples=0)
         self._after_cut = reached_limit
         return out
 
     def _utterance(
-        self, event: EndpointEvent, first_frame: int, last_frame: int, *, reached_limit: bool = False
+        self,
+        event: EndpointEvent,
+        first_frame: int,
+        last_frame: int,
+        *,
+        reached_limit: bool = False,
+        transcription: IncrementalTranscriber | None = None,
     ) -> Utterance:
         audio = self._audio()
         lo = (first_frame - self._origin_frame) * FRAME_SAMPLES
@@ -268,6 +448,7 @@ class UtteranceStream:
             frame_probs=probs,
             offset_s=round(first_frame * FRAME_S, 6),
             reached_limit=reached_limit,
+            transcription=transcription,
         )
 
     def _audio(self) -> np.ndarray:

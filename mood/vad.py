@@ -231,6 +231,11 @@ class Endpointer:
         """In speech, but the last frames were silent (a pause not yet long enough to end it)."""
         return self.in_speech and self._candidate_end is not None
 
+    @property
+    def candidate_end(self) -> int | None:
+        """While pausing: the first silent frame of the pause (where the speech would end), else None."""
+        return self._candidate_end if self.in_speech else None
+
     def cut(self, frame: int) -> EndpointEvent | None:
         """Force the current segment (if any) to end before ``frame`` (end of stream, length limit)."""
         if not self.in_speech:

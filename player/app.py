@@ -10,6 +10,12 @@ needs engines asks this module for them, and nothing else composes them:
 - :func:`serve` / :func:`serving` — a websocket server (:mod:`player.server.shell`) on those engines
   (``cadence serve``, and the in-process server of ``cadence listen``).
 
+Start-up order of ``cadence serve`` (issue 14): the library (on a first run the demo catalog,
+synthesised and scanned at once), the ranker and the text reader are ready first and the socket opens
+on them, so typed text is answered at once; the voice models (Whisper, VAD) load and warm after that,
+behind a :class:`VoiceGate` that answers audio with ``busy`` until they are ready. Each step is shown
+as it runs (:class:`player.startup.StartupProgress`: rich on a terminal, log lines otherwise).
+
 Model lifetime: the Whisper and Silero VAD models are loaded once per process, lazily, by
 ``mood.transcribe.load_transcriber`` and ``mood.vad.load_vad`` — that is the one cache of models.
 An analyzer only holds on to them; the wiring builds one per process and passes it down.
@@ -21,7 +27,9 @@ Typing the real engines into :class:`~player.core.session.SessionDeps` and the s
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -30,6 +38,10 @@ from datetime import datetime
 from pathlib import Path
 
 from mood.analyzer import MoodAnalyzer, MoodConfig
+from mood.errors import CadenceError
+from mood.prosody import SpeakerBaseline
+from mood.stream import Utterance
+from mood.types import MoodEstimate
 from player.cf import CfFile, cf_path
 from player.core.interleave import HEURISTIC_CHALLENGER, retrained_name
 from player.core.listener import ListenerState
@@ -37,17 +49,20 @@ from player.core.mixes import MixBuilder
 from player.core.ranking import OnnxRanker, Recommender, default_ranker_path
 from player.core.ranking.explain import QueueExplainer
 from player.core.ranking.heuristic import SkipAwareRecommender
-from player.core.session import Interleaving, SessionDeps, SpeechAnalyzer
+from player.core.records import SampleFormat
+from player.core.session import Interleaving, SessionDeps, SpeechAnalyzer, UtteranceStreamLike
 from player.core.track import Track
 from player.errors import NoLibraryError, RankerError
 from player.library.commands import ensure_library
 from player.library.store import FeatureMatrix
-from player.server.log import InteractionLog
+from player.server.logstore import LogStore
 from player.server.shell import check_exposure, open_log, run_server, running_server
 from player.settings import HEURISTIC_INTERLEAVE_SHARE, RETRAINED_INTERLEAVE_SHARE, Settings
+from player.startup import StartupProgress
 
 __all__ = [
     "Engines",
+    "VoiceGate",
     "build_analyzer",
     "build_engines",
     "build_interleaving",
@@ -70,6 +85,7 @@ def config_from_settings(settings: Settings) -> MoodConfig:
         fitted_window=settings.fitted_window,
         max_utterance_s=settings.max_utterance_s,
         endpoint_silence_ms=settings.endpoint_silence_ms,
+        endpointing=settings.endpointing,
     )
 
 
@@ -95,7 +111,7 @@ def build_interleaving(
     if path.is_file():
         try:
             name = retrained_name(path.read_bytes())
-            challenger = Recommender(tracks, matrix, OnnxRanker.load(path))
+            challenger = Recommender(tracks, matrix, OnnxRanker.load(path), cf=recommender.cf)
             return Interleaving(challenger, name, explainer, default_share=RETRAINED_INTERLEAVE_SHARE)
         except (OSError, RankerError) as exc:
             logger.warning("ignoring the challenger %s (%s); the heuristic is the challenger", path, exc)
@@ -109,18 +125,101 @@ class Engines:
 
     deps: SessionDeps
     analyzer: SpeechAnalyzer
+    voice: VoiceGate | None = None
+    """The gate in front of ``analyzer`` when its voice models are still to be loaded (by :func:`serve`,
+    once the server listens); None when they were loaded with the rest."""
 
 
-def build_engines(settings: Settings) -> Engines:
+class VoiceGate:
+    """The speech analyzer of a server that answers before its voice models are loaded.
+
+    Until :meth:`load` has loaded and warmed Whisper and the VAD, :meth:`open_stream` and
+    :meth:`analyze_utterance` raise :class:`~mood.errors.CadenceError` ``busy`` (the client sends the
+    audio again in a moment; typed text never goes through here). If loading failed they raise its error
+    (``engine_unavailable``) from then on, and the server keeps answering typed text.
+    """
+
+    def __init__(self, analyzer: MoodAnalyzer) -> None:
+        self.analyzer = analyzer
+        self._ready = threading.Event()
+        self._failure: CadenceError | None = None
+
+    @property
+    def ready(self) -> bool:
+        """Whether the voice models are loaded and warm."""
+        return self._ready.is_set()
+
+    def load(self) -> None:
+        """Load and warm the voice models (seconds; run it off the event loop), then open the gate.
+        Never raises: a failure is logged and answered to every later voice request."""
+        started = time.perf_counter()
+        try:
+            self.analyzer.warm_up()
+        except CadenceError as exc:
+            self._failure = exc
+            logger.error("voice models could not be loaded (%s); typed text is still answered", exc.message)
+            return
+        except Exception as exc:  # an engine's own error: voice is unavailable, the server goes on
+            logger.exception("voice models could not be loaded; typed text is still answered")
+            self._failure = CadenceError(
+                f"the voice models could not be loaded: {exc}", code="engine_unavailable"
+            )
+            return
+        self._ready.set()
+        logger.info("voice ready: models loaded and warmed in %.1f s", time.perf_counter() - started)
+
+    def _check(self) -> None:
+        if self._ready.is_set():
+            return
+        if self._failure is not None:
+            raise CadenceError(self._failure.message, code=self._failure.code)
+        raise CadenceError(
+            "the server is still loading its voice models (a few seconds after it starts); "
+            "typed text is answered now: send the audio again shortly",
+            code="busy",
+        )
+
+    def open_stream(
+        self, sample_rate: int, channels: int, sample_format: SampleFormat
+    ) -> UtteranceStreamLike:
+        """As :meth:`MoodAnalyzer.open_stream`, once the models are ready.
+
+        Raises:
+            CadenceError: ``busy`` while the models load; the loading error if they failed to load.
+        """
+        self._check()
+        return self.analyzer.open_stream(sample_rate, channels, sample_format)
+
+    def analyze_utterance(
+        self, utterance: Utterance, *, baseline: SpeakerBaseline | None = None
+    ) -> MoodEstimate:
+        """As :meth:`MoodAnalyzer.analyze_utterance`, once the models are ready.
+
+        Raises:
+            CadenceError: ``busy`` while the models load; the loading error if they failed to load.
+        """
+        self._check()
+        return self.analyzer.analyze_utterance(utterance, baseline=baseline)
+
+
+def build_engines(
+    settings: Settings, *, progress: StartupProgress | None = None, defer_voice: bool = False
+) -> Engines:
     """Load the library (the demo catalog if it is empty), the ranker and the mood analyzer, warmed.
+
+    ``defer_voice``: leave the voice models for later, behind a :class:`VoiceGate` (``Engines.voice``;
+    its :meth:`~VoiceGate.load` is the caller's to run), so a server can answer typed text sooner.
+    ``progress`` shows each step.
 
     Raises:
         NoLibraryError: If the library still has no tracks.
         RankerError: If the ranker file is missing, corrupt or of another schema.
-        EngineError: If a speech model is missing.
+        EngineError: If a speech model is missing (not with ``defer_voice``: then voice requests are
+            answered with the error).
     """
     started = time.perf_counter()
-    store = ensure_library(settings)
+    store = ensure_library(settings, progress=progress)
+    step = progress.step("loading the library, the ranker and the text reader") if progress else None
     try:
         tracks = store.tracks()
         matrix = store.feature_matrix()
@@ -130,16 +229,16 @@ def build_engines(settings: Settings) -> Engines:
     if not tracks:
         raise NoLibraryError(f"no tracks in {settings.library_db}; run `cadence scan FOLDER`")
     ranker = OnnxRanker.load(default_ranker_path(settings))
-    recommender = Recommender(tracks, matrix, ranker)
+    cf = CfFile(cf_path(settings))
+    recommender = Recommender(tracks, matrix, ranker, cf=cf)
     interleaving = build_interleaving(settings, tracks, matrix, recommender)
     analyzer = build_analyzer(settings)
-    analyzer.warm_up()
     deps = SessionDeps(
         mood=analyzer,
         recommender=recommender,
         tracks={t.id: t for t in tracks},
         interleaving=interleaving,
-        mixes=MixBuilder(tracks, added_at=added_at, cf=CfFile(cf_path(settings))),
+        mixes=MixBuilder(tracks, added_at=added_at, cf=cf),
     )
     # One ranking of each kind and one text reading now, so the first listener does not pay for the warm-up.
     now_s = time.time()
@@ -148,6 +247,11 @@ def build_engines(settings: Settings) -> Engines:
     interleaving.challenger.recommend(warm_state, count=10, at_s=now_s)
     interleaving.explainer.explain(warm_state, [t.id for t in tracks[:10]], at_s=now_s)
     analyzer.analyze_text("warming up")
+    voice = VoiceGate(analyzer) if defer_voice else None
+    if voice is None:
+        if progress is not None:
+            step = progress.step("loading the voice models")
+        analyzer.warm_up()
     share = settings.interleave_share
     logger.info(
         "engines ready: %d tracks, ranker %s, challenger %s on %.0f %% of queues, %s %s (%.1f s)",
@@ -159,14 +263,17 @@ def build_engines(settings: Settings) -> Engines:
         settings.whisper_model or settings.asr_model,
         time.perf_counter() - started,
     )
-    return Engines(deps=deps, analyzer=analyzer)
+    if step is not None:
+        step.finish()
+    return Engines(deps=deps, analyzer=analyzer if voice is None else voice, voice=voice)
 
 
 @asynccontextmanager
 async def _prepared(
-    settings: Settings, engines: Engines | None
-) -> AsyncIterator[tuple[Engines, InteractionLog]]:
-    """The engines and the opened interaction log, for the duration of the ``async with``.
+    settings: Settings, engines: Engines | None, build: Callable[[Settings], Engines] = build_engines
+) -> AsyncIterator[tuple[Engines, LogStore]]:
+    """The engines (``build`` makes them if None) and the opened interaction log, for the duration of
+    the ``async with``.
 
     An exposed address without a token, and a damaged log, are refused before seconds go into the
     models; the log is opened (and checked) once, here, and handed to the server.
@@ -174,7 +281,7 @@ async def _prepared(
     check_exposure(settings)
     log = await asyncio.to_thread(open_log, settings)
     try:
-        yield (engines if engines is not None else await asyncio.to_thread(build_engines, settings)), log
+        yield (engines if engines is not None else await asyncio.to_thread(build, settings)), log
     finally:
         log.close()
 
@@ -188,13 +295,40 @@ async def serve(
 ) -> None:
     """Serve until ``stop`` is set (forever if None) on ``engines`` (built from ``settings`` if None).
 
+    Built here, the engines are made in the order that answers typed text soonest: the start-up steps
+    are shown as they run (:class:`~player.startup.StartupProgress`, closed before ``ready(url)``), the
+    socket opens once the library, the ranker and the text reader are ready, and the voice models load
+    after that in a thread (voice requests until then: ``busy``; if they cannot be loaded:
+    ``engine_unavailable``, logged, while text is still answered).
+
     Raises:
-        CadenceError: If the address needs a token (``token_required``), or the library, ranker or
-            speech models cannot be loaded.
+        CadenceError: If the address needs a token (``token_required``), or the library or the ranker
+            cannot be loaded.
         OSError: If the address is in use.
     """
-    async with _prepared(settings, engines) as (built, log):
-        await run_server(settings, deps=built.deps, analyzer=built.analyzer, ready=ready, stop=stop, log=log)
+    progress = StartupProgress() if engines is None else None
+    build = functools.partial(build_engines, progress=progress, defer_voice=True)
+    loading: set[asyncio.Task[None]] = set()
+    try:
+        async with _prepared(settings, engines, build) as (built, log):
+
+            def on_ready(url: str) -> None:
+                if progress is not None:
+                    progress.close()
+                if built.voice is not None:
+                    logger.info("loading the voice models; until they are ready audio is answered `busy`")
+                    task = asyncio.get_running_loop().create_task(asyncio.to_thread(built.voice.load))
+                    loading.add(task)
+                    task.add_done_callback(loading.discard)
+                if ready is not None:
+                    ready(url)
+
+            await run_server(
+                settings, deps=built.deps, analyzer=built.analyzer, ready=on_ready, stop=stop, log=log
+            )
+    finally:
+        if progress is not None:
+            progress.close()
 
 
 @asynccontextmanager

@@ -23,8 +23,16 @@ from collections.abc import Callable, Sequence
 from dataclasses import MISSING, fields
 from pathlib import Path
 
+from mood.endpoint import ENDPOINTING_MODES
 from mood.errors import CadenceError
-from player.settings import ASR_MODEL_NAMES, LOG_SYNCS, WHISPER_ENGINES, Settings, default_home
+from player.settings import (
+    ASR_MODEL_NAMES,
+    LOG_SYNCS,
+    LOG_URL_SCHEMES,
+    WHISPER_ENGINES,
+    Settings,
+    default_home,
+)
 
 __all__ = ["build_parser", "main", "settings_from_args"]
 
@@ -33,6 +41,8 @@ _HANDLERS: dict[str, str] = {
     "scan": "player.library.commands:cmd_scan",
     "library": "player.library.commands:cmd_library",
     "demo-library": "player.library.commands:cmd_demo_library",
+    "export": "player.library.commands:cmd_export",
+    "import": "player.library.commands:cmd_import",
     "mood": "player.commands:cmd_mood",
     "models": "player.commands:cmd_models",
     "train": "models.commands:cmd_train",
@@ -76,6 +86,15 @@ def _count(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
     return value
+
+
+def _log_url(text: str) -> str:
+    """A ``--log`` value: a ``postgresql://`` URL (else a usage error)."""
+    if not text.startswith(LOG_URL_SCHEMES):
+        raise argparse.ArgumentTypeError(
+            f"not a postgresql:// URL: {text!r} (without --log the log is SQLite, HOME/log.db)"
+        )
+    return text
 
 
 def _add_common(p: argparse.ArgumentParser) -> None:
@@ -126,7 +145,15 @@ def _add_voice_options(p: argparse.ArgumentParser) -> None:
         "--endpoint-silence-ms",
         type=int,
         default=None,
-        help=f"silence that ends an utterance, ms (default {_default('endpoint_silence_ms')})",
+        help=f"silence that ends an utterance, ms (default {_default('endpoint_silence_ms')}; the most "
+        "smart endpointing waits)",
+    )
+    p.add_argument(
+        "--endpointing",
+        choices=ENDPOINTING_MODES,
+        default=None,
+        help=f"smart: decode while the listener speaks and end a finished sentence sooner; silence: wait "
+        f"--endpoint-silence-ms, then decode (default {_default('endpointing')})",
     )
 
 
@@ -183,6 +210,26 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(p)
     p.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     p.add_argument("--workers", type=int, default=None, help="extraction processes (default: CPU count)")
+    p.add_argument(
+        "--engine",
+        choices=("local", "ray"),
+        default=None,
+        help='where to extract: local worker processes (default) or a Ray cluster (pip install -e ".[cluster]")',
+    )
+    p.add_argument(
+        "--address",
+        default=None,
+        metavar="ADDR",
+        help="with --engine ray: the cluster, ray://HEAD:10001 or HEAD:PORT (default: auto, the one on this machine)",
+    )
+
+    p = sub.add_parser("export", help="write the library's feature table as a partitioned Parquet dataset")
+    _add_common(p)
+    p.add_argument("--parquet", type=Path, required=True, metavar="DIR", help="a new or empty folder")
+
+    p = sub.add_parser("import", help="load a Parquet export into this library (same ids replaced)")
+    _add_common(p)
+    p.add_argument("--parquet", type=Path, required=True, metavar="DIR", help="a `cadence export` folder")
 
     p = sub.add_parser("library", help="list the library")
     _add_common(p)
@@ -314,6 +361,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--listener-id", default=None)
     p.add_argument("--max-tracks", type=int, default=None, help="stop after this many tracks (headless runs)")
     p.add_argument("--max-seconds", type=float, default=None, help="stop after this long (headless runs)")
+    # Every command that opens the interaction log can open a shared PostgreSQL one instead of log.db.
+    for name in ("serve", "listen", "train", "eval", "forget", "listeners", "mixes", "mix", "backup"):
+        sub.choices[name].add_argument(
+            "--log",
+            dest="log_url",
+            type=_log_url,
+            default=None,
+            metavar="URL",
+            help="the interaction log in PostgreSQL, shared by several servers: postgresql://USER:PASSWORD"
+            '@HOST:PORT/DATABASE (needs pip install -e ".[postgres]"; default: SQLite HOME/log.db)',
+        )
     return parser
 
 
@@ -329,6 +387,7 @@ def settings_from_args(args: argparse.Namespace, environ: dict[str, str] | None 
         "fitted_window",
         "max_utterance_s",
         "endpoint_silence_ms",
+        "endpointing",
         "host",
         "port",
         "token",
@@ -338,6 +397,7 @@ def settings_from_args(args: argparse.Namespace, environ: dict[str, str] | None 
         "speech_workers",
         "interleave_share",
         "log_sync",
+        "log_url",
         "promote_min_impressions",
     ):
         if getattr(args, name, None) is not None:

@@ -126,11 +126,12 @@ def cmd_models(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_forget(settings: Settings, args: argparse.Namespace) -> int:
     """`cadence forget --listener ID`: erase everything stored about a listener, then retrain the
     collaborative-filtering factors without them (or remove them when too little data remains)."""
-    from player.server.log import InteractionLog
+    from player.server.logstore import open_log_at
 
-    with InteractionLog(settings.log_db) as log:
+    with open_log_at(settings.log_location) as log:
         erased = log.forget(args.listener)
-    print(f"forgot listener {args.listener}: {erased} rows erased from {settings.log_db}")
+        where = log.location
+    print(f"forgot listener {args.listener}: {erased} rows erased from {where}")
     _retrain_cf_if_present(settings)
     return 0
 
@@ -158,18 +159,19 @@ def cmd_listeners(settings: Settings, args: argparse.Namespace) -> int:
     Raises:
         CadenceError: (``unknown_listener``) If the log has no listener with that id.
     """
-    from player.server.log import InteractionLog
+    from player.server.logstore import display_location, log_present, open_log_at
 
+    where = settings.log_location
     target = args.private if args.private is not None else args.public
     if target is not None:
         private = args.private is not None
         found = False
-        if settings.log_db.exists():
-            with InteractionLog(settings.log_db) as log:
+        if log_present(where):
+            with open_log_at(where) as log:
                 found = log.set_private(target, private)
         if not found:
             raise CadenceError(
-                f"no listener {target!r} in {settings.log_db} (`cadence listeners` lists them)",
+                f"no listener {target!r} in {display_location(where)} (`cadence listeners` lists them)",
                 code="unknown_listener",
             )
         if private:
@@ -181,8 +183,8 @@ def cmd_listeners(settings: Settings, args: argparse.Namespace) -> int:
             )
         return 0
     rows = []
-    if settings.log_db.exists():
-        with InteractionLog(settings.log_db) as log:
+    if log_present(where):
+        with open_log_at(where) as log:
             rows = log.listener_rows()
     if args.json:
         print(json.dumps([
@@ -192,7 +194,7 @@ def cmd_listeners(settings: Settings, args: argparse.Namespace) -> int:
         ], indent=2))  # fmt: skip
         return 0
     if not rows:
-        print(f"no listeners in {settings.log_db}")
+        print(f"no listeners in {display_location(where)}")
         return 0
     width = max(8, *(len(r.listener_id) for r in rows))
     print(f"{'listener':<{width}}  {'events':>7}  {'last seen':<16}  private")
@@ -210,15 +212,15 @@ def listener_mixes(
     from player.cf import CfModel, cf_path
     from player.core.mixes import MixBuilder
     from player.library.store import LibraryStore
-    from player.server.log import InteractionLog
+    from player.server.logstore import log_present, open_log_at
 
     local = now or datetime.now().astimezone()
     with LibraryStore(settings.library_db) as store:
         tracks = store.tracks()
         added_at = store.scanned_at()
     events = []
-    if listener_id is not None and settings.log_db.exists():
-        with InteractionLog(settings.log_db) as log:
+    if listener_id is not None and log_present(settings.log_location):
+        with open_log_at(settings.log_location) as log:
             events = log.events(listener_id)
     builder = MixBuilder(tracks, added_at=added_at, cf=CfModel.load(cf_path(settings)))
     mixes = builder.build(events, listener_local=local, now_s=local.timestamp())
@@ -294,7 +296,17 @@ def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
 
     # The log first: nothing can rebuild it, while a rescan rebuilds the library.
     sources: list[tuple[Path, str]] = []
-    for source, recovery in ((settings.log_db, log_recovery), (settings.library_db, library_recovery)):
+    candidates = [(settings.log_db, log_recovery), (settings.library_db, library_recovery)]
+    if settings.log_url is not None:
+        from player.server.logstore import display_location
+
+        print(
+            f"the interaction log is in PostgreSQL ({display_location(settings.log_url)}): back it up with "
+            "pg_dump (docs/operations.md); copying library.db only",
+            file=sys.stderr,
+        )
+        candidates = candidates[1:]
+    for source, recovery in candidates:
         if source.exists() and source.stat().st_size > 0:
             sources.append((source, recovery(source)))
         else:

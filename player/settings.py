@@ -16,12 +16,14 @@ from pathlib import Path
 from typing import Literal, get_args
 
 from mood.asr_models import AsrModelName
+from mood.endpoint import ENDPOINTING_MODES, EndpointingMode
 from mood.transcribe import EngineName
 
 __all__ = [
     "ASR_MODEL_NAMES",
     "HEURISTIC_INTERLEAVE_SHARE",
     "LOG_SYNCS",
+    "LOG_URL_SCHEMES",
     "RETRAINED_INTERLEAVE_SHARE",
     "WHISPER_ENGINES",
     "AsrModelName",
@@ -34,6 +36,8 @@ __all__ = [
 LogSync = Literal["normal", "full"]
 """SQLite ``synchronous`` of the interaction log (see :attr:`Settings.log_sync`)."""
 LOG_SYNCS: tuple[LogSync, ...] = get_args(LogSync)
+LOG_URL_SCHEMES = ("postgresql://", "postgres://")
+"""How a :attr:`Settings.log_url` begins (libpq's two spellings of a PostgreSQL connection URI)."""
 WHISPER_ENGINES: tuple[EngineName, ...] = get_args(EngineName)
 """The speech recognisers (``mood.transcribe.EngineName``)."""
 ASR_MODEL_NAMES: tuple[AsrModelName, ...] = get_args(AsrModelName)
@@ -59,8 +63,9 @@ class Settings:
     """Everything configurable, with the defaults a listener on their own machine wants.
 
     Raises (when made):
-        ValueError: If ``whisper_engine``, ``asr_model`` or ``log_sync`` is not one of its closed set, or
-            ``interleave_share``, ``promote_min_impressions`` or ``promote_alpha`` is out of range.
+        ValueError: If ``whisper_engine``, ``asr_model`` or ``log_sync`` is not one of its closed set,
+            ``log_url`` is not a ``postgresql://`` URL, or ``interleave_share``,
+            ``promote_min_impressions`` or ``promote_alpha`` is out of range.
     """
 
     home: Path
@@ -85,7 +90,11 @@ class Settings:
     """Longest utterance analysed, seconds: the stream cuts speech there and the session refuses an
     utterance that reached it (``audio_too_long``)."""
     endpoint_silence_ms: int = 600
-    """Silence that ends an utterance."""
+    """Silence that ends an utterance, ms; with smart endpointing the most it waits."""
+    endpointing: EndpointingMode = "smart"
+    """``smart``: decode hands-free speech while it is spoken (``transcript.partial``) and end an
+    utterance sooner when it is a finished sentence or request (mood/endpoint.py); ``silence``: after
+    ``endpoint_silence_ms`` of silence, one decode at the end (``--endpointing``)."""
 
     # server
     host: str = "127.0.0.1"
@@ -152,7 +161,13 @@ class Settings:
     log_sync: LogSync = "normal"
     """SQLite ``synchronous`` of the interaction log (WAL): "normal" — an acknowledged event survives
     a crash or ``kill -9`` of the server; "full" — it also survives a power cut, at one fsync per
-    commit (see player/server/log.py)."""
+    commit (see player/server/log.py). A PostgreSQL log (:attr:`log_url`) follows the PostgreSQL
+    server's own ``synchronous_commit`` instead."""
+    log_url: str | None = None
+    """Where the interaction log lives: None — SQLite, ``HOME/log.db`` (one server); a
+    ``postgresql://user:password@host:port/database`` URL — a PostgreSQL database that several
+    servers (and `cadence train`, `forget`, …) share (``--log``; extra ``[postgres]``; see
+    player/server/log_pg.py and docs/scale.md)."""
 
     # training
     promote_min_impressions: int = 200
@@ -168,8 +183,16 @@ class Settings:
             )
         if self.asr_model not in ASR_MODEL_NAMES:
             raise ValueError(f"unknown ASR model {self.asr_model!r} (one of {', '.join(ASR_MODEL_NAMES)})")
+        if self.endpointing not in ENDPOINTING_MODES:
+            raise ValueError(
+                f"unknown endpointing {self.endpointing!r} (one of {', '.join(ENDPOINTING_MODES)})"
+            )
         if self.log_sync not in LOG_SYNCS:
             raise ValueError(f"unknown log sync {self.log_sync!r} (one of {', '.join(LOG_SYNCS)})")
+        if self.log_url is not None and not self.log_url.startswith(LOG_URL_SCHEMES):
+            raise ValueError(
+                f"the log must be a postgresql:// URL (the SQLite log is HOME/log.db), got {self.log_url!r}"
+            )
         if self.interleave_share is not None and not 0.0 <= self.interleave_share <= 1.0:
             raise ValueError(f"interleave share must be within 0–1, got {self.interleave_share}")
         if self.promote_min_impressions < 0:
@@ -184,6 +207,12 @@ class Settings:
     @property
     def log_db(self) -> Path:
         return self.home / "log.db"
+
+    @property
+    def log_location(self) -> Path | str:
+        """The interaction log this process opens: :attr:`log_url` if set, else :attr:`log_db`
+        (``player.server.logstore.open_log_at`` takes either)."""
+        return self.log_url if self.log_url is not None else self.log_db
 
     @property
     def models_dir(self) -> Path:

@@ -11,7 +11,9 @@ Client → server: ``hello``, ``session.start``, ``text``, ``audio.start``, (bin
 (a string of at most 64 characters, or an integer) that the server echoes as ``ref`` in the
 ``ack`` or ``error`` it causes.
 
-Server → client: ``welcome``, ``vad``, ``mood``, ``queue``, ``mixes``, ``ack``, ``control``, ``error``.
+Server → client: ``welcome``, ``vad``, ``transcript.partial``, ``mood``, ``queue``, ``mixes``, ``ack``,
+``control``, ``error``. A client ignores a server message type it does not know (new types may be
+added within a protocol version; ``transcript.partial`` was).
 
 Errors: :class:`player.errors.ProtocolError` with ``code`` one of :data:`ERROR_CODES`, the one
 closed set of codes an ``error`` message can carry.
@@ -61,6 +63,7 @@ __all__ = [
     "SessionEnd",
     "SessionStart",
     "Text",
+    "TranscriptPartial",
     "Vad",
     "Welcome",
     "dumps",
@@ -587,6 +590,34 @@ class Vad:
 
 
 @dataclass(frozen=True, slots=True)
+class TranscriptPartial:
+    """What the listener has said so far in the utterance they are still speaking (hands-free audio,
+    decoded while it arrives). Zero or more precede the utterance's ``mood``; its final transcript is
+    the ``mood``'s ``transcript``, which may differ."""
+
+    type: ClassVar[Literal["transcript.partial"]] = "transcript.partial"
+    text: str
+    """The words heard so far, Whisper's punctuation included."""
+    stable_chars: int
+    """Characters at the start of ``text`` that later partials are unlikely to change (a hint for
+    display: show them settled and the rest tentative)."""
+    start_s: float
+    """Seconds since ``audio.start`` to the utterance's first speech frame: the ``start_s`` its
+    ``mood`` will carry, and so the same for every partial of one utterance."""
+    heard_s: float
+    """Seconds since ``audio.start`` to the end of the audio ``text`` covers."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "text": self.text,
+            "stable_chars": int(self.stable_chars),
+            "start_s": round(float(self.start_s), 3),
+            "heard_s": round(float(self.heard_s), 3),
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class Mood:
     """The mood read from one utterance or typed text (:meth:`MoodEstimate.to_dict`) and its source.
 
@@ -796,8 +827,18 @@ class Error:
         return _drop_none({"type": self.type, "code": self.code, "message": self.message, "ref": self.ref})
 
 
-ServerMessage: TypeAlias = Welcome | Vad | Mood | Queue | Mixes | Ack | Control | Error
-SERVER_TYPES: tuple[str, ...] = ("welcome", "vad", "mood", "queue", "mixes", "ack", "control", "error")
+ServerMessage: TypeAlias = Welcome | Vad | TranscriptPartial | Mood | Queue | Mixes | Ack | Control | Error
+SERVER_TYPES: tuple[str, ...] = (
+    "welcome",
+    "vad",
+    "transcript.partial",
+    "mood",
+    "queue",
+    "mixes",
+    "ack",
+    "control",
+    "error",
+)
 
 
 def dumps(message: ServerMessage) -> str:

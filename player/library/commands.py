@@ -1,5 +1,8 @@
-"""The library's subcommands (`cadence scan`, `cadence library`, `cadence demo-library`) and
-:func:`ensure_library`, which the server calls to get a non-empty library."""
+"""The library's subcommands (`cadence scan`, `cadence library`, `cadence demo-library`, `cadence export`,
+`cadence import`) and :func:`ensure_library`, which the server calls to get a non-empty library.
+
+Ray (`scan --engine ray`) and pyarrow (`export`/`import --parquet`) are optional: their modules are
+imported only by the handlers that need them, so a local scan never loads Ray."""
 
 from __future__ import annotations
 
@@ -12,12 +15,23 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from player.core.track import Track
+from player.errors import LibraryError
 from player.library.demo import build_demo_library
+from player.library.first_run import build_and_scan_demo
 from player.library.scan import ScanReport, scan
 from player.library.store import LibraryStore
 from player.settings import Settings
+from player.startup import StartupProgress
 
-__all__ = ["cmd_demo_library", "cmd_library", "cmd_scan", "demo_dir", "ensure_library"]
+__all__ = [
+    "cmd_demo_library",
+    "cmd_export",
+    "cmd_import",
+    "cmd_library",
+    "cmd_scan",
+    "demo_dir",
+    "ensure_library",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -27,23 +41,36 @@ def demo_dir(settings: Settings) -> Path:
     return settings.home / "demo-library"
 
 
-def ensure_library(settings: Settings, *, demo_count: int = 120) -> LibraryStore:
+def ensure_library(
+    settings: Settings, *, demo_count: int = 120, progress: StartupProgress | None = None
+) -> LibraryStore:
     """The library at ``settings.library_db``, opened. An empty library first gets the demo catalog
-    (``demo_count`` tracks) built in HOME/demo-library, unless one is there already, and scanned,
-    so a first run has music.
+    (``demo_count`` tracks) in HOME/demo-library, so a first run has music: synthesised and scanned in
+    one pass (:func:`~player.library.first_run.build_and_scan_demo`), or only scanned if a complete
+    catalog (with its ``truth.json``) is there already. A demo folder without ``truth.json`` is a first
+    run that was interrupted: it is carried on even though the library already holds some of its tracks.
+    ``progress`` shows the step and its n/N.
 
     Raises:
         DatabaseCorruptError: If library.db is damaged (it is left as it is; see :class:`LibraryStore`).
     """
     store = LibraryStore(settings.library_db)
-    if store.count() > 0:
+    target = demo_dir(settings)
+    interrupted = target.is_dir() and not (target / "truth.json").exists()
+    if store.count() > 0 and not interrupted:
         return store
     store.close()
-    target = demo_dir(settings)
     if not (target / "truth.json").exists():
-        _log.info("library is empty: building the demo catalog in %s", target)
-        build_demo_library(target, count=demo_count)
-    report = scan([target], settings.library_db, workers=settings.workers, progress=False)
+        _log.info("library is empty: making the demo catalog in %s and scanning it", target)
+        step = progress.step("synthesising and scanning the demo catalog", demo_count) if progress else None
+        report = build_and_scan_demo(
+            target, settings.library_db, count=demo_count, workers=settings.workers, step=step
+        )
+    else:
+        step = progress.step("scanning the demo catalog") if progress else None
+        report = scan([target], settings.library_db, workers=settings.workers, progress=False)
+    if step is not None:
+        step.finish()
     _log.info("demo catalog scanned: %d tracks", len(report.extracted) + report.unchanged + report.rehashed)
     # scan() has just opened (and checked) the file and written it: no second quick_check.
     return LibraryStore(settings.library_db, check=False)
@@ -63,9 +90,46 @@ def _print_report(report: ScanReport) -> None:
 
 
 def cmd_scan(settings: Settings, args: argparse.Namespace) -> int:
-    """`cadence scan PATH... [--workers N]`."""
-    report = scan(list(args.paths), settings.library_db, workers=settings.workers, progress=None)
+    """`cadence scan PATH... [--workers N | --engine ray [--address ADDR]]`.
+
+    Raises:
+        LibraryError: If ``--address`` is given without ``--engine ray``.
+        EngineError: If ``--engine ray`` is asked for and Ray is not installed.
+    """
+    engine = getattr(args, "engine", None) or "local"
+    address = getattr(args, "address", None)
+    if engine == "ray":
+        from player.library.ray_scan import DEFAULT_ADDRESS, scan_on_ray
+
+        report = scan_on_ray(list(args.paths), settings.library_db, address=address or DEFAULT_ADDRESS)
+    else:
+        if address:
+            raise LibraryError("--address names a Ray cluster: use it with --engine ray", code="usage")
+        report = scan(list(args.paths), settings.library_db, workers=settings.workers, progress=None)
     _print_report(report)
+    return 0
+
+
+def cmd_export(settings: Settings, args: argparse.Namespace) -> int:
+    """`cadence export --parquet DIR`: the feature table as a partitioned Parquet dataset."""
+    from player.library.parquet import export_parquet
+
+    report = export_parquet(settings.library_db, Path(args.parquet))
+    print(
+        f"{report.tracks} tracks exported to {report.directory} ({report.files} Parquet files, "
+        f"{report.bytes / 1e6:.1f} MB; library schema {report.library_schema}, "
+        f"extractor {report.extractor_version})"
+    )
+    return 0
+
+
+def cmd_import(settings: Settings, args: argparse.Namespace) -> int:
+    """`cadence import --parquet DIR`: load an export into this home's library (tracks with the same
+    id are replaced, others kept)."""
+    from player.library.parquet import import_parquet
+
+    report = import_parquet(Path(args.parquet), settings.library_db)
+    print(f"{report.tracks} tracks imported from {report.directory} into {settings.library_db}")
     return 0
 
 
@@ -149,7 +213,7 @@ def _list_library(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_demo_library(settings: Settings, args: argparse.Namespace) -> int:
     """`cadence demo-library [--dir DIR] [--count N] [--seed S]`."""
     target = Path(args.dir) if args.dir else demo_dir(settings)
-    build_demo_library(target, count=int(args.count), seed=int(args.seed))
+    build_demo_library(target, count=int(args.count), seed=int(args.seed), workers=settings.workers)
     print(f"{args.count} demo tracks and truth.json in {target}")
     print(f"next: cadence scan {target}" + (f" --home {settings.home}" if args.home else ""))
     return 0

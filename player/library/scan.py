@@ -15,6 +15,11 @@ are read again, in this process (tags and text, no decode), and the stored recor
 Extraction runs in a ``forkserver`` pool whose server process imports and warms the analysis once
 (numba compiles librosa's kernels, or loads them from its cache); every worker forked from it starts
 warm. Bad files never stop a scan: each becomes a :class:`~player.library.store.ScanProblem`.
+
+Where the files are extracted is a :class:`JobRunner`: :class:`LocalRunner` (the pool above, the
+default) or :class:`player.library.ray_scan.RayRunner` (tasks on a Ray cluster). Planning, the store
+writes and the report are this module's alone, so both engines skip, store and report alike, and both
+run :func:`extract_job`, the one extraction path.
 """
 
 from __future__ import annotations
@@ -31,14 +36,29 @@ from concurrent.futures import Future, ProcessPoolExecutor, as_completed
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from player.core.track import Track, TrackId
 from player.library import features as feature_module
 from player.library.lyrics import SidecarState, apply_lyrics, read_lyrics, sidecar_state
 from player.library.store import FileState, LibraryStore, ScanProblem, track_id_for
 
-__all__ = ["AUDIO_EXTENSIONS", "ScanReport", "content_hash", "read_tags", "scan"]
+__all__ = [
+    "AUDIO_EXTENSIONS",
+    "WORKER_DIED_REASON",
+    "JobRunner",
+    "LocalRunner",
+    "ScanJob",
+    "ScanReport",
+    "ScanResult",
+    "ScanStats",
+    "content_hash",
+    "extract_job",
+    "prepare_worker",
+    "read_tags",
+    "scan",
+    "worker_pool",
+]
 
 _log = logging.getLogger(__name__)
 
@@ -51,6 +71,9 @@ AUDIO_EXTENSIONS: frozenset[str] = frozenset(
 """File names the walk picks up; anything else (cover art, playlists, truth.json) is ignored."""
 
 _PLAIN_PROGRESS_EVERY_S = 5.0
+
+WORKER_DIED_REASON = "a worker process died analysing it (decoder crash?)"
+"""The problem recorded for a file whose worker died on every attempt (a decoder crash, a lost node)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,7 +107,10 @@ class ScanReport:
 
 
 @dataclass(frozen=True, slots=True)
-class _Job:
+class ScanJob:
+    """One file to extract, as the plan saw it on disk (plain values: it travels to worker processes
+    and Ray nodes)."""
+
     path: str
     size: int
     mtime_ns: int
@@ -93,7 +119,9 @@ class _Job:
 
 
 @dataclass(frozen=True, slots=True)
-class _Result:
+class ScanResult:
+    """What :func:`extract_job` made of one job: the track's record, or the reason it could not be used."""
+
     path: str
     size: int
     mtime_ns: int
@@ -101,8 +129,11 @@ class _Result:
     content_hash: str | None
     problem: str | None
     worker_s: float
+    """Wall seconds spent in the worker (decode + analysis + tags + hash)."""
     worker_cpu_s: float
+    """CPU seconds of the worker process for this file."""
     pid: int
+    """The worker process's id (0: the file never finished in a worker)."""
     sidecar: SidecarState | None = None
 
 
@@ -172,7 +203,8 @@ def _under(path: str, roots: Sequence[str]) -> bool:
 # -------------------------------------------------------------------------------------- worker side
 
 
-def _init_worker() -> None:
+def prepare_worker() -> None:
+    """Make this process a scan worker: BLAS on one thread, the analysis warmed (numba) once."""
     feature_module.single_threaded_blas()
     # Workers forked from a warmed forkserver are warm already; this covers other start methods
     # (the lyrics' text model loads on first use, in milliseconds).
@@ -180,7 +212,7 @@ def _init_worker() -> None:
         feature_module.warm_up()
 
 
-def _extract(job: _Job) -> _Result:
+def extract_job(job: ScanJob) -> ScanResult:
     """Runs in a worker: decode, analyse, read tags and lyrics and hash one file. Never raises."""
     start = time.perf_counter()
     cpu_start = time.process_time()
@@ -203,7 +235,7 @@ def _extract(job: _Job) -> _Result:
         problem = "out of memory while analysing"
     except Exception as exc:  # one bad file must not stop the scan; the reason is kept
         problem = f"analysis failed: {type(exc).__name__}: {str(exc)[:200]}"
-    return _Result(
+    return ScanResult(
         job.path,
         job.size,
         job.mtime_ns,
@@ -217,7 +249,10 @@ def _extract(job: _Job) -> _Result:
     )
 
 
-def _pool(workers: int) -> ProcessPoolExecutor:
+def worker_pool(workers: int) -> ProcessPoolExecutor:
+    """A pool of ``workers`` scan worker processes, forked warm from a ``forkserver`` that imported and
+    warmed the analysis once (:mod:`player.library._warm`); used by :class:`LocalRunner` and by the
+    first run's demo pipeline (:mod:`player.library.first_run`)."""
     ctx: multiprocessing.context.BaseContext
     if "forkserver" in mp.get_all_start_methods():
         forkserver = mp.get_context("forkserver")
@@ -226,7 +261,7 @@ def _pool(workers: int) -> ProcessPoolExecutor:
         ctx = forkserver
     else:  # pragma: no cover - non-POSIX
         ctx = mp.get_context("spawn")
-    return ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker)
+    return ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=prepare_worker)
 
 
 # -------------------------------------------------------------------------------------- main side
@@ -292,7 +327,7 @@ class _Plan:
     present: list[str]
     """The scanned roots that exist."""
     found: set[str] = field(default_factory=set)
-    jobs: list[_Job] = field(default_factory=list)
+    jobs: list[ScanJob] = field(default_factory=list)
     unchanged: int = 0
     rehashed: int = 0
     lyrics: list[tuple[FileState, SidecarState | None]] = field(default_factory=list)
@@ -301,8 +336,9 @@ class _Plan:
 
 
 @dataclass
-class _Extraction:
-    """What the workers produced."""
+class ScanStats:
+    """What the workers produced (filled by :func:`scan` as results are stored; ``warm_up_s`` by the
+    runner)."""
 
     extracted: list[TrackId] = field(default_factory=list)
     latencies_s: list[float] = field(default_factory=list)
@@ -312,16 +348,38 @@ class _Extraction:
     warm_up_s: float = 0.0
 
 
+class JobRunner(Protocol):
+    """Where a scan's files are extracted: runs :func:`extract_job` on every job somewhere and yields
+    each result as it completes, in any order, exactly once per job (a job whose worker died for good
+    yields a result with a ``problem``). Notes the engine's warm-up in ``stats.warm_up_s``. The caller
+    stores each result as it is yielded, so what was yielded before an interrupt is kept."""
+
+    def run(self, jobs: Sequence[ScanJob], stats: ScanStats) -> Iterator[ScanResult]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LocalRunner:
+    """Extraction in a ``forkserver`` process pool on this machine (the default engine)."""
+
+    workers: int = 1
+    """Worker processes (at most one per job)."""
+
+    def run(self, jobs: Sequence[ScanJob], stats: ScanStats) -> Iterator[ScanResult]:
+        return _run_jobs(list(jobs), max(1, min(self.workers, len(jobs))), stats)
+
+
 def scan(
     paths: Sequence[Path],
     store_path: Path,
     *,
     workers: int = 1,
     progress: bool | None = None,
+    runner: JobRunner | None = None,
 ) -> ScanReport:
     """Scan ``paths`` (folders or files) into the library at ``store_path``.
 
     ``progress``: True forces the rich bar, False plain log lines, None picks the bar on a terminal.
+    ``runner``: where to extract (default: :class:`LocalRunner` with ``workers`` processes).
     Every unreadable, truncated, non-audio, empty, silent or too-short file becomes a problem (kept in
     the store, listed by ``cadence library --errors``); stored tracks are never lost to a bad file.
     """
@@ -342,7 +400,8 @@ def scan(
         if removed:
             _log.info("scan: dropped %d tracks whose files are gone", removed)
         lyrics_updated = _update_lyrics(plan.lyrics, store)
-        done = _extract_all(plan.jobs, store, workers=workers, progress=progress, version=version)
+        engine = LocalRunner(workers) if runner is None else runner
+        done = _extract_all(plan.jobs, store, engine, progress=progress, version=version)
         store.set_extractor_version(version)
         store.checkpoint()
     report = ScanReport(
@@ -423,7 +482,7 @@ def _plan(
                     if sidecar != state.sidecar:
                         plan.lyrics.append((state, sidecar))
                     continue
-        plan.jobs.append(_Job(resolved, st.st_size, st.st_mtime_ns, sidecar))
+        plan.jobs.append(ScanJob(resolved, st.st_size, st.st_mtime_ns, sidecar))
     return plan
 
 
@@ -443,15 +502,15 @@ def _update_lyrics(updates: list[tuple[FileState, SidecarState | None]], store: 
 
 
 def _extract_all(
-    jobs: list[_Job], store: LibraryStore, *, workers: int, progress: bool | None, version: int
-) -> _Extraction:
-    """Extract ``jobs`` in worker processes, committing each track (or problem) as it arrives."""
-    done = _Extraction()
+    jobs: list[ScanJob], store: LibraryStore, runner: JobRunner, *, progress: bool | None, version: int
+) -> ScanStats:
+    """Extract ``jobs`` with ``runner``, committing each track (or problem) as it arrives."""
+    done = ScanStats()
     if not jobs:
         return done
     bar = _Progress(len(jobs), progress)
     try:
-        for result in _run_jobs(jobs, max(1, min(workers, len(jobs))), done):
+        for result in runner.run(jobs, done):
             at_s = time.time()
             if result.track is not None:
                 track = Track.from_dict(result.track)
@@ -479,7 +538,7 @@ def _extract_all(
     return done
 
 
-def _run_jobs(jobs: list[_Job], workers: int, stats: _Extraction) -> Iterator[_Result]:
+def _run_jobs(jobs: list[ScanJob], workers: int, stats: ScanStats) -> Iterator[ScanResult]:
     """Yields each job's result as it completes (after noting the pool's warm-up in ``stats``).
 
     If a worker process dies (a decoder crash), the files in flight are retried once in a fresh
@@ -489,13 +548,15 @@ def _run_jobs(jobs: list[_Job], workers: int, stats: _Extraction) -> Iterator[_R
     attempts: dict[str, int] = {}
     first = True
     while pending:
-        broken: list[_Job] = []
-        pool = _pool(workers)
+        broken: list[ScanJob] = []
+        pool = worker_pool(workers)
         try:
             if first:
                 first = False
                 stats.warm_up_s = float(pool.submit(feature_module.warm_up_seconds).result() or 0.0)
-            futures: dict[Future[_Result], _Job] = {pool.submit(_extract, job): job for job in pending}
+            futures: dict[Future[ScanResult], ScanJob] = {
+                pool.submit(extract_job, job): job for job in pending
+            }
             for future in as_completed(futures):
                 job = futures[future]
                 try:
@@ -511,13 +572,13 @@ def _run_jobs(jobs: list[_Job], workers: int, stats: _Extraction) -> Iterator[_R
         for job in broken:
             attempts[job.path] = attempts.get(job.path, 0) + 1
             if attempts[job.path] > 1:
-                yield _Result(
+                yield ScanResult(
                     job.path,
                     job.size,
                     job.mtime_ns,
                     None,
                     None,
-                    "a worker process died analysing it (decoder crash?)",
+                    WORKER_DIED_REASON,
                     0.0,
                     0.0,
                     0,

@@ -1,5 +1,12 @@
 """The interaction log: what each listener did and felt, in SQLite (WAL) at ``settings.log_db``.
 
+:class:`InteractionLog` is the SQLite implementation of the log store interface
+(:class:`player.server.logstore.LogStore`), the default: embedded, one server. The PostgreSQL one,
+for several servers sharing one log, is :class:`player.server.log_pg.PgInteractionLog`; both store
+the same tables and give the same answers, and :func:`player.server.logstore.open_log_at` picks one
+by the log's location. The helpers both share (the row of an event, :func:`numbers_only`,
+:func:`session_hash`) are defined here, once.
+
 Tables: ``listeners``, ``sessions``, ``events`` (one row per session start/end, mood estimate with
 its evidence numbers, play start, skip with its position, completion, like and dislike),
 ``baselines`` (each named listener's prosodic speaker baseline, carried across sessions), the
@@ -60,9 +67,14 @@ from player.settings import LOG_SYNCS, LogSync
 from player.storage import open_database, setting_up
 
 __all__ = [
+    "EVENT_COLUMNS",
+    "SCHEMA_VERSION",
     "InteractionLog",
     "ListenerRow",
     "LogItem",
+    "check_kind",
+    "event_from_row",
+    "event_values",
     "log_recovery",
     "numbers_only",
     "session_hash",
@@ -71,8 +83,9 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-_SCHEMA_VERSION = 4
-"""2: mood rows keep per-axis confidences and intent strengths (columns added to a version 1 log).
+SCHEMA_VERSION = 4
+"""The log's schema version, the same for both stores (SQLite's ``meta``, PostgreSQL's ``schema_version``).
+2: mood rows keep per-axis confidences and intent strengths (columns added to a version 1 log).
 3: the ``queues`` and ``interleavings`` tables (created in a version 2 log).
 4: ``listeners.private`` (added, 0 for every listener, to an older log's ``listeners`` table)."""
 
@@ -187,10 +200,13 @@ CREATE VIEW IF NOT EXISTS moods AS
     FROM events WHERE kind = 'mood';
 """
 
-_COLUMNS = (
+EVENT_COLUMNS = (
     "kind, listener_id, session_id, at_s, local_time, device, track_id, position_s, "
     "valence, energy, confidence, intents, transcript, valence_confidence, energy_confidence, intent_strengths"
 )
+"""The ``events`` columns an event is written to and read from (then ``evidence``), in the order of
+:func:`event_values` and :func:`event_from_row`."""
+_COLUMNS = EVENT_COLUMNS
 
 # A listener's recent history (parameters: listener, playback limit - 1, listener, listener): the
 # cut is the N-th newest playback event; the history starts at the session_start before it (so a
@@ -223,7 +239,7 @@ _ADDED_IN_2 = (
 )
 _ADDED_IN_4 = (("private", "INTEGER NOT NULL DEFAULT 0 CHECK (private IN (0, 1))"),)
 _STAMP = (
-    f"INSERT INTO meta (key, value) VALUES ('schema_version', '{_SCHEMA_VERSION}') "
+    f"INSERT INTO meta (key, value) VALUES ('schema_version', '{SCHEMA_VERSION}') "
     "ON CONFLICT (key) DO UPDATE SET value = excluded.value;"
 )
 
@@ -320,6 +336,11 @@ class InteractionLog:
                 # One script, one transaction: two processes opening a new log at once do not race.
                 self._db.executescript(f"BEGIN IMMEDIATE;{_SCHEMA}{_migrations(self._db)}{_STAMP}COMMIT;")
 
+    @property
+    def location(self) -> str:
+        """Where the log is, for messages: the file's path."""
+        return str(self.path)
+
     def close(self) -> None:
         """Close the database (idempotent)."""
         with self._lock:
@@ -408,8 +429,7 @@ class InteractionLog:
         return [r[1] for r in rows], (int(rows[-1][0]) if rows else after)
 
     def _insert(self, event: LogEvent, evidence: dict[str, Any] | None) -> None:
-        if event.kind not in LOG_KINDS:
-            raise ValueError(f"unknown log event kind {event.kind!r}")
+        check_kind(event)
         db = self._db
         db.execute(
             "INSERT INTO listeners (listener_id, first_seen_s, last_seen_s) VALUES (?, ?, ?) "
@@ -424,28 +444,9 @@ class InteractionLog:
             )
         elif event.kind == "session_end":
             db.execute("UPDATE sessions SET ended_s = ? WHERE session_id = ?", (event.at_s, event.session_id))
-        cleaned = numbers_only(evidence) if evidence else None
         db.execute(
             f"INSERT INTO events ({_COLUMNS}, evidence) VALUES ({', '.join('?' * 17)})",
-            (
-                event.kind,
-                event.listener_id,
-                event.session_id,
-                float(event.at_s),
-                event.local_time,
-                event.device,
-                event.track_id,
-                event.position_s,
-                event.valence,
-                event.energy,
-                event.confidence,
-                json.dumps(list(event.intents)),
-                event.transcript,
-                event.valence_confidence,
-                event.energy_confidence,
-                json.dumps([float(s) for s in event.intent_strengths]),
-                json.dumps(cleaned, allow_nan=False) if cleaned else None,
-            ),
+            event_values(event, evidence),
         )
 
     def _insert_queue(self, queue: QueueRecord) -> None:
@@ -520,7 +521,7 @@ class InteractionLog:
             params = (listener_id,)
         with self._lock:
             rows = self._db.execute(query + " ORDER BY at_s, id", params).fetchall()
-        return [(_row_event(row), json.loads(row[-1]) if row[-1] else None) for row in rows]
+        return [(event_from_row(row), json.loads(row[-1]) if row[-1] else None) for row in rows]
 
     def queues(self, listener_id: str | None = None) -> list[QueueRecord]:
         """Logged queues (all listeners' if ``listener_id`` is None) with their picks, oldest first."""
@@ -669,7 +670,39 @@ def session_hash(session_id: str) -> str:
     return hashlib.sha256(session_id.encode("utf-8")).hexdigest()
 
 
-def _row_event(row: Iterable[Any]) -> LogEvent:
+def check_kind(event: LogEvent) -> None:
+    """Raises ValueError if ``event`` is of no known kind (checked before anything is written)."""
+    if event.kind not in LOG_KINDS:
+        raise ValueError(f"unknown log event kind {event.kind!r}")
+
+
+def event_values(event: LogEvent, evidence: dict[str, Any] | None) -> tuple[Any, ...]:
+    """The values of :data:`EVENT_COLUMNS` and ``evidence`` for ``event``: lists as JSON text, the
+    evidence reduced to numbers (:func:`numbers_only`) or None."""
+    cleaned = numbers_only(evidence) if evidence else None
+    return (
+        event.kind,
+        event.listener_id,
+        event.session_id,
+        float(event.at_s),
+        event.local_time,
+        event.device,
+        event.track_id,
+        event.position_s,
+        event.valence,
+        event.energy,
+        event.confidence,
+        json.dumps(list(event.intents)),
+        event.transcript,
+        event.valence_confidence,
+        event.energy_confidence,
+        json.dumps([float(s) for s in event.intent_strengths]),
+        json.dumps(cleaned, allow_nan=False) if cleaned else None,
+    )
+
+
+def event_from_row(row: Iterable[Any]) -> LogEvent:
+    """The event of a row of :data:`EVENT_COLUMNS` and ``evidence`` (the evidence is not part of it)."""
     (kind, listener_id, session_id, at_s, local_time, device, track_id, position_s, valence, energy,
      confidence, intents, transcript, valence_confidence, energy_confidence, intent_strengths,
      _evidence) = row  # fmt: skip

@@ -14,6 +14,16 @@ here is I/O and resource control:
   the core is told :class:`~player.core.session.AnalysisRejected` (``error busy``) instead of the
   backlog growing. Each connection's utterances are analysed one after another, in order (their
   speaker baseline is updated by each). VAD runs as chunks arrive, off the event loop too.
+- **decoding while the listener speaks** (issue 14): after each chunk the shell asks the stream
+  whether a partial decode is due (:meth:`mood.stream.UtteranceStream.decode_due`) and runs it
+  (``advance``) on the speech pool, but only on an idle worker with no utterance waiting
+  (:meth:`SpeechPool.try_background`), one at a time per connection: a partial never delays an
+  utterance nor counts against the ``busy`` limit. Its result goes to the client as
+  ``transcript.partial`` (translated here, as the core never sees partials: they are neither logged
+  nor do they change the listener's state), and the stream is polled, since that decode may let the
+  endpoint policy close the utterance now. When the utterance ends its transcriber is closed, so a
+  decode not yet started does nothing and a running one is reused by the final analysis; a partial
+  that lands after its utterance closed is dropped.
 - **core threads**: each connection's session core runs in one of two threads, one call at a
   time per connection, so reading typed text and ranking (milliseconds of CPU) never hold up the
   event loop and the other connections' acks.
@@ -55,15 +65,15 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import replace
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
 from mood.errors import CadenceError
-from mood.stream import Utterance, VadEvent
+from mood.stream import PartialTranscript, StreamItem, Utterance, VadEvent
 from player.core.links import http_url, with_links
-from player.core.protocol import Error, Mixes, Queue, ServerMessage, Welcome, dumps
+from player.core.protocol import Error, Mixes, Queue, ServerMessage, TranscriptPartial, Welcome, dumps
 from player.core.session import (
     AnalysisDone,
     AnalysisFailed,
@@ -93,7 +103,8 @@ from player.core.session import (
 )
 from player.errors import ListenerErasedError
 from player.server.http import HttpService, client_address, is_loopback
-from player.server.log import InteractionLog, session_hash
+from player.server.log import session_hash
+from player.server.logstore import LogStore, display_location, open_log_at
 from player.server.writer import LogItem, LogWriter
 from player.settings import Settings
 
@@ -125,12 +136,20 @@ text path are thread-safe, and each Session is only ever used by one of them at 
 
 
 class SpeechPool:
-    """A bounded thread pool: ``workers`` threads, at most ``workers + waiting`` jobs admitted."""
+    """A bounded thread pool: ``workers`` threads, at most ``workers + waiting`` jobs admitted.
+
+    Besides the admitted jobs (utterances), opportunistic background jobs (partial decodes) run only
+    on a worker that would otherwise idle: :meth:`try_background` admits one only while fewer than
+    ``workers`` jobs of either kind are in the pool, so none ever waits in the queue. They do not count
+    against ``capacity``; an utterance that arrives while one runs waits for it at most one decode.
+    """
 
     def __init__(self, workers: int, waiting: int) -> None:
-        self.capacity = max(1, workers) + max(0, waiting)
-        self._executor = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="speech")
+        self.workers = max(1, workers)
+        self.capacity = self.workers + max(0, waiting)
+        self._executor = ThreadPoolExecutor(max_workers=self.workers, thread_name_prefix="speech")
         self._admitted = 0
+        self._background = 0
 
     def reserve(self) -> bool:
         """Admit one job (True) or refuse it because the pool is full (False). Event-loop only."""
@@ -143,6 +162,18 @@ class SpeechPool:
         """An admitted job is over (done, failed or abandoned)."""
         self._admitted = max(0, self._admitted - 1)
 
+    def try_background(self) -> bool:
+        """Admit a background job if a worker is idle and no job waits (True), else refuse it (False).
+        Event-loop only."""
+        if self._admitted + self._background >= self.workers:
+            return False
+        self._background += 1
+        return True
+
+    def release_background(self) -> None:
+        """A background job is over."""
+        self._background = max(0, self._background - 1)
+
     @property
     def admitted(self) -> int:
         return self._admitted
@@ -154,6 +185,16 @@ class SpeechPool:
 
     def shutdown(self) -> None:
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+@runtime_checkable
+class _DecodingStream(Protocol):
+    """An utterance stream that decodes while the listener speaks (``mood.stream.UtteranceStream``)."""
+
+    def decode_due(self) -> bool: ...
+    def advance(self) -> PartialTranscript | None: ...
+    def is_current(self, partial: PartialTranscript) -> bool: ...
+    def poll(self) -> list[StreamItem]: ...
 
 
 # ---------------------------------------------------------------- one connection
@@ -173,6 +214,10 @@ class _Connection:
         self.closed = False
         self._speech_order = asyncio.Lock()
         self._core_order = asyncio.Lock()
+        self._stream_order = asyncio.Lock()
+        """One call at a time into the utterance stream (feed, finish, poll)."""
+        self._decoding = False
+        """A partial decode of this connection's stream is running (one at a time)."""
         self._tasks: set[asyncio.Task[None]] = set()
 
     @property
@@ -463,19 +508,67 @@ class _Connection:
             return
         if isinstance(effect, FinishAudio):
             self.stream = None
+        due = False
         try:
-            if isinstance(effect, FeedAudio):
-                items = await asyncio.to_thread(stream.feed, effect.data)
-            else:
-                items = await asyncio.to_thread(stream.finish)
+            async with self._stream_order:
+                if isinstance(effect, FeedAudio):
+                    items = await asyncio.to_thread(stream.feed, effect.data)
+                    due = isinstance(stream, _DecodingStream) and stream.decode_due()
+                else:
+                    items = await asyncio.to_thread(stream.finish)
         except CadenceError as exc:
             await self.handle(StreamFailed(exc.code, exc.message))
             return
+        await self._stream_items(items)
+        if due and isinstance(stream, _DecodingStream):
+            self._start_decode(stream)
+
+    async def _stream_items(self, items: Sequence[StreamItem]) -> None:
         for item in items:
             if isinstance(item, Utterance):
                 await self.handle(UtteranceReady(item))
             elif isinstance(item, VadEvent):
                 await self.handle(VadChanged(state=item.state, t_s=float(item.t_s)))
+
+    def _start_decode(self, stream: _DecodingStream) -> None:
+        """Decode the utterance in progress on an idle speech worker, if there is one (else skip it:
+        the next chunk asks again, and the final analysis decodes whatever no partial did)."""
+        if self._decoding or self.closed or not self.server.pool.try_background():
+            return
+        self._decoding = True
+        task = asyncio.create_task(self._decode(stream))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _decode(self, stream: _DecodingStream) -> None:
+        pool = self.server.pool
+        try:
+            partial = await pool.run(stream.advance)
+        except Exception:  # a partial is a hint: its failure is logged, the utterance goes on
+            logger.exception("session %s: a partial decode failed", self.session.session_id)
+            partial = None
+        finally:
+            pool.release_background()
+            self._decoding = False
+        if partial is None or stream is not self.stream or self.closed:
+            return
+        async with self._stream_order:
+            current = stream.is_current(partial)
+            # the decode may let the endpoint policy close the utterance now, before the next chunk
+            items = await asyncio.to_thread(stream.poll) if current else []
+            due = stream.decode_due()
+        if current:
+            await self._send(
+                TranscriptPartial(
+                    text=partial.text,
+                    stable_chars=partial.stable_chars,
+                    start_s=partial.start_s,
+                    heard_s=partial.heard_s,
+                )
+            )
+        await self._stream_items(items)
+        if due and stream is self.stream:
+            self._start_decode(stream)
 
     def _analyze(self, effect: Analyze) -> None:
         pool = self.server.pool
@@ -516,7 +609,7 @@ class _Connection:
 
 class _Server:
     def __init__(
-        self, settings: Settings, deps: SessionDeps, analyzer: SpeechAnalyzer, log: InteractionLog
+        self, settings: Settings, deps: SessionDeps, analyzer: SpeechAnalyzer, log: LogStore
     ) -> None:
         self.settings = settings
         self.deps = deps
@@ -733,7 +826,7 @@ async def run_server(
     analyzer: SpeechAnalyzer,
     ready: Callable[[str], None] | None = None,
     stop: asyncio.Event | None = None,
-    log: InteractionLog | None = None,
+    log: LogStore | None = None,
 ) -> None:
     """Serve until ``stop`` is set (forever if None); ``ready(url)`` is called once listening.
 
@@ -770,7 +863,12 @@ async def run_server(
             host, port = next(iter(server.sockets)).getsockname()[:2]
             scheme = "wss" if tls is not None else "ws"
             url = f"{scheme}://{host}:{port}" if ":" not in host else f"{scheme}://[{host}]:{port}"
-            logger.info("ready on %s, web client on %s (log %s)", url, page_url(url), settings.log_db)
+            logger.info(
+                "ready on %s, web client on %s (log %s)",
+                url,
+                page_url(url),
+                display_location(settings.log_location),
+            )
             watcher = asyncio.create_task(core.watch_erasures())
             if ready is not None:
                 ready(url)
@@ -785,18 +883,20 @@ async def run_server(
             log.close()
 
 
-def open_log(settings: Settings) -> InteractionLog:
-    """The interaction log as the server uses it (checked at open; WAL checkpoints left to the writer).
+def open_log(settings: Settings) -> LogStore:
+    """The interaction log as the server uses it: SQLite log.db (checked at open; WAL checkpoints left
+    to the writer), or the PostgreSQL log at ``settings.log_url`` that several servers share.
 
     Raises:
-        DatabaseCorruptError, StoreError: If log.db is damaged or cannot be opened.
+        DatabaseCorruptError, StoreError: If log.db is damaged or the log cannot be opened.
+        LogBackendMissingError: If the log is in PostgreSQL and the ``[postgres]`` extra is missing.
     """
-    return InteractionLog(settings.log_db, synchronous=settings.log_sync, autocheckpoint=False)
+    return open_log_at(settings.log_location, synchronous=settings.log_sync, autocheckpoint=False)
 
 
 @asynccontextmanager
 async def running_server(
-    settings: Settings, *, deps: SessionDeps, analyzer: SpeechAnalyzer, log: InteractionLog | None = None
+    settings: Settings, *, deps: SessionDeps, analyzer: SpeechAnalyzer, log: LogStore | None = None
 ) -> AsyncIterator[str]:
     """Run a server for the duration of the ``async with``; yields its ``ws://`` URL.
 

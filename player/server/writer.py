@@ -1,11 +1,14 @@
 """The interaction log's writer: one thread, group commits, an awaitable per write.
 
-The server never writes to :class:`~player.server.log.InteractionLog` from the event loop. Each
+The server never writes to its log store (:class:`~player.server.logstore.LogStore`: SQLite's
+:class:`~player.server.log.InteractionLog` or PostgreSQL's
+:class:`~player.server.log_pg.PgInteractionLog`) from the event loop. Each
 connection hands its records to :meth:`LogWriter.write` and awaits it; one thread takes everything
 waiting and commits it in one transaction (group commit: under ``log_sync="full"`` concurrent
 sessions share one fsync), then settles every waiter. A ``Record`` effect is awaited before the next
-``Send``, so an ``ack`` is only ever sent for a committed event. A second thread checkpoints the WAL
-once a second, so no commit waits for a checkpoint's fsyncs.
+``Send``, so an ``ack`` is only ever sent for a committed event (with PostgreSQL: after PostgreSQL's
+commit). A second thread runs the store's :meth:`~player.server.logstore.LogStore.checkpoint` once a
+second (SQLite's WAL checkpoint, so no commit waits for its fsyncs; nothing for PostgreSQL).
 """
 
 from __future__ import annotations
@@ -17,7 +20,8 @@ import threading
 from typing import TypeAlias
 
 from player.errors import ListenerErasedError
-from player.server.log import InteractionLog, LogItem, session_of
+from player.server.log import LogItem, session_of
+from player.server.logstore import LogStore
 
 __all__ = ["LogItem", "LogWriter"]
 
@@ -29,7 +33,7 @@ _Batch: TypeAlias = tuple[list[LogItem], asyncio.Future[None], asyncio.AbstractE
 class LogWriter:
     """One thread writing to the interaction log; concurrent writes share one commit (group commit)."""
 
-    def __init__(self, log: InteractionLog, *, max_batch: int = 2000) -> None:
+    def __init__(self, log: LogStore, *, max_batch: int = 2000) -> None:
         self.log = log
         self.max_batch = max_batch
         self._queue: queue.SimpleQueue[_Batch | None] = queue.SimpleQueue()
@@ -53,7 +57,7 @@ class LogWriter:
         """Append ``items``; returns once they are committed (durable).
 
         Raises:
-            sqlite3.Error: If the commit failed (the items are not in the log).
+            sqlite3.Error, psycopg.Error, StoreError: If the commit failed (the items are not in the log).
             ListenerErasedError: If the items' session was open when its listener was erased (they
                 are not in the log; other sessions' items of the same commit are).
         """

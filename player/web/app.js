@@ -295,6 +295,9 @@ function handleMessage(message) {
     case 'vad':
       onVad(message);
       break;
+    case 'transcript.partial':
+      onPartial(message);
+      break;
     case 'ack':
       if (message.ref !== undefined) unacked.delete(message.ref);
       if (message.of === 'audio.stop') chart.endSpeech(pageSeconds());
@@ -636,6 +639,19 @@ function showAxis(value, confidence, bar, val, confBar, conf) {
   conf.textContent = `${Math.round(100 * confidence)} %`;
 }
 
+// The words heard so far while the listener speaks: the settled part, then the tentative rest.
+function onPartial(partial) {
+  const text = String(partial.text || '');
+  const stable = Math.max(0, Math.min(text.length, Number(partial.stable_chars) || 0));
+  const settled = document.createElement('span');
+  settled.textContent = text.slice(0, stable);
+  const tentative = document.createElement('span');
+  tentative.className = 'tentative';
+  tentative.textContent = text.slice(stable);
+  el.transcript.replaceChildren(settled, tentative);
+  el.transcript.classList.add('partial');
+}
+
 function onMood(mood) {
   const now = pageSeconds();
   chart.addMood(now, mood);
@@ -645,6 +661,7 @@ function onMood(mood) {
   const intents = Array.isArray(mood.intents) ? mood.intents : [];
   if (intents.length > 0) chart.addRequest(now, intents.map((i) => i.kind));
 
+  el.transcript.classList.remove('partial');
   el.transcript.textContent = mood.transcript || '(no words)';
   el.label.textContent = mood.label || '—';
   el.label.dataset.label = mood.label || 'none';

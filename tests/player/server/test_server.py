@@ -55,11 +55,6 @@ def test_tired_then_pumped_moves_queue_energy_down_then_up(engines: Engines, tmp
     assert pumped > tired + 0.05, (tired, pumped)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known regression with the schema-2 ranker (issue 10 open): its 'calm' picks sit above the "
-    "target, so moving the target away from them lowers it (queue energy 0.390 -> 0.387)",
-)
 def test_three_early_skips_of_calm_tracks_move_the_queue_away(engines: Engines, tmp_path: Path) -> None:
     """Skipping three calm tracks early pushes the queue's energy up and drops those tracks."""
 
