@@ -174,14 +174,6 @@ def _first_utterance(wav: Path) -> dict[str, Any]:
 
 # -- hands-free: streaming recognition and smarter endpointing (issue 14) ------------------------------
 
-HESITATIONS = (
-    ("I want something calm and", "quiet please"),
-    ("play something um", "relaxing"),
-    ("I had a really long day and", "I need to unwind"),
-    ("can you put on the", "new album"),
-    ("I'm feeling kind of", "tired today"),
-)
-"""A phrase left hanging, 400 ms of silence, the rest: the fixed endpointer bridges the pause."""
 AFTERTHOUGHTS = (
     ("play me something", "upbeat"),
     ("I feel great today", "really great"),
@@ -254,7 +246,7 @@ def _endpointing(corpus_dir: Path) -> dict[str, Any]:
     from mood.audio import load_wav
     from mood.stream import UtteranceStream
     from tests.mood.test_transcribe import corpus_wer
-    from tests.support.mood_corpus import build_mood_corpus
+    from tests.support.mood_corpus import HESITATIONS, build_mood_corpus
 
     items = build_mood_corpus(corpus_dir)
     analyzer = MoodAnalyzer(MoodConfig(endpointing="smart"))

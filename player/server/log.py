@@ -75,8 +75,10 @@ __all__ = [
     "check_kind",
     "event_from_row",
     "event_values",
+    "interleaving_rows",
     "log_recovery",
     "numbers_only",
+    "queue_records",
     "session_hash",
     "session_of",
 ]
@@ -469,18 +471,7 @@ class InteractionLog:
         db.executemany(
             "INSERT INTO interleavings (session_id, queue_index, listener_id, position, track_id, team, rank) "
             "VALUES (?, ?, ?, ?, ?, ?, ?)",
-            [
-                (
-                    queue.session_id,
-                    int(queue.queue_index),
-                    queue.listener_id,
-                    position,
-                    str(pick.track_id),
-                    pick.team,
-                    int(pick.rank),
-                )
-                for position, pick in enumerate(queue.picks)
-            ],
+            interleaving_rows(queue),
         )
 
     # ------------------------------------------------------------ reading
@@ -537,22 +528,7 @@ class InteractionLog:
                 f"{where} ORDER BY session_id, queue_index, position",
                 params,
             ).fetchall()
-        by_queue: dict[tuple[str, int], list[InterleavedPick]] = {}
-        for session_id, queue_index, track_id, team, rank in picks:
-            by_queue.setdefault((session_id, queue_index), []).append(
-                InterleavedPick(TrackId(track_id), team, int(rank))
-            )
-        return [
-            QueueRecord(
-                session_id=session_id,
-                queue_index=int(queue_index),
-                listener_id=listener_id_,
-                at_s=float(at_s),
-                challenger=challenger,
-                picks=tuple(by_queue.get((session_id, queue_index), ())),
-            )
-            for session_id, queue_index, listener_id_, at_s, challenger in heads
-        ]
+        return queue_records(heads, picks)
 
     def listener_rows(self) -> list[ListenerRow]:
         """Every listener with their number of events, first and last seen and private flag, by id."""
@@ -699,6 +675,45 @@ def event_values(event: LogEvent, evidence: dict[str, Any] | None) -> tuple[Any,
         json.dumps([float(s) for s in event.intent_strengths]),
         json.dumps(cleaned, allow_nan=False) if cleaned else None,
     )
+
+
+def interleaving_rows(queue: QueueRecord) -> list[tuple[Any, ...]]:
+    """The ``interleavings`` rows of ``queue`` (session_id, queue_index, listener_id, position, track_id,
+    team, rank), as both stores insert them."""
+    return [
+        (
+            queue.session_id,
+            int(queue.queue_index),
+            queue.listener_id,
+            position,
+            str(pick.track_id),
+            pick.team,
+            int(pick.rank),
+        )
+        for position, pick in enumerate(queue.picks)
+    ]
+
+
+def queue_records(heads: Iterable[Sequence[Any]], picks: Iterable[Sequence[Any]]) -> list[QueueRecord]:
+    """Queue records from the rows of ``queues`` (session_id, queue_index, listener_id, at_s,
+    challenger) and of ``interleavings`` (session_id, queue_index, track_id, team, rank; in position
+    order), as both stores select them."""
+    by_queue: dict[tuple[str, int], list[InterleavedPick]] = {}
+    for session_id, queue_index, track_id, team, rank in picks:
+        by_queue.setdefault((session_id, queue_index), []).append(
+            InterleavedPick(TrackId(track_id), team, int(rank))
+        )
+    return [
+        QueueRecord(
+            session_id=session_id,
+            queue_index=int(queue_index),
+            listener_id=listener_id,
+            at_s=float(at_s),
+            challenger=challenger,
+            picks=tuple(by_queue.get((session_id, queue_index), ())),
+        )
+        for session_id, queue_index, listener_id, at_s, challenger in heads
+    ]
 
 
 def event_from_row(row: Iterable[Any]) -> LogEvent:

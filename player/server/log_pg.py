@@ -49,9 +49,8 @@ import psycopg
 import psycopg.errors
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from player.core.interleave import TEAMS, InterleavedPick, QueueRecord
+from player.core.interleave import TEAMS, QueueRecord
 from player.core.records import LOG_KINDS, PLAYBACK_KINDS, LogEvent
-from player.core.track import TrackId
 from player.errors import ListenerErasedError, StoreError
 from player.server.log import (
     EVENT_COLUMNS,
@@ -61,7 +60,9 @@ from player.server.log import (
     check_kind,
     event_from_row,
     event_values,
+    interleaving_rows,
     numbers_only,
+    queue_records,
     session_hash,
     session_of,
 )
@@ -497,22 +498,7 @@ class PgInteractionLog:
                 f"{where} ORDER BY session_id, queue_index, position",
                 params,
             ).fetchall()
-        by_queue: dict[tuple[str, int], list[InterleavedPick]] = {}
-        for session_id, queue_index, track_id, team, rank in picks:
-            by_queue.setdefault((session_id, queue_index), []).append(
-                InterleavedPick(TrackId(track_id), team, int(rank))
-            )
-        return [
-            QueueRecord(
-                session_id=session_id,
-                queue_index=int(queue_index),
-                listener_id=listener_id_,
-                at_s=float(at_s),
-                challenger=challenger,
-                picks=tuple(by_queue.get((session_id, queue_index), ())),
-            )
-            for session_id, queue_index, listener_id_, at_s, challenger in heads
-        ]
+        return queue_records(heads, picks)
 
     def listener_rows(self) -> list[ListenerRow]:
         """Every listener with their number of events, first and last seen and private flag, by id."""
@@ -587,16 +573,5 @@ def _insert_queue(cur: psycopg.Cursor[Any], queue: QueueRecord) -> None:
         cur.executemany(
             "INSERT INTO interleavings (session_id, queue_index, listener_id, position, track_id, team, rank) "
             "VALUES (%s, %s, %s, %s, %s, %s, %s)",
-            [
-                (
-                    queue.session_id,
-                    int(queue.queue_index),
-                    queue.listener_id,
-                    position,
-                    str(pick.track_id),
-                    pick.team,
-                    int(pick.rank),
-                )
-                for position, pick in enumerate(queue.picks)
-            ],
+            interleaving_rows(queue),
         )

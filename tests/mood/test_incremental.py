@@ -26,7 +26,7 @@ from mood.incremental import IncrementalTranscriber
 from mood.stream import PartialTranscript, Utterance, UtteranceStream
 from mood.transcribe import Transcriber
 from tests.mood.test_transcribe import corpus_wer
-from tests.support.mood_corpus import MoodCorpusItem
+from tests.support.mood_corpus import HESITATIONS, MoodCorpusItem
 
 MAX_WER_GAP = 0.01
 """The issue's bound: final transcripts within 1 WER point of the one-shot decode, over the corpus."""
@@ -169,17 +169,6 @@ def test_smart_endpointing_closes_sooner(corpus_run: CorpusRun) -> None:
     smart, fixed = silences_ms(corpus_run.smart), silences_ms(corpus_run.fixed)
     assert statistics.median(smart) <= 360 and statistics.median(fixed) >= 600
     assert all(s <= f + 1e-6 for s, f in zip(smart, fixed, strict=True))
-
-
-HESITATIONS = (
-    ("I want something calm and", "quiet please"),
-    ("play something um", "relaxing"),
-    ("I had a really long day and", "I need to unwind"),
-    ("can you put on the", "new album"),
-    ("I'm feeling kind of", "tired today"),
-)
-"""A phrase left hanging on "and", "um", "the", "of", then the rest after a pause the fixed endpointer
-bridges (400 ms, under its 600)."""
 
 
 def _speech(text: str, tmp: Path) -> np.ndarray:

@@ -28,6 +28,7 @@ from xml.sax.saxutils import escape
 
 __all__ = [
     "AROUSAL_LEVELS",
+    "HESITATIONS",
     "SENTENCES",
     "VOICES",
     "ArousalLevel",
@@ -204,3 +205,15 @@ def load_index(corpus_dir: Path) -> list[MoodCorpusItem]:
         )
         for d in index["items"]
     ]
+
+
+HESITATIONS = (
+    ("I want something calm and", "quiet please"),
+    ("play something um", "relaxing"),
+    ("I had a really long day and", "I need to unwind"),
+    ("can you put on the", "new album"),
+    ("I'm feeling kind of", "tired today"),
+)
+"""Phrases left hanging on "and", "um", "the", "of", and the rest, said after a pause the fixed
+endpointer bridges (400 ms, under its 600): the smart endpointer must not cut them either (used by
+tests/mood/test_incremental.py and bench/voice.py)."""
