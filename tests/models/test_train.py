@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from models.catalogs import TruthLibrary, synthetic_truth_library
+from models.cf import retrain_cf
 from models.commands import replace_if_better, retrain
 from models.evaluate import EvalConfig
 from models.simulate import HELDOUT_FAMILY, TRAIN_FAMILIES, catalog_matrix, simulate_log, synthetic_catalog
@@ -28,6 +29,7 @@ from models.train import (
     train_booster,
     train_model,
 )
+from player.cf import CfModel, cf_path
 from player.core.ranking import (
     FEATURE_NAMES,
     PRESELECT_CONTEXT,
@@ -39,7 +41,7 @@ from player.core.ranking import (
 )
 from player.core.records import LogEvent
 from player.server.log import InteractionLog
-from player.settings import Settings
+from tests.support.postgres import LogBackend
 
 FAMILIES_WITHOUT_READER = tuple(f for f in TRAIN_FAMILIES if f != "spoken")
 """Training families whose sentences need no real mood reader (fast tests)."""
@@ -238,14 +240,21 @@ def test_booster_is_deterministic(small_set: TrainingSet) -> None:
 
 
 @pytest.mark.slow
-def test_cadence_train_retrains_from_the_log(tmp_path: Path) -> None:
-    """`retrain` reads HOME/log.db, tops up with simulated listeners of the training families, and
-    installs the new model as the challenger (schema checked), not as the ranker."""
-    settings = Settings(home=tmp_path)
+def test_cadence_train_retrains_from_the_log(log_backend: LogBackend) -> None:
+    """`cadence train` (its two steps, :func:`retrain_cf` and :func:`retrain`) reads the interaction log
+    (HOME/log.db, or the PostgreSQL log servers share), trains the collaborative-filtering factors from
+    it, tops up with simulated listeners of the training families, and installs the new model as the
+    challenger (schema checked), not as the ranker: the same on both stores."""
+    settings = log_backend.settings()
     events = simulate_log(
         synthetic_catalog(1500, seed=21), listeners=6, seed=9, sessions=2, tracks_per_session=12
     )
-    _write_log(settings.log_db, events)
+    with log_backend.open() as log:
+        log.record_many([(LogEvent(**asdict(e)), None) for e in events])
+    cf = retrain_cf(settings)
+    assert (cf.action, cf.listeners, cf.items) == ("trained", 3, 2)  # as train_cf on these events
+    model = CfModel.load(cf_path(settings))
+    assert model is not None and len(model.item_ids) == 2
     report = retrain(
         settings,
         seed=0,
