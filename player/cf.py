@@ -40,9 +40,13 @@ Scores
 ------
 ``dot = Y·x`` for every track the model knows, scaled by their spread (``z = dot / rms(dot)``: not
 centred, so that 0 stays "no collaborative evidence either way") and squashed: ``score = 1 / (1 +
-exp(−z / 2))`` (:data:`SCORE_SLOPE`), in 0–1. 0.5 is a track the listener's neighbours neither
-favour nor avoid, and the value of a track the model does not know (:data:`NEUTRAL_SCORE`); z = 2
-gives 0.73, z = 6 0.95. (Centring on the mean, as before, put every unknown track above the known
+exp(−z / 2))`` (:data:`SCORE_SLOPE`), in 0–1. The spread over all known tracks is
+``rms(dot) = sqrt(xᵀ(YᵀY)x / items)`` from the Gram matrix kept at load, so a track's score needs
+only its own dot product: :meth:`CfModel.stats_row_scores` scores just the rows a decision asks for
+(the ranker's ~700 candidates), not the whole library (at 100k tracks, ``Y·x`` for every track read
+25 MB of factors in a BLAS call that woke a second thread: 1–8 ms of every decision,
+``bench/rank.py``). 0.5 is a track the listener's neighbours neither favour nor avoid, and the
+value of a track the model does not know (:data:`NEUTRAL_SCORE`); z = 2 gives 0.73, z = 6 0.95. (Centring on the mean, as before, put every unknown track above the known
 tracks of the listener's own taste group that they had not played yet: the mean is pulled up by the
 tracks they play, so their group's other tracks sat below it; recall@20 of the served score on the
 planted households went from 0.02 to the trained factors' figure, see bench/cf.py.) :meth:`CfModel.scores` returns None when the model cannot say anything: no positive pair of the
@@ -85,6 +89,7 @@ __all__ = [
     "SCORE_SLOPE",
     "CfFile",
     "CfModel",
+    "CfRowScores",
     "cf_path",
     "confidence",
     "event_weight",
@@ -201,6 +206,7 @@ class CfModel:
     version: int = CF_FORMAT_VERSION
     _row: dict[str, int] = field(init=False, repr=False)
     _items64: np.ndarray = field(init=False, repr=False)
+    _cov: np.ndarray = field(init=False, repr=False)
     _gram: np.ndarray = field(init=False, repr=False)
     _unit: np.ndarray = field(init=False, repr=False)
     _rows_cache: tuple[Sequence[str], np.ndarray] | None = field(init=False, repr=False, default=None)
@@ -223,8 +229,10 @@ class CfModel:
         set_(self, "item_factors", items)
         set_(self, "user_factors", users)
         set_(self, "_row", row)
+        cov = items64.T @ items64
         set_(self, "_items64", items64)
-        set_(self, "_gram", items64.T @ items64 + self.regularization * np.eye(self.factors))
+        set_(self, "_cov", cov)
+        set_(self, "_gram", cov + self.regularization * np.eye(self.factors))
         set_(self, "_unit", items64 / np.maximum(norms, 1e-12))
 
     # ------------------------------------------------------------ serving
@@ -272,12 +280,16 @@ class CfModel:
     def item_scores(self, vector: np.ndarray) -> np.ndarray | None:
         """Every known track's score (0–1, module docstring) for a folded-in listener ``vector``, in the
         model's item order; None if the dot products are all 0."""
-        dots = self._items64 @ vector
-        rms = float(np.sqrt(np.mean(dots * dots)))
-        if not rms > 1e-12:
+        rms = self._spread(vector)
+        if rms is None:
             return None
-        z = dots / rms
-        return np.asarray(1.0 / (1.0 + np.exp(-SCORE_SLOPE * z)))
+        return _squash(np.einsum("ij,j->i", self._items64, vector), rms)
+
+    def _spread(self, vector: np.ndarray) -> float | None:
+        """``rms(Y·x)`` over every known track, from the Gram matrix (None if the dot products are all 0)."""
+        mean_square = float(vector @ self._cov @ vector) / max(len(self.item_ids), 1)
+        rms = math.sqrt(max(mean_square, 0.0))
+        return rms if rms > 1e-12 else None
 
     def scores(
         self, listener_id: str, events: Iterable[LogEvent], track_ids: Sequence[str]
@@ -292,21 +304,29 @@ class CfModel:
         return self._scores_of(self.user_vector(events, listener_id), track_ids)
 
     def stats_scores(self, stats: Mapping[str, TrackStats], track_ids: Sequence[str]) -> np.ndarray | None:
-        """:meth:`scores` for a listener folded in from their state's counts (:func:`stats_evidence`):
-        the ranker's ``cf_score`` (``player.core.ranking.CfSource``)."""
-        return self._scores_of(self.evidence_vector(stats_evidence(stats)), track_ids)
+        """:meth:`scores` for a listener folded in from their state's counts (:func:`stats_evidence`)."""
+        scorer = self.stats_row_scores(stats, track_ids)
+        return None if scorer is None else scorer.all()
 
-    def _scores_of(self, vector: np.ndarray | None, track_ids: Sequence[str]) -> np.ndarray | None:
+    def stats_row_scores(
+        self, stats: Mapping[str, TrackStats], track_ids: Sequence[str]
+    ) -> CfRowScores | None:
+        """The same scores as :meth:`stats_scores`, computed only for the positions of ``track_ids`` asked
+        for (``scorer[rows]``): the ranker's ``cf_score`` (``player.core.ranking.CfSource``). None when
+        the model cannot say anything for this listener."""
+        return self._row_scores(self.evidence_vector(stats_evidence(stats)), track_ids)
+
+    def _row_scores(self, vector: np.ndarray | None, track_ids: Sequence[str]) -> CfRowScores | None:
         if vector is None:
             return None
-        known = self.item_scores(vector)
-        if known is None:
+        rms = self._spread(vector)
+        if rms is None:
             return None
-        rows = self.rows(track_ids)
-        out = np.full(len(rows), NEUTRAL_SCORE, np.float32)
-        hit = rows >= 0
-        out[hit] = known[rows[hit]]
-        return out
+        return CfRowScores(self._items64, vector, rms, self.rows(track_ids))
+
+    def _scores_of(self, vector: np.ndarray | None, track_ids: Sequence[str]) -> np.ndarray | None:
+        scorer = self._row_scores(vector, track_ids)
+        return None if scorer is None else scorer.all()
 
     def also_played(self, track_id: str, n: int = 10) -> list[tuple[str, float]]:
         """Up to ``n`` other tracks most alike ``track_id`` in who played them (cosine of item factors,
@@ -401,6 +421,49 @@ class CfModel:
             return None
 
 
+def _squash(dots: np.ndarray, rms: float) -> np.ndarray:
+    """Scores (0–1, float64) of dot products whose spread over every known track is ``rms``."""
+    z = dots / rms
+    return np.asarray(1.0 / (1.0 + np.exp(-SCORE_SLOPE * z)))
+
+
+class CfRowScores:
+    """One folded-in listener's scores, computed for the positions asked for: ``scorer[rows]`` is the
+    float32 score of each ``track_ids[rows[i]]`` (:data:`NEUTRAL_SCORE` for a track the model does not
+    know), the same numbers :meth:`CfModel.stats_scores` gives at those positions.
+
+    Dot products are taken with ``einsum`` rather than a BLAS matrix-vector product: a BLAS call over a
+    whole library wakes OpenBLAS's second thread, which on a busy 2-core machine costs milliseconds.
+    """
+
+    def __init__(self, items64: np.ndarray, vector: np.ndarray, rms: float, model_rows: np.ndarray) -> None:
+        self._items64 = items64
+        self._vector = vector
+        self._rms = rms
+        self._model_rows = model_rows
+        """The model's row of each track id (−1 unknown), aligned with the ids the scorer was made for."""
+
+    def __len__(self) -> int:
+        return len(self._model_rows)
+
+    def __getitem__(self, rows: np.ndarray) -> np.ndarray:
+        model_rows = self._model_rows[np.asarray(rows, dtype=np.int64)]
+        out = np.full(len(model_rows), NEUTRAL_SCORE, np.float32)
+        hit = model_rows >= 0
+        known = model_rows[hit]
+        out[hit] = _squash(np.einsum("ij,j->i", self._items64[known], self._vector), self._rms)
+        return out
+
+    def all(self) -> np.ndarray:
+        """Every position's score, float32 [len(track_ids)] (every known track's dot product at once,
+        without gathering factor rows)."""
+        out = np.full(len(self._model_rows), NEUTRAL_SCORE, np.float32)
+        hit = self._model_rows >= 0
+        known = _squash(np.einsum("ij,j->i", self._items64, self._vector), self._rms)
+        out[hit] = known[self._model_rows[hit]]
+        return out
+
+
 class CfFile:
     """The model in a ``cf.npz`` as it is now: reloaded when the file changes (``cadence train``,
     ``cadence forget``, ``cadence listeners --private`` rewrite or remove it while a server runs), so a
@@ -440,3 +503,10 @@ class CfFile:
         """:meth:`CfModel.stats_scores` of the file's current model (None without one)."""
         model = self.current()
         return None if model is None else model.stats_scores(stats, track_ids)
+
+    def stats_row_scores(
+        self, stats: Mapping[str, TrackStats], track_ids: Sequence[str]
+    ) -> CfRowScores | None:
+        """:meth:`CfModel.stats_row_scores` of the file's current model (None without one)."""
+        model = self.current()
+        return None if model is None else model.stats_row_scores(stats, track_ids)

@@ -9,7 +9,9 @@ A decision (:meth:`Recommender.recommend`):
    descriptors, distance to the target, similarity to recent likes and skips) keeps
    :data:`PRESELECT_K` candidates plus the :data:`NEAREST_K` nearest to the target. The linear
    weights are a distillation of the ranker fitted at training time and shipped in the model's
-   metadata (``cadence.preselect``).
+   metadata (``cadence.preselect``). The candidates are those of summing every track's score in
+   a fixed float32 order; most tracks' scores are only estimated, within a bound of that sum
+   (:meth:`Recommender._shortlists`).
 3. **Scoring** — the full feature rows of the candidates go through the ONNX ranker
    (:class:`~player.core.ranking.scorer.OnnxRanker`).
 4. **Re-ranking** — greedily fills the queue: nothing played recently, never the same artist twice in
@@ -23,6 +25,7 @@ Errors: :class:`~player.errors.NoLibraryError` for an empty library.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -37,8 +40,9 @@ from player.core.ranking.context import (
     MatrixLike,
     assemble_features,
     build_context,
+    circle_of_fifths,
     decision_context_vector,
-    key_step,
+    fifths_step,
     tempo_step,
 )
 from player.core.ranking.reasons import explain_queue
@@ -103,6 +107,39 @@ class Recommendation:
     """Per-pick targets (the iso walk), same length as ``picks``."""
 
 
+@dataclass(frozen=True, slots=True)
+class _ProxyCoefficients:
+    """One target's pre-selection proxy as weights of the precomputed basis rows."""
+
+    proxy: np.ndarray
+    """float64 [basis rows]: the proxy without its distance term."""
+    distance: np.ndarray
+    """float64 [basis rows]: the squared distance to the target (its valence/energy rows only)."""
+    offset: np.float32
+    """Added to the squared distance: ``tv² + te²``."""
+    weight: np.float32
+    """Weight of the distance (the root of the squared distance) in the proxy."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Estimate:
+    """A target's proxy over the whole catalog to within ``error`` (disallowed rows −inf)."""
+
+    coef: _ProxyCoefficients
+    proxy: np.ndarray
+    """float32 [n]."""
+    distance: np.ndarray
+    """The root of the squared distance to the target as the proxy uses it, float32 [n]."""
+    dist2: np.ndarray
+    """The squared distance to the target (:meth:`Recommender._distance2`), float32 [n]."""
+    error: float
+    """Bound of ``|proxy - fixed-order proxy|`` over every row."""
+    size: float
+    """What the rounding errors of the proxy's sums are relative to (:meth:`Recommender._rounding_scale`)."""
+    kth: float
+    """The k-th best estimate, k the target's shortlist by proxy (NaN when not computed)."""
+
+
 class Recommender:
     """Turns a listener state into the next tracks over one library.
 
@@ -130,20 +167,44 @@ class Recommender:
             np.vstack([static.T, cat.valence, cat.energy, cat.valence**2, cat.energy**2, cat.taste.T]),
             dtype=np.float32,
         )
+        # each basis row's largest magnitude: scales the rounding error bounds of the proxy's sums
+        self._basis_magnitude = np.abs(self._proxy_basis).max(axis=1).astype(np.float64)
+        # relative rounding of one float32 sum of the basis terms (and the distance term): at most
+        # γ = m·u/(1 - m·u) with m terms and u = 2⁻²⁴; twice that for two sums in different orders,
+        # twice again to spare
+        self._rounding = 4.0 * (self._proxy_basis.shape[0] + 2) * 2.0**-24
+        # the same numbers track by track, for gathering a few tracks' terms (one or two cache lines each)
+        self._proxy_rows = np.ascontiguousarray(self._proxy_basis.T)
+        # tracks by valence: those near a target are found in a band of it (NaN sorts last)
+        self._by_valence = np.argsort(cat.valence, kind="stable")
+        self._valence_sorted = cat.valence[self._by_valence]
+        self._energy_by_valence = cat.energy[self._by_valence]
 
-    def _combine(self, coef: np.ndarray, rows: Sequence[int] | None = None) -> np.ndarray:
-        """``sum_j coef[j] * basis[j]`` as a loop of float32 AXPYs over contiguous rows.
+    def _combine(
+        self, coef: np.ndarray, rows: Sequence[int] | None = None, cols: np.ndarray | None = None
+    ) -> np.ndarray:
+        """``sum_j coef[j] * basis[j]`` as a loop of float32 AXPYs over contiguous rows (over the catalog
+        rows ``cols`` only, when given: the same float32 operations per track, so the same values).
 
         Deliberately not a BLAS matrix-vector product: a threaded OpenBLAS GEMV on a busy 2-core
-        machine measured 20-50x slower than this loop (threads spin while descheduled).
+        machine measured 20-50x slower than this loop (threads spin while descheduled). Terms are
+        added in row order into one buffer, each product written to one scratch buffer: no array is
+        allocated per term.
         """
-        basis = self._proxy_basis
-        idx = list(range(basis.shape[0])) if rows is None else list(rows)
-        out = basis[idx[0]] * np.float32(coef[idx[0]])
+        idx = list(range(self._proxy_basis.shape[0])) if rows is None else list(rows)
+        if cols is None:
+            basis = self._proxy_basis[idx[0] : idx[-1] + 1]
+        else:  # the tracks asked for, gathered track by track
+            basis = self._proxy_rows[cols, idx[0] : idx[-1] + 1].T
+        out = np.multiply(basis[0], np.float32(coef[idx[0]]))
+        term = np.empty_like(out)
         for j in idx[1:]:
             c = np.float32(coef[j])
-            if c != 0.0:
-                out += basis[j] * c
+            if c == 1.0:  # x · 1 is x: add the row itself
+                np.add(out, basis[j - idx[0]], out=out)
+            elif c != 0.0:
+                np.multiply(basis[j - idx[0]], c, out=term)
+                np.add(out, term, out=out)
         return out
 
     # ------------------------------------------------------------------ stage 1
@@ -151,27 +212,204 @@ class Recommender:
         self, ctx: DecisionContext, target: Target, allowed: np.ndarray, *, share: float = 1.0
     ) -> np.ndarray:
         """Rows worth scoring: the best :data:`PRESELECT_K` by the linear proxy plus the
-        :data:`NEAREST_K` nearest to ``target``, among ``allowed``.
+        :data:`NEAREST_K` nearest to ``target``, among ``allowed`` (``share`` of each)."""
+        return self._shortlists(ctx, [target], allowed, first_share=share)[0]
+
+    def _shortlists(
+        self,
+        ctx: DecisionContext,
+        targets: Sequence[Target],
+        allowed: np.ndarray,
+        *,
+        first_share: float = 1.0,
+    ) -> list[np.ndarray]:
+        """Rows worth scoring for each of ``targets``, among ``allowed``: the best :data:`PRESELECT_K` by
+        the linear proxy plus the :data:`NEAREST_K` nearest to the target, for the first target; for the
+        later ones (the next steps of an iso walk, one queue slot each) :data:`LATER_STEP_SHARE` of each.
 
         The proxy's term weights depend on the decision's context (``W @ context``); its squared
         deltas expand to terms linear in (v, e, v², e²) and its two similarity terms fold into one
         taste vector, so the whole catalog is scored as a weighted sum of precomputed rows.
+
+        What is selected is always what summing every row in a fixed order (:meth:`proxy_scores`) and
+        partitioning the whole catalog would select; the work is not:
+
+        - the first target's proxy is *estimated* over the catalog by one ``einsum`` pass, with a bound
+          on its rounding error; only the rows whose estimate comes within twice that bound of the
+          k-th best can be among the best k, and only they get the fixed-order sum (the same float32
+          operations per row, so the same values);
+        - a later target's proxy differs from the first's only in its valence/energy terms and its
+          distance term: its estimate is the first's plus those (five passes instead of 27 terms);
+        - the nearest rows to a target are looked for in a valence/energy box around it (rows sorted by
+          valence), grown until it holds enough rows closer than anything outside it can be.
+
+        A tie for a last place, or a bound that does not help, falls back to the whole catalog.
         """
-        n_allowed = int(allowed.sum())
-        k_proxy, k_near = max(10, int(PRESELECT_K * share)), max(10, int(NEAREST_K * share))
-        if n_allowed <= k_proxy + k_near:
-            return np.flatnonzero(allowed)
-        proxy, dist2 = self.proxy_scores(ctx, target)
-        if n_allowed < self.catalog.n:
-            proxy = np.where(allowed, proxy, -np.inf)
-            dist2 = np.where(allowed, dist2, np.inf)
-        top = np.argpartition(-proxy, k_proxy)[:k_proxy]
-        near = np.argpartition(dist2, k_near)[:k_near]
-        return np.union1d(top, near)
+        cat = self.catalog
+        n_allowed = int(np.count_nonzero(allowed))
+        blocked = np.flatnonzero(~allowed) if n_allowed < cat.n else None
+        reference: _Estimate | None = None
+        out: list[np.ndarray] = []
+        for j, target in enumerate(targets):
+            share = first_share if j == 0 else LATER_STEP_SHARE
+            k_proxy, k_near = max(10, int(PRESELECT_K * share)), max(10, int(NEAREST_K * share))
+            if n_allowed <= k_proxy + k_near:
+                out.append(np.flatnonzero(allowed))
+                continue
+            coef = self._proxy_coefficients(ctx, target)
+            estimate: _Estimate | None
+            if reference is None:
+                estimate = reference = self._estimate(coef, blocked, k_proxy)
+            else:
+                estimate = self._later_estimate(reference, coef)
+            if estimate is None:
+                dist2 = self._distance2(coef)
+                top = None
+            else:
+                dist2 = estimate.dist2
+                kth = None if math.isnan(estimate.kth) else estimate.kth
+                top = self._top(estimate.proxy, estimate.error, coef, dist2, k_proxy, kth=kth)
+            if top is None:  # sum every row and partition the catalog
+                proxy = self._proxy(coef, dist2)
+                if blocked is not None:
+                    proxy[blocked] = -np.inf
+                top = np.argpartition(-proxy, k_proxy)[:k_proxy]
+            near = self._nearest(coef, target, allowed, k_near)
+            if near is None:
+                dist2 = dist2.copy()
+                if blocked is not None:
+                    dist2[blocked] = np.inf
+                near = np.argpartition(dist2, k_near)[:k_near]
+            shortlist = np.zeros(cat.n, bool)  # the union, sorted (as np.union1d gives it), in one pass
+            shortlist[top] = True
+            shortlist[near] = True
+            out.append(np.flatnonzero(shortlist))
+        return out
+
+    def _estimate(self, coef: _ProxyCoefficients, blocked: np.ndarray | None, k: int) -> _Estimate:
+        """The proxy of every catalog row to within a bound: ``einsum`` of the basis rows (one pass, in
+        its own summation order: its error and the fixed-order sum's are each within
+        ``γ · Σ_j |c_j| · max|basis_j|``, γ for as many terms), plus the distance term as the proxy
+        computes it; with every row's squared distance (:meth:`_distance2`) and its root."""
+        n = self.catalog.n
+        dist2 = self._distance2(coef)
+        distance = np.maximum(dist2, np.float32(0.0))
+        np.sqrt(distance, out=distance)
+        proxy = np.einsum("ij,i->j", self._proxy_basis, coef.proxy.astype(np.float32))
+        proxy += coef.weight * distance
+        if blocked is not None:
+            proxy[blocked] = -np.inf
+        size = self._rounding_scale(coef, float(distance.max()))
+        kth = float(np.partition(proxy, n - k)[n - k])
+        return _Estimate(coef, proxy, distance, dist2, self._rounding * (size + 1.0), size, kth)
+
+    def _later_estimate(self, reference: _Estimate, coef: _ProxyCoefficients) -> _Estimate | None:
+        """A later target's proxy to within a bound: the first target's estimate plus the terms that
+        differ (:meth:`_shortlists`); None if they are not two targets of one decision."""
+        ref = reference.coef
+        change = coef.proxy.astype(np.float32) - ref.proxy.astype(np.float32)
+        kv = self._n_static
+        if (
+            float(ref.weight) != float(coef.weight)
+            or np.any(change[:kv] != 0)
+            or np.any(change[kv + 2 :] != 0)
+        ):
+            return None
+        dist2 = self._distance2(coef)
+        distance = np.maximum(dist2, np.float32(0.0))
+        np.sqrt(distance, out=distance)
+        proxy = np.subtract(distance, reference.distance)
+        proxy *= coef.weight
+        proxy += reference.proxy  # disallowed rows stay -inf
+        term = np.empty_like(proxy)
+        for j in (kv, kv + 1):  # the valence and energy rows: the only terms whose weights differ
+            np.multiply(self._proxy_basis[j], change[j], out=term)
+            proxy += term
+        # the reference's error, both fixed-order sums' and this estimate's own rounding
+        size = self._rounding_scale(coef, float(distance.max()))
+        error = reference.error + self._rounding * (size + reference.size + 2.0)
+        return _Estimate(coef, proxy, distance, dist2, error, size, math.nan)
+
+    def _rounding_scale(self, coef: _ProxyCoefficients, distance_max: float) -> float:
+        """``Σ_j |c_j| · max|basis_j|`` plus the distance term's largest size: what rounding errors of
+        the proxy's float32 sums are relative to."""
+        weights = np.abs(coef.proxy.astype(np.float32).astype(np.float64))
+        return float(weights @ self._basis_magnitude) + abs(float(coef.weight)) * distance_max
+
+    def _top(
+        self,
+        estimate: np.ndarray,
+        error: float,
+        coef: _ProxyCoefficients,
+        dist2: np.ndarray,
+        k: int,
+        kth: float | None = None,
+    ) -> np.ndarray | None:
+        """The ``k`` catalog rows with the best proxy, from an ``estimate`` of it within ``error`` for
+        every row (``dist2`` their squared distances, ``kth`` the k-th best estimate if known); None when
+        a tie for the last place or a useless bound leaves it open."""
+        if not math.isfinite(error) or len(estimate) <= k:
+            return None
+        if kth is None:
+            kth = float(np.partition(estimate, len(estimate) - k)[len(estimate) - k])
+        # every row that may be among the best k: its estimate is within twice the error of the k-th
+        rows = np.flatnonzero(estimate >= kth - 2.0 * error)
+        if len(rows) == k:
+            return rows  # every other row's proxy is below all of theirs: no tie for the last place
+        if len(rows) < k or len(rows) > self.catalog.n // 2:
+            return None
+        proxy = self._proxy(coef, dist2[rows], cols=rows)
+        top = np.argpartition(-proxy, k)[:k]
+        if np.count_nonzero(proxy >= proxy[top].min()) != k:
+            return None  # a tie for the last place: which one the whole catalog keeps is its own affair
+        return rows[top]
+
+    def _distance2_error(self, target: Target) -> float:
+        """A bound of ``|expanded float32 squared distance - true squared distance|`` to ``target`` over
+        every row: float32 coefficients and a 5-term float32 sum, each term's rounding ≤ 2⁻²⁴ of its size
+        (the bound is ~3x what they can add up to)."""
+        kv = self._n_static
+        v, e = self._basis_magnitude[kv], self._basis_magnitude[kv + 1]
+        tv, te = abs(target.valence), abs(target.energy)
+        return 1e-6 * (2.0 * tv * v + 2.0 * te * e + v * v + e * e + tv * tv + te * te + 1.0)
+
+    def _nearest(
+        self, coef: _ProxyCoefficients, target: Target, allowed: np.ndarray, k: int
+    ) -> np.ndarray | None:
+        """The ``k`` allowed rows with the smallest squared distance to ``target`` (as
+        :meth:`_distance2` computes it), looked for in a box around it (half-width doubling from about
+        the expected k-th distance up to 0.5); None when a tie for the last place, or no such box,
+        settles them."""
+        cat = self.catalog
+        error = self._distance2_error(target)
+        if not math.isfinite(error):
+            return None
+        radius = max(0.01, 1.5 * math.sqrt(k / (math.pi * cat.n)))
+        while radius <= 0.5:
+            lo, hi = np.searchsorted(self._valence_sorted, (target.valence - radius, target.valence + radius))
+            in_box = np.abs(self._energy_by_valence[lo:hi] - np.float32(target.energy)) <= radius
+            box = self._by_valence[lo:hi][in_box]
+            box = box[allowed[box]]
+            if len(box) >= k:
+                dist2 = self._distance2(coef, cols=box)
+                # a row outside the box is farther than `radius`: its squared distance exceeds
+                # radius² - error, so k rows below radius² - 2·error are the k nearest of all
+                if np.count_nonzero(dist2 <= radius * radius - 2.0 * error) >= k:
+                    nearest = np.argpartition(dist2, k - 1)[:k] if len(box) > k else np.arange(k)
+                    if np.count_nonzero(dist2 <= dist2[nearest].max()) != k:
+                        return None  # a tie for the last place
+                    return box[nearest]
+            radius *= 2.0
+        return None
 
     def proxy_scores(self, ctx: DecisionContext, target: Target) -> tuple[np.ndarray, np.ndarray]:
         """The pre-selection score of every catalog track (up to a per-decision constant) and its
         squared valence/energy distance to ``target``; both float32 [n]."""
+        coef = self._proxy_coefficients(ctx, target)
+        dist2 = self._distance2(coef)
+        return self._proxy(coef, dist2), dist2
+
+    def _proxy_coefficients(self, ctx: DecisionContext, target: Target) -> _ProxyCoefficients:
         c = decision_context_vector(ctx)
         nd = len(DESCRIPTOR_COLUMNS)
         w = self.ranker.preselect_weights[nd:] @ c  # dv, de, dist, dv², de², sim_liked, sim_skipped
@@ -194,11 +432,31 @@ class Recommender:
         )
         coef[k + 4 :, 0] = taste_w
         coef[k : k + 4, 1] = (-2.0 * tv, -2.0 * te, 1.0, 1.0)
-        proxy = self._combine(coef[:, 0])
-        dist2 = self._combine(coef[:, 1], rows=range(k, k + 4))
-        dist2 += np.float32(tv * tv + te * te)
-        proxy += np.float32(w[2] / 0.15) * np.sqrt(np.maximum(dist2, np.float32(0.0)))
-        return proxy, dist2
+        return _ProxyCoefficients(
+            proxy=coef[:, 0].copy(),
+            distance=coef[:, 1].copy(),
+            offset=np.float32(tv * tv + te * te),
+            weight=np.float32(w[2] / 0.15),
+        )
+
+    def _distance2(self, coef: _ProxyCoefficients, cols: np.ndarray | None = None) -> np.ndarray:
+        """Squared valence/energy distance of the catalog rows ``cols`` (all when None) to the target,
+        float32."""
+        k = self._n_static
+        dist2 = self._combine(coef.distance, rows=range(k, k + 4), cols=cols)
+        dist2 += coef.offset
+        return dist2
+
+    def _proxy(
+        self, coef: _ProxyCoefficients, dist2: np.ndarray, cols: np.ndarray | None = None
+    ) -> np.ndarray:
+        """The proxy of the catalog rows ``cols`` (all when None), ``dist2`` theirs, float32."""
+        proxy = self._combine(coef.proxy, cols=cols)
+        term = np.maximum(dist2, np.float32(0.0))
+        np.sqrt(term, out=term)
+        np.multiply(coef.weight, term, out=term)
+        proxy += term
+        return proxy
 
     def _allowed(self, ctx: DecisionContext, within: Sequence[str] | None, count: int) -> np.ndarray:
         cat = self.catalog
@@ -209,12 +467,13 @@ class Recommender:
         else:
             allowed = np.ones(cat.n, bool)
         fresh = allowed & ~ctx.excluded
-        if fresh.sum() >= count:
+        n_fresh = int(np.count_nonzero(fresh))
+        if n_fresh >= count:
             return fresh
         # a small library or a long session: allow the least recently played back in
         stale = np.flatnonzero(allowed & ctx.excluded)
         order = stale[np.argsort(np.nan_to_num(ctx.last_played_s[stale], nan=-np.inf))]
-        fresh[order[: count - int(fresh.sum())]] = True
+        fresh[order[: count - n_fresh]] = True
         return fresh
 
     # ------------------------------------------------------------------ the decision
@@ -245,14 +504,14 @@ class Recommender:
             key = (round(t.valence, 6), round(t.energy, 6))
             position_target.append(distinct.setdefault(key, len(distinct)))
         unique_targets = [ctx.targets[position_target.index(j)] for j in range(len(distinct))]
+        # later steps of an iso walk fill one queue slot each: a smaller shortlist does
+        shortlists = (
+            [np.flatnonzero(allowed)] * len(unique_targets)
+            if exhaustive
+            else self._shortlists(ctx, unique_targets, allowed)
+        )
         scored: list[tuple[np.ndarray, np.ndarray]] = []
-        for j, target in enumerate(unique_targets):
-            # later steps of an iso walk fill one queue slot each: a smaller shortlist does
-            cand = (
-                np.flatnonzero(allowed)
-                if exhaustive
-                else self._preselect(ctx, target, allowed, share=1.0 if j == 0 else LATER_STEP_SHARE)
-            )
+        for cand, target in zip(shortlists, unique_targets, strict=True):
             scores = self.ranker.score(assemble_features(self.catalog, ctx, cand, target))
             scored.append((cand, scores))
         picks_rows, pick_scores = self._rerank(ctx, scored, position_target, count)
@@ -285,7 +544,7 @@ class Recommender:
         count: int,
     ) -> tuple[list[int], list[float]]:
         cat = self.catalog
-        pruned: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        pools: list[_Pool] = []
         for cand, scores in scored:
             lo, hi = (float(scores.min()), float(scores.max())) if len(scores) else (0.0, 1.0)
             rel = (scores - lo) / max(hi - lo, 1e-6)
@@ -299,31 +558,62 @@ class Recommender:
                 )
                 keep = rel >= cutoff
                 cand, scores, rel = cand[keep], scores[keep], rel[keep]
-            pruned.append((cand, scores, rel))
+            pools.append(_Pool.of(cat, cand, scores, rel))
         picked: list[int] = []
         picked_scores: list[float] = []
         prev = ctx.last_row
         for k in range(count):
             j = position_target[k] if k < len(position_target) else position_target[-1]
-            cand, scores, rel = pruned[j]
-            free = ~np.isin(cand, picked) if picked else np.ones(len(cand), bool)
+            pool = pools[j]
+            free = ~pool.taken
             if not free.any():
                 break
-            value = rel.copy()
+            value = pool.rel.copy()
             if picked:
-                redundancy = (cat.taste[cand] @ cat.taste[np.array(picked)].T).max(axis=1)
+                redundancy = (pool.taste @ cat.taste[np.array(picked)].T).max(axis=1)
                 value -= MMR_LAMBDA * np.maximum(redundancy, 0.0)
             if prev is not None:
-                ts = tempo_step(cat.tempo_bpm[cand], float(cat.tempo_bpm[prev]))
-                ks = key_step(cat.key[cand], cat.major[cand], int(cat.key[prev]), bool(cat.major[prev] > 0.5))
+                ts = tempo_step(pool.tempo_bpm, float(cat.tempo_bpm[prev]))
+                ks = fifths_step(pool.fifths, int(cat.key[prev]), bool(cat.major[prev] > 0.5))
                 value -= TRANSITION_WEIGHT * np.minimum(ts / 0.5 * 0.5 + ks * 0.5, 1.0)
-                same_artist = cat.artist[cand] == cat.artist[prev]
+                same_artist = pool.artist == cat.artist[prev]
                 if (free & ~same_artist).any():
                     free &= ~same_artist
             value = np.where(free, value, -np.inf)
             best = int(np.argmax(value))
-            row = int(cand[best])
+            row = int(pool.cand[best])
             picked.append(row)
-            picked_scores.append(float(scores[best]))
+            picked_scores.append(float(pool.scores[best]))
+            for other in pools:
+                other.taken |= other.cand == row
             prev = row
         return picked, picked_scores
+
+
+@dataclass(slots=True)
+class _Pool:
+    """One target's re-ranking candidates with the catalog values re-ranking reads, gathered once."""
+
+    cand: np.ndarray
+    scores: np.ndarray
+    rel: np.ndarray
+    taste: np.ndarray
+    tempo_bpm: np.ndarray
+    fifths: np.ndarray
+    """Position of each candidate's key on the circle of fifths (:func:`circle_of_fifths`)."""
+    artist: np.ndarray
+    taken: np.ndarray
+    """Candidates already picked (for any position)."""
+
+    @classmethod
+    def of(cls, cat: Catalog, cand: np.ndarray, scores: np.ndarray, rel: np.ndarray) -> _Pool:
+        return cls(
+            cand=cand,
+            scores=scores,
+            rel=rel,
+            taste=cat.taste[cand],
+            tempo_bpm=cat.tempo_bpm[cand],
+            fifths=circle_of_fifths(cat.key[cand], cat.major[cand]),
+            artist=cat.artist[cand],
+            taken=np.zeros(len(cand), bool),
+        )
