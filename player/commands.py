@@ -45,7 +45,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     Raises:
         CadenceError: If the address needs a token, or an engine cannot be loaded.
     """
-    from player.app import serve
+    from player.app import preparing_note, serve
     from player.server.shell import page_url
 
     async def main() -> None:
@@ -57,9 +57,11 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
         def announce(url: str) -> None:
             page = page_url(url) + ("?token=YOUR_TOKEN (once per browser)" if settings.token else "")
+            note = preparing_note(settings)
             print(
                 f"cadence: ready on {url} — web client: {page} — "
-                f'or try `cadence client --url {url} --text "I\'m exhausted"`',
+                + (f"{note} — " if note else "")
+                + f'or try `cadence client --url {url} --text "I\'m exhausted"`',
                 flush=True,
             )
 

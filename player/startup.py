@@ -6,6 +6,11 @@ and, for counted steps, a bar and n/N. Anywhere else (a service, a pipe, a test)
 on the ``player.startup`` logger at INFO: when a step starts, every :data:`PLAIN_EVERY_S` seconds while
 a counted step advances, and when it ends. The caller closes the display before it prints "ready", so
 the ready line is never drawn over.
+
+A *background* step (the first run's demo catalog, which a server starts serving before it is
+complete) runs alongside the steps after it: they do not end it, and neither does closing the display;
+from then on it goes on as plain log lines until it ends (thread-safe: it is advanced from the thread
+doing the work).
 """
 
 from __future__ import annotations
@@ -27,10 +32,14 @@ PLAIN_EVERY_S = 2.0
 class ProgressStep:
     """One step of the start-up; made by :meth:`StartupProgress.step`."""
 
-    def __init__(self, owner: StartupProgress, label: str, total: int | None, task: Any) -> None:
+    def __init__(
+        self, owner: StartupProgress, label: str, total: int | None, task: Any, *, background: bool = False
+    ) -> None:
         self._owner = owner
         self.label = label
         self.total = total
+        self.background = background
+        """Runs alongside the later steps and outlives the display (see the module docstring)."""
         self.done = 0
         self.started_s = owner.clock()
         self._last_line_s = self.started_s
@@ -98,29 +107,37 @@ class StartupProgress:
             self.bar.start()
             self._reroute_logging()
 
-    def step(self, label: str, total: int | None = None) -> ProgressStep:
-        """Start a step (the previous unfinished one is finished first); ``total``: how many it counts."""
-        if self._steps and not self._steps[-1].finished:
-            self._steps[-1].finish()
+    def step(self, label: str, total: int | None = None, *, background: bool = False) -> ProgressStep:
+        """Start a step (the previous unfinished one is finished first, unless it runs in the
+        background); ``total``: how many it counts; ``background``: it runs alongside the next steps
+        and goes on after :meth:`close`, until its :meth:`~ProgressStep.finish`."""
+        self._finish_foreground()
         task = None
         if self.bar is not None:
             task = self.bar.add_task(label, total=total, count=f"0/{total}" if total is not None else "")
         else:
             _log.info("%s%s", label, f" ({total})" if total is not None else "")
-        step = ProgressStep(self, label, total, task)
+        step = ProgressStep(self, label, total, task, background=background)
         self._steps.append(step)
         return step
 
     def close(self) -> None:
-        """Finish the running step and stop the display."""
-        if self._steps and not self._steps[-1].finished:
-            self._steps[-1].finish()
+        """Finish the running step and stop the display; background steps go on as log lines."""
+        self._finish_foreground()
         if self.bar is not None:
+            for step in self._steps:
+                if step.background and not step.finished:
+                    self.bar.update(step._task, description=f"{step.label} (goes on in the background)")
             self.bar.stop()
             self.bar = None
             for handler, stream in self._rerouted:
                 handler.setStream(stream)
             self._rerouted = []
+
+    def _finish_foreground(self) -> None:
+        for step in self._steps:
+            if not step.background and not step.finished:
+                step.finish()
 
     def _reroute_logging(self) -> None:
         """Log lines printed while the display is live go above it (through rich's stderr proxy)

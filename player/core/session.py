@@ -220,7 +220,11 @@ class Interleaving:
 
 @dataclass(frozen=True, slots=True)
 class SessionDeps:
-    """The shared, read-only engines every session uses (one set per server)."""
+    """The shared, read-only engines every session uses: one set per version of the library.
+
+    Immutable, so that it can be swapped whole when the library changes (:meth:`Session.use`): a
+    session never pairs a recommender of one library version with the track map of another.
+    """
 
     mood: TextMoodReader
     recommender: RecommenderLike
@@ -540,6 +544,20 @@ class Session:
         """The last queue sent was interleaved (its replacement is logged as its end)."""
 
     # ------------------------------------------------------------ entry point
+
+    def use(self, deps: SessionDeps) -> None:
+        """Take ``deps`` (the engines over a newer version of the library) from the next message on.
+
+        The shell calls it between two calls of :meth:`handle`, never during one, so each message is
+        handled with one version of the library throughout. Tracks the new library no longer holds
+        drop out of the next queue; their ids in the listener's history, the playing track, the
+        session's own queue or a playing mix are passed over, as a replay passes over them, and the
+        mixes are built again over the new library when next asked for.
+        """
+        if deps is self.deps:
+            return
+        self.deps = deps
+        self._mixes = None
 
     def handle(self, incoming: Incoming, *, now_s: float) -> list[Effect]:
         """Everything to do about ``incoming`` at server time ``now_s`` (Unix seconds)."""

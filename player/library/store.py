@@ -2,7 +2,8 @@
 
 Tables::
 
-    versions(name PRIMARY KEY, version)     "schema" = SCHEMA_VERSION, "extractor" = last scan's extractor
+    versions(name PRIMARY KEY, version)     "schema" = SCHEMA_VERSION, "extractor" = last scan's extractor,
+                                            "generation" = the tracks' change counter (see below)
     tracks(id PRIMARY KEY, path UNIQUE, size, mtime_ns, content_hash, extractor_version,
            scanned_at_s, record JSON, features BLOB float32[len(NUMERIC_FEATURES)],
            sidecar JSON)                    the lyrics sidecars seen at the last read (None: none)
@@ -11,6 +12,14 @@ Tables::
 Every write is its own short transaction, so a scan killed at any instant leaves the last committed
 track in place and nothing half-written; WAL lets many processes read while one scans. The library is
 rebuildable by a rescan, so an older schema is dropped and recreated rather than migrated.
+
+Change counter: every write that changes what the tracks are (a track stored, replaced, its lyrics
+re-read, removed) adds one to the ``generation`` row in the same transaction, so a reader that keeps
+the store open (a running server, :class:`player.app.LiveLibrary`) learns that the library changed,
+in this process or any other, from one small read (:meth:`LibraryStore.generation`) and reads the
+new library whole and consistent with :meth:`LibraryStore.snapshot`. Writes that leave the tracks
+as they were (problems, a touched file's size and mtime, the extractor version, checkpoints) do not
+count. A library written before the counter existed starts at 0.
 
 Damage: opening runs ``PRAGMA quick_check`` (:func:`player.storage.open_database`, shared with the
 interaction log) and refuses a damaged file with :class:`~player.errors.DatabaseCorruptError`, leaving it as it
@@ -41,6 +50,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "FeatureMatrix",
     "FileState",
+    "LibrarySnapshot",
     "LibraryStore",
     "ScanProblem",
     "SidecarFingerprint",
@@ -52,6 +62,13 @@ _log = logging.getLogger(__name__)
 
 SCHEMA_VERSION = 2
 """2: ``tracks.sidecar`` (lyrics sidecar fingerprints, :func:`player.library.lyrics.sidecar_state`)."""
+
+_GENERATION = "generation"
+"""The ``versions`` row counting the changes to the tracks."""
+_BUMP_GENERATION = (
+    "INSERT INTO versions(name, version) VALUES ('generation', 1) "
+    "ON CONFLICT(name) DO UPDATE SET version = version + 1"
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS versions (name TEXT PRIMARY KEY, version INTEGER NOT NULL);
@@ -105,6 +122,19 @@ class FeatureMatrix:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+
+@dataclass(frozen=True, eq=False)
+class LibrarySnapshot:
+    """The whole library at one instant (read in one transaction: nothing written meanwhile shows)."""
+
+    generation: int
+    """The store's change counter when it was read (:meth:`LibraryStore.generation`)."""
+    tracks: tuple[Track, ...]
+    """Every track, ordered by id (the matrix's row order)."""
+    matrix: FeatureMatrix
+    scanned_at: dict[str, float]
+    """When each track was last extracted (Unix seconds), by id."""
 
 
 SidecarFingerprint = tuple[tuple[str, int, int], ...]
@@ -203,6 +233,7 @@ class LibraryStore:
                     )
                     self._db.execute("DROP TABLE IF EXISTS tracks")
                     self._db.execute("DROP TABLE IF EXISTS problems")
+                    self._db.execute(_BUMP_GENERATION)
                 for statement in _SCHEMA.strip().split(";"):
                     if statement.strip():
                         self._db.execute(statement)
@@ -264,6 +295,35 @@ class LibraryStore:
                     found[tid] = Track.from_dict(json.loads(record))
         return found
 
+    def generation(self) -> int:
+        """The tracks' change counter: it grows with every committed write that changes a track (stored,
+        replaced, lyrics re-read, removed), by any process. One small read; 0 for a library that
+        never changed since the counter was introduced."""
+        with self._lock:
+            row = self._db.execute("SELECT version FROM versions WHERE name = ?", (_GENERATION,)).fetchone()
+        return int(row[0]) if row else 0
+
+    def snapshot(self) -> LibrarySnapshot:
+        """Every track, the feature matrix and the extraction times, as of one instant (one read
+        transaction: a scan committing meanwhile shows in the next snapshot, never half in this one)."""
+        with self._lock:
+            self._db.execute("BEGIN")
+            try:
+                row = self._db.execute(
+                    "SELECT version FROM versions WHERE name = ?", (_GENERATION,)
+                ).fetchone()
+                rows = self._db.execute(
+                    "SELECT id, record, features, scanned_at_s FROM tracks ORDER BY id"
+                ).fetchall()
+            finally:
+                self._db.execute("COMMIT")
+        return LibrarySnapshot(
+            generation=int(row[0]) if row else 0,
+            tracks=tuple(Track.from_dict(json.loads(r[1])) for r in rows),
+            matrix=_matrix([TrackId(r[0]) for r in rows], [r[2] for r in rows]),
+            scanned_at={str(r[0]): float(r[3]) for r in rows},
+        )
+
     def feature_matrix(self) -> FeatureMatrix:
         """All numeric features as one float32 matrix (rows ordered by id), cached until the
         store changes (in this process or any other)."""
@@ -272,17 +332,7 @@ class LibraryStore:
             if self._matrix is not None and self._matrix_key == key:
                 return self._matrix
             rows = self._db.execute("SELECT id, features FROM tracks ORDER BY id").fetchall()
-        width = len(NUMERIC_FEATURES)
-        if rows:
-            values = (
-                np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32).reshape(len(rows), width).copy()
-            )
-        else:
-            values = np.zeros((0, width), dtype=np.float32)
-        values.flags.writeable = False
-        matrix = FeatureMatrix(
-            ids=tuple(TrackId(r[0]) for r in rows), columns=NUMERIC_FEATURES, values=values
-        )
+        matrix = _matrix([TrackId(r[0]) for r in rows], [r[1] for r in rows])
         with self._lock:
             self._matrix, self._matrix_key = matrix, key
         return matrix
@@ -350,6 +400,7 @@ class LibraryStore:
                     ),
                 )
                 self._db.execute("DELETE FROM problems WHERE path = ?", (track.path,))
+                self._db.execute(_BUMP_GENERATION)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -361,16 +412,24 @@ class LibraryStore:
         ``scanned_at_s`` stay: the audio did not change. Returns False if the track is not stored."""
         features = _feature_row(track)
         with self._lock:
-            changed = self._db.execute(
-                "UPDATE tracks SET record = ?, features = ?, sidecar = ? WHERE id = ? AND path = ?",
-                (
-                    json.dumps(track.to_dict(), allow_nan=False),
-                    features.tobytes(),
-                    _sidecar_json(sidecar),
-                    track.id,
-                    track.path,
-                ),
-            ).rowcount
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                changed = self._db.execute(
+                    "UPDATE tracks SET record = ?, features = ?, sidecar = ? WHERE id = ? AND path = ?",
+                    (
+                        json.dumps(track.to_dict(), allow_nan=False),
+                        features.tobytes(),
+                        _sidecar_json(sidecar),
+                        track.id,
+                        track.path,
+                    ),
+                ).rowcount
+                if changed:
+                    self._db.execute(_BUMP_GENERATION)
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
         return changed > 0
 
     def update_file_state(self, path: str, *, size: int, mtime_ns: int, content_hash: str | None) -> None:
@@ -390,6 +449,8 @@ class LibraryStore:
                 for path in paths:
                     removed += self._db.execute("DELETE FROM tracks WHERE path = ?", (path,)).rowcount
                     self._db.execute("DELETE FROM problems WHERE path = ?", (path,))
+                if removed:
+                    self._db.execute(_BUMP_GENERATION)
                 self._db.execute("COMMIT")
             except BaseException:
                 self._db.execute("ROLLBACK")
@@ -423,6 +484,17 @@ class LibraryStore:
             self._db.execute(
                 "INSERT OR REPLACE INTO versions(name, version) VALUES ('extractor', ?)", (version,)
             )
+
+
+def _matrix(ids: Sequence[TrackId], rows: Sequence[bytes]) -> FeatureMatrix:
+    """The read-only feature matrix of the stored feature rows ``rows`` of ``ids``, in that order."""
+    width = len(NUMERIC_FEATURES)
+    if rows:
+        values = np.frombuffer(b"".join(rows), dtype=np.float32).reshape(len(rows), width).copy()
+    else:
+        values = np.zeros((0, width), dtype=np.float32)
+    values.flags.writeable = False
+    return FeatureMatrix(ids=tuple(ids), columns=NUMERIC_FEATURES, values=values)
 
 
 def _feature_row(track: Track) -> np.ndarray:

@@ -17,7 +17,8 @@ transcoded bytes as ffmpeg produces them), with flow control and a deadline per 
 connection. So a slow reader holds only its own connection, never the event loop.
 
 Only library tracks are served, by id (the id must be in the library; nothing from the URL ever
-reaches the filesystem), and only files of ``player/web`` listed at start. Security is the
+reaches the filesystem), and only files of ``player/web`` listed at start. When the library changes
+while the server runs, the server hands the new track map over (:meth:`HttpService.use_tracks`). Security is the
 websocket's: loopback by default, where the ``Host`` header must name a loopback address too (DNS
 rebinding); beyond loopback every request needs the token — the page's cookie (set by opening
 ``/?token=…`` once), ``Authorization: Bearer``, or, for a track's URLs, the short-lived signature
@@ -158,6 +159,12 @@ class HttpService:
         self._streams: set[asyncio.Transport] = set()
         self._transcodes = 0
         self._ffmpeg = ffmpeg_path()
+
+    def use_tracks(self, tracks: Mapping[str, Track]) -> None:
+        """Serve ``tracks`` from now on (a newer version of the library): a track no longer in it is
+        404, a new one is served, and the cover art of a track whose record changed is read again."""
+        before, self.tracks = self.tracks, tracks
+        self._art = {tid: known for tid, known in self._art.items() if tracks.get(tid) == before.get(tid)}
 
     # -- art, for the queues' art_url
 

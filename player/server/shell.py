@@ -52,6 +52,13 @@ here is I/O and resource control:
 
 The engines (library, ranker, mood analyzer) are built and warmed by the wiring module
 (:mod:`player.app`) and passed in; "ready on ws://…" is logged when the socket opens.
+
+**A library that changes while the server runs**: given a :class:`LiveDeps` (``player.app.LiveLibrary``),
+the server asks it every :data:`LIBRARY_POLL_S` (in a thread: a check is one small read, a rebuild
+milliseconds to a second) for the engines over the library as it is now, and when they are new
+swaps them in on the event loop — one reference to an immutable :class:`SessionDeps`, handed to each
+session before its next message (:meth:`Session.use`) and its track map to the HTTP service — so a
+``cadence scan`` while the server runs makes the new tracks playable and drops the removed ones.
 """
 
 from __future__ import annotations
@@ -110,6 +117,8 @@ from player.settings import Settings
 
 __all__ = [
     "HARD_MAX_FRAME_BYTES",
+    "LIBRARY_POLL_S",
+    "LiveDeps",
     "SpeechPool",
     "auth_backoff_s",
     "check_exposure",
@@ -126,10 +135,24 @@ HARD_MAX_FRAME_BYTES = 1024 * 1024
 """Frames above this are refused by ``websockets`` itself (close 1009); the protocol's own limits
 (:class:`player.core.session.SessionLimits`) are lower and answered with ``frame_too_large``."""
 
+LIBRARY_POLL_S = 1.0
+"""How often a server with a :class:`LiveDeps` asks whether the library changed (bursts of changes
+within it become one new version)."""
+
 _T = TypeVar("_T")
 _CORE_THREADS = 2
 """Threads running the session cores (text reading, ranking); the Recommender and the analyzer's
 text path are thread-safe, and each Session is only ever used by one of them at a time."""
+
+
+class LiveDeps(Protocol):
+    """The session engines over a library that can change while the server runs
+    (``player.app.LiveLibrary`` is one)."""
+
+    def current(self) -> SessionDeps:
+        """The engines over the library as it is now: the same object while it has not changed, a new
+        one (built here, in the caller's thread) once it has."""
+        ...
 
 
 # ---------------------------------------------------------------- speech pool
@@ -330,6 +353,8 @@ class _Connection:
             return await loop.run_in_executor(self.server.core_pool, self._handle_now, incoming)
 
     def _handle_now(self, incoming: Incoming) -> list[Effect]:
+        # the server's engines as of now, for this whole call (a swap lands between two calls)
+        self.session.use(self.server.deps)
         return self.session.handle(incoming, now_s=time.time())
 
     async def apply(self, effects: list[Effect]) -> None:
@@ -609,10 +634,17 @@ class _Connection:
 
 class _Server:
     def __init__(
-        self, settings: Settings, deps: SessionDeps, analyzer: SpeechAnalyzer, log: LogStore
+        self,
+        settings: Settings,
+        deps: SessionDeps,
+        analyzer: SpeechAnalyzer,
+        log: LogStore,
+        live: LiveDeps | None = None,
     ) -> None:
         self.settings = settings
         self.deps = deps
+        """The engines over the library's current version; replaced whole (:meth:`use`), never changed."""
+        self.live = live
         self.analyzer = analyzer
         self.log = log
         self.writer = LogWriter(log)
@@ -694,6 +726,34 @@ class _Server:
             delay,
         )
         return delay
+
+    # -- the library changing while the server runs
+
+    def use(self, deps: SessionDeps) -> None:
+        """Serve ``deps`` (a new version of the library) from now on. Event-loop only: one reference
+        swap; each session takes it before its next message, the HTTP service at once."""
+        self.deps = deps
+        self.http.use_tracks(deps.tracks)
+
+    async def watch_library(self, every_s: float = LIBRARY_POLL_S) -> None:
+        """Swap in the engines of each new version of the library (:class:`LiveDeps`), checked every
+        ``every_s`` off the event loop; a failure is logged and the current version kept."""
+        live = self.live
+        if live is None:
+            return
+        failing = ""
+        while True:
+            await asyncio.sleep(every_s)
+            try:
+                deps = await asyncio.to_thread(live.current)
+            except Exception as exc:
+                if repr(exc) != failing:  # a lasting failure is logged once, not every second
+                    failing = repr(exc)
+                    logger.exception("could not follow the library's changes; serving the version before")
+                continue
+            failing = ""
+            if deps is not self.deps:
+                self.use(deps)
 
     # -- erasure
 
@@ -827,11 +887,13 @@ async def run_server(
     ready: Callable[[str], None] | None = None,
     stop: asyncio.Event | None = None,
     log: LogStore | None = None,
+    live: LiveDeps | None = None,
 ) -> None:
     """Serve until ``stop`` is set (forever if None); ``ready(url)`` is called once listening.
 
     ``deps`` and ``analyzer`` are the engines, loaded once per process by :mod:`player.app`; ``log``
-    the interaction log from :func:`open_log` (the caller keeps and closes it), or None to open it here.
+    the interaction log from :func:`open_log` (the caller keeps and closes it), or None to open it here;
+    ``live``: where newer ``deps`` come from when the library changes (None: ``deps`` for good).
 
     Raises:
         CadenceError: If the address needs a token (``token_required``), or the log is damaged.
@@ -842,7 +904,7 @@ async def run_server(
     own_log = log is None
     if log is None:
         log = open_log(settings)
-    core = _Server(settings, deps, analyzer, log)
+    core = _Server(settings, deps, analyzer, log, live)
     try:
         async with serve(
             core.handler,
@@ -869,13 +931,14 @@ async def run_server(
                 page_url(url),
                 display_location(settings.log_location),
             )
-            watcher = asyncio.create_task(core.watch_erasures())
+            watchers = [asyncio.create_task(core.watch_erasures()), asyncio.create_task(core.watch_library())]
             if ready is not None:
                 ready(url)
             try:
                 await (stop.wait() if stop is not None else asyncio.Future())
             finally:
-                watcher.cancel()
+                for watcher in watchers:
+                    watcher.cancel()
                 core.http.close()
     finally:
         await asyncio.to_thread(core.close)
@@ -896,7 +959,12 @@ def open_log(settings: Settings) -> LogStore:
 
 @asynccontextmanager
 async def running_server(
-    settings: Settings, *, deps: SessionDeps, analyzer: SpeechAnalyzer, log: LogStore | None = None
+    settings: Settings,
+    *,
+    deps: SessionDeps,
+    analyzer: SpeechAnalyzer,
+    log: LogStore | None = None,
+    live: LiveDeps | None = None,
 ) -> AsyncIterator[str]:
     """Run a server for the duration of the ``async with``; yields its ``ws://`` URL.
 
@@ -911,7 +979,7 @@ async def running_server(
             ready.set_result(url)
 
     task = asyncio.create_task(
-        run_server(settings, deps=deps, analyzer=analyzer, ready=on_ready, stop=stop, log=log)
+        run_server(settings, deps=deps, analyzer=analyzer, ready=on_ready, stop=stop, log=log, live=live)
     )
     waiting: set[asyncio.Future[Any]] = {task, ready}
     done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)

@@ -35,7 +35,8 @@ def test_hands_free_speech_gets_partials_before_its_mood_and_queue(engines: Engi
             client = await connect(url)
             await client.start_session(local_time=MORNING)
             samples, rate = spoken("I had a long day at work, please play something calm and quiet")
-            audio = with_silence(samples, rate, 0.3, 1.5)
+            # 3 s of silence after it: time for the endpoint to close it before audio.stop, even on a busy machine
+            audio = with_silence(samples, rate, 0.3, 3.0)
             streaming = asyncio.create_task(client.stream_audio(audio, rate, chunk_ms=20, realtime=True))
             await client.wait_for("mood", timeout=120)
             await client.wait_for("queue", timeout=60)
