@@ -422,8 +422,9 @@ def build_demo_library(out_dir: Path, *, count: int = 120, seed: int = 7, worker
         # here would start it without the scan's preload for the rest of this process.
         longest_first = sorted(designs, key=lambda d: d.duration_s, reverse=True)
         with ProcessPoolExecutor(min(workers, count), mp_context=mp.get_context("spawn")) as pool:
-            for _ in pool.map(write_track, [out_dir] * count, longest_first, [seed] * count):
-                pass
+            list(
+                pool.map(write_track, [out_dir] * count, longest_first, [seed] * count)
+            )  # raises a worker's error
     else:
         for design in designs:
             write_track(out_dir, design, seed)

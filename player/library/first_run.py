@@ -46,7 +46,15 @@ from player.core.track import Track
 from player.library.demo import DemoTrackDesign, design_catalog, write_track, write_truth
 from player.library.features import EXTRACTOR_VERSION
 from player.library.lyrics import sidecar_state
-from player.library.scan import ScanJob, ScanReport, ScanResult, extract_job, scan, worker_pool
+from player.library.scan import (
+    ScanJob,
+    ScanReport,
+    ScanResult,
+    extract_job,
+    scan,
+    store_result,
+    worker_pool,
+)
 from player.library.store import LibraryStore
 from player.startup import ProgressStep
 
@@ -160,17 +168,7 @@ def _store(store: LibraryStore, result: ScanResult) -> Track | None:
     if result.track is None:
         _log.warning("demo catalog: %s: %s (the scan will retry it)", result.path, result.problem)
         return None
-    track = Track.from_dict(result.track)
-    store.put_track(
-        track,
-        size=result.size,
-        mtime_ns=result.mtime_ns,
-        content_hash=result.content_hash,
-        extractor_version=EXTRACTOR_VERSION,
-        at_s=time.time(),
-        sidecar=result.sidecar,
-    )
-    return track
+    return store_result(store, result, extractor_version=EXTRACTOR_VERSION, at_s=time.time())
 
 
 def _still_to_make(

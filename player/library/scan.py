@@ -57,6 +57,7 @@ __all__ = [
     "prepare_worker",
     "read_tags",
     "scan",
+    "store_result",
     "worker_pool",
 ]
 
@@ -513,16 +514,7 @@ def _extract_all(
         for result in runner.run(jobs, done):
             at_s = time.time()
             if result.track is not None:
-                track = Track.from_dict(result.track)
-                store.put_track(
-                    track,
-                    size=result.size,
-                    mtime_ns=result.mtime_ns,
-                    content_hash=result.content_hash,
-                    extractor_version=version,
-                    at_s=at_s,
-                    sidecar=result.sidecar,
-                )
+                track = store_result(store, result, extractor_version=version, at_s=at_s)
                 done.extracted.append(track.id)
                 done.latencies_s.append(result.worker_s)
                 done.cpu_s.append(result.worker_cpu_s)
@@ -536,6 +528,22 @@ def _extract_all(
     finally:
         bar.close()
     return done
+
+
+def store_result(store: LibraryStore, result: ScanResult, *, extractor_version: int, at_s: float) -> Track:
+    """Store the track a worker extracted (``result.track`` must be set) with its file state; returns it."""
+    assert result.track is not None
+    track = Track.from_dict(result.track)
+    store.put_track(
+        track,
+        size=result.size,
+        mtime_ns=result.mtime_ns,
+        content_hash=result.content_hash,
+        extractor_version=extractor_version,
+        at_s=at_s,
+        sidecar=result.sidecar,
+    )
+    return track
 
 
 def _run_jobs(jobs: list[ScanJob], workers: int, stats: ScanStats) -> Iterator[ScanResult]:
