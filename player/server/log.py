@@ -75,6 +75,7 @@ __all__ = [
     "check_kind",
     "event_from_row",
     "event_values",
+    "events_query",
     "interleaving_rows",
     "log_recovery",
     "numbers_only",
@@ -500,16 +501,7 @@ class InteractionLog:
         self, listener_id: str | None = None, *, playback_limit: int | None = None
     ) -> list[tuple[LogEvent, dict[str, Any] | None]]:
         """Like :meth:`events`, each with the evidence stored with it (moods) or None."""
-        query = f"SELECT {_COLUMNS}, evidence FROM events"
-        params: tuple[Any, ...] = ()
-        if playback_limit is not None:
-            if listener_id is None or playback_limit < 1:
-                raise ValueError("playback_limit needs a listener_id and must be at least 1")
-            query = _RECENT_HISTORY
-            params = (listener_id, playback_limit - 1, listener_id, listener_id)
-        elif listener_id is not None:
-            query += " WHERE listener_id = ?"
-            params = (listener_id,)
+        query, params = events_query(listener_id, playback_limit, recent_history=_RECENT_HISTORY, mark="?")
         with self._lock:
             rows = self._db.execute(query + " ORDER BY at_s, id", params).fetchall()
         return [(event_from_row(row), json.loads(row[-1]) if row[-1] else None) for row in rows]
@@ -692,6 +684,25 @@ def interleaving_rows(queue: QueueRecord) -> list[tuple[Any, ...]]:
         )
         for position, pick in enumerate(queue.picks)
     ]
+
+
+def events_query(
+    listener_id: str | None, playback_limit: int | None, *, recent_history: str, mark: str
+) -> tuple[str, tuple[Any, ...]]:
+    """The query (without its ORDER BY) and parameters of ``events_with_evidence`` in either store:
+    ``recent_history`` is the store's recent-history query, ``mark`` its parameter placeholder.
+
+    Raises:
+        ValueError: If ``playback_limit`` is given without a ``listener_id``, or is below 1.
+    """
+    if playback_limit is not None:
+        if listener_id is None or playback_limit < 1:
+            raise ValueError("playback_limit needs a listener_id and must be at least 1")
+        return recent_history, (listener_id, playback_limit - 1, listener_id, listener_id)
+    query = f"SELECT {_COLUMNS}, evidence FROM events"
+    if listener_id is not None:
+        return f"{query} WHERE listener_id = {mark}", (listener_id,)
+    return query, ()
 
 
 def queue_records(heads: Iterable[Sequence[Any]], picks: Iterable[Sequence[Any]]) -> list[QueueRecord]:

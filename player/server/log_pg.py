@@ -60,6 +60,7 @@ from player.server.log import (
     check_kind,
     event_from_row,
     event_values,
+    events_query,
     interleaving_rows,
     numbers_only,
     queue_records,
@@ -469,16 +470,7 @@ class PgInteractionLog:
         self, listener_id: str | None = None, *, playback_limit: int | None = None
     ) -> list[tuple[LogEvent, dict[str, Any] | None]]:
         """Like :meth:`events`, each with the evidence stored with it (moods) or None."""
-        query = f"SELECT {EVENT_COLUMNS}, evidence FROM events"
-        params: tuple[Any, ...] = ()
-        if playback_limit is not None:
-            if listener_id is None or playback_limit < 1:
-                raise ValueError("playback_limit needs a listener_id and must be at least 1")
-            query = _RECENT_HISTORY
-            params = (listener_id, playback_limit - 1, listener_id, listener_id)
-        elif listener_id is not None:
-            query += " WHERE listener_id = %s"
-            params = (listener_id,)
+        query, params = events_query(listener_id, playback_limit, recent_history=_RECENT_HISTORY, mark="%s")
         rows = self._query(query + " ORDER BY at_s, id", params)
         return [(event_from_row(row), json.loads(row[-1]) if row[-1] else None) for row in rows]
 
