@@ -55,6 +55,7 @@ credit knows where each interleaved queue's time on the player ended.
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 import random
 from collections.abc import Mapping, Sequence
@@ -148,6 +149,13 @@ HISTORY_PLAYBACK_LIMIT = 5000
 """Newest playback events a returning listener's state is rebuilt from (the log returns every event
 since the session the oldest of them belongs to: session starts and moods too)."""
 _LIMIT_SLACK_S = 0.064
+
+_REQUEUE_EVENTS = frozenset({"skipped", "disliked"})
+"""Playback events that make a new queue (the rest are logged and acknowledged only)."""
+_LIGHT_TYPES = frozenset({"hello", "audio.start", "audio.stop"})
+"""Client message types whose handling never reads text or ranks."""
+_LIGHT_PEEK_BYTES = 1024
+"""Text frames longer than this are never taken for light (no message that is light needs more)."""
 _DAYPART_STARTS_H = (5, 12, 17, 22)
 DRAFT_DEPTH = 2
 """An interleaved queue of N tracks drafts from the first ``DRAFT_DEPTH · N`` of each ranking, so a
@@ -559,6 +567,35 @@ class Session:
         self.deps = deps
         self._mixes = None
 
+    @staticmethod
+    def light(incoming: Incoming) -> bool:
+        """Whether handling ``incoming`` is cheap: no text read for mood, no queue ranked.
+
+        A shell may run light input at once and hand the rest to a worker thread, so that a
+        playback report is not acknowledged only after someone else's typed text was ranked. It
+        is a peek, not a parse: a frame that turns out to be malformed is answered cheaply anyway.
+        Audio frames, stream and analysis outcomes that make no queue, ``hello``, ``audio.start``,
+        ``audio.stop`` and playback events other than skips and dislikes are light.
+        """
+        if isinstance(incoming, bytes | bytearray | memoryview):
+            return True
+        if isinstance(
+            incoming, UtteranceReady | VadChanged | StreamFailed | AnalysisFailed | AnalysisRejected
+        ):
+            return True
+        if not isinstance(incoming, str) or len(incoming) > _LIGHT_PEEK_BYTES:
+            return False
+        try:
+            data = json.loads(incoming)
+        except (ValueError, RecursionError):
+            return True  # answered with ``invalid_json``
+        if not isinstance(data, dict):
+            return True
+        mtype = data.get("type")
+        if mtype == "playback":
+            return data.get("event") not in _REQUEUE_EVENTS
+        return mtype in _LIGHT_TYPES
+
     def handle(self, incoming: Incoming, *, now_s: float) -> list[Effect]:
         """Everything to do about ``incoming`` at server time ``now_s`` (Unix seconds)."""
         try:
@@ -926,7 +963,7 @@ class Session:
         ):
             self._playing = None
         effects.append(Send(Ack(of=message.type, ref=message.id)))
-        if message.event in ("skipped", "disliked"):
+        if message.event in _REQUEUE_EVENTS:
             effects += self._queue(now_s, trigger="skip", ref=message.id)
         return effects
 

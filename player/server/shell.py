@@ -24,9 +24,12 @@ here is I/O and resource control:
   endpoint policy close the utterance now. When the utterance ends its transcriber is closed, so a
   decode not yet started does nothing and a running one is reused by the final analysis; a partial
   that lands after its utterance closed is dropped.
-- **core threads**: each connection's session core runs in one of two threads, one call at a
-  time per connection, so reading typed text and ranking (milliseconds of CPU) never hold up the
-  event loop and the other connections' acks.
+- **core threads**: each connection's session core runs one call at a time; reading typed text and
+  ranking (milliseconds of CPU) run in one of :data:`CORE_THREADS` threads, so they never hold up the
+  event loop and the other connections' acks. Light input (:meth:`Session.light`: playback reports
+  that make no queue, audio frames, stream events) is handled on the event loop at once: in a core
+  thread it would wait behind other listeners' ranking and cross threads twice (3× lower ack p99 at
+  100 sessions, docs/scale.md).
 - **limits**: a frame size ceiling (``websockets`` closes with 1009 above :data:`HARD_MAX_FRAME_BYTES`;
   below it the core answers ``frame_too_large`` and the connection stays), idle timeout, keepalive
   pings, ``settings.max_sessions`` concurrent sessions (``too_many_sessions``, close 1013), counted
@@ -116,6 +119,7 @@ from player.server.writer import LogItem, LogWriter
 from player.settings import Settings
 
 __all__ = [
+    "CORE_THREADS",
     "HARD_MAX_FRAME_BYTES",
     "LIBRARY_POLL_S",
     "LiveDeps",
@@ -140,7 +144,7 @@ LIBRARY_POLL_S = 1.0
 within it become one new version)."""
 
 _T = TypeVar("_T")
-_CORE_THREADS = 2
+CORE_THREADS = 2
 """Threads running the session cores (text reading, ranking); the Recommender and the analyzer's
 text path are thread-safe, and each Session is only ever used by one of them at a time."""
 
@@ -343,12 +347,16 @@ class _Connection:
         await self.apply(await self.feed(incoming))
 
     async def feed(self, incoming: Incoming) -> list[Effect]:
-        """Hand ``incoming`` to the session core, in a core thread, one call at a time per connection.
+        """Hand ``incoming`` to the session core, one call at a time per connection.
 
         Reading typed text and ranking take milliseconds of CPU; on the event loop they would hold
-        up every other connection's acks. In the core threads they share the CPU instead.
+        up every other connection's acks, so they run in the core threads. Light input
+        (:meth:`Session.light`: a playback report, an audio frame) is handled here at once: sent
+        to a core thread it would wait behind other listeners' rankings, and twice for the GIL.
         """
         async with self._core_order:
+            if Session.light(incoming):
+                return self._handle_now(incoming)
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self.server.core_pool, self._handle_now, incoming)
 
@@ -649,7 +657,7 @@ class _Server:
         self.log = log
         self.writer = LogWriter(log)
         self.pool = SpeechPool(settings.speech_workers, settings.speech_queue)
-        self.core_pool = ThreadPoolExecutor(max_workers=_CORE_THREADS, thread_name_prefix="core")
+        self.core_pool = ThreadPoolExecutor(max_workers=CORE_THREADS, thread_name_prefix="core")
         self.limits = SessionLimits.from_settings(settings)
         self.active = 0
         """Connections holding a session slot (authenticated by ``hello``)."""

@@ -15,7 +15,7 @@ from mood.stream import Utterance
 from mood.types import MoodEstimate
 from player.core.listener import ListenerState
 from player.core.protocol import PROTOCOL_VERSION, Ack, Control, Error, Mood, Queue, Vad, Welcome
-from player.core.records import LogEvent
+from player.core.records import PLAYBACK_KINDS, LogEvent
 from player.core.session import (
     AnalysisDone,
     AnalysisFailed,
@@ -438,3 +438,56 @@ def test_stray_binary_frames_are_rate_limited_like_messages() -> None:
     session = started(limits(messages_per_s=1.0, message_burst=3.0))
     codes = [errors(session.handle(b"\x00\x00", now_s=T0 + 1)) for _ in range(5)]
     assert codes[0] == ["binary_outside_audio"] and codes[-1] == ["rate_limited"]
+
+
+class _Counting:
+    """Counts the calls into the text reader and the recommender (the heavy engines)."""
+
+    def __init__(self, deps: Any) -> None:
+        self.calls = 0
+        self.mood, self.recommender = deps.mood, deps.recommender
+
+    def analyze_text(self, text: str) -> MoodEstimate:
+        self.calls += 1
+        return self.mood.analyze_text(text)
+
+    def recommend(self, *args: Any, **kwargs: Any) -> Any:
+        self.calls += 1
+        return self.recommender.recommend(*args, **kwargs)
+
+
+def test_light_input_never_reads_text_or_ranks() -> None:
+    """`Session.light` (the shell runs light input without a worker thread) holds exactly for input whose
+    handling calls neither the text reader nor the recommender, over every kind of client input."""
+    session = started()
+    counting = _Counting(session.deps)
+    session.use(replace(session.deps, mood=counting, recommender=counting))
+    track = next(iter(session.deps.tracks))
+    inputs: list[Any] = [
+        *(msg("playback", event=e, track_id=track, position_s=1.0) for e in PLAYBACK_KINDS),
+        msg("playback", event="started", track_id="no-such-track", position_s=0.0),
+        msg("text", text="I'm exhausted"),
+        msg("next", count=3),
+        msg("mixes.list"),
+        msg("audio.start", sample_rate=16000, format="s16le", channels=1),
+        b"\x00\x00" * 160,
+        VadChanged("speech", 0.1),
+        StreamFailed("audio_format", "bad"),
+        msg("audio.stop"),
+        "{not json",
+        "[1, 2]",
+        msg("playback", event="started", track_id=track, position_s=0.0, pad="x" * 2000),
+    ]
+    light, heavy = [], []
+    for incoming in inputs:
+        before = counting.calls
+        session.handle(incoming, now_s=T0 + 1)
+        called = counting.calls > before
+        (light if Session.light(incoming) else heavy).append(incoming)
+        assert not (Session.light(incoming) and called), incoming
+    assert msg("text", text="I'm exhausted") in heavy and msg("next", count=3) in heavy
+    requeue = {msg("playback", event=e, track_id=track, position_s=1.0) for e in ("skipped", "disliked")}
+    assert requeue <= set(heavy)
+    plain = {msg("playback", event=e, track_id=track, position_s=1.0) for e in PLAYBACK_KINDS} - requeue
+    assert plain <= set(light)
+    assert b"\x00\x00" * 160 in light and "{not json" in light

@@ -6,8 +6,10 @@ Every message the clients receive is validated against the schemas in docs/proto
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ from mood.errors import CadenceError
 from player.app import Engines
 from player.client import ServerError
 from player.server.log import InteractionLog
+from player.server.shell import CORE_THREADS
 from tests.support.server import MORNING, connect, mean_energy, serving, shared_engines
 
 pytestmark = pytest.mark.integration
@@ -328,3 +331,52 @@ def test_mixes_are_listed_and_played_over_the_wire(engines: Engines, tmp_path: P
     assert {t["id"] for t in in_mix["tracks"]} <= set(played)
     assert refused["code"] == "unknown_mix" and refused["ref"] == "x"
     assert left["trigger"] == "mix" and "mix" not in left
+
+
+class _GatedReader:
+    """The real text mood reader behind a gate: each call waits until the gate opens (the stand-in for
+    typed text that takes long to read and rank), and counts the calls waiting."""
+
+    def __init__(self, reader: Any) -> None:
+        self.reader = reader
+        self.gate = threading.Event()
+        self.waiting = threading.Semaphore(0)
+
+    def analyze_text(self, text: str) -> Any:
+        self.waiting.release()
+        self.gate.wait(timeout=120)
+        return self.reader.analyze_text(text)
+
+
+def test_playback_is_acknowledged_while_every_core_thread_is_busy(engines: Engines, tmp_path: Path) -> None:
+    """Typed text from as many listeners as there are core threads occupies them all; one more listener's playback report is
+    still acknowledged before either text is answered (light input does not queue behind ranking)."""
+    reader = _GatedReader(engines.deps.mood)
+    gated = dataclasses.replace(engines, deps=dataclasses.replace(engines.deps, mood=reader))
+
+    async def scenario() -> tuple[bool, list[str]]:
+        async with serving(gated, tmp_path) as (url, _):
+            typists = [await connect(url) for _ in range(CORE_THREADS)]
+            player = await connect(url)
+            for i, client in enumerate(typists):
+                await client.start_session(local_time=MORNING, listener_id=f"typist-{i}")
+            queue = await player.start_session(local_time=MORNING, listener_id="player")
+            for client in typists:
+                await client.send_text("I feel fine")
+            loop = asyncio.get_running_loop()
+            for _ in typists:  # both core threads are now inside the gated reader
+                assert await loop.run_in_executor(None, reader.waiting.acquire, True, 60)
+            ref = await player.playback("started", queue["tracks"][0]["id"], 0.0)
+            try:
+                ack = await player.wait_for("ack", timeout=60)
+                acked_while_busy = ack["ref"] == ref and not reader.gate.is_set()
+            finally:
+                reader.gate.set()
+            moods = [(await client.wait_for("mood"))["label"] for client in typists]
+            for client in (*typists, player):
+                await client.end_session()
+            return acked_while_busy, moods
+
+    acked_while_busy, moods = run(scenario())
+    assert acked_while_busy
+    assert len(moods) == CORE_THREADS
