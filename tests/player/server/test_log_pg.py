@@ -10,6 +10,7 @@ import socket
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -155,3 +156,44 @@ def test_a_lost_connection_is_a_store_error_and_the_next_call_reconnects(postgre
         assert lost.value.code == "database"
         log.record(LogEvent("started", "ann", "s1", 3.0, track_id="t1", position_s=0.0))
         assert [e.at_s for e in log.events("ann")] == [1.0, 3.0]
+
+
+def test_a_transaction_postgresql_aborts_as_a_deadlock_is_retried(postgres_url: str) -> None:
+    """Two servers' transactions lock two rows in opposite orders: PostgreSQL aborts one of them as a
+    deadlock, and the store runs that one again, so both complete and each commits exactly once."""
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute("CREATE TABLE deadlock_probe (id int PRIMARY KEY, n int NOT NULL)")
+        conn.execute("INSERT INTO deadlock_probe VALUES (1, 0), (2, 0)")
+    both_hold_one = threading.Barrier(2, timeout=30)
+    attempts = {"a": 0, "b": 0}
+    errors: list[BaseException] = []
+
+    def transfer(name: str, first: int, second: int) -> Any:
+        def work(conn: psycopg.Connection[Any]) -> None:
+            attempts[name] += 1
+            with conn.transaction():
+                conn.execute("UPDATE deadlock_probe SET n = n + 1 WHERE id = %s", (first,))
+                if attempts[name] == 1:
+                    both_hold_one.wait()
+                conn.execute("UPDATE deadlock_probe SET n = n + 1 WHERE id = %s", (second,))
+
+        return work
+
+    def run(log: PgInteractionLog, name: str, first: int, second: int) -> None:
+        try:
+            log._retrying(transfer(name, first, second))
+        except BaseException as exc:  # reported below, by the test's thread
+            errors.append(exc)
+
+    with PgInteractionLog(postgres_url) as a, PgInteractionLog(postgres_url) as b:
+        threads = [
+            threading.Thread(target=run, args=(a, "a", 1, 2)),
+            threading.Thread(target=run, args=(b, "b", 2, 1)),
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=60)
+    assert not errors
+    assert sorted(attempts.values()) == [1, 2]  # one was the deadlock's victim and ran again
+    assert _query(postgres_url, "SELECT id, n FROM deadlock_probe ORDER BY id") == [(1, 2), (2, 2)]
