@@ -17,7 +17,7 @@ from pathlib import Path
 from player.core.track import Track
 from player.errors import LibraryError
 from player.library.demo import build_demo_library
-from player.library.first_run import build_and_scan_demo
+from player.library.first_run import build_and_scan_demo, demo_pending
 from player.library.scan import ScanReport, scan
 from player.library.store import LibraryStore
 from player.settings import Settings
@@ -54,12 +54,10 @@ def ensure_library(
     Raises:
         DatabaseCorruptError: If library.db is damaged (it is left as it is; see :class:`LibraryStore`).
     """
-    store = LibraryStore(settings.library_db)
     target = demo_dir(settings)
-    interrupted = target.is_dir() and not (target / "truth.json").exists()
-    if store.count() > 0 and not interrupted:
-        return store
-    store.close()
+    if not demo_pending(settings.library_db, target):
+        # demo_pending has just opened (and checked) it: no second quick_check
+        return LibraryStore(settings.library_db, check=False)
     if not (target / "truth.json").exists():
         _log.info("library is empty: making the demo catalog in %s and scanning it", target)
         step = progress.step("synthesising and scanning the demo catalog", demo_count) if progress else None
