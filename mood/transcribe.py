@@ -159,14 +159,11 @@ class Transcriber(Protocol):
 
     name: str
 
-    def transcribe(self, samples16k: np.ndarray, *, prompt: str = "") -> Transcript:
+    def transcribe(self, samples16k: np.ndarray) -> Transcript:
         """Transcribe one utterance of at most 30 s.
 
         Parameters:
             samples16k: np.ndarray [shape=(n,)], float32 at 16 kHz.
-            prompt: Text said just before these samples (Whisper's "previous text" conditioning,
-                as between its 30 s windows): an utterance decoded in parts passes the parts already
-                decoded, so the next part is read in context. "" (default): no conditioning.
 
         Raises:
             EmptyAudioError: If there are no samples.
@@ -246,20 +243,6 @@ def segments_from_words(words: tuple[Word, ...]) -> tuple[tuple[float, float, st
 
 
 _segments_from_words = segments_from_words  # the name tests/mood/test_transcribe.py imports
-
-
-_MAX_PREVIOUS_TOKENS = 223
-"""Whisper's limit on previous-text tokens (half its 448-token context, less the marker)."""
-_WHISPER_CONTEXT = 448
-"""Tokens of the text decoder's context: previous text, start sequence and output together."""
-
-
-def _previous_tokens(tok: Any, prompt: str) -> list[int]:
-    """``<|startofprev|>`` and the last :data:`_MAX_PREVIOUS_TOKENS` tokens of ``prompt`` ([] if empty)."""
-    text = prompt.strip()
-    if not text:
-        return []
-    return [tok.sot_prev, *tok.encode(" " + text)[-_MAX_PREVIOUS_TOKENS:]]
 
 
 def _compression_ratio(text: str) -> float:
@@ -527,7 +510,7 @@ class FasterWhisperTranscriber:
             token, probability = self._model.model.detect_language(self._encode(samples, MAX_WINDOW_S))[0][0]
         return str(token).strip("<|>")
 
-    def transcribe(self, samples16k: np.ndarray, *, prompt: str = "") -> Transcript:
+    def transcribe(self, samples16k: np.ndarray) -> Transcript:
         """See :meth:`Transcriber.transcribe`."""
         samples = _check_samples(samples16k)
         duration_s = samples.shape[0] / TARGET_RATE
@@ -535,14 +518,13 @@ class FasterWhisperTranscriber:
         encoder_output = self._encode(samples, window_s)
         language = self._detect_language(encoder_output, samples, window_s)
         tok = self._tokenizer_for(language)
-        previous = _previous_tokens(tok, prompt)
-        tokens, avg_logprob, no_speech_prob = self._generate(encoder_output, tok, duration_s, previous)
+        tokens, avg_logprob, no_speech_prob = self._generate(encoder_output, tok, duration_s)
         if window_s < MAX_WINDOW_S and _looks_looped(tok.decode(tokens), len(tokens), duration_s):
             # Quality guard: a fitted window that sent the decoder into a loop is redone at 30 s.
             logger.info("repetition in a %.0f s window; re-decoding %.1f s at 30 s", window_s, duration_s)
             window_s = MAX_WINDOW_S
             encoder_output = self._encode(samples, window_s)
-            tokens, avg_logprob, no_speech_prob = self._generate(encoder_output, tok, duration_s, previous)
+            tokens, avg_logprob, no_speech_prob = self._generate(encoder_output, tok, duration_s)
         text = tok.decode(tokens).strip()
         if _is_hallucination(avg_logprob, no_speech_prob) or not text:
             return Transcript(
@@ -580,24 +562,17 @@ class FasterWhisperTranscriber:
         features = np.ascontiguousarray(features[None], dtype=np.float32)
         return self._model.model.encode(ctranslate2.StorageView.from_array(features))
 
-    def _generate(
-        self, encoder_output: Any, tok: Any, duration_s: float, previous: list[int] | None = None
-    ) -> tuple[list[int], float, float]:
-        """Beam-search the text tokens (no timestamps) with ``tok``'s start sequence, after
-        ``previous`` (``<|startofprev|>`` and the previous text's tokens) when given.
+    def _generate(self, encoder_output: Any, tok: Any, duration_s: float) -> tuple[list[int], float, float]:
+        """Beam-search the text tokens (no timestamps) with ``tok``'s start sequence.
 
         Returns (text tokens, average log-probability, no-speech probability).
         """
         start = [*tok.sot_sequence, tok.no_timestamps]
-        new_tokens = _max_new_tokens(duration_s)
-        room = _WHISPER_CONTEXT - len(start) - new_tokens - 1  # the context holds prompt and output
-        previous = [tok.sot_prev, *previous[1:][-room:]] if previous and room > 1 else []
-        prompt = [*previous, *start]
         result = self._model.model.generate(
             encoder_output,
-            [prompt],
+            [start],
             beam_size=self.beam_size,
-            max_length=len(prompt) + new_tokens,
+            max_length=len(start) + _max_new_tokens(duration_s),
             return_scores=True,
             return_no_speech_prob=True,
             suppress_blank=True,
@@ -703,7 +678,7 @@ class OpenAIWhisperTranscriber:
         """The underlying ``whisper.model.Whisper`` (encoder patched to accept short windows)."""
         return self._model
 
-    def transcribe(self, samples16k: np.ndarray, *, prompt: str = "") -> Transcript:
+    def transcribe(self, samples16k: np.ndarray) -> Transcript:
         """See :meth:`Transcriber.transcribe`."""
         samples = _check_samples(samples16k)
         duration_s = samples.shape[0] / TARGET_RATE
@@ -711,12 +686,12 @@ class OpenAIWhisperTranscriber:
         tok = self._tokenizer
         # torch modules are not documented as re-entrant; one decode at a time per model.
         with self._lock:
-            result = self._decode(samples, window_s, prompt)
+            result = self._decode(samples, window_s)
             tokens = [int(t) for t in result.tokens if int(t) < tok.eot]
             if window_s < MAX_WINDOW_S and _looks_looped(tok.decode(tokens), len(tokens), duration_s):
                 logger.info("repetition in a %.0f s window; re-decoding %.1f s at 30 s", window_s, duration_s)
                 window_s = MAX_WINDOW_S
-                result = self._decode(samples, window_s, prompt)
+                result = self._decode(samples, window_s)
                 tokens = [int(t) for t in result.tokens if int(t) < tok.eot]
             avg_logprob = float(result.avg_logprob)
             no_speech_prob = float(result.no_speech_prob)
@@ -729,7 +704,7 @@ class OpenAIWhisperTranscriber:
                 words = self._align(audio_features, tokens, samples.shape[0] // _HOP_SAMPLES, duration_s)
         return _transcript(text, words, avg_logprob, no_speech_prob, duration_s, self.name, window_s)
 
-    def _decode(self, samples: np.ndarray, window_s: float, prompt: str = "") -> Any:
+    def _decode(self, samples: np.ndarray, window_s: float) -> Any:
         """Log-mel of ``samples`` padded to ``window_s``, then whisper.decode (beam search, no
         timestamps); the result carries the encoder output as ``audio_features``."""
         import torch
@@ -744,7 +719,6 @@ class OpenAIWhisperTranscriber:
             beam_size=self.beam_size if self.beam_size > 1 else None,
             sample_len=_max_new_tokens(samples.shape[0] / TARGET_RATE),
             without_timestamps=True,
-            prompt=prompt.strip() or None,
             fp16=False,
         )
         with torch.no_grad():
