@@ -28,17 +28,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-# the repo root instead of bench/ (whose http.py would shadow the standard library)
-sys.path[0] = str(Path(__file__).resolve().parents[1])
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from mood.asr_models import ASR_MODELS, asr_model_dir  # noqa: E402
-from mood.audio import load_wav, normalise  # noqa: E402
-from mood.errors import EngineError  # noqa: E402
-from mood.transcribe import FasterWhisperTranscriber, warm_up_speech  # noqa: E402
-from tests.mood.test_transcribe import corpus_wer  # noqa: E402
-from tests.support.mood_corpus import build_mood_corpus  # noqa: E402
+from mood.asr_models import ASR_MODELS, asr_model_dir
+from mood.audio import load_wav, normalise
+from mood.errors import EngineError
+from mood.transcribe import FasterWhisperTranscriber, warm_up_speech
+from tests.mood.test_transcribe import corpus_wer
+from tests.support.mood_corpus import build_mood_corpus
 
 
 def _bench_model(name: str, audio: list[np.ndarray], texts: list[str], cache: Path) -> dict[str, Any]:

@@ -40,10 +40,6 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-if sys.path and Path(sys.path[0]).resolve() == REPO / "bench":
-    # Run as a script, bench/ comes first on the path, and its http.py shadows the standard library's
-    # `http` for anything that imports it (Ray does).
-    sys.path.pop(0)
 ETR_MUSIC = Path("/usr/share/games/etr/music")
 
 

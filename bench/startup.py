@@ -45,9 +45,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-# Run as a file (`python bench/startup.py`) this folder would come first on sys.path, and its http.py
-# would shadow the standard library's http module.
-sys.path[:] = [str(ROOT), *(p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench")]
+sys.path.insert(0, str(ROOT))
 
 from player.client import CadenceClient  # noqa: E402
 

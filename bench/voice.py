@@ -62,9 +62,6 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
-# Run as a script, this folder is first on sys.path, and its http.py would shadow the standard library's
-# `http` (imported by urllib, websockets): take it off.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 
 TEXT = "I had a really long and stressful day at work today, so please play something calm and quiet for me."
 """About five seconds at espeak-ng's default rate."""

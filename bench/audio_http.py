@@ -13,31 +13,26 @@ same 2 cores: read the figures as "on this machine, with the clients on it too".
   while 20 native streams run, then while 20 transcoded streams run, side by side in one run
   (target: ≤ 50 ms with 20 streams).
 
-Usage: ``python bench/http.py [--home DIR] [--seconds 10] [--repeat 3]``.
+Usage: ``python bench/audio_http.py [--home DIR] [--seconds 10] [--repeat 3]``.
 """
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import statistics
 import sys
+import tempfile
+import time
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
-# Run as `python bench/http.py`, this file's folder comes first on sys.path and the file would stand
-# in for the standard library's `http` (which websockets imports): take the folder off first.
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
-
-import argparse  # noqa: E402
-import asyncio  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-import shutil  # noqa: E402
-import statistics  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from typing import Any  # noqa: E402
-from urllib.parse import urlsplit  # noqa: E402
-
-import numpy as np  # noqa: E402
-import soundfile  # noqa: E402
+import numpy as np
+import soundfile
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
