@@ -47,7 +47,7 @@ For each library size, variant and state:
 
 ``--scanned 2000`` adds ``scanned``: ``recall_at_10`` (without CF) on a demo library of that size
 synthesized and scanned by the real extractor (``models.catalogs.demo_truth_library``, seed 77, built
-once into ``--cache``: about 6 minutes for 2000 tracks on 2 cores). The synthetic libraries'
+once into ``--cache``: about 6 minutes for 2000 tracks and 28 for 10 000 on 2 cores). The synthetic libraries'
 descriptors are drawn by ``synthetic_catalog``, not measured from audio; the pre-selection is
 distilled on scanned tracks, and the two distributions differ (docs/ranking.md).
 
