@@ -22,10 +22,8 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -37,7 +35,7 @@ import soundfile
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.serve import LOCAL, traffic  # noqa: E402
+from bench.serve import LOCAL, bench_home, traffic  # noqa: E402
 from player.client import CadenceClient  # noqa: E402
 from player.library.commands import ensure_library  # noqa: E402
 from player.library.scan import scan  # noqa: E402
@@ -199,18 +197,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    tmp = None
-    home = args.home
-    if home is None:
-        tmp = tempfile.mkdtemp(prefix="cadence-bench-http-")
-        home = Path(tmp)
-    try:
+    with bench_home(args.home, "cadence-bench-http-") as home:
         prepare(home)
         with launch_server_process(home) as server:
             result = asyncio.run(run(args, server.url, home))
-    finally:
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
     runs = result["websocket_playback_p99_ms"]
     medians = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
     result["websocket_playback_p99_ms_median"] = medians

@@ -41,6 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -239,6 +240,19 @@ async def run(args: argparse.Namespace, url: str, traffic_urls: list[str] | None
     return result
 
 
+@contextlib.contextmanager
+def bench_home(home: Path | None, prefix: str) -> Iterator[Path]:
+    """``home`` as given, or a temporary home (``prefix`` in its name) removed afterwards."""
+    if home is not None:
+        yield home
+        return
+    tmp = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--home", type=Path, default=None)
@@ -255,36 +269,22 @@ def main() -> None:
     )
     parser.add_argument("--servers", type=int, default=1, help="server processes (more than 1 needs --log)")
     args = parser.parse_args()
-    tmp = None
-    home = args.home
-    if home is None:
-        tmp = tempfile.mkdtemp(prefix="cadence-bench-")
-        home = Path(tmp)
     if args.servers > 1 and not args.log:
         parser.error("--servers above 1 needs --log postgresql://… (one SQLite log.db has one server)")
-    log_args = ["--log", args.log] if args.log else []
-    server = launch_server_process(
-        home, ["--speech-workers", str(args.speech_workers), "--max-sessions", "500", *log_args]
-    )
-    startup_s = server.startup_s
-    try:
+    server_args = ["--speech-workers", str(args.speech_workers), "--max-sessions", "500"]
+    server_args += ["--log", args.log] if args.log else []
+    with bench_home(args.home, "cadence-bench-") as home:
+        server = launch_server_process(home, server_args)
+        startup_s = server.startup_s
         with contextlib.ExitStack() as running:
             running.enter_context(server)
             # The others start once the first has built the library, so they share it.
             others = [
-                running.enter_context(
-                    launch_server_process(
-                        home,
-                        ["--speech-workers", str(args.speech_workers), "--max-sessions", "500", *log_args],
-                    )
-                )
+                running.enter_context(launch_server_process(home, server_args))
                 for _ in range(args.servers - 1)
             ]
             urls = [server.url, *(other.url for other in others)]
             result = asyncio.run(run(args, server.url, urls))
-    finally:
-        if tmp is not None:
-            shutil.rmtree(tmp, ignore_errors=True)
     playback_100 = result["traffic"].get("100", {}).get("playback", {}).get("p99_ms")
     voice_1 = result["voice_to_queue"]["1"]["median_ms"]
     result = {

@@ -18,9 +18,9 @@ gives its :class:`~mood.transcribe.Transcript`, decoding only what no decode has
   committed text as Whisper's previous-text prompt: with the prompt, tiny.en's word error rate on
   the 18 long espeak-ng utterances of docs/mood.md rose from 2.5 % to 3.8 % (one-shot: 1.6 %), the
   prompt inviting the decoder to continue the committed text rather than read the tail. A tail that
-  runs past ``max_tail_s`` without a sentence end commits at its widest agreed gap instead. Shorter utterances are decoded whole each
-  time: a seam costs accuracy (a word whose onset the alignment misplaces is cut), and re-decoding a
-  few seconds is cheap.
+  runs past ``max_tail_s`` without a sentence end commits at its widest agreed gap instead. Shorter
+  utterances are decoded whole each time: a seam costs accuracy (a word whose onset the alignment
+  misplaces is cut), and re-decoding a few seconds is cheap.
 - **Finalize reuses the last decode when it heard all the speech.** If the last decode's audio reaches
   ``speech_guard_s`` past the end of the speech (the stream decodes at every pause), the final
   transcript is that decode — committed sentences plus its words — and nothing is decoded at the
