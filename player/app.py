@@ -77,6 +77,7 @@ from player.errors import NoLibraryError, RankerError
 from player.library.commands import demo_dir
 from player.library.first_run import USABLE_TRACKS, FirstRun, demo_pending
 from player.library.store import FeatureMatrix, LibrarySnapshot, LibraryStore
+from player.ranker_threads import load_served_ranker
 from player.server.logstore import LogStore
 from player.server.shell import check_exposure, open_log, run_server, running_server
 from player.settings import HEURISTIC_INTERLEAVE_SHARE, RETRAINED_INTERLEAVE_SHARE, Settings
@@ -136,7 +137,7 @@ def _load_challenger(settings: Settings) -> _Challenger | None:
     if not path.is_file():
         return None
     try:
-        return retrained_name(path.read_bytes()), OnnxRanker.load(path)
+        return retrained_name(path.read_bytes()), load_served_ranker(path)
     except (OSError, RankerError) as exc:
         logger.warning("ignoring the challenger %s (%s); the heuristic is the challenger", path, exc)
         return None
@@ -440,7 +441,7 @@ def _engines(
     the library is usable (the live library picks up the rest)."""
     started = time.perf_counter()
     step = progress.step("loading the library, the ranker and the text reader") if progress else None
-    ranker = OnnxRanker.load(default_ranker_path(settings))
+    ranker = load_served_ranker(default_ranker_path(settings))
     cf = CfFile(cf_path(settings))
     analyzer = build_analyzer(settings)
     analyzer.analyze_text("warming up")

@@ -59,6 +59,7 @@ __all__ = [
     "Pick",
     "Recommendation",
     "Recommender",
+    "kth_largest",
 ]
 
 PRESELECT_K = 600
@@ -71,6 +72,31 @@ MMR_LAMBDA = 0.25
 """Weight of the timbre redundancy penalty in maximal marginal relevance."""
 TRANSITION_WEIGHT = 0.1
 """Weight of the tempo/key transition cost between neighbouring picks."""
+KTH_SAMPLE = 8192
+"""About as many values as :func:`kth_largest` samples to find a threshold below the k-th largest."""
+
+
+def kth_largest(values: np.ndarray, k: int) -> float:
+    """The ``k``-th largest of ``values`` in :func:`numpy.partition`'s order (NaN counts as the largest):
+    ``np.partition(values, n - k)[n - k]``, the same value, at a fraction of its cost on a long array.
+
+    A strided sample gives a threshold that about ``2k + 8·n/KTH_SAMPLE`` values are not below; when at
+    least ``k`` are not below it (NaN is never below), the k-th largest of all is the k-th largest of
+    them, and only they are partitioned (on 100k values: ~0.15 ms instead of ~0.6 ms). Otherwise, or
+    for a short array or a large ``k``, the whole array is.
+    """
+    n = len(values)
+    if not 0 < k <= n:
+        raise ValueError(f"k={k} outside 1..{n}")
+    step = n // KTH_SAMPLE
+    if step >= 4 and k * 8 <= n:
+        sample = values[::step]
+        rank = min(len(sample) - 1, 2 * (k * len(sample)) // n + 8)  # 0 = the sample's largest
+        threshold = np.partition(sample, len(sample) - 1 - rank)[len(sample) - 1 - rank]
+        above = values[~(values < threshold)]
+        if len(above) >= k:
+            return float(np.partition(above, len(above) - k)[len(above) - k])
+    return float(np.partition(values, n - k)[n - k])
 
 
 @dataclass(frozen=True, slots=True)
@@ -291,7 +317,6 @@ class Recommender:
         its own summation order: its error and the fixed-order sum's are each within
         ``γ · Σ_j |c_j| · max|basis_j|``, γ for as many terms), plus the distance term as the proxy
         computes it; with every row's squared distance (:meth:`_distance2`) and its root."""
-        n = self.catalog.n
         dist2 = self._distance2(coef)
         distance = np.maximum(dist2, np.float32(0.0))
         np.sqrt(distance, out=distance)
@@ -300,7 +325,7 @@ class Recommender:
         if blocked is not None:
             proxy[blocked] = -np.inf
         size = self._rounding_scale(coef, float(distance.max()))
-        kth = float(np.partition(proxy, n - k)[n - k])
+        kth = kth_largest(proxy, k)
         return _Estimate(coef, proxy, distance, dist2, self._rounding * (size + 1.0), size, kth)
 
     def _later_estimate(self, reference: _Estimate, coef: _ProxyCoefficients) -> _Estimate | None:
@@ -351,7 +376,7 @@ class Recommender:
         if not math.isfinite(error) or len(estimate) <= k:
             return None
         if kth is None:
-            kth = float(np.partition(estimate, len(estimate) - k)[len(estimate) - k])
+            kth = kth_largest(estimate, k)
         # every row that may be among the best k: its estimate is within twice the error of the k-th
         rows = np.flatnonzero(estimate >= kth - 2.0 * error)
         if len(rows) == k:

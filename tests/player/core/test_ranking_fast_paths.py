@@ -2,7 +2,7 @@
 stage one (estimated proxies, the valence band for the nearest tracks) against summing every row and
 partitioning the whole catalog, ties included; the vectorised property features against a loop over the
 properties; re-ranking from gathered pools against recomputing per pick; the CF scores of a few rows
-against scoring the library."""
+against scoring the library; the k-th largest from a sample against partitioning everything."""
 
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ from player.core.ranking import (
     tempo_step,
 )
 from player.core.ranking.context import _property_features
-from player.core.ranking.recommender import LATER_STEP_SHARE, TRANSITION_WEIGHT
+from player.core.ranking.recommender import LATER_STEP_SHARE, TRANSITION_WEIGHT, kth_largest
 
 T0 = 1_780_000_000.0
 LOCAL = datetime(2026, 3, 2, 19, 0, tzinfo=timezone(timedelta(hours=1)))
@@ -295,3 +295,24 @@ def test_cf_scores_of_a_few_rows_equal_scoring_the_library(tracks: list) -> None
         expected = 1.0 / (1.0 + np.exp(-SCORE_SLOPE * dots / np.sqrt(np.mean(dots * dots))))
         np.testing.assert_allclose(dense[: len(known) - 1], expected[:-1], rtol=1e-6)
         assert np.all(dense[len(known) - 1 :] == NEUTRAL_SCORE)
+
+
+@pytest.mark.parametrize("n", [7, 3000, 40_000, 100_000])
+def test_kth_largest_equals_partitioning_the_whole_array(n: int) -> None:
+    rng = np.random.default_rng(n)
+    shapes = {
+        "normal": rng.standard_normal(n).astype(np.float32),
+        "sorted": np.sort(rng.standard_normal(n)).astype(np.float32),
+        "reversed": np.sort(rng.standard_normal(n))[::-1].astype(np.float32),
+        "ties": np.round(rng.standard_normal(n) * 2).astype(np.float32),
+        "nan": np.where(rng.random(n) < 0.01, np.nan, rng.standard_normal(n)).astype(np.float32),
+        "blocked": np.where(rng.random(n) < 0.6, -np.inf, rng.standard_normal(n)).astype(np.float32),
+    }
+    ks = sorted({1, 2, min(n, 10), min(n, 600), max(1, n // 9), max(1, n // 2), n})
+    for name, values in shapes.items():
+        for k in ks:
+            want = float(np.partition(values, n - k)[n - k])
+            got = kth_largest(values, k)
+            assert got == want or (np.isnan(got) and np.isnan(want)), (name, k, got, want)
+    with pytest.raises(ValueError):
+        kth_largest(shapes["normal"], 0)
