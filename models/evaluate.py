@@ -11,6 +11,10 @@ real :class:`~player.core.ranking.Recommender` over the scanned evaluation catal
 Per family and policy (:data:`METRICS`):
 
 - ``skip_rate`` / ``early_skip_rate``: share of plays skipped / skipped before 30 s.
+- ``expected_skip_rate``: the listener's probability of skipping each played track, averaged (the
+  skip rate without the draws' noise); ``oracle_skip_rate``: at the same decisions, the lowest such
+  probability among the tracks the listener has not heard in their last plays — what a policy that
+  knew the listener's hidden state would get, the headroom the others are measured against.
 - ``ndcg_at_10``: of the queue's first 10 tracks, with the listener's expected gain of each track
   (early skip 0, late skip 1, completed 2, liked 3; from the listener's reaction probabilities at that
   moment) as relevance, against the best 10 of the catalog (:func:`ndcg_at_k`).
@@ -72,6 +76,8 @@ logger = logging.getLogger(__name__)
 METRICS: tuple[str, ...] = (
     "skip_rate",
     "early_skip_rate",
+    "expected_skip_rate",
+    "oracle_skip_rate",
     "ndcg_at_10",
     "valence_error",
     "energy_error",
@@ -146,10 +152,18 @@ def family_metrics(
     played = np.zeros(cat.n, bool)
     exposure = np.zeros(cat.n)
 
+    expected: list[float] = []
+    oracle: list[float] = []
+
     def judge(decision: Decision) -> None:
         rows = np.array([cat.row[t] for t in decision.queue[:10]], np.int64)
-        gains = decision.listener.reactions(cat).expected_gain()
+        reactions = decision.listener.reactions(cat)
+        gains = reactions.expected_gain()
         ndcg.append(ndcg_at_k(gains[rows], gains, 10))
+        skip = reactions.skip
+        fresh = decision.listener.recent_mask(cat) == 0
+        expected.append(float(skip[rows[0]]))  # the first of the queue is played
+        oracle.append(float(skip[fresh].min() if fresh.any() else skip.min()))
         exposure[rows] += _DISCOUNT[: len(rows)]
 
     for i, listener in enumerate(draw_listeners(family, cfg.listeners, seed=cfg.seed, cat=cat)):
@@ -175,6 +189,8 @@ def family_metrics(
         "plays": plays,
         "skip_rate": round(skips / max(plays, 1), 4),
         "early_skip_rate": round(early / max(plays, 1), 4),
+        "expected_skip_rate": round(float(np.mean(expected)) if expected else 0.0, 4),
+        "oracle_skip_rate": round(float(np.mean(oracle)) if oracle else 0.0, 4),
         "ndcg_at_10": round(float(np.mean(ndcg)) if ndcg else 0.0, 4),
         "valence_error": round(float(np.mean(v_err)) if v_err else 0.0, 4),
         "energy_error": round(float(np.mean(e_err)) if e_err else 0.0, 4),

@@ -108,6 +108,8 @@ def test_report_shape(small_report: dict[str, Any]) -> None:
             assert metrics["plays"] == 2 * 1 * 6
             for k in METRICS:
                 assert 0.0 <= metrics[k] <= 1.0, (family, k)
+            # knowing the listener's hidden state skips less than any policy's expected rate
+            assert metrics["oracle_skip_rate"] < metrics["expected_skip_rate"], family
         assert entry["best_baseline"] in BASELINES
     for name in ("ranker", "nearest"):
         summary = report["mood_following"][name]
@@ -182,8 +184,13 @@ def test_shipped_ranker_evaluation_is_reproduced(tmp_path: Path) -> None:
     mine, theirs = report["families"][HELDOUT_FAMILY], published["families"][HELDOUT_FAMILY]
     # Counts exactly; rates to the published 4 decimals, give or take one unit in the last place: a
     # sum's rounding differs with the BLAS and numpy build (exposure_gini 0.5366 vs 0.5367 was seen).
-    assert mine["ranker"] == pytest.approx(theirs["ranker"], abs=1.5e-4)
-    assert mine["baselines"]["skip_aware"] == pytest.approx(theirs["baselines"]["skip_aware"], abs=1.5e-4)
+    # the figures published (metrics added since, such as the oracle's, are not in the file yet)
+    for policy, published_figures in (
+        (mine["ranker"], theirs["ranker"]),
+        (mine["baselines"]["skip_aware"], theirs["baselines"]["skip_aware"]),
+    ):
+        measured = {k: policy[k] for k in published_figures}
+        assert measured == pytest.approx(published_figures, abs=1.5e-4)
     assert mine["ranker"]["skip_rate"] < mine["baselines"]["skip_aware"]["skip_rate"]
     card = (Path(shipped_ranker_path()).parent / "ranker.md").read_text("utf-8")
     assert str(theirs["skip_rate_reduction_vs_best_baseline"]) in card
