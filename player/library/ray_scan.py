@@ -28,6 +28,7 @@ used; without it, :func:`require_ray` names the extra to install.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -281,25 +282,52 @@ class _Cpus:
         return self._count
 
 
-def _connect(ray: ModuleType, address: str) -> None:
+CONNECT_ATTEMPTS = 3
+"""Tries to join through Ray Client when its server dies while starting (below)."""
+CONNECT_RETRY_S = 1.0
+"""Pause before the next try."""
+
+
+def _connect(ray: ModuleType, address: str, *, attempts: int = CONNECT_ATTEMPTS) -> None:
     """Join the cluster at ``address`` as a driver, quietly (per-file problems are the scan's to report).
+
+    Through Ray Client the proxier forks a server for each driver, and that server intermittently dies
+    while it starts (ray-project/ray#63202, open: a gRPC race at fork, ~7 % of joins there; seen once in
+    this project's suite): ``ConnectionAbortedError: Initialization failure from server``. That one
+    failure is tried again, up to ``attempts`` times in all; any other is answered at once.
 
     Raises:
         ClusterUnavailableError: If it cannot be joined.
     """
-    try:
-        ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
-    except Exception as exc:  # ConnectionError, version mismatches, grpc errors: one answer for all
-        raise ClusterUnavailableError(
-            f"cannot join the Ray cluster at {address!r}: {type(exc).__name__}: {str(exc)[:300]}. Start one "
-            "(`ray start --head`, docs/scale.md) or pass --address ray://HEAD:10001"
-        ) from exc
+    for attempt in range(1, attempts + 1):
+        try:
+            ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
+            break
+        except ConnectionAbortedError as exc:
+            if attempt == attempts:
+                raise _unavailable(address, exc) from exc
+            _log.warning("ray: the cluster's client server failed to start (%s); trying again", exc.args[:1])
+            with contextlib.suppress(Exception):
+                ray.shutdown()
+            time.sleep(CONNECT_RETRY_S)
+        except Exception as exc:  # ConnectionError, version mismatches, grpc errors: one answer for all
+            raise _unavailable(address, exc) from exc
     resources = ray.cluster_resources()
     _log.info(
         "ray: joined %s: %d nodes, %.0f CPUs",
         address,
         sum(1 for node in ray.nodes() if node.get("Alive")),
         float(resources.get("CPU", 0.0)),
+    )
+
+
+def _unavailable(address: str, exc: BaseException) -> ClusterUnavailableError:
+    text = str(exc)
+    if len(text) > 600:  # a server-side traceback: its start and its end (where the cause is)
+        text = f"{text[:300]} … {text[-300:]}"
+    return ClusterUnavailableError(
+        f"cannot join the Ray cluster at {address!r}: {type(exc).__name__}: {text}. Start one "
+        "(`ray start --head`, docs/scale.md) or pass --address ray://HEAD:10001"
     )
 
 

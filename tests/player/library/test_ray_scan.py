@@ -481,3 +481,48 @@ def test_address_without_engine_ray_is_refused(tmp_path: Path) -> None:
     out = _cadence("scan", str(tmp_path), "--home", str(tmp_path / "home"), "--address", "auto")
     assert out.returncode == 2
     assert "error [usage]" in out.stderr
+
+
+class _FlakyRay:
+    """Stands in for the ``ray`` module's ``init``/``shutdown``: fails the first ``fail`` joins with
+    ``error``, the way Ray Client does when its per-driver server dies while starting."""
+
+    def __init__(self, fail: int, error: Exception) -> None:
+        self.fail, self.error = fail, error
+        self.inits = self.shutdowns = 0
+
+    def init(self, **_: object) -> None:
+        self.inits += 1
+        if self.inits <= self.fail:
+            raise self.error
+
+    def shutdown(self) -> None:
+        self.shutdowns += 1
+
+    def cluster_resources(self) -> dict[str, float]:
+        return {"CPU": 2.0}
+
+    def nodes(self) -> list[dict[str, object]]:
+        return [{"Alive": True}]
+
+
+def test_a_client_server_that_dies_starting_is_joined_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ray Client's "Initialization failure from server" (ray-project/ray#63202) is tried again, up to
+    three joins in all; the third failure, or any other error at once, is ``cluster_unavailable``
+    with the end of the server's message (where its cause is)."""
+    from player.library import ray_scan
+    from player.library.ray_scan import ClusterUnavailableError, _connect
+
+    monkeypatch.setattr(ray_scan, "CONNECT_RETRY_S", 0.0)
+    aborted = ConnectionAbortedError("Initialization failure from server:\n" + "x" * 900 + " THE CAUSE")
+    flaky = _FlakyRay(2, aborted)
+    _connect(flaky, "ray://127.0.0.2:10001")  # type: ignore[arg-type]
+    assert (flaky.inits, flaky.shutdowns) == (3, 2)
+    dead = _FlakyRay(3, aborted)
+    with pytest.raises(ClusterUnavailableError, match="THE CAUSE") as caught:
+        _connect(dead, "ray://127.0.0.2:10001")  # type: ignore[arg-type]
+    assert dead.inits == 3 and caught.value.code == "cluster_unavailable"
+    refused = _FlakyRay(1, ConnectionError("no cluster"))
+    with pytest.raises(ClusterUnavailableError, match="no cluster"):
+        _connect(refused, "ray://127.0.0.2:10001")  # type: ignore[arg-type]
+    assert refused.inits == 1  # not a start-up failure: answered at once
