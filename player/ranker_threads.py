@@ -64,7 +64,7 @@ class ParallelRanker(OnnxRanker):
             return self._helpers
 
 
-def load_served_ranker(path: Path, *, threads: int | None = None) -> OnnxRanker:
+def load_served_ranker(path: Path, *, threads: int | None = None) -> ParallelRanker:
     """The ranker at ``path`` as served: :class:`ParallelRanker` on ``threads`` threads (default 2, or 1
     on a one-CPU machine, where it scores as the core's does).
 
@@ -72,6 +72,5 @@ def load_served_ranker(path: Path, *, threads: int | None = None) -> OnnxRanker:
         RankerError: as :meth:`OnnxRanker.load`.
     """
     ranker = ParallelRanker.load(path)
-    assert isinstance(ranker, ParallelRanker)
     ranker.threads = min(2, os.cpu_count() or 1) if threads is None else max(1, int(threads))
     return ranker

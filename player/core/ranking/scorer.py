@@ -13,7 +13,7 @@ import importlib.resources
 import json
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self
 
 import numpy as np
 
@@ -70,8 +70,10 @@ class OnnxRanker:
         """[len(PRESELECT_TERMS), len(PRESELECT_CONTEXT)]: term weight = row @ decision context."""
 
     @classmethod
-    def load(cls, path: Path, *, threads: int = 1) -> OnnxRanker:
-        """Load and check a ranker file.
+    def load(cls, path: Path) -> Self:
+        """Load and check a ranker file. The session runs with one intra-op thread: with more,
+        onnxruntime's tree ensemble splits a large batch's trees and sums their parts in another order,
+        so a row's score would depend on the batch's size (``player.ranker_threads`` splits by rows).
 
         Raises:
             ModelMissingError: If ``path`` does not exist.
@@ -84,7 +86,7 @@ class OnnxRanker:
         if not path.is_file():
             raise ModelMissingError(f"no ranker model at {path} (run `cadence train`, or reinstall Cadence)")
         options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
+        options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
         try:
