@@ -128,6 +128,12 @@ class SessionPlayer:
     # ------------------------------------------------------------------ models.simulate.Player
     def start(self, listener_id: str, session_id: str, local_time: datetime, at_s: float) -> list[str]:
         self.session = Session(session_id, self.deps, self.limits)
+        # Each session runs on its listener's own clock. One player serves many simulated listeners
+        # in turn, each starting near the same epoch: a clock kept monotonic across them ran every
+        # listener after the first at the latest time any earlier one reached, so the core saw no
+        # time pass between a listener's sessions (a 30-minute request still steering days later,
+        # the mood never relaxing to the time-of-day prior). Within a session it only moves forward.
+        self._now_s = at_s
         self._send({"type": "hello", "protocol": 1, "client": "cadence-sim"}, at_s)
         queue = self._send(
             {"type": "session.start", "local_time": local_time.isoformat(), "listener_id": listener_id},

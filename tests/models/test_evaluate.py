@@ -5,6 +5,7 @@ shipped ranker meets on the evaluation catalog."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,8 @@ from models.baselines import NearestRecommender
 from models.catalogs import EVAL_SEED, TruthLibrary
 from models.driver import SessionPlayer
 from models.evaluate import BASELINES, METRICS, EvalConfig, _targets, evaluate, gini, ndcg_at_k
-from models.simulate import FAMILIES, HELDOUT_FAMILY, draw_listeners, run_listener
+from models.simulate import FAMILIES, HELDOUT_FAMILY, MoodPoint, Utterance, draw_listeners, run_listener
+from mood.types import MoodEstimate
 from player.cli import main
 from player.core.ranking import OnnxRanker, shipped_ranker_path
 
@@ -194,3 +196,34 @@ def test_shipped_ranker_evaluation_is_reproduced(tmp_path: Path) -> None:
     assert mine["ranker"]["skip_rate"] < mine["baselines"]["skip_aware"]["skip_rate"]
     card = (Path(shipped_ranker_path()).parent / "ranker.md").read_text("utf-8")
     assert str(theirs["skip_rate_reduction_vs_best_baseline"]) in card
+
+
+@pytest.mark.integration
+def test_each_listener_runs_on_its_own_clock(demo_lib: TruthLibrary) -> None:
+    """One player serves simulated listeners in turn, each near the same epoch: every session runs at
+    its own time, so a request made in one session no longer steers the next one days later, and the
+    next listener does not start at the time the previous one reached."""
+    from mood.types import Intent
+
+    player = SessionPlayer(demo_lib.tracks, NearestRecommender(demo_lib.tracks, demo_lib.matrix))
+    day = 86400.0
+    t0 = 1_780_000_000.0
+    local = datetime.fromtimestamp(t0, UTC)
+    player.start("first", "first-s0", local, t0)
+    calm = MoodEstimate(0.5, 0.5, confidence=0.8, intents=(Intent("energize"),))
+    player.say(Utterance("let's go", MoodPoint(0.5, 0.5), heard=calm), t0 + 10)
+    assert player.state.active_intent(t0 + 20) is not None
+    player.end(t0 + 600)
+    player.start("first", "first-s1", local + timedelta(days=3), t0 + 3 * day)
+    player.next(t0 + 3 * day + 1)
+    mood_events = [e for e in player.log["first"] if e.kind == "mood"]
+    assert mood_events and mood_events[-1].at_s == pytest.approx(t0 + 10, abs=1e-3)
+    session_starts = [e.at_s for e in player.log["first"] if e.kind == "session_start"]
+    assert session_starts == [pytest.approx(t0, abs=1e-3), pytest.approx(t0 + 3 * day, abs=1e-3)]
+    assert player.state.active_intent(t0 + 3 * day + 1) is None  # the request expired days ago
+    player.end(t0 + 3 * day + 600)
+    # the next listener starts back at the epoch, not at the first one's last time
+    player.start("second", "second-s0", local, t0 + 5)
+    assert [e.at_s for e in player.log["second"] if e.kind == "session_start"] == [
+        pytest.approx(t0 + 5, abs=1e-3)
+    ]
