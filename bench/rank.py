@@ -50,8 +50,9 @@ For each library size, variant and state:
 ``--scanned 2000`` adds ``scanned``: ``recall_at_10`` (without CF) on a demo library of that size
 synthesized and scanned by the real extractor (``models.catalogs.demo_truth_library``, seed 77, built
 once into ``--cache``: about 6 minutes for 2000 tracks and 28 for 10 000 on 2 cores). The synthetic libraries'
-descriptors are drawn by ``synthetic_catalog``, not measured from audio; the pre-selection is
-distilled on scanned tracks, and the two distributions differ (docs/ranking.md).
+descriptors are drawn by ``synthetic_catalog``, not measured from audio; the pre-selection's shipped
+weights are distilled on scanned tracks, and the two distributions differ: each decision fits them
+again to the ranker's scores of 256 of its tracks (docs/ranking.md, "Two-stage recall").
 
 Usage: ``python bench/rank.py [--sizes 1000 10000 100000] [--states 24] [--walks 8] [--repeats 3]
 [--scanned 2000] [--cache DIR]``.

@@ -387,7 +387,9 @@ def fit_preselect(
 ) -> dict[str, list[float]]:
     """Weights ``W`` [term × context] such that ``terms @ W @ context`` best reproduces the model's
     scores within each query: the linear pre-selection is a distillation of the ranker whose term
-    weights shift with the decision's context (:data:`player.core.ranking.PRESELECT_CONTEXT`)."""
+    weights shift with the decision's context (:data:`player.core.ranking.PRESELECT_CONTEXT`). Serving
+    starts each decision from these weights and fits them again to the ranker's scores of a sample of
+    that decision's tracks (``Recommender._calibrate``), with the same row weighting."""
     x, _, groups = ts.arrays()
     if len(x) > max_rows:
         keep = max_rows // max(1, int(groups.mean()))

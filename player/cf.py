@@ -209,7 +209,11 @@ class CfModel:
     _cov: np.ndarray = field(init=False, repr=False)
     _gram: np.ndarray = field(init=False, repr=False)
     _unit: np.ndarray = field(init=False, repr=False)
-    _rows_cache: tuple[Sequence[str], np.ndarray] | None = field(init=False, repr=False, default=None)
+    _informative: np.ndarray = field(init=False, repr=False)
+    """Per model row: True if its factors are not all zero (a track nobody played scores neutral)."""
+    _rows_cache: tuple[Sequence[str], np.ndarray, np.ndarray, np.ndarray] | None = field(
+        init=False, repr=False, default=None
+    )
 
     def __post_init__(self) -> None:
         items = np.ascontiguousarray(self.item_factors, np.float32)
@@ -234,6 +238,7 @@ class CfModel:
         set_(self, "_cov", cov)
         set_(self, "_gram", cov + self.regularization * np.eye(self.factors))
         set_(self, "_unit", items64 / np.maximum(norms, 1e-12))
+        set_(self, "_informative", np.any(items != 0, axis=1))
 
     # ------------------------------------------------------------ serving
 
@@ -247,13 +252,22 @@ class CfModel:
         The last tuple asked for is remembered (by identity), so a caller passing the same tuple of
         library ids at every decision maps them once.
         """
+        return self._mapped(track_ids)[0]
+
+    def _mapped(self, track_ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`rows` of ``track_ids``, the positions among them of the tracks whose factors are not
+        all zero (sorted int64; only those can score other than neutral) and those tracks' factors
+        (float64, contiguous), remembered alike."""
         cached = self._rows_cache
         if cached is not None and cached[0] is track_ids:
-            return cached[1]
+            return cached[1], cached[2], cached[3]
         out = np.fromiter((self._row.get(t, -1) for t in track_ids), np.int64, count=len(track_ids))
+        known = np.flatnonzero(out >= 0)
+        informative = known[self._informative[out[known]]]
+        factors = np.ascontiguousarray(self._items64[out[informative]])
         if isinstance(track_ids, tuple):
-            object.__setattr__(self, "_rows_cache", (track_ids, out))
-        return out
+            object.__setattr__(self, "_rows_cache", (track_ids, out, informative, factors))
+        return out, informative, factors
 
     def user_vector(self, events: Iterable[LogEvent], listener_id: str | None = None) -> np.ndarray | None:
         """The listener folded in from ``events`` (only ``listener_id``'s when given): the ALS user solve
@@ -322,7 +336,7 @@ class CfModel:
         rms = self._spread(vector)
         if rms is None:
             return None
-        return CfRowScores(self._items64, vector, rms, self.rows(track_ids))
+        return CfRowScores(self._items64, vector, rms, *self._mapped(track_ids))
 
     def _scores_of(self, vector: np.ndarray | None, track_ids: Sequence[str]) -> np.ndarray | None:
         scorer = self._row_scores(vector, track_ids)
@@ -436,12 +450,37 @@ class CfRowScores:
     whole library wakes OpenBLAS's second thread, which on a busy 2-core machine costs milliseconds.
     """
 
-    def __init__(self, items64: np.ndarray, vector: np.ndarray, rms: float, model_rows: np.ndarray) -> None:
+    def __init__(
+        self,
+        items64: np.ndarray,
+        vector: np.ndarray,
+        rms: float,
+        model_rows: np.ndarray,
+        informative: np.ndarray | None = None,
+        informative_factors: np.ndarray | None = None,
+    ) -> None:
         self._items64 = items64
         self._vector = vector
         self._rms = rms
         self._model_rows = model_rows
         """The model's row of each track id (−1 unknown), aligned with the ids the scorer was made for."""
+        if informative is None or informative_factors is None:
+            known = np.flatnonzero(model_rows >= 0)
+            informative = known[np.any(items64[model_rows[known]] != 0, axis=1)]
+            informative_factors = np.ascontiguousarray(items64[model_rows[informative]])
+        self._informative = informative
+        self._informative_factors = informative_factors
+        """``items64`` at the informative positions' rows: their dot products without a gather."""
+        self._informative_scores: np.ndarray | None = None
+
+    def informative(self) -> tuple[np.ndarray, np.ndarray]:
+        """The positions whose score may differ from :data:`NEUTRAL_SCORE` (a known track with factors
+        not all zero; sorted int64) and their scores (float32, as ``self[positions]``, computed once);
+        every other position scores neutral."""
+        if self._informative_scores is None:
+            dots = np.einsum("ij,j->i", self._informative_factors, self._vector)
+            self._informative_scores = _squash(dots, self._rms).astype(np.float32)
+        return self._informative, self._informative_scores
 
     def __len__(self) -> int:
         return len(self._model_rows)

@@ -79,6 +79,11 @@ class RowScores(Protocol):
 
     def __getitem__(self, rows: np.ndarray, /) -> np.ndarray: ...
 
+    def informative(self) -> tuple[np.ndarray, np.ndarray]:
+        """The positions whose score may differ from the neutral 0.5 (sorted int64) and their scores
+        (float32); every other position scores 0.5. The pre-selection reads these for every track."""
+        ...
+
 
 class CfSource(Protocol):
     """Collaborative-filtering scores for one listener (``player.cf.CfModel`` and ``CfFile`` are ones).

@@ -8,10 +8,14 @@ A decision (:meth:`Recommender.recommend`):
 2. **Pre-selection** — a vectorised linear score over the whole float32 feature matrix (library
    descriptors, distance to the target, similarity to recent likes and skips) keeps
    :data:`PRESELECT_K` candidates plus the :data:`NEAREST_K` nearest to the target. The linear
-   weights are a distillation of the ranker fitted at training time and shipped in the model's
-   metadata (``cadence.preselect``). The candidates are those of summing every track's score in
-   a fixed float32 order; most tracks' scores are only estimated, within a bound of that sum
-   (:meth:`Recommender._shortlists`).
+   weights start from a distillation of the ranker fitted at training time and shipped in the
+   model's metadata (``cadence.preselect``) and are fitted again to each decision: the ranker scores
+   :data:`CALIBRATION_ROWS` allowed tracks drawn at random, and a ridge regression pulled toward the
+   shipped weights fits the proxy to those scores (:meth:`Recommender._calibrate`; those tracks stay
+   candidates). One set of weights cannot follow the ranker across listeners and libraries: on the
+   unit-test library the shipped proxy's correlation with the ranker was 0.05 in one state. The
+   candidates are those of summing every track's score in a fixed float32 order; most tracks' scores
+   are only estimated, within a bound of that sum (:meth:`Recommender._shortlists`).
 3. **Scoring** — the full feature rows of the candidates go through the ONNX ranker
    (:class:`~player.core.ranking.scorer.OnnxRanker`).
 4. **Re-ranking** — greedily fills the queue: nothing played recently, never the same artist twice in
@@ -43,14 +47,18 @@ from player.core.ranking.context import (
     circle_of_fifths,
     decision_context_vector,
     fifths_step,
+    preselect_design,
     tempo_step,
 )
 from player.core.ranking.reasons import explain_queue
-from player.core.ranking.schema import DESCRIPTOR_COLUMNS
+from player.core.ranking.schema import DESCRIPTOR_COLUMNS, FEATURE_INDEX, FEATURE_OFFSETS, FEATURE_SCALES
 from player.core.ranking.scorer import OnnxRanker
 from player.core.track import Track
 
 __all__ = [
+    "CALIBRATION_RIDGE",
+    "CALIBRATION_ROWS",
+    "CF_K",
     "LATER_STEP_SHARE",
     "MMR_LAMBDA",
     "NEAREST_K",
@@ -66,6 +74,12 @@ PRESELECT_K = 600
 """Candidates kept by the linear pre-selection."""
 NEAREST_K = 100
 """Candidates nearest to the target on the valence/energy plane, always kept as well."""
+CALIBRATION_ROWS = 256
+"""Allowed tracks the ranker scores at random to fit the pre-selection's weights to a decision."""
+CALIBRATION_RIDGE = 0.1
+"""Pull of the shipped pre-selection weights on those fitted to a decision (ridge toward them)."""
+CF_K = 100
+"""Candidates with the best collaborative-filtering scores, kept as well when the listener has them."""
 LATER_STEP_SHARE = 1 / 3
 """Share of those shortlists kept for the later targets of an iso walk (one queue slot each)."""
 MMR_LAMBDA = 0.25
@@ -145,6 +159,23 @@ class _ProxyCoefficients:
     """Added to the squared distance: ``tv² + te²``."""
     weight: np.float32
     """Weight of the distance (the root of the squared distance) in the proxy."""
+    extra: np.ndarray | None = None
+    """A per-track term added last (the weighted ``cf_score``), float32 [n]; the same array for every
+    target of a decision."""
+    extra_size: float = 0.0
+    """Largest magnitude of ``extra``."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Calibration:
+    """The tracks the ranker scored to fit a decision's pre-selection, and the fitted weights."""
+
+    rows: np.ndarray
+    """Catalog rows, sorted, int64 [CALIBRATION_ROWS]."""
+    scores: np.ndarray
+    """Their ranker scores for the decision's first target, float32."""
+    weights: np.ndarray
+    """The proxy's weight per :data:`PRESELECT_TERMS` term and then of ``cf_score``, float64."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,15 +213,13 @@ class Recommender:
         self.catalog = Catalog(tracks, matrix)
         self.ranker = ranker
         self.cf = cf
-        nd = len(DESCRIPTOR_COLUMNS)
         cat = self.catalog
-        weights = ranker.preselect_weights
-        # the descriptor part of the proxy for each context component: [n, len(PRESELECT_CONTEXT)]
-        static = cat.descriptors.astype(np.float64) @ weights[:nd]
-        self._n_static = static.shape[1]
-        # rows [static per context..., v, e, v², e², taste...]: each decision's proxy is a weighted sum
+        self._n_static = len(DESCRIPTOR_COLUMNS)
+        # rows [descriptors..., v, e, v², e², taste...]: each decision's proxy is a weighted sum
         self._proxy_basis = np.ascontiguousarray(
-            np.vstack([static.T, cat.valence, cat.energy, cat.valence**2, cat.energy**2, cat.taste.T]),
+            np.vstack(
+                [cat.descriptors.T, cat.valence, cat.energy, cat.valence**2, cat.energy**2, cat.taste.T]
+            ),
             dtype=np.float32,
         )
         # each basis row's largest magnitude: scales the rounding error bounds of the proxy's sums
@@ -234,12 +263,104 @@ class Recommender:
         return out
 
     # ------------------------------------------------------------------ stage 1
-    def _preselect(
-        self, ctx: DecisionContext, target: Target, allowed: np.ndarray, *, share: float = 1.0
+    def proxy_weights(self, ctx: DecisionContext) -> np.ndarray:
+        """The shipped pre-selection weight of each :data:`PRESELECT_TERMS` term in ``ctx``'s decision
+        context (``W @ context``), and then 0 for the scaled ``cf_score`` (the shipped proxy has no CF
+        term), float64: where :meth:`_calibrate` starts from."""
+        shipped = self.ranker.preselect_weights @ decision_context_vector(ctx)
+        return np.append(np.asarray(shipped, np.float64), 0.0)
+
+    def _calibrate(self, ctx: DecisionContext, target: Target, allowed: np.ndarray) -> _Calibration:
+        """Score :data:`CALIBRATION_ROWS` allowed rows drawn at random (seeded by the decision's time, so
+        a decision is reproducible) and fit the proxy's term weights to their scores for ``target``.
+
+        The fit is the shipped distillation's (``models.train.fit_preselect``) on one decision: terms
+        and scores centred, the upper half of the scores weighted 1 and the rest 0.2 (the proxy must
+        order the good tracks), a ridge of :data:`CALIBRATION_RIDGE` toward :meth:`proxy_weights`.
+        Rows with a non-finite term or score are left out of the fit; a fit that is not finite falls
+        back to the shipped weights.
+        """
+        rows = self._calibration_rows(ctx, allowed)
+        features = assemble_features(self.catalog, ctx, rows, target)
+        scores = self.ranker.score(features)
+        prior = self.proxy_weights(ctx)
+        cf = features[:, FEATURE_INDEX["cf_score"]]  # constant (0) without CF: its weight stays 0
+        terms = np.column_stack([preselect_design(features)[0], cf]).astype(np.float64)
+        y = scores.astype(np.float64)
+        ok = np.isfinite(terms).all(axis=1) & np.isfinite(y)
+        weights = prior
+        if np.count_nonzero(ok) >= 2:
+            terms, y = terms[ok], y[ok]
+            terms -= terms.mean(axis=0)
+            y -= y.mean()
+            row_weight = np.where(y >= np.median(y), 1.0, 0.2)
+            weighted = terms * row_weight[:, None]
+            fitted = np.linalg.solve(
+                weighted.T @ terms + CALIBRATION_RIDGE * np.eye(len(prior)),
+                weighted.T @ y + CALIBRATION_RIDGE * prior,
+            )
+            if np.isfinite(fitted).all():
+                weights = fitted
+        return _Calibration(rows, scores, weights)
+
+    def _calibration_rows(self, ctx: DecisionContext, allowed: np.ndarray) -> np.ndarray:
+        """:data:`CALIBRATION_ROWS` allowed rows drawn at random without replacement (all of them if
+        fewer), sorted; the draw is seeded by the decision's time and the number of allowed rows."""
+        n_allowed = int(np.count_nonzero(allowed))
+        want = min(CALIBRATION_ROWS, n_allowed)
+        rng = np.random.default_rng([int(ctx.at_s * 1000.0) & 0xFFFFFFFF, n_allowed])
+        if n_allowed >= 4 * want:
+            # draws over the catalog, the allowed ones kept in the order drawn: no pass over every row
+            drawn = rng.integers(0, self.catalog.n, 4 * want)
+            drawn = drawn[allowed[drawn]]
+            _, first = np.unique(drawn, return_index=True)
+            if len(first) >= want:
+                return np.sort(drawn[np.sort(first)[:want]])
+        allowed_rows = np.flatnonzero(allowed)
+        return np.sort(allowed_rows[rng.choice(n_allowed, want, replace=False)])
+
+    def _candidates(
+        self, ctx: DecisionContext, targets: Sequence[Target], allowed: np.ndarray
+    ) -> tuple[list[np.ndarray], _Calibration | None]:
+        """The rows to score for each of ``targets`` (:meth:`_shortlists`) and, when the library is
+        pre-selected at all, the decision's calibration (:meth:`_calibrate`), whose rows join the first
+        target's shortlist (they are scored already), as do the :data:`CF_K` allowed tracks with the
+        best CF scores when the listener has them. With no more allowed tracks than that would score,
+        the first target scores them all."""
+        if int(np.count_nonzero(allowed)) <= PRESELECT_K + NEAREST_K + CALIBRATION_ROWS + CF_K:
+            # as many rows as pre-selecting would score at most: score the allowed tracks whole
+            shortlists = self._shortlists(ctx, targets, allowed)
+            shortlists[0] = np.flatnonzero(allowed)
+            return shortlists, None
+        calibration = self._calibrate(ctx, targets[0], allowed)
+        shortlists = self._shortlists(ctx, targets, allowed, weights=calibration.weights)
+        extra = [shortlists[0], calibration.rows]
+        if ctx.cf_scores is not None:
+            rows, scores = ctx.cf_scores.informative()
+            keep = allowed[rows]
+            rows, scores = rows[keep], scores[keep]
+            if len(rows) > CF_K:
+                rows = rows[np.argpartition(-scores, CF_K - 1)[:CF_K]]
+            extra.append(rows)
+        shortlists[0] = np.unique(np.concatenate(extra))
+        return shortlists, calibration
+
+    def _score(
+        self, ctx: DecisionContext, cand: np.ndarray, target: Target, known: _Calibration | None = None
     ) -> np.ndarray:
-        """Rows worth scoring: the best :data:`PRESELECT_K` by the linear proxy plus the
-        :data:`NEAREST_K` nearest to ``target``, among ``allowed`` (``share`` of each)."""
-        return self._shortlists(ctx, [target], allowed, first_share=share)[0]
+        """Ranker scores of the rows ``cand`` (sorted) for ``target``; those among ``known``'s rows (scored
+        for this same target) are not scored again. A row's score does not depend on the rows it is
+        scored with (one intra-op thread, row-wise features), so the result is the same either way."""
+        if known is None or len(cand) == 0:
+            return self.ranker.score(assemble_features(self.catalog, ctx, cand, target))
+        pos = np.minimum(np.searchsorted(known.rows, cand), len(known.rows) - 1)
+        have = known.rows[pos] == cand
+        scores = np.empty(len(cand), np.float32)
+        scores[have] = known.scores[pos[have]]
+        new = cand[~have]
+        if len(new):
+            scores[~have] = self.ranker.score(assemble_features(self.catalog, ctx, new, target))
+        return scores
 
     def _shortlists(
         self,
@@ -247,6 +368,7 @@ class Recommender:
         targets: Sequence[Target],
         allowed: np.ndarray,
         *,
+        weights: np.ndarray | None = None,
         first_share: float = 1.0,
     ) -> list[np.ndarray]:
         """Rows worth scoring for each of ``targets``, among ``allowed``: the best :data:`PRESELECT_K` by
@@ -255,7 +377,8 @@ class Recommender:
 
         The proxy's term weights depend on the decision's context (``W @ context``); its squared
         deltas expand to terms linear in (v, e, v², e²) and its two similarity terms fold into one
-        taste vector, so the whole catalog is scored as a weighted sum of precomputed rows.
+        taste vector, so the whole catalog is scored as a weighted sum of precomputed rows. ``weights``
+        are the decision's term weights (:meth:`_calibrate`), the shipped ones when None.
 
         What is selected is always what summing every row in a fixed order (:meth:`proxy_scores`) and
         partitioning the whole catalog would select; the work is not:
@@ -276,13 +399,15 @@ class Recommender:
         blocked = np.flatnonzero(~allowed) if n_allowed < cat.n else None
         reference: _Estimate | None = None
         out: list[np.ndarray] = []
+        term_weights = self.proxy_weights(ctx) if weights is None else weights
+        cf_term = self._cf_term(ctx, term_weights)
         for j, target in enumerate(targets):
             share = first_share if j == 0 else LATER_STEP_SHARE
             k_proxy, k_near = max(10, int(PRESELECT_K * share)), max(10, int(NEAREST_K * share))
             if n_allowed <= k_proxy + k_near:
                 out.append(np.flatnonzero(allowed))
                 continue
-            coef = self._proxy_coefficients(ctx, target)
+            coef = self._proxy_coefficients(ctx, target, term_weights, cf_term)
             estimate: _Estimate | None
             if reference is None:
                 estimate = reference = self._estimate(coef, blocked, k_proxy)
@@ -322,6 +447,8 @@ class Recommender:
         np.sqrt(distance, out=distance)
         proxy = np.einsum("ij,i->j", self._proxy_basis, coef.proxy.astype(np.float32))
         proxy += coef.weight * distance
+        if coef.extra is not None:
+            proxy += coef.extra
         if blocked is not None:
             proxy[blocked] = -np.inf
         size = self._rounding_scale(coef, float(distance.max()))
@@ -336,6 +463,7 @@ class Recommender:
         kv = self._n_static
         if (
             float(ref.weight) != float(coef.weight)
+            or ref.extra is not coef.extra
             or np.any(change[:kv] != 0)
             or np.any(change[kv + 2 :] != 0)
         ):
@@ -359,7 +487,9 @@ class Recommender:
         """``Σ_j |c_j| · max|basis_j|`` plus the distance term's largest size: what rounding errors of
         the proxy's float32 sums are relative to."""
         weights = np.abs(coef.proxy.astype(np.float32).astype(np.float64))
-        return float(weights @ self._basis_magnitude) + abs(float(coef.weight)) * distance_max
+        return (
+            float(weights @ self._basis_magnitude) + abs(float(coef.weight)) * distance_max + coef.extra_size
+        )
 
     def _top(
         self,
@@ -427,17 +557,35 @@ class Recommender:
             radius *= 2.0
         return None
 
-    def proxy_scores(self, ctx: DecisionContext, target: Target) -> tuple[np.ndarray, np.ndarray]:
+    def proxy_scores(
+        self, ctx: DecisionContext, target: Target, weights: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         """The pre-selection score of every catalog track (up to a per-decision constant) and its
-        squared valence/energy distance to ``target``; both float32 [n]."""
-        coef = self._proxy_coefficients(ctx, target)
+        squared valence/energy distance to ``target``; both float32 [n]. ``weights``: per
+        :data:`PRESELECT_TERMS` term, the shipped ones (:meth:`proxy_weights`) when None."""
+        weights = self.proxy_weights(ctx) if weights is None else weights
+        coef = self._proxy_coefficients(ctx, target, weights, self._cf_term(ctx, weights))
         dist2 = self._distance2(coef)
         return self._proxy(coef, dist2), dist2
 
-    def _proxy_coefficients(self, ctx: DecisionContext, target: Target) -> _ProxyCoefficients:
-        c = decision_context_vector(ctx)
+    def _cf_term(self, ctx: DecisionContext, weights: np.ndarray) -> np.ndarray | None:
+        """The proxy's CF term of every catalog track, ``weights[-1]`` × the scaled ``cf_score`` (0 for a
+        track scoring neutral), float32 [n]; None without CF scores or with a zero weight."""
+        w_cf = float(weights[-1])
+        if ctx.cf_scores is None or w_cf == 0.0:
+            return None
+        rows, scores = ctx.cf_scores.informative()
+        j = FEATURE_INDEX["cf_score"]
+        scaled = (scores - FEATURE_OFFSETS[j]) / FEATURE_SCALES[j]
+        term = np.zeros(self.catalog.n, np.float32)
+        term[rows] = np.float32(w_cf) * scaled.astype(np.float32)
+        return term
+
+    def _proxy_coefficients(
+        self, ctx: DecisionContext, target: Target, weights: np.ndarray, cf_term: np.ndarray | None = None
+    ) -> _ProxyCoefficients:
         nd = len(DESCRIPTOR_COLUMNS)
-        w = self.ranker.preselect_weights[nd:] @ c  # dv, de, dist, dv², de², sim_liked, sim_skipped
+        w = weights[nd:]  # dv, de, dist, dv², de², sim_liked, sim_skipped (, cf: `cf_term`)
         tv, te = target.valence, target.energy
         s2 = 0.25 * 0.25
         taste_w = np.zeros(self.catalog.taste.shape[1], np.float64)
@@ -448,7 +596,7 @@ class Recommender:
         k = self._n_static
         coef = np.zeros((self._proxy_basis.shape[0], 2), np.float64)
         # column 0: the proxy without its distance term; column 1: squared distance to the target
-        coef[:k, 0] = c
+        coef[:k, 0] = weights[:nd]
         coef[k : k + 4, 0] = (
             w[0] / 0.25 - 2.0 * w[3] * tv / s2,
             w[1] / 0.25 - 2.0 * w[4] * te / s2,
@@ -462,6 +610,8 @@ class Recommender:
             distance=coef[:, 1].copy(),
             offset=np.float32(tv * tv + te * te),
             weight=np.float32(w[2] / 0.15),
+            extra=cf_term,
+            extra_size=0.0 if cf_term is None else float(np.abs(cf_term).max(initial=0.0)),
         )
 
     def _distance2(self, coef: _ProxyCoefficients, cols: np.ndarray | None = None) -> np.ndarray:
@@ -481,6 +631,8 @@ class Recommender:
         np.sqrt(term, out=term)
         np.multiply(coef.weight, term, out=term)
         proxy += term
+        if coef.extra is not None:
+            proxy += coef.extra if cols is None else coef.extra[cols]
         return proxy
 
     def _allowed(self, ctx: DecisionContext, within: Sequence[str] | None, count: int) -> np.ndarray:
@@ -530,15 +682,15 @@ class Recommender:
             position_target.append(distinct.setdefault(key, len(distinct)))
         unique_targets = [ctx.targets[position_target.index(j)] for j in range(len(distinct))]
         # later steps of an iso walk fill one queue slot each: a smaller shortlist does
-        shortlists = (
-            [np.flatnonzero(allowed)] * len(unique_targets)
-            if exhaustive
-            else self._shortlists(ctx, unique_targets, allowed)
-        )
+        calibration: _Calibration | None = None
+        if exhaustive:
+            shortlists = [np.flatnonzero(allowed)] * len(unique_targets)
+        else:
+            shortlists, calibration = self._candidates(ctx, unique_targets, allowed)
         scored: list[tuple[np.ndarray, np.ndarray]] = []
-        for cand, target in zip(shortlists, unique_targets, strict=True):
-            scores = self.ranker.score(assemble_features(self.catalog, ctx, cand, target))
-            scored.append((cand, scores))
+        for j, (cand, target) in enumerate(zip(shortlists, unique_targets, strict=True)):
+            # the calibration's scores are the first target's
+            scored.append((cand, self._score(ctx, cand, target, calibration if j == 0 else None)))
         picks_rows, pick_scores = self._rerank(ctx, scored, position_target, count)
         targets = tuple(ctx.targets[k] for k in range(len(picks_rows)))
         reasons = explain_queue(state, self.catalog, ctx, picks_rows, targets, at_s=at_s)
@@ -555,8 +707,12 @@ class Recommender:
         ctx = build_context(state, self.catalog, at_s=at_s, count=1, cf=self.cf)
         allowed = self._allowed(ctx, None, k)
         target = ctx.targets[0]
-        cand = np.flatnonzero(allowed) if exhaustive else self._preselect(ctx, target, allowed)
-        scores = self.ranker.score(assemble_features(self.catalog, ctx, cand, target))
+        if exhaustive:
+            cand, calibration = np.flatnonzero(allowed), None
+        else:
+            shortlists, calibration = self._candidates(ctx, [target], allowed)
+            cand = shortlists[0]
+        scores = self._score(ctx, cand, target, calibration)
         order = np.argsort(-scores, kind="stable")[:k]
         return [self.catalog.ids[int(cand[i])] for i in order]
 

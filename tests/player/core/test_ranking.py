@@ -293,11 +293,6 @@ def test_a_new_track_is_rankable_from_its_features_alone(ranker: OnnxRanker, tra
     assert r.picks[0].track.id == "brand-new" and np.isfinite(r.picks[0].score)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known regression of the schema-2 ranker (issue 10 open): after a single like none of the "
-    "first ten picks is similar enough to the liked track (cos >= 0.55) to be named for it",
-)
 def test_after_a_like_the_reason_names_it(rec: Recommender, tracks: list) -> None:
     """Once the listener liked a track, a similar pick says "like <title>, which you liked"."""
     state = _state()

@@ -32,7 +32,13 @@ from player.core.ranking import (
     tempo_step,
 )
 from player.core.ranking.context import _property_features
-from player.core.ranking.recommender import LATER_STEP_SHARE, TRANSITION_WEIGHT, kth_largest
+from player.core.ranking.recommender import (
+    CALIBRATION_ROWS,
+    CF_K,
+    LATER_STEP_SHARE,
+    TRANSITION_WEIGHT,
+    kth_largest,
+)
 
 T0 = 1_780_000_000.0
 LOCAL = datetime(2026, 3, 2, 19, 0, tzinfo=timezone(timedelta(hours=1)))
@@ -87,7 +93,11 @@ def _states(tracks: list, count: int, seed: int) -> list[tuple[ListenerState, fl
 
 
 def _straightforward_shortlists(
-    rec: Recommender, ctx: DecisionContext, targets: list[Target], allowed: np.ndarray
+    rec: Recommender,
+    ctx: DecisionContext,
+    targets: list[Target],
+    allowed: np.ndarray,
+    weights: np.ndarray | None = None,
 ) -> list[np.ndarray]:
     """Stage one the plain way: every row's proxy summed in order, the whole catalog partitioned."""
     n_allowed = int(allowed.sum())
@@ -98,7 +108,7 @@ def _straightforward_shortlists(
         if n_allowed <= k_proxy + k_near:
             out.append(np.flatnonzero(allowed))
             continue
-        proxy, dist2 = rec.proxy_scores(ctx, target)
+        proxy, dist2 = rec.proxy_scores(ctx, target, weights)
         proxy = np.where(allowed, proxy, -np.inf)
         dist2 = np.where(allowed, dist2, np.inf)
         top = np.argpartition(-proxy, k_proxy)[:k_proxy]
@@ -125,12 +135,63 @@ def test_shortlists_equal_summing_and_partitioning_every_row(rec: Recommender, t
         several += len(targets) > 1
         within = None if k % 4 else [cat.ids[i] for i in range(0, cat.n, 3)]
         allowed = rec._allowed(ctx, within, 10)
-        fast = rec._shortlists(ctx, targets, allowed)
-        plain = _straightforward_shortlists(rec, ctx, targets, allowed)
-        assert len(fast) == len(plain)
-        for got, want in zip(fast, plain, strict=True):
-            np.testing.assert_array_equal(got, want)
+        # the shipped weights, and those fitted to the decision
+        for weights in (None, rec._calibrate(ctx, targets[0], allowed).weights):
+            fast = rec._shortlists(ctx, targets, allowed, weights=weights)
+            plain = _straightforward_shortlists(rec, ctx, targets, allowed, weights)
+            assert len(fast) == len(plain)
+            for got, want in zip(fast, plain, strict=True):
+                np.testing.assert_array_equal(got, want)
     assert several >= 4
+
+
+def test_calibration_scores_are_those_of_scoring_the_shortlist(rec: Recommender, tracks: list) -> None:
+    """The calibration's rows are allowed, drawn again the same for the same decision, join the first
+    shortlist, and their scores (not computed twice) are exactly those of scoring the whole shortlist."""
+    cat = rec.catalog
+    drawn = []
+    for k, (state, at) in enumerate(_states(tracks, 8, seed=13)):
+        ctx = build_context(state, cat, at_s=at, count=10)
+        targets = _targets(ctx)
+        within = None if k % 2 else [cat.ids[i] for i in range(0, cat.n, 5)]
+        allowed = rec._allowed(ctx, within, 10)
+        shortlists, calibration = rec._candidates(ctx, targets, allowed)
+        assert calibration is not None
+        assert len(calibration.rows) == CALIBRATION_ROWS and allowed[calibration.rows].all()
+        np.testing.assert_array_equal(calibration.rows, rec._calibrate(ctx, targets[0], allowed).rows)
+        assert np.isin(calibration.rows, shortlists[0]).all()
+        reused = rec._score(ctx, shortlists[0], targets[0], calibration)
+        again = rec.ranker.score(assemble_features(cat, ctx, shortlists[0], targets[0]))
+        np.testing.assert_array_equal(reused, again)
+        drawn.append(frozenset(calibration.rows.tolist()))
+    assert len(set(drawn)) == len(drawn)  # another decision, another draw
+
+
+def test_calibrated_proxy_follows_the_ranker_closer_than_the_shipped_weights(
+    rec: Recommender, tracks: list
+) -> None:
+    """Over every allowed track (not only the rows it was fitted on), the proxy fitted to the decision
+    ranks tracks more like the ranker does than the shipped weights: higher rank correlation on average
+    and more of the ranker's top 10 inside the proxy's top PRESELECT_K."""
+    cat = rec.catalog
+    shipped, fitted, found_shipped, found_fitted = [], [], 0, 0
+    for state, at in _states(tracks, 10, seed=14):
+        ctx = build_context(state, cat, at_s=at, count=1)
+        target = ctx.targets[0]
+        rows = np.flatnonzero(rec._allowed(ctx, None, 10))
+        truth = rec.ranker.score(assemble_features(cat, ctx, rows, target))
+        best = set(np.argsort(-truth, kind="stable")[:10].tolist())
+        weights = rec._calibrate(ctx, target, rec._allowed(ctx, None, 10)).weights
+        for w, corr in ((None, shipped), (weights, fitted)):
+            proxy = rec.proxy_scores(ctx, target, w)[0][rows]
+            corr.append(np.corrcoef(np.argsort(np.argsort(proxy)), np.argsort(np.argsort(truth)))[0, 1])
+            kept = len(best & set(np.argsort(-proxy)[:PRESELECT_K].tolist()))
+            if w is None:
+                found_shipped += kept
+            else:
+                found_fitted += kept
+    assert np.mean(fitted) > np.mean(shipped) + 0.05
+    assert found_fitted > found_shipped
 
 
 def test_ties_for_the_last_place_are_resolved_as_the_whole_catalog_does(ranker: OnnxRanker) -> None:
@@ -270,6 +331,66 @@ def test_reranking_from_gathered_pools_picks_as_recomputing_does(rec: Recommende
         ]
         picks, _ = rec._rerank(ctx, scored, positions, 10)
         assert picks == _rerank_plain(rec, ctx, scored, positions)
+
+
+def _cf_model(ids: tuple[str, ...], seed: int) -> CfModel:
+    """A CF model knowing two thirds of ``ids`` (and one id not in the library), a quarter of them with
+    all-zero factors (tracks nobody played)."""
+    rng = np.random.default_rng(seed)
+    known = (*ids[: 2 * len(ids) // 3], "not-in-the-library")
+    items = rng.normal(0, 0.3, (len(known), 8)).astype(np.float32)
+    items[rng.random(len(known)) < 0.25] = 0.0
+    return CfModel(known, items, (), np.zeros((0, 8), np.float32), factors=8, regularization=2.0)
+
+
+def test_cf_informative_rows_are_the_only_ones_off_neutral(tracks: list) -> None:
+    """``informative()`` names every position whose score may differ from neutral (known, factors not all
+    zero), with the scores ``scorer[rows]`` gives; every other position scores exactly neutral."""
+    ids = tuple(t.id for t in tracks)
+    model = _cf_model(ids, 21)
+    for state, _ in _states(tracks, 6, seed=22):
+        scorer = model.stats_row_scores(state.track_stats, ids)
+        if scorer is None:
+            continue
+        rows, scores = scorer.informative()
+        everything = scorer[np.arange(len(ids))]
+        np.testing.assert_array_equal(scores, everything[rows])
+        rest = np.ones(len(ids), bool)
+        rest[rows] = False
+        assert np.all(everything[rest] == NEUTRAL_SCORE)
+        row_of = {t: i for i, t in enumerate(model.item_ids)}
+        expected = [
+            p for p, t in enumerate(ids) if t in row_of and np.any(model.item_factors[row_of[t]] != 0)
+        ]
+        np.testing.assert_array_equal(rows, expected)
+
+
+def test_shortlists_with_a_cf_term_equal_the_plain_computation(tracks: list, ranker: OnnxRanker) -> None:
+    """With CF scores the fitted proxy has a CF term (added last to every row): stage one still keeps
+    exactly the rows summing and partitioning every row keeps, and the first shortlist holds the
+    CF_K allowed tracks with the best CF scores."""
+    ids = tuple(t.id for t in tracks)
+    rec = Recommender(tracks, catalog_matrix(tracks), ranker, cf=_cf_model(ids, 23))
+    cat = rec.catalog
+    with_term = 0
+    for k, (state, at) in enumerate(_states(tracks, 10, seed=24)):
+        ctx = build_context(state, cat, at_s=at, count=10, cf=rec.cf)
+        targets = _targets(ctx)
+        within = None if k % 3 else [cat.ids[i] for i in range(0, cat.n, 2)]
+        allowed = rec._allowed(ctx, within, 10)
+        shortlists, calibration = rec._candidates(ctx, targets, allowed)
+        assert calibration is not None
+        if ctx.cf_scores is None:
+            continue
+        with_term += calibration.weights[-1] != 0.0
+        fast = rec._shortlists(ctx, targets, allowed, weights=calibration.weights)
+        plain = _straightforward_shortlists(rec, ctx, targets, allowed, calibration.weights)
+        for got, want in zip(fast, plain, strict=True):
+            np.testing.assert_array_equal(got, want)
+        cf = np.where(allowed, ctx.cf_scores[np.arange(cat.n)], -np.inf)
+        best = np.argsort(-cf, kind="stable")[:CF_K]
+        assert np.isin(best[cf[best] > cf[best[-1]]], shortlists[0]).all()
+    assert with_term >= 5
 
 
 def test_cf_scores_of_a_few_rows_equal_scoring_the_library(tracks: list) -> None:
