@@ -171,7 +171,7 @@ class _Calibration:
     """The tracks the ranker scored to fit a decision's pre-selection, and the fitted weights."""
 
     rows: np.ndarray
-    """Catalog rows, sorted, int64 [CALIBRATION_ROWS]."""
+    """Catalog rows, sorted, int64: CALIBRATION_ROWS at random and up to CF_K best by CF."""
     scores: np.ndarray
     """Their ranker scores for the decision's first target, float32."""
     weights: np.ndarray
@@ -272,7 +272,8 @@ class Recommender:
 
     def _calibrate(self, ctx: DecisionContext, target: Target, allowed: np.ndarray) -> _Calibration:
         """Score :data:`CALIBRATION_ROWS` allowed rows drawn at random (seeded by the decision's time, so
-        a decision is reproducible) and fit the proxy's term weights to their scores for ``target``.
+        a decision is reproducible) and the :data:`CF_K` best by CF (:meth:`_cf_best`), and fit the
+        proxy's term weights to their scores for ``target``.
 
         The fit is the shipped distillation's (``models.train.fit_preselect``) on one decision: terms
         and scores centred, the upper half of the scores weighted 1 and the rest 0.2 (the proxy must
@@ -280,7 +281,9 @@ class Recommender:
         Rows with a non-finite term or score are left out of the fit; a fit that is not finite falls
         back to the shipped weights.
         """
-        rows = self._calibration_rows(ctx, allowed)
+        # the best CF tracks are candidates anyway; scored here, they also show the fit what CF is
+        # worth (few random rows have a CF score other than neutral in a big library)
+        rows = np.union1d(self._calibration_rows(ctx, allowed), self._cf_best(ctx, allowed))
         features = assemble_features(self.catalog, ctx, rows, target)
         scores = self.ranker.score(features)
         prior = self.proxy_weights(ctx)
@@ -302,6 +305,18 @@ class Recommender:
             if np.isfinite(fitted).all():
                 weights = fitted
         return _Calibration(rows, scores, weights)
+
+    def _cf_best(self, ctx: DecisionContext, allowed: np.ndarray) -> np.ndarray:
+        """The :data:`CF_K` allowed rows with the best CF scores (fewer if fewer score other than
+        neutral; none without CF scores), int64."""
+        if ctx.cf_scores is None:
+            return np.zeros(0, np.int64)
+        rows, scores = ctx.cf_scores.informative()
+        keep = allowed[rows]
+        rows, scores = rows[keep], scores[keep]
+        if len(rows) > CF_K:
+            rows = rows[np.argpartition(-scores, CF_K - 1)[:CF_K]]
+        return rows
 
     def _calibration_rows(self, ctx: DecisionContext, allowed: np.ndarray) -> np.ndarray:
         """:data:`CALIBRATION_ROWS` allowed rows drawn at random without replacement (all of them if
@@ -334,15 +349,7 @@ class Recommender:
             return shortlists, None
         calibration = self._calibrate(ctx, targets[0], allowed)
         shortlists = self._shortlists(ctx, targets, allowed, weights=calibration.weights)
-        extra = [shortlists[0], calibration.rows]
-        if ctx.cf_scores is not None:
-            rows, scores = ctx.cf_scores.informative()
-            keep = allowed[rows]
-            rows, scores = rows[keep], scores[keep]
-            if len(rows) > CF_K:
-                rows = rows[np.argpartition(-scores, CF_K - 1)[:CF_K]]
-            extra.append(rows)
-        shortlists[0] = np.unique(np.concatenate(extra))
+        shortlists[0] = np.union1d(shortlists[0], calibration.rows)
         return shortlists, calibration
 
     def _score(
