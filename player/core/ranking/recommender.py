@@ -338,15 +338,13 @@ class Recommender:
         self, ctx: DecisionContext, targets: Sequence[Target], allowed: np.ndarray
     ) -> tuple[list[np.ndarray], _Calibration | None]:
         """The rows to score for each of ``targets`` (:meth:`_shortlists`) and, when the library is
-        pre-selected at all, the decision's calibration (:meth:`_calibrate`), whose rows join the first
-        target's shortlist (they are scored already), as do the :data:`CF_K` allowed tracks with the
-        best CF scores when the listener has them. With no more allowed tracks than that would score,
-        the first target scores them all."""
+        pre-selected at all, the decision's calibration (:meth:`_calibrate`), whose rows (the random
+        sample and the best CF tracks) join the first target's shortlist: they are scored already.
+        With no more allowed tracks than that would score, the first target scores them all (and the
+        later ones of an iso walk get their usual shortlists, with the shipped weights)."""
         if int(np.count_nonzero(allowed)) <= PRESELECT_K + NEAREST_K + CALIBRATION_ROWS + CF_K:
-            # as many rows as pre-selecting would score at most: score the allowed tracks whole
-            shortlists = self._shortlists(ctx, targets, allowed)
-            shortlists[0] = np.flatnonzero(allowed)
-            return shortlists, None
+            later = self._shortlists(ctx, targets[1:], allowed, first_share=LATER_STEP_SHARE)
+            return [np.flatnonzero(allowed), *later], None
         calibration = self._calibrate(ctx, targets[0], allowed)
         shortlists = self._shortlists(ctx, targets, allowed, weights=calibration.weights)
         shortlists[0] = np.union1d(shortlists[0], calibration.rows)
