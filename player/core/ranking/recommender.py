@@ -10,9 +10,10 @@ A decision (:meth:`Recommender.recommend`):
    :data:`PRESELECT_K` candidates plus the :data:`NEAREST_K` nearest to the target. The linear
    weights start from a distillation of the ranker fitted at training time and shipped in the
    model's metadata (``cadence.preselect``) and are fitted again to each decision: the ranker scores
-   :data:`CALIBRATION_ROWS` allowed tracks drawn at random, and a ridge regression pulled toward the
-   shipped weights fits the proxy to those scores (:meth:`Recommender._calibrate`; those tracks stay
-   candidates). One set of weights cannot follow the ranker across listeners and libraries: on the
+   :data:`CALIBRATION_ROWS` allowed tracks drawn at random (and the :data:`CF_K` best by the
+   listener's CF scores, when there are any), and a ridge regression pulled toward the shipped
+   weights fits the proxy to those scores, with a ``cf_score`` term (:meth:`Recommender._calibrate`;
+   those tracks stay candidates). One set of weights cannot follow the ranker across listeners and libraries: on the
    unit-test library the shipped proxy's correlation with the ranker was 0.05 in one state. The
    candidates are those of summing every track's score in a fixed float32 order; most tracks' scores
    are only estimated, within a bound of that sum (:meth:`Recommender._shortlists`).
