@@ -307,9 +307,8 @@ def test_after_a_like_the_reason_names_it(rec: Recommender, tracks: list) -> Non
 
 @pytest.mark.xfail(
     strict=True,
-    reason="known gap (issue 10 open): after 3 early skips the ranker's picks move away on musical "
-    "properties but not in taste-vector distance (schema-2 ranker 1.23 before and after; sim-20261207 "
-    "1.27 before, 1.20 after)",
+    reason="known gap (issue 10 open): after 3 early skips the ranker's picks do not move away in "
+    "taste-vector distance (schema-2 ranker 1.23 before and after; sim-20261207 1.27 before, 1.20 after)",
 )
 def test_three_early_skips_push_the_picks_away(rec: Recommender, tracks: list) -> None:
     """After 3 consecutive early skips the next picks sit farther (taste vectors) from those tracks."""
