@@ -456,19 +456,16 @@ class CfRowScores:
         vector: np.ndarray,
         rms: float,
         model_rows: np.ndarray,
-        informative: np.ndarray | None = None,
-        informative_factors: np.ndarray | None = None,
+        informative: np.ndarray,
+        informative_factors: np.ndarray,
     ) -> None:
         self._items64 = items64
         self._vector = vector
         self._rms = rms
         self._model_rows = model_rows
         """The model's row of each track id (−1 unknown), aligned with the ids the scorer was made for."""
-        if informative is None or informative_factors is None:
-            known = np.flatnonzero(model_rows >= 0)
-            informative = known[np.any(items64[model_rows[known]] != 0, axis=1)]
-            informative_factors = np.ascontiguousarray(items64[model_rows[informative]])
         self._informative = informative
+        """Positions whose factors are not all zero (:meth:`CfModel._mapped`)."""
         self._informative_factors = informative_factors
         """``items64`` at the informative positions' rows: their dot products without a gather."""
         self._informative_scores: np.ndarray | None = None
