@@ -53,7 +53,9 @@ from player.core.ranking import (
     Recommendation,
     assemble_features,
     build_context,
+    fit_proxy,
     preselect_design,
+    upper_half_weight,
 )
 from player.core.replay import apply_logged_event
 from player.core.session import TextMoodReader
@@ -403,16 +405,14 @@ def fit_preselect(
     # centre per query: only differences within a decision matter; weight the upper half of each
     # query most, since the proxy must order the good candidates, not just separate them from bad
     bounds = np.concatenate([[0], np.cumsum(groups)])
-    weight = np.full(len(score), 0.2)
+    weight = np.empty(len(score))
     for lo, hi in itertools.pairwise(bounds):
         terms[lo:hi] -= terms[lo:hi].mean(axis=0)
         score[lo:hi] -= score[lo:hi].mean()
-        weight[lo:hi][score[lo:hi] >= np.median(score[lo:hi])] = 1.0
+        weight[lo:hi] = upper_half_weight(score[lo:hi])
     # interactions: column (i, j) = term i × context j (context is constant within a query)
     a = (terms[:, :, None] * context[:, None, :]).reshape(len(terms), -1)
-    aw = a * weight[:, None]
-    w = np.linalg.solve(aw.T @ a + ridge * np.eye(a.shape[1]), aw.T @ score)
-    w = w.reshape(len(PRESELECT_TERMS), len(PRESELECT_CONTEXT))
+    w = fit_proxy(a, score, weight, ridge=ridge).reshape(len(PRESELECT_TERMS), len(PRESELECT_CONTEXT))
     return {name: [float(v) for v in row] for name, row in zip(PRESELECT_TERMS, w, strict=True)}
 
 

@@ -22,9 +22,11 @@ from player.core.ranking.context import (
     RowScores,
     assemble_features,
     build_context,
+    fit_proxy,
     key_step,
     preselect_design,
     tempo_step,
+    upper_half_weight,
 )
 from player.core.ranking.reasons import explain_queue
 from player.core.ranking.recommender import (
@@ -72,8 +74,10 @@ __all__ = [
     "build_context",
     "default_ranker_path",
     "explain_queue",
+    "fit_proxy",
     "key_step",
     "preselect_design",
     "shipped_ranker_path",
     "tempo_step",
+    "upper_half_weight",
 ]

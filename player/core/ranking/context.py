@@ -45,9 +45,11 @@ __all__ = [
     "circle_of_fifths",
     "decision_context_vector",
     "fifths_step",
+    "fit_proxy",
     "key_step",
     "preselect_design",
     "tempo_step",
+    "upper_half_weight",
 ]
 
 REPEAT_WINDOW_TRACKS = 25
@@ -567,6 +569,32 @@ def preselect_design(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     context = [np.ones(len(features), np.float32)]
     context += [features[:, FEATURE_INDEX[name]] for name in PRESELECT_CONTEXT[1:]]
     return np.column_stack(cols).astype(np.float32), np.column_stack(context).astype(np.float32)
+
+
+def upper_half_weight(scores: np.ndarray) -> np.ndarray:
+    """Row weights of one decision's rows in the pre-selection's fit: 1 for a score at or above the
+    decision's median, 0.2 below (the proxy must order the good candidates, not only separate them
+    from the bad), float64."""
+    return np.where(scores >= np.median(scores), 1.0, 0.2)
+
+
+def fit_proxy(
+    design: np.ndarray,
+    scores: np.ndarray,
+    weight: np.ndarray,
+    *,
+    ridge: float,
+    prior: np.ndarray | None = None,
+) -> np.ndarray:
+    """The pre-selection's distillation, shared by training (``models.train.fit_preselect``, over many
+    decisions) and serving (``Recommender._calibrate``, one decision): a weighted ridge regression of
+    ``scores`` on the ``design`` columns (both centred per decision by the caller), pulled toward
+    ``prior`` (toward 0 when None). Returns float64 [design columns]."""
+    weighted = design * weight[:, None]
+    rhs = weighted.T @ scores
+    if prior is not None:
+        rhs = rhs + ridge * prior
+    return np.asarray(np.linalg.solve(weighted.T @ design + ridge * np.eye(design.shape[1]), rhs))
 
 
 def decision_context_vector(ctx: DecisionContext) -> np.ndarray:

@@ -48,8 +48,10 @@ from player.core.ranking.context import (
     circle_of_fifths,
     decision_context_vector,
     fifths_step,
+    fit_proxy,
     preselect_design,
     tempo_step,
+    upper_half_weight,
 )
 from player.core.ranking.reasons import explain_queue
 from player.core.ranking.schema import DESCRIPTOR_COLUMNS, FEATURE_INDEX, FEATURE_OFFSETS, FEATURE_SCALES
@@ -297,12 +299,7 @@ class Recommender:
             terms, y = terms[ok], y[ok]
             terms -= terms.mean(axis=0)
             y -= y.mean()
-            row_weight = np.where(y >= np.median(y), 1.0, 0.2)
-            weighted = terms * row_weight[:, None]
-            fitted = np.linalg.solve(
-                weighted.T @ terms + CALIBRATION_RIDGE * np.eye(len(prior)),
-                weighted.T @ y + CALIBRATION_RIDGE * prior,
-            )
+            fitted = fit_proxy(terms, y, upper_half_weight(y), ridge=CALIBRATION_RIDGE, prior=prior)
             if np.isfinite(fitted).all():
                 weights = fitted
         return _Calibration(rows, scores, weights)
