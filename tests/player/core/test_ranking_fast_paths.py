@@ -167,6 +167,23 @@ def test_calibration_scores_are_those_of_scoring_the_shortlist(rec: Recommender,
     assert len(set(drawn)) == len(drawn)  # another decision, another draw
 
 
+def test_a_library_no_bigger_than_pre_selection_would_score_is_scored_whole(ranker: OnnxRanker) -> None:
+    """Up to PRESELECT_K + NEAREST_K + CALIBRATION_ROWS + CF_K allowed tracks (as many as pre-selecting
+    would score at most), the first target's candidates are every allowed track, with no calibration;
+    one more and the decision is calibrated."""
+    limit = PRESELECT_K + NEAREST_K + CALIBRATION_ROWS + CF_K
+    for n, calibrated in ((limit, False), (limit + 1, True)):
+        library = synthetic_catalog(n, seed=15)
+        rec = Recommender(library, catalog_matrix(library), ranker)
+        for state, at in _states(library, 3, seed=16):
+            ctx = build_context(state, rec.catalog, at_s=at, count=10)
+            allowed = np.ones(rec.catalog.n, bool)  # the whole library
+            shortlists, calibration = rec._candidates(ctx, _targets(ctx), allowed)
+            assert (calibration is not None) == calibrated
+            if not calibrated:
+                np.testing.assert_array_equal(shortlists[0], np.arange(n))
+
+
 def test_calibrated_proxy_follows_the_ranker_closer_than_the_shipped_weights(
     rec: Recommender, tracks: list
 ) -> None:
