@@ -75,8 +75,17 @@ def _mood_following(report: dict[str, Any]) -> list[str]:
         return ["Not run."]
     keys = ("checks", "top5_distance", "top5_in_band", "requests", "direction_agreement", "direction_change")
     rows = ["| policy | " + " | ".join(keys) + " |", "|" + "---|" * (len(keys) + 1)]
-    for name in ("ranker", "nearest"):
-        rows.append(f"| {name} | " + " | ".join(_fmt(mf[name].get(k, "")) for k in keys) + " |")
+    for name in ("ranker", "nearest", "distance_in_queue"):
+        if name in mf:
+            rows.append(f"| {name} | " + " | ".join(_fmt(mf[name].get(k, "")) for k in keys) + " |")
+    if "distance_in_queue" in mf:
+        rows += [
+            "",
+            "`distance_in_queue` is Cadence's own queue (pre-selection, variety, transitions, artist "
+            "spacing) with closeness to the target as its only relevance: its distance less "
+            "nearest-neighbour's is what the queue's rules cost, the ranker's less its own is what the "
+            "ranker's preferences cost.",
+        ]
     return rows
 
 

@@ -324,12 +324,14 @@ def _table(report: dict[str, Any]) -> str:
     if mf is not None:
         lines += ["", "mood following (scripted sentences through the real mood reader and session core)"]
         lines.append(
-            f"  {'policy':<11}{'top5_distance':>16}{'top5_in_band':>16}{'direction_agree':>16}{'direction_change':>17}"
+            f"  {'policy':<18}{'top5_distance':>16}{'top5_in_band':>16}{'direction_agree':>16}{'direction_change':>17}"
         )
-        for name in ("ranker", "nearest"):
+        for name in ("ranker", "nearest", "distance_in_queue"):
+            if name not in mf:
+                continue
             m = mf[name]
             lines.append(
-                f"  {name:<11}{m['top5_distance']:>16}{m['top5_in_band']:>16}"
+                f"  {name:<18}{m['top5_distance']:>16}{m['top5_in_band']:>16}"
                 f"{m['direction_agreement']:>16}{m['direction_change']:>17}"
             )
     lines += ["", "targets"]

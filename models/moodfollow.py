@@ -9,7 +9,11 @@ valence and/or energy; an axis the sentence says nothing about is left free) and
 not from the mood reader's word lists.
 
 Scores, over all checks of all scripts, for the ranker and for plain nearest-neighbour
-(:class:`models.baselines.NearestRecommender`) in the same session core:
+(:class:`models.baselines.NearestRecommender`) in the same session core, and for a reference that
+separates what the queue's variety costs from what the ranker's preferences cost:
+``distance_in_queue``, the serving recommender with closeness to the target as its only relevance
+(:class:`TargetDistanceScorer` in place of the ranker; the same pre-selection, variety, transition
+and artist-spacing rules as the ranker's queue):
 
 - ``top5_distance``: mean distance of the top five tracks' designed (valence, energy) to the band's
   centre, over the band's constrained axes.
@@ -31,9 +35,20 @@ from models.baselines import NearestRecommender
 from models.catalogs import TruthLibrary
 from models.driver import SessionPlayer
 from models.simulate import TruthCatalog
+from player.core.ranking import PRESELECT_CONTEXT, PRESELECT_TERMS, OnnxRanker, Recommender
+from player.core.ranking.schema import FEATURE_INDEX, FEATURE_OFFSETS, FEATURE_SCALES
 from player.core.session import RecommenderLike, TextMoodReader
 
-__all__ = ["SCRIPTS", "Band", "Listen", "Say", "Script", "mood_following", "run_script"]
+__all__ = [
+    "SCRIPTS",
+    "Band",
+    "Listen",
+    "Say",
+    "Script",
+    "TargetDistanceScorer",
+    "mood_following",
+    "run_script",
+]
 
 Axis = Literal["valence", "energy"]
 
@@ -238,15 +253,41 @@ def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+class TargetDistanceScorer(OnnxRanker):
+    """A scorer for :class:`~player.core.ranking.Recommender` whose score is minus the distance to
+    the target on the valence/energy plane (the ``target_distance`` feature): no model, no session."""
+
+    _column = FEATURE_INDEX["target_distance"]
+
+    def __init__(self) -> None:  # no ONNX session to wrap: the score is computed here
+        self.metadata = {"cadence.model_version": "target-distance"}
+        self.path = None
+        self.model_version = "target-distance"
+        weights = np.zeros((len(PRESELECT_TERMS), len(PRESELECT_CONTEXT)), np.float64)
+        weights[PRESELECT_TERMS.index("target_distance"), PRESELECT_CONTEXT.index("bias")] = -1.0
+        self.preselect_weights = weights
+
+    def score(self, features: np.ndarray) -> np.ndarray:
+        j = self._column
+        distance = features[:, j] * FEATURE_SCALES[j] + FEATURE_OFFSETS[j]
+        return np.asarray(-distance, np.float32)
+
+
 def mood_following(
     lib: TruthLibrary,
     ranker: RecommenderLike,
     reader: TextMoodReader,
     scripts: tuple[Script, ...] = SCRIPTS,
 ) -> dict[str, Any]:
-    """Every script for the ranker and for nearest-neighbour; summaries and per-script checks."""
+    """Every script for the ranker, nearest-neighbour and the ``distance_in_queue`` reference;
+    summaries and per-script checks."""
     out: dict[str, Any] = {}
-    for name, rec in (("ranker", ranker), ("nearest", NearestRecommender(lib.tracks, lib.matrix))):
+    policies: tuple[tuple[str, RecommenderLike], ...] = (
+        ("ranker", ranker),
+        ("nearest", NearestRecommender(lib.tracks, lib.matrix)),
+        ("distance_in_queue", Recommender(lib.tracks, lib.matrix, TargetDistanceScorer())),
+    )
+    for name, rec in policies:
         runs = [run_script(s, lib, rec, reader) for s in scripts]
         out[name] = {**_summary(runs), "scripts": runs}
     return out

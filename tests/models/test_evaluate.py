@@ -16,10 +16,19 @@ from models.baselines import NearestRecommender
 from models.catalogs import EVAL_SEED, TruthLibrary
 from models.driver import SessionPlayer
 from models.evaluate import BASELINES, METRICS, EvalConfig, _targets, evaluate, gini, ndcg_at_k
+from models.moodfollow import TargetDistanceScorer
 from models.simulate import FAMILIES, HELDOUT_FAMILY, MoodPoint, Utterance, draw_listeners, run_listener
 from mood.types import MoodEstimate
 from player.cli import main
-from player.core.ranking import OnnxRanker, shipped_ranker_path
+from player.core.listener import ListenerState
+from player.core.ranking import (
+    PRESELECT_TERMS,
+    OnnxRanker,
+    Recommender,
+    assemble_features,
+    build_context,
+    shipped_ranker_path,
+)
 
 
 def test_gini_extremes() -> None:
@@ -87,6 +96,27 @@ def test_policies_run_in_the_session_core(demo_lib: TruthLibrary) -> None:
     assert kinds.count("started") == 10
 
 
+@pytest.mark.integration
+def test_target_distance_scorer_is_nearest_inside_the_queue(demo_lib: TruthLibrary) -> None:
+    """The mood-following reference scores a row by minus its distance to the target, so Cadence's
+    queue built on it opens with the nearest track; its pre-selection leans on the distance alone."""
+    scorer = TargetDistanceScorer()
+    rec = Recommender(demo_lib.tracks, demo_lib.matrix, scorer)
+    cat = rec.catalog
+    for hour in (7, 15, 23):
+        at = datetime(2026, 3, 4, hour, tzinfo=UTC)
+        state = ListenerState("ref", local_time=at, at_s=at.timestamp())
+        ctx = build_context(state, cat, at_s=at.timestamp(), count=5)
+        target = ctx.targets[0]
+        distance = np.hypot(cat.valence - target.valence, cat.energy - target.energy)
+        rows = np.arange(cat.n)
+        assert scorer.score(assemble_features(cat, ctx, rows, target)) == pytest.approx(-distance, abs=1e-5)
+        picks = rec.recommend(state, count=5, at_s=at.timestamp()).picks
+        assert cat.row[str(picks[0].track.id)] == int(np.argmin(distance))
+    terms = dict(zip(PRESELECT_TERMS, scorer.preselect_weights.sum(axis=1), strict=True))
+    assert terms.pop("target_distance") < 0 and not any(terms.values())
+
+
 @pytest.fixture(scope="module")
 def small_report(demo_lib: TruthLibrary) -> dict[str, Any]:
     from mood.analyzer import MoodAnalyzer
@@ -98,7 +128,8 @@ def small_report(demo_lib: TruthLibrary) -> dict[str, Any]:
 @pytest.mark.integration
 def test_report_shape(small_report: dict[str, Any]) -> None:
     """Per family the ranker and every baseline with every metric, the held-out family marked, the
-    mood-following summaries for ranker and nearest-neighbour, the targets, the configuration."""
+    mood-following summaries for ranker, nearest-neighbour and the distance-in-queue reference, the
+    targets, the configuration."""
     report = small_report
     assert set(report) >= {"held_out_family", "families", "mood_following", "targets", "config"}
     assert report["held_out_family"] == HELDOUT_FAMILY
@@ -113,7 +144,8 @@ def test_report_shape(small_report: dict[str, Any]) -> None:
             # knowing the listener's hidden state skips less than any policy's expected rate
             assert metrics["oracle_skip_rate"] < metrics["expected_skip_rate"], family
         assert entry["best_baseline"] in BASELINES
-    for name in ("ranker", "nearest"):
+    assert set(report["mood_following"]) == {"ranker", "nearest", "distance_in_queue"}
+    for name in ("ranker", "nearest", "distance_in_queue"):
         summary = report["mood_following"][name]
         assert summary["checks"] > 10 and summary["requests"] >= 3
         assert 0.0 <= summary["top5_in_band"] <= 1.0 and 0.0 <= summary["direction_agreement"] <= 1.0
@@ -129,7 +161,7 @@ def test_report_shape(small_report: dict[str, Any]) -> None:
 @pytest.mark.integration
 def test_mood_following_scores_against_truth(small_report: dict[str, Any], demo_lib: TruthLibrary) -> None:
     """Each check's distance and band share are recomputed from the designed values of its top five."""
-    for name in ("ranker", "nearest"):
+    for name in ("ranker", "nearest", "distance_in_queue"):
         for script in small_report["mood_following"][name]["scripts"]:
             for check in script["checks"]:
                 if "band" not in check:
