@@ -35,7 +35,7 @@ from models.baselines import NearestRecommender
 from models.catalogs import TruthLibrary
 from models.driver import SessionPlayer
 from models.simulate import TruthCatalog
-from player.core.ranking import PRESELECT_CONTEXT, PRESELECT_TERMS, OnnxRanker, Recommender
+from player.core.ranking import PRESELECT_CONTEXT, PRESELECT_TERMS, Recommender
 from player.core.ranking.schema import FEATURE_INDEX, FEATURE_OFFSETS, FEATURE_SCALES
 from player.core.session import RecommenderLike, TextMoodReader
 
@@ -253,16 +253,14 @@ def _summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-class TargetDistanceScorer(OnnxRanker):
-    """A scorer for :class:`~player.core.ranking.Recommender` whose score is minus the distance to
-    the target on the valence/energy plane (the ``target_distance`` feature): no model, no session."""
+class TargetDistanceScorer:
+    """A :class:`~player.core.ranking.Scorer` for :class:`~player.core.ranking.Recommender` whose score
+    is minus the distance to the target on the valence/energy plane (the ``target_distance``
+    feature): no model."""
 
     _column = FEATURE_INDEX["target_distance"]
 
-    def __init__(self) -> None:  # no ONNX session to wrap: the score is computed here
-        self.metadata = {"cadence.model_version": "target-distance"}
-        self.path = None
-        self.model_version = "target-distance"
+    def __init__(self) -> None:
         weights = np.zeros((len(PRESELECT_TERMS), len(PRESELECT_CONTEXT)), np.float64)
         weights[PRESELECT_TERMS.index("target_distance"), PRESELECT_CONTEXT.index("bias")] = -1.0
         self.preselect_weights = weights

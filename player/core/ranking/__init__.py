@@ -47,7 +47,7 @@ from player.core.ranking.schema import (
     SCHEMA_VERSION,
     FeatureSpec,
 )
-from player.core.ranking.scorer import OnnxRanker, default_ranker_path, shipped_ranker_path
+from player.core.ranking.scorer import OnnxRanker, Scorer, default_ranker_path, shipped_ranker_path
 
 __all__ = [
     "DESCRIPTOR_COLUMNS",
@@ -70,6 +70,7 @@ __all__ = [
     "Recommendation",
     "Recommender",
     "RowScores",
+    "Scorer",
     "assemble_features",
     "build_context",
     "default_ranker_path",

@@ -20,8 +20,8 @@ A decision (:meth:`Recommender.recommend`):
 3. **Scoring** — the full feature rows of the candidates go through the ONNX ranker
    (:class:`~player.core.ranking.scorer.OnnxRanker`).
 4. **Re-ranking** — greedily fills the queue: nothing played recently, never the same artist twice in
-   a row, maximal marginal relevance on the timbre vector (Carbonell & Goldstein, 1998) and a cost for
-   abrupt tempo/key changes between neighbours.
+   a row, maximal marginal relevance on the taste vector (timbre and mood descriptors; Carbonell &
+   Goldstein, 1998) and a cost for abrupt tempo/key changes between neighbours.
 5. **Reasons** — one per pick, true of it and naming its evidence, varied within the queue
    (:func:`~player.core.ranking.reasons.explain_queue`).
 
@@ -55,7 +55,7 @@ from player.core.ranking.context import (
 )
 from player.core.ranking.reasons import explain_queue
 from player.core.ranking.schema import DESCRIPTOR_COLUMNS, FEATURE_INDEX, FEATURE_OFFSETS, FEATURE_SCALES
-from player.core.ranking.scorer import OnnxRanker
+from player.core.ranking.scorer import Scorer
 from player.core.track import Track
 
 __all__ = [
@@ -206,12 +206,12 @@ class Recommender:
     Args:
         tracks: the library's track records (any order).
         matrix: the library's float32 feature matrix (``LibraryStore.feature_matrix()``).
-        ranker: a loaded :class:`OnnxRanker`.
+        ranker: what scores the candidates: a loaded :class:`OnnxRanker` (any :class:`Scorer`).
         cf: the server's collaborative-filtering model (the ``cf_score`` feature), if any.
     """
 
     def __init__(
-        self, tracks: Sequence[Track], matrix: MatrixLike, ranker: OnnxRanker, *, cf: CfSource | None = None
+        self, tracks: Sequence[Track], matrix: MatrixLike, ranker: Scorer, *, cf: CfSource | None = None
     ) -> None:
         self.catalog = Catalog(tracks, matrix)
         self.ranker = ranker

@@ -13,7 +13,7 @@ import importlib.resources
 import json
 import logging
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Protocol, Self
 
 import numpy as np
 
@@ -23,7 +23,7 @@ from player.errors import ModelCorruptError, ModelMissingError, SchemaMismatchEr
 if TYPE_CHECKING:
     from player.settings import Settings
 
-__all__ = ["OnnxRanker", "default_ranker_path", "shipped_ranker_path"]
+__all__ = ["OnnxRanker", "Scorer", "default_ranker_path", "shipped_ranker_path"]
 
 logger = logging.getLogger(__name__)
 
@@ -34,6 +34,17 @@ _DEFAULT_PRESELECT: dict[str, float] = {
     "sim_liked_mean": 0.3,
     "sim_skipped_mean": -0.3,
 }
+
+
+class Scorer(Protocol):
+    """What :class:`~player.core.ranking.Recommender` reads of its scorer (:class:`OnnxRanker` is one)."""
+
+    preselect_weights: np.ndarray
+    """[len(PRESELECT_TERMS), len(PRESELECT_CONTEXT)]: term weight = row @ decision context."""
+
+    def score(self, features: np.ndarray) -> np.ndarray:
+        """Scores of feature rows [n, len(FEATURES)] (higher is better), float32 [n]."""
+        ...
 
 
 class OnnxRanker:
