@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from models.evaluate import METRICS
+from models.moodfollow import POLICIES
 from models.simulate import HELDOUT_FAMILY
 from player.core.ranking import FEATURES, PROPERTIES, SCHEMA_VERSION
 
@@ -75,7 +76,7 @@ def _mood_following(report: dict[str, Any]) -> list[str]:
         return ["Not run."]
     keys = ("checks", "top5_distance", "top5_in_band", "requests", "direction_agreement", "direction_change")
     rows = ["| policy | " + " | ".join(keys) + " |", "|" + "---|" * (len(keys) + 1)]
-    for name in ("ranker", "nearest", "distance_in_queue"):
+    for name in POLICIES:
         if name in mf:
             rows.append(f"| {name} | " + " | ".join(_fmt(mf[name].get(k, "")) for k in keys) + " |")
     if "distance_in_queue" in mf:

@@ -39,6 +39,7 @@ import numpy as np
 
 from models.catalogs import EVAL_COUNT, EVAL_SEED, TruthLibrary, demo_truth_library
 from models.evaluate import BASELINES, METRICS, EvalConfig, evaluate, family_metrics, ndcg_at_k
+from models.moodfollow import POLICIES
 from models.simulate import TRAIN_FAMILIES, catalog_matrix, synthetic_catalog, truth_from_tracks
 from models.train import (
     HOUSEHOLD_SEEDS,
@@ -326,7 +327,7 @@ def _table(report: dict[str, Any]) -> str:
         lines.append(
             f"  {'policy':<18}{'top5_distance':>16}{'top5_in_band':>16}{'direction_agree':>16}{'direction_change':>17}"
         )
-        for name in ("ranker", "nearest", "distance_in_queue"):
+        for name in POLICIES:
             if name not in mf:
                 continue
             m = mf[name]

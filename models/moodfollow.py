@@ -40,6 +40,7 @@ from player.core.ranking.schema import FEATURE_INDEX, FEATURE_OFFSETS, FEATURE_S
 from player.core.session import RecommenderLike, TextMoodReader
 
 __all__ = [
+    "POLICIES",
     "SCRIPTS",
     "Band",
     "Listen",
@@ -51,6 +52,9 @@ __all__ = [
 ]
 
 Axis = Literal["valence", "energy"]
+
+POLICIES: tuple[str, ...] = ("ranker", "nearest", "distance_in_queue")
+"""The policies :func:`mood_following` reports, in its order."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,12 +284,13 @@ def mood_following(
     """Every script for the ranker, nearest-neighbour and the ``distance_in_queue`` reference;
     summaries and per-script checks."""
     out: dict[str, Any] = {}
-    policies: tuple[tuple[str, RecommenderLike], ...] = (
-        ("ranker", ranker),
-        ("nearest", NearestRecommender(lib.tracks, lib.matrix)),
-        ("distance_in_queue", Recommender(lib.tracks, lib.matrix, TargetDistanceScorer())),
-    )
-    for name, rec in policies:
+    policies: dict[str, RecommenderLike] = {
+        "ranker": ranker,
+        "nearest": NearestRecommender(lib.tracks, lib.matrix),
+        "distance_in_queue": Recommender(lib.tracks, lib.matrix, TargetDistanceScorer()),
+    }
+    for name in POLICIES:
+        rec = policies[name]
         runs = [run_script(s, lib, rec, reader) for s in scripts]
         out[name] = {**_summary(runs), "scripts": runs}
     return out
