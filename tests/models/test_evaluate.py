@@ -16,7 +16,7 @@ from models.baselines import NearestRecommender
 from models.catalogs import EVAL_SEED, TruthLibrary
 from models.driver import SessionPlayer
 from models.evaluate import BASELINES, METRICS, EvalConfig, _targets, evaluate, gini, ndcg_at_k
-from models.moodfollow import TargetDistanceScorer
+from models.moodfollow import POLICIES, TargetDistanceScorer
 from models.simulate import FAMILIES, HELDOUT_FAMILY, MoodPoint, Utterance, draw_listeners, run_listener
 from mood.types import MoodEstimate
 from player.cli import main
@@ -195,6 +195,8 @@ def test_cadence_eval_json_and_table(tmp_path: Path, capsys: pytest.CaptureFixtu
     table = capsys.readouterr().out
     assert table.startswith(f"catalog: demo-s{EVAL_SEED}-n30 (30 tracks")
     assert f"family {HELDOUT_FAMILY} (held out" in table and "mood following" in table and "targets" in table
+    mood_rows = table.split("mood following", 1)[1].split("targets", 1)[0]
+    assert all(f"\n  {policy} " in mood_rows for policy in POLICIES)
 
 
 @pytest.mark.slow
