@@ -34,7 +34,15 @@ TIERS = ("unit", "integration", "slow")
 """The markers that name a test's tier; a test without ``integration`` or ``slow`` is ``unit``."""
 
 NOT_UNIT_FIXTURES = frozenset(
-    {"demo_catalog", "demo_home", "mood_analyzer", "postgres_cluster", "postgres_url"}
+    {
+        "demo_catalog",
+        "demo_home",
+        "mood_analyzer",
+        "postgres_cluster",
+        "postgres_url",
+        "ray_catalog",
+        "ray_local_reference",
+    }
 )
 """Fixtures a unit test may not use, directly or through another fixture: they synthesize and scan
 the demo library (tens of seconds), load the real Whisper weights or start a PostgreSQL server."""
