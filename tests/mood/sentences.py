@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["FRESH", "SENTENCES", "LabelledSentence"]
+__all__ = ["FRESH", "FRESH_2", "SENTENCES", "LabelledSentence"]
 
 ValenceMark = Literal["+", "-", "0", "?"]
 EnergyMark = Literal["^", "v", "0", "?"]
@@ -504,4 +504,74 @@ FRESH: tuple[LabelledSentence, ...] = tuple(
     )
 )
 """Sentences written after the model was frozen and measured once before any change to it; the
+figures of that first run are in docs/mood.md."""
+
+FRESH_2: tuple[LabelledSentence, ...] = tuple(
+    _group(
+        "fresh",
+        [
+            ("Ugh, today was exhausting, I can barely keep my eyes open", "-", "v", ""),
+            ("I'm buzzing, just got the job!", "+", "^", ""),
+            ("Honestly I'm furious with my landlord", "-", "^", ""),
+            ("Feeling pretty mellow and content this evening", "+", "v", ""),
+            ("I'm anxious about my exam tomorrow", "-", "^", ""),
+            ("I'm so relaxed after that massage", "+", "v", ""),
+            ("I've been stressed all week", "-", "^", ""),
+            ("I studied for hours and I'm fried", "-", "v", ""),
+            ("I'm bored", "-", "?", ""),
+            ("My dog died this morning", "-", "?", ""),
+            ("not feeling great, kind of blah", "-", "?", ""),
+            ("I'm in love!", "+", "?", ""),
+            ("Everything is fine I guess", "?", "0", ""),
+            ("I'm exhausted", "?", "v", ""),
+            ("I feel great today", "+", "0", ""),
+            ("It's been a calm, quiet day", "?", "v", ""),
+            ("I was dancing all night", "?", "^", ""),
+            ("My workout was brutal", "?", "?", ""),
+            ("I'm so sleepy", "?", "v", ""),
+            ("The party last night was amazing", "+", "?", ""),
+            ("Life is good", "+", "0", ""),
+            ("Feeling low", "-", "?", ""),
+            ("I'm cheerful today", "+", "?", ""),
+            ("Everything feels calm now", "?", "v", ""),
+            ("I'm wide awake", "?", "^", ""),
+            ("This song makes me happy", "+", "0", "like"),
+            ("Could you put on something to help me focus?", "0", "0", "focus"),
+            ("Play me some upbeat stuff", "0", "0", "energize"),
+            ("We're having people over, let's get this party started", "?", "?", "party"),
+            ("Turn it down a notch, it's too much", "?", "?", "calmer"),
+            ("I could really use something cheerful right now", "?", "0", "cheer_up"),
+            ("Give me something heavier", "0", "0", "energize"),
+            ("I could definitely use some chill music", "0", "0", "calmer"),
+            ("Would love something upbeat", "0", "0", "energize"),
+            ("Anything relaxing?", "0", "0", "calmer"),
+            ("Something to dance to", "0", "0", "party"),
+            ("Maybe some mellow tunes?", "0", "0", "calmer"),
+            ("Let's hear something happier", "0", "0", "cheer_up"),
+            ("I'd appreciate something quieter", "0", "0", "calmer"),
+            ("Could I have something more energetic", "0", "0", "energize"),
+            ("Mind playing something calm?", "0", "0", "calmer"),
+            ("Can we go a bit slower", "0", "0", "calmer"),
+            ("Please, something to cheer me up", "?", "0", "cheer_up"),
+            ("Help me relax", "0", "0", "calmer"),
+            ("Got anything for a workout?", "0", "0", "workout"),
+            ("Music for studying please", "0", "0", "focus"),
+            ("I want to dance", "0", "0", "party"),
+            ("Need to focus, something instrumental", "0", "0", "focus"),
+            ("Lower the energy a bit", "0", "0", "calmer"),
+            ("Less intense please", "0", "0", "calmer"),
+            ("More upbeat", "0", "0", "energize"),
+            ("Pump it up!", "0", "0", "energize"),
+            ("Turn up the energy", "0", "0", "energize"),
+            ("Something for sleeping", "0", "0", "sleep"),
+            ("I'm trying to sleep, keep it gentle", "0", "0", "sleep calmer"),
+            ("Help me get going this morning", "0", "0", "energize"),
+            ("Make it livelier", "0", "0", "energize"),
+            ("I wanna party", "0", "0", "party"),
+            ("Let's get pumped", "0", "0", "energize"),
+        ],
+    )
+)
+"""A second set written after the first fresh round's fixes (session 13: everyday phrasing of
+requests and states, labelled before the reader saw them) and measured once before any change; the
 figures of that first run are in docs/mood.md."""
