@@ -91,7 +91,10 @@ _IMPERATIVE = (
 )
 _SUBJECT_I = r"(?:i|we)"
 _SUBJECT_I_AM = r"(?:i'm|im|i am|we're|we are)"
-_DEGREE = r"(?:really|just|kinda|kind of|sort of|badly|still|so|actually|honestly)"
+_DEGREE = (
+    r"(?:really|just|kinda|kind of|sort of|badly|still|so|actually|honestly|definitely|totally|seriously"
+    r"|desperately)"
+)
 
 REQUEST_FRAMES: tuple[str, ...] = (
     rf"{_LEAD}{_IMPERATIVE}\b",
@@ -99,9 +102,13 @@ REQUEST_FRAMES: tuple[str, ...] = (
     r"\b(?:can|could|would|will)\s+(?:you|u|ya|we)\b",
     r"\b(?:can|could|may)\s+(?:i|we)\s+(?:get|have|hear)\b",
     # "I just want to sleep all day" vents; "I just want something calm" still asks
-    rf"\b{_SUBJECT_I}\s+(?!just\s+(?:want|wanna)\s+to\b)(?:{_DEGREE}\s+)*(?:want|wanna|need|could use"
-    r"|could do with|prefer|feel like|fancy|crave)\b",
-    r"\b(?:i'd|id|i would|we'd|we would)\s+(?:really\s+)?(?:like|love|prefer|rather)\b",
+    rf"\b{_SUBJECT_I}\s+(?!just\s+(?:want|wanna)\s+to\b)(?:{_DEGREE}\s+)*(?:want|wanna|need"
+    rf"|could\s+(?:{_DEGREE}\s+)*(?:use|do with|go for)|prefer|feel like|fancy|crave)\b",
+    rf"\b(?:i'd|id|i would|we'd|we would)\s+(?:{_DEGREE}\s+)*(?:like|love|prefer|rather|appreciate|enjoy)\b",
+    # the subject left out, as in speech: "would love something upbeat", "could use some quiet"
+    rf"{_LEAD}(?:would|could)\s+(?:{_DEGREE}\s+)*(?:love|like|appreciate|enjoy|use|do with|go for)\b",
+    rf"{_LEAD}(?:(?:would|do) you\s+)?mind\s+(?:playing|putting|throwing|switching|turning|queu(?:e)?ing"
+    r"|giving|changing|finding)\b",
     rf"\b{_SUBJECT_I_AM}\s+(?:{_DEGREE}\s+)*(?:in the mood for|after|looking for|craving|up for)\b",
     r"\bin the mood for\b",
     r"\b(?:give|gimme|get|find|bring|show)\s+(?:me|us)\b",
@@ -116,7 +123,9 @@ REQUEST_FRAMES: tuple[str, ...] = (
 
 _ELLIPTICAL = re.compile(
     rf"{_LEAD}(?:something|anything|more|less|another|a (?:bit|little|lot|touch|tad) (?:more|less)"
-    r"|music|songs|tunes|a song|a playlist|a track|not so|no more)\b"
+    r"|music|songs|tunes|a song|a playlist|a track|not so|no more"
+    # "some mellow tunes?", "maybe some jazz music": a noun phrase naming music
+    r"|some\s+(?:[a-z'-]+\s+){0,3}?(?:music|songs|tunes|tracks|beats|jams|stuff|sounds|vibes))\b"
 )
 _COMPARATIVES = (
     r"calmer|quieter|softer|slower|gentler|mellower|chiller|louder|faster|livelier|happier|heavier"
@@ -147,6 +156,8 @@ INTENT_RULES: Mapping[IntentKind, IntentRules] = {
             r"\b(?:calm|slow|tone|turn|bring|take|dial|wind|keep) (?:it|this|things|the music|the volume"
             r"|everything|the tempo|the pace) (?:down|low)\b",
             r"\b(?:turn|tone|bring|dial) down the (?:music|volume|tempo|energy|bass)\b",
+            r"\b(?:lower|reduce|decrease|drop|lessen|cut|soften) (?:the |that |this )?(?:energy|tempo|volume"
+            r"|intensity|pace|bpm|bass)\b",
             _too(
                 "loud",
                 "fast",
@@ -201,6 +212,7 @@ INTENT_RULES: Mapping[IntentKind, IntentRules] = {
             r"\b(?:pump|crank|turn|speed|liven|amp|hype|juice|perk|jazz) (?:it|this|things|me|the music"
             r"|the volume|us|the energy|the tempo) up\b",
             r"\bpick up the (?:pace|tempo|energy)\b",
+            r"\b(?:raise|increase|boost|up) (?:the |that |this )?(?:energy|tempo|intensity|pace|bpm)\b",
             r"\b(?:pump|crank|turn|amp) up the (?:music|volume|energy|tempo|bass|beat)\b",
             r"\bwake me up\b",
             r"\bget (?:me |us )?(?:going|pumped|moving|hyped|fired up|energi[sz]ed)\b",
@@ -384,6 +396,8 @@ INTENT_RULES: Mapping[IntentKind, IntentRules] = {
             r"(?: (?:too|again|though))?\s*$",  # "this is a good day" is about the day, not the song
             r"\b(?:favou?rite (?:song|track|tune)|thumbs up|more like this|what a (?:song|tune|track|banger))\b",
             r"\bkeep (?:this|it|that)(?: one| song)? (?:on|playing|going)\b",
+            r"\b(?:this|that|the) (?:song|track|tune|music|one)(?: (?:really|just|always|totally))? (?:makes|is"
+            r" making) me (?:(?:so|really|feel|want to) )*(?:happy|smile|dance|good|great|better|alive|glad)\b",
         ),
         descriptors=(),
         anaphoric=(r"\b(?:love|like|adore|enjoy(?:ing)?|digging|dig) it\s*$",),

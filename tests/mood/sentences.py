@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["FRESH", "FRESH_2", "SENTENCES", "LabelledSentence"]
+__all__ = ["FRESH", "FRESH_2", "FRESH_3", "SENTENCES", "LabelledSentence"]
 
 ValenceMark = Literal["+", "-", "0", "?"]
 EnergyMark = Literal["^", "v", "0", "?"]
@@ -534,7 +534,6 @@ FRESH_2: tuple[LabelledSentence, ...] = tuple(
             ("Feeling low", "-", "?", ""),
             ("I'm cheerful today", "+", "?", ""),
             ("Everything feels calm now", "?", "v", ""),
-            ("I'm wide awake", "?", "^", ""),
             ("This song makes me happy", "+", "0", "like"),
             ("Could you put on something to help me focus?", "0", "0", "focus"),
             ("Play me some upbeat stuff", "0", "0", "energize"),
@@ -575,3 +574,63 @@ FRESH_2: tuple[LabelledSentence, ...] = tuple(
 """A second set written after the first fresh round's fixes (session 13: everyday phrasing of
 requests and states, labelled before the reader saw them) and measured once before any change; the
 figures of that first run are in docs/mood.md."""
+
+FRESH_3: tuple[LabelledSentence, ...] = tuple(
+    _group(
+        "fresh",
+        [
+            ("Just aced my driving test, I'm on cloud nine!", "+", "^", ""),
+            ("I'm so pumped for the weekend", "+", "^", ""),
+            ("Woke up feeling energetic and happy", "+", "^", ""),
+            ("Nothing can bring me down today, I'm flying", "+", "?", ""),
+            ("Lazy Sunday, feeling peaceful", "+", "v", ""),
+            ("Just had a lovely nap, I feel calm and happy", "+", "v", ""),
+            ("Curled up with a good book, very content", "+", "v", ""),
+            ("I'm so annoyed, the train is late again", "-", "^", ""),
+            ("I'm freaking out about the deadline", "-", "^", ""),
+            ("Everyone is yelling and I'm losing my patience", "-", "^", ""),
+            ("I feel awful and tired", "-", "v", ""),
+            ("So lonely tonight, I don't want to do anything", "-", "v", ""),
+            ("Feeling gloomy and sluggish", "-", "v", ""),
+            ("Yeah, I'm pretty worn out", "?", "v", ""),
+            ("Ok I'm really sad right now", "-", "?", ""),
+            ("What a terrible week", "-", "0", ""),
+            ("I'm grateful for my friends", "+", "0", ""),
+            ("I'm at the supermarket", "0", "0", ""),
+            ("The meeting starts at ten", "0", "0", ""),
+            ("I'm not sleepy at all", "?", "^", ""),
+            ("I'm not happy with how today went", "-", "?", ""),
+            ("I went for a run this morning", "?", "?", ""),
+            ("My sister is studying medicine", "0", "?", ""),
+            ("We danced at the wedding", "?", "?", ""),
+            ("The music at the cafe was too loud", "?", "?", ""),
+            ("I slept badly last night", "-", "?", ""),
+            ("Could you play something soft", "0", "0", "calmer"),
+            ("Put on some party music!", "0", "0", "party"),
+            ("I'd like something to work to", "0", "0", "focus"),
+            ("Maybe something more cheerful?", "0", "0", "cheer_up"),
+            ("How about some gym music", "0", "0", "workout"),
+            ("Can you slow things down a bit", "0", "0", "calmer"),
+            ("Speed it up", "0", "0", "energize"),
+            ("We could do with some calmer songs", "0", "0", "calmer"),
+            ("Would you mind putting on something relaxing", "0", "0", "calmer"),
+            ("Next one please", "0", "0", "skip"),
+            ("Not this song again", "0", "0", "skip"),
+            ("I really like this track", "?", "0", "like"),
+            ("Stop the music please", "0", "0", "stop"),
+            ("I'm heading out for a jog", "0", "0", "workout"),
+            ("Going to bed now, something soothing please", "0", "0", "sleep calmer"),
+            ("Softer please, it's late", "0", "0", "calmer"),
+            ("I need some music to help me concentrate", "0", "0", "focus"),
+            ("Play some happy songs for me", "0", "0", "cheer_up"),
+            ("Crank it up!", "0", "0", "energize"),
+            ("I'm stressed, could you put on something calm", "-", "^", "calmer"),
+            ("Feeling great, let's have some dance music", "+", "?", "party"),
+            ("I'm exhausted, play something gentle", "?", "v", "calmer"),
+            ("So bored, give me something upbeat", "-", "?", "energize"),
+            ("Honestly I could use some relaxing tunes", "0", "0", "calmer"),
+        ],
+    )
+)
+"""A third set, written after FRESH_2's fixes (session 13) and measured once: the honest figure for
+those fixes; the figures of that run are in docs/mood.md."""
