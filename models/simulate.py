@@ -277,7 +277,7 @@ REQUEST_PHRASES: dict[RequestKind, tuple[tuple[str, float], ...]] = {
 _ENERGY_WORDS = {
     "low": ("I'm exhausted", "I'm completely worn out", "so tired today", "I'm running on empty"),
     "high": (
-        "I'm so pumped right now!",
+        "I'm so wired right now!",  # energy only: "pumped" is pleasant too
         "I'm full of energy",
         "I'm wired and ready to go",
         "I can't sit still",
