@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["FRESH", "FRESH_2", "FRESH_3", "SENTENCES", "LabelledSentence"]
+__all__ = ["FRESH", "FRESH_2", "FRESH_3", "FRESH_4", "SENTENCES", "LabelledSentence"]
 
 ValenceMark = Literal["+", "-", "0", "?"]
 EnergyMark = Literal["^", "v", "0", "?"]
@@ -634,3 +634,54 @@ FRESH_3: tuple[LabelledSentence, ...] = tuple(
 )
 """A third set, written after FRESH_2's fixes (session 13) and measured once: the honest figure for
 those fixes; the figures of that run are in docs/mood.md."""
+
+FRESH_4: tuple[LabelledSentence, ...] = tuple(
+    _group(
+        "fresh",
+        [
+            ("I would love to see my grandparents this summer", "+", "0", ""),
+            ("Some songs remind me of my dad", "?", "0", ""),
+            ("Some happy songs make me cry", "?", "?", ""),
+            ("They had to drop the tempo for the slow dance", "0", "?", ""),
+            ("We could use some help moving the sofa", "0", "0", ""),
+            ("My neighbour plays loud music every night", "?", "?", ""),
+            ("I'd rather not talk about it, I'm upset", "-", "?", ""),
+            ("The DJ raised the energy and everyone went wild", "?", "?", ""),
+            ("I used to listen to calm music when I studied", "0", "?", ""),
+            ("My brother wants to go to the gym later", "0", "?", ""),
+            ("I'm over it, feeling light and happy", "+", "?", ""),
+            ("Exhausted but proud of myself", "+", "v", ""),
+            ("Argh, I'm so frustrated with this code", "-", "^", ""),
+            ("Meh, kind of a dull day", "-", "?", ""),
+            ("Super chill mood right now", "+", "v", ""),
+            ("I'm stoked, the band is reuniting!", "+", "^", ""),
+            ("I've got the blues tonight", "-", "?", ""),
+            ("Can't shake this anxiety", "-", "^", ""),
+            ("I'm running late and stressing out", "-", "^", ""),
+            ("Sleepy but content", "+", "v", ""),
+            ("Could we get something a bit more mellow", "0", "0", "calmer"),
+            ("Some workout music would be great", "0", "0", "workout"),
+            ("Would really like something to fall asleep to", "0", "0", "sleep"),
+            ("I'd prefer something livelier", "0", "0", "energize"),
+            ("Reduce the volume a little", "0", "0", "calmer"),
+            ("Please boost the tempo", "0", "0", "energize"),
+            ("Mind putting on some study music?", "0", "0", "focus"),
+            ("Do you have anything happier", "0", "0", "cheer_up"),
+            ("Got any party tunes?", "0", "0", "party"),
+            ("I could go for something relaxing", "0", "0", "calmer"),
+            ("Skip this please", "0", "0", "skip"),
+            ("Love this one!", "?", "0", "like"),
+            ("Pause for a second", "0", "0", "stop"),
+            ("Off to bed, something quiet please", "0", "0", "sleep calmer"),
+            ("I'm cooking dinner, play something upbeat", "0", "0", "energize"),
+            ("Ugh, I'm tired, can you put on something gentle", "?", "v", "calmer"),
+            ("Great day today, let's have some fun music", "+", "?", "cheer_up"),
+            ("I'm nervous about tonight, something soothing please", "-", "^", "calmer"),
+            ("Feeling lazy, slow it down", "?", "v", "calmer"),
+            ("Woohoo, weekend! Turn it up!", "+", "?", "energize"),
+        ],
+    )
+)
+"""A fourth set, written after FRESH_3's fixes (session 13) and measured once: statements that
+look like the new request frames (wishes, "some … music", "drop the tempo") and more everyday
+requests; the figures of that run are in docs/mood.md."""
