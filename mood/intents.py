@@ -87,7 +87,9 @@ _IMPERATIVE = (
     r"|let's|lets|let|blast|choose|select|shuffle|go with"
     # words that are adjectives too ("Calm evening", "a slow morning") only with their object
     r"|calm(?= (?:it|things|everything|me|us|down))|slow(?= (?:it|things|everything|down))"
-    r"|lower(?= (?:the|it|this)))"
+    r"|lower(?= (?:the|it|this))"
+    r"|(?:reduce|decrease|raise|increase|boost|cut|lessen)(?= (?:the|that|this) (?:energy|tempo|volume"
+    r"|intensity|pace|bpm|bass)))"
 )
 _SUBJECT_I = r"(?:i|we)"
 _SUBJECT_I_AM = r"(?:i'm|im|i am|we're|we are)"
@@ -124,8 +126,11 @@ REQUEST_FRAMES: tuple[str, ...] = (
 _ELLIPTICAL = re.compile(
     rf"{_LEAD}(?:something|anything|more|less|another|a (?:bit|little|lot|touch|tad) (?:more|less)"
     r"|music|songs|tunes|a song|a playlist|a track|not so|no more"
-    # "some mellow tunes?", "maybe some jazz music": a noun phrase naming music
-    r"|some\s+(?:[a-z'-]+\s+){0,3}?(?:music|songs|tunes|tracks|beats|jams|stuff|sounds|vibes))\b"
+    # "some mellow tunes?", "some jazz music would be nice": a noun phrase naming music, alone or
+    # wished for ("some happy songs make me cry" states)
+    r"|some\s+(?:[a-z'-]+\s+){0,3}?(?:music|songs|tunes|tracks|beats|jams|stuff|sounds|vibes)"
+    r"(?:\s+(?:please|pls|now|thanks|thank you|for (?:me|us|now|a (?:bit|while))|would be (?:great|nice|good"
+    r"|lovely|perfect|ideal|awesome)|maybe|perhaps))*\s*$)\b"
 )
 _COMPARATIVES = (
     r"calmer|quieter|softer|slower|gentler|mellower|chiller|louder|faster|livelier|happier|heavier"
@@ -156,8 +161,6 @@ INTENT_RULES: Mapping[IntentKind, IntentRules] = {
             r"\b(?:calm|slow|tone|turn|bring|take|dial|wind|keep) (?:it|this|things|the music|the volume"
             r"|everything|the tempo|the pace) (?:down|low)\b",
             r"\b(?:turn|tone|bring|dial) down the (?:music|volume|tempo|energy|bass)\b",
-            r"\b(?:lower|reduce|decrease|drop|lessen|cut|soften) (?:the |that |this )?(?:energy|tempo|volume"
-            r"|intensity|pace|bpm|bass)\b",
             _too(
                 "loud",
                 "fast",
@@ -205,6 +208,9 @@ INTENT_RULES: Mapping[IntentKind, IntentRules] = {
                 "lo[- ]?fi",
             ),
             r"\bless (?:intense|loud|noisy|noise|energy|energetic|hectic|busy|heavy|aggressive|harsh|bass)\b",
+            # inside a request only: "they had to drop the tempo for the slow dance" tells a story
+            r"\b(?:lower|reduce|decrease|drop|lessen|cut|soften) (?:the |that |this )?(?:energy|tempo|volume"
+            r"|intensity|pace|bpm|bass)\b",
         ),
     ),
     "energize": IntentRules(
@@ -212,7 +218,6 @@ INTENT_RULES: Mapping[IntentKind, IntentRules] = {
             r"\b(?:pump|crank|turn|speed|liven|amp|hype|juice|perk|jazz) (?:it|this|things|me|the music"
             r"|the volume|us|the energy|the tempo) up\b",
             r"\bpick up the (?:pace|tempo|energy)\b",
-            r"\b(?:raise|increase|boost|up) (?:the |that |this )?(?:energy|tempo|intensity|pace|bpm)\b",
             r"\b(?:pump|crank|turn|amp) up the (?:music|volume|energy|tempo|bass|beat)\b",
             r"\bwake me up\b",
             r"\bget (?:me |us )?(?:going|pumped|moving|hyped|fired up|energi[sz]ed)\b",
@@ -242,6 +247,7 @@ INTENT_RULES: Mapping[IntentKind, IntentRules] = {
                 "up[- ]tempo",
             ),
             r"\bmore (?:energy|energetic|upbeat|lively|life|power|oomph|tempo|bass|beat|punch|drive)\b",
+            r"\b(?:raise|increase|boost|up) (?:the |that |this )?(?:energy|tempo|intensity|pace|bpm)\b",
         ),
     ),
     "focus": IntentRules(

@@ -174,6 +174,8 @@ _FEELINGS_AND_ACTIVITIES: dict[str, float] = {
     "sadness": 0.30,
     "unhappy": 0.38,
     "lonely": 0.30,
+    "got the blues": 0.30,
+    "have the blues": 0.30,
     "lonesome": 0.30,
     "depressed": 0.18,
     "depression": 0.20,
@@ -312,6 +314,7 @@ _FEELINGS_AND_ACTIVITIES: dict[str, float] = {
     "stress": 0.72,
     "stressful": 0.72,
     "anxious": 0.72,
+    "anxiety": 0.75,
     "nervous": 0.70,
     "nervous wreck": 0.85,
     "worried": 0.65,
@@ -402,6 +405,17 @@ VALENCE_LEXICON: dict[str, float] = {
     "super": 0.0,
     "heart": 0.0,
     "honestly": 0.0,
+    "chill": 1.0,
+    "chilled": 1.0,
+    "chilling": 0.8,
+    "anxiety": -2.0,
+    "can't shake": 0.0,
+    "cannot shake": 0.0,
+    "can't help": 0.0,
+    "cannot help": 0.0,
+    "got the blues": -1.8,
+    "have the blues": -1.8,
+    "had the blues": -1.8,
     "fried": -1.2,
     "pooped": -0.8,
     # expressions, read whole
@@ -659,8 +673,11 @@ def _arousal_hits(tokens: list[str]) -> list[ArousalHit]:
         degree = _degree(tokens, i)
         # a negator among the three content words before the expression (one inside it, as in "no
         # energy" or "can't sit still", is part of its meaning)
-        before = [t for t in tokens[:i] if t not in _FUNCTION_WORDS][-3:]
-        negated = any(_is_negator(t) for t in before)
+        before = [j for j in range(i) if tokens[j] not in _FUNCTION_WORDS][-3:]
+        negated = any(
+            _is_negator(tokens[j]) and tokens[j + 1 : j + 2] not in (["stop"], ["shake"], ["help"])
+            for j in before
+        )  # "can't stop crying", "can't shake this anxiety": double negations
         if negated and phrase in NEGATION_CANCELS:
             i += width
             continue

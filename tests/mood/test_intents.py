@@ -132,6 +132,17 @@ def test_one_intent_per_kind_in_text_order_with_phrase() -> None:
         ("something calmer please", "calmer"),
         ("more energy please", "energize"),
         ("a bit quieter please", "calmer"),
+        # wishes as they are said in passing, and ellipses
+        ("I could really use something cheerful", "cheer_up"),
+        ("would love something upbeat", "energize"),
+        ("I'd appreciate something quieter", "calmer"),
+        ("mind playing something calm?", "calmer"),
+        ("maybe some mellow tunes", "calmer"),
+        ("some dance music would be great", "party"),
+        ("lower the energy a bit", "calmer"),
+        ("can you raise the tempo", "energize"),
+        ("please boost the tempo", "energize"),
+        ("this song makes me want to dance", "like"),
     ],
 )
 def test_request_phrasings_ask(text: str, kind: str) -> None:
@@ -156,6 +167,11 @@ def test_request_phrasings_ask(text: str, kind: str) -> None:
         "The next bus is in ten minutes",
         "So much energy today, I love it",
         "This is a good day and I love my friends.",
+        "Some happy songs make me cry",
+        "They had to drop the tempo for the slow dance",
+        "I would love to see my grandparents this summer",
+        "We could use some help moving the sofa",
+        "The DJ raised the energy and everyone went wild",
     ],
 )
 def test_statements_are_not_requests(text: str) -> None:

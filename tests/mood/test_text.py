@@ -194,3 +194,34 @@ def test_any_text_gives_values_on_the_scale(text: str) -> None:
     affect = text_affect(text)
     for value in (affect.valence, affect.valence_confidence, affect.energy, affect.energy_confidence):
         assert 0.0 <= value <= 1.0
+
+
+@pytest.mark.parametrize(
+    ("marked", "plain"),
+    [
+        ("Yeah, I'm exhausted", "I'm exhausted"),
+        ("Ok I'm tired", "I'm tired"),
+        ("Honestly I'm furious with my landlord", "I'm furious with my landlord"),
+        ("Well, I feel sad", "I feel sad"),
+    ],
+)
+def test_discourse_markers_carry_no_valence(marked: str, plain: str) -> None:
+    """A marker opening a clause ("yeah,", "ok", "honestly", "well,"), which VADER scores pleasant,
+    leaves the reading as it is without it; "well" as a word keeps its meaning."""
+    assert text_affect(marked).valence == pytest.approx(text_affect(plain).valence, abs=0.02)
+    assert text_affect("I'm doing well").valence > 0.55
+
+
+@pytest.mark.parametrize(
+    ("text", "low_valence", "energy_side"),
+    [
+        ("I can't stop crying", True, -1),
+        ("I can't shake this anxiety", True, 1),
+        ("I can't help feeling sad", True, -1),
+    ],
+)
+def test_double_negations_keep_the_feeling(text: str, low_valence: bool, energy_side: int) -> None:
+    """ "can't stop / shake / help" does not negate the feeling after it."""
+    affect = text_affect(text)
+    assert (affect.valence < 0.4) is low_valence
+    assert (affect.energy - 0.5) * energy_side > 0.15 and affect.energy_confidence > 0.3
