@@ -8,10 +8,12 @@ new "I'm …" statement) for:
 * **Request frames** (:data:`REQUEST_FRAMES`) that open a request running to the end of the clause:
   an imperative at the start of a clause ("play …", "calm it down", "turn …", "keep it …", "help me
   …", "let's …"), or after "and"/"then"/"please"; a question or wish addressed to the player ("can
-  you …", "could we …", "can I get …", "I want/need/'d like/'d love/could use …", "I'm in the mood for
-  …", "give me …", "how about …", "time for …").
+  you …", "could we …", "can I get …", "I want/need/'d like/'d love/could use …", the subject left
+  out as in speech ("would love …"), "mind playing …", "I'm in the mood for …", "give me …", "how
+  about …", "time for …").
 * **Elliptical requests**: a clause that starts with "something", "anything", "more", "less",
-  "another", "music", "songs" … ("something calmer please", "more energy please"), or is a bare
+  "another", "music", "songs" … ("something calmer please", "more energy please"), a clause that is
+  only "some … music/songs/tunes" (alone or wished for: "maybe some mellow tunes?"), or a bare
   comparative ("calmer", "a bit quieter please", "louder!").
 * Per :data:`~mood.types.IntentKind` (:data:`INTENT_RULES`), **descriptors** say what is asked for
   ("calm", "upbeat", "something to dance to") and count *only inside a request*; **phrases** are
