@@ -379,7 +379,7 @@ INTENT_RULES: Mapping[IntentKind, IntentRules] = {
     "skip": IntentRules(
         phrases=(
             r"\bskip\b",
-            rf"{_LEAD}next\b",
+            rf"{_LEAD}next\b(?! to\b)",
             r"\bnext (?:song|track|one|please)\b",
             r"\b(?:another|different) (?:song|track|one)\b",
             r"\bsomething else\b",
@@ -390,12 +390,23 @@ INTENT_RULES: Mapping[IntentKind, IntentRules] = {
             r"\b(?:hate|can't stand|sick of|tired of|bored of|bored with|fed up with) this (?:one|song|track"
             r"|tune|music)\b",
         ),
-        descriptors=(_words("move on", "skip", "next", "something different"),),
+        # "next to the door", "next week" are no skip
+        descriptors=(
+            _words(
+                "move on",
+                "skip",
+                r"next(?! (?:to|time|week|year|month|day|morning|weekend)\b)",
+                "something different",
+            ),
+        ),
     ),
     "like": IntentRules(
         phrases=(
-            r"\b(?:love|like|adore|enjoy(?:ing)?|digging|dig) (?:(?:this|that)(?: one| song| track| tune)?"
-            r"|the song)\b",
+            # "this"/"that" alone is the music only when nothing follows it ("I love this!", "love this
+            # so much"); "I love this city" is about the city
+            r"\b(?:love|like|adore|enjoy(?:ing)?|digging|dig) (?:(?:this|that) (?:one|song|track|tune|music)\b"
+            r"|(?:this|that)(?=\s*$| (?:so much|a lot|very much|too|again|already|though|right now)\b)"
+            r"|the (?:song|track|tune|music)\b)",
             r"\b(?:great|good|nice|awesome|amazing|perfect|brilliant|cool|lovely|beautiful|fantastic)"
             r" (?:song|track|tune|choice|pick)\b",
             r"\bthis is my jam\b",

@@ -706,9 +706,26 @@ def _without(text: str, spans: Sequence[tuple[int, int]]) -> str:
     return ", ".join(piece for piece in pieces if piece.strip())
 
 
-_SENTENCE_PIECE = re.compile(r"(?<=[,.;:!?])\s+")
+_SENTENCE_PIECE = re.compile(r"(?<=[,.;:!?])\s+|\s+(?=and\s+(?:i|i'm|im|i've|i am)\b)", re.IGNORECASE)
 _VADER_ALPHA = 15.0
 """VADER's normalisation constant: compound = s / sqrt(s² + alpha) for a raw valence sum s."""
+_SELF_REPORT = re.compile(
+    r"^\W*(?:and\s+|so\s+|now\s+|honestly\s+|just\s+)?(?:i\s+(?:feel|felt|am|was|'ve been|have been|"
+    r"just feel|really feel|kind of feel|kinda feel)|i'm|im|i've been|feeling|feel)\b",
+    re.IGNORECASE,
+)
+"""A clause in which the listener says how they are ("I feel awful", "I'm so happy", "feeling low")."""
+_OTHER_SUBJECT = re.compile(
+    r"^\W*(?:and\s+|but\s+|so\s+)?(?:my|the|this|that|it|it's|its|he|she|they|his|her|their|our|your|you"
+    r"|everyone|everybody|someone|somebody|people)\b",
+    re.IGNORECASE,
+)
+"""A clause about someone or something else ("My best friend is moving away", "the people here are
+so kind"); a clause without a subject of its own ("just happy") goes on with the one before."""
+_TOPIC_WEIGHT = 0.25
+"""How much the other clauses count beside a self-report that carries valence: in "My best friend is
+moving away and I feel awful" the listener's "awful" outweighs the pleasant words of the topic
+("best", "friend"), which VADER alone adds up to pleasant."""
 
 
 def _sentiment(text: str) -> tuple[float, float]:
@@ -716,17 +733,27 @@ def _sentiment(text: str) -> tuple[float, float]:
     negation kept inside its clause: VADER alone reads "I'm not calm, I'm freaking out" as pleasant
     (its "not" flips "freaking out" too). Each clause is scored alone; their raw valence sums (VADER's
     compound is ``s / sqrt(s² + 15)``, inverted here) are added and normalised as VADER does for a
-    whole text, and the affective shares are averaged by clause length."""
-    total = affective_words = words = 0.0
+    whole text, and the affective shares are averaged by clause length. Where a clause is a
+    self-report with valence of its own, the clauses about someone or something else count
+    :data:`_TOPIC_WEIGHT` as much."""
+    sums: list[tuple[float, str]] = []
+    affective_words = words = 0.0
     for piece in _SENTENCE_PIECE.split(_for_vader(text)):
+        if not piece.strip():
+            continue
         scores = _vader().polarity_scores(piece)
         compound = max(-0.9999, min(0.9999, float(scores["compound"])))
-        total += compound * math.sqrt(_VADER_ALPHA / (1.0 - compound * compound))
+        raw = compound * math.sqrt(_VADER_ALPHA / (1.0 - compound * compound))
+        sums.append(
+            (raw, "self" if _SELF_REPORT.match(piece) else "other" if _OTHER_SUBJECT.match(piece) else "")
+        )
         n = float(len(piece.split()))
         affective_words += (float(scores["pos"]) + float(scores["neg"])) * n
         words += n
     if words == 0.0:
         return 0.0, 0.0
+    reported = any(kind == "self" and raw != 0.0 for raw, kind in sums)
+    total = sum(_TOPIC_WEIGHT * raw if reported and kind == "other" else raw for raw, kind in sums)
     return total / math.sqrt(total * total + _VADER_ALPHA), affective_words / words
 
 

@@ -143,6 +143,8 @@ def test_one_intent_per_kind_in_text_order_with_phrase() -> None:
         ("can you raise the tempo", "energize"),
         ("please boost the tempo", "energize"),
         ("this song makes me want to dance", "like"),
+        ("I love this!", "like"),
+        ("love this so much", "like"),
     ],
 )
 def test_request_phrasings_ask(text: str, kind: str) -> None:
@@ -172,6 +174,10 @@ def test_request_phrasings_ask(text: str, kind: str) -> None:
         "I would love to see my grandparents this summer",
         "We could use some help moving the sofa",
         "The DJ raised the energy and everyone went wild",
+        "I love this city, the people here are so kind",
+        "I love that band",
+        "Please put the boxes next to the kitchen door",
+        "See you next week",
     ],
 )
 def test_statements_are_not_requests(text: str) -> None:

@@ -225,3 +225,17 @@ def test_double_negations_keep_the_feeling(text: str, low_valence: bool, energy_
     affect = text_affect(text)
     assert (affect.valence < 0.4) is low_valence
     assert (affect.energy - 0.5) * energy_side > 0.15 and affect.energy_confidence > 0.3
+
+
+@pytest.mark.parametrize(
+    ("text", "pleasant"),
+    [
+        ("My best friend is moving away and I feel awful.", False),
+        ("My dog died last week, but today I feel great", True),
+        ("The weather is lovely and I'm miserable", False),
+    ],
+)
+def test_the_listeners_own_state_outweighs_the_topic(text: str, pleasant: bool) -> None:
+    """Where a clause says how the listener is ("I feel awful"), the clauses about someone or something
+    else count a quarter as much: VADER alone reads the first sentence pleasant ("best", "friend")."""
+    assert (text_affect(text).valence > 0.5) is pleasant
