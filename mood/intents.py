@@ -77,7 +77,7 @@ def _words(*alternatives: str) -> str:
 
 
 _FILLER = (
-    r"(?:please|pls|just|ok|okay|hey|yeah|yes|oh|well|now|alright|right|so|and|then|also|maybe|um|uh"
+    r"(?:please|pls|plz|just|ok|okay|hey|yeah|yes|oh|well|now|alright|right|so|and|then|also|maybe|um|uh"
     r"|hmm|cadence|honestly|actually|ugh|oi)"
 )
 _LEAD = rf"^(?:{_FILLER}\s+)*"
@@ -111,6 +111,8 @@ REQUEST_FRAMES: tuple[str, ...] = (
     rf"\b(?:i'd|id|i would|we'd|we would)\s+(?:{_DEGREE}\s+)*(?:like|love|prefer|rather|appreciate|enjoy)\b",
     # the subject left out, as in speech: "would love something upbeat", "could use some quiet"
     rf"{_LEAD}(?:would|could)\s+(?:{_DEGREE}\s+)*(?:love|like|appreciate|enjoy|use|do with|go for)\b",
+    # typed as in a chat: "wanna chill", "need something upbeat"
+    rf"{_LEAD}(?:wanna|want|need|could use|feel like|fancy)\b",
     rf"{_LEAD}(?:(?:would|do) you\s+)?mind\s+(?:playing|putting|throwing|switching|turning|queu(?:e)?ing"
     r"|giving|changing|finding)\b",
     rf"\b{_SUBJECT_I_AM}\s+(?:{_DEGREE}\s+)*(?:in the mood for|after|looking for|craving|up for)\b",
@@ -140,7 +142,7 @@ _COMPARATIVES = (
 )
 _BARE = re.compile(
     rf"{_LEAD}(?:(?:much|a bit|a little|a lot|way|even|slightly|bit|little|a touch|a tad)\s+)?"
-    rf"(?:{_COMPARATIVES})(?:\s+(?:please|pls|now|thanks|thank you|again|instead))*\s*$"
+    rf"(?:{_COMPARATIVES})(?:\s+(?:please|pls|plz|now|thanks|thank you|again|instead))*\s*$"
 )
 """A clause that is only a comparative ("calmer", "a bit quieter please") asks for it."""
 
@@ -356,7 +358,7 @@ INTENT_RULES: Mapping[IntentKind, IntentRules] = {
             r"\bcheer (?:me|us) up\b",
             r"\bmake me (?:feel )?(?:happy|happier|better|smile|laugh)\b",
             r"\b(?:lift|raise|boost) (?:my|our) (?:mood|spirits)\b",
-            r"\bpick me up\b",
+            r"\bpick[- ]me[- ]up\b",
             r"\bput me in a (?:good|better|happy|happier) mood\b",
             _too("sad", "depressing", "gloomy", "dark", "miserable", "melancholy", "bleak"),
         ),

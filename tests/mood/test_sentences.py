@@ -11,7 +11,7 @@ import pytest
 from mood.analyzer import MoodAnalyzer
 from mood.fusion import evident_side
 from mood.types import MoodEstimate
-from tests.mood.sentences import FRESH, FRESH_2, FRESH_3, FRESH_4, SENTENCES, LabelledSentence
+from tests.mood.sentences import CHAT, FRESH, FRESH_2, FRESH_3, FRESH_4, SENTENCES, LabelledSentence
 
 QUADRANT_TARGET = 0.85
 AXIS_TARGET = 0.85
@@ -164,5 +164,14 @@ def test_fresh_sentences_meet_the_same_targets(analyzer: MoodAnalyzer, name: str
 
 def test_fresh_sets_are_new_sentences() -> None:
     """No sentence of a fresh set is in the corpus or in another fresh set."""
-    texts = [s.text.lower() for s in (*SENTENCES, *FRESH, *FRESH_2, *FRESH_3, *FRESH_4)]
+    texts = [s.text.lower() for s in (*SENTENCES, *FRESH, *FRESH_2, *FRESH_3, *FRESH_4, *CHAT)]
     assert len(set(texts)) == len(texts)
+
+
+def test_chat_style_typing_is_read(analyzer: MoodAnalyzer) -> None:
+    """Capitals, stretched words, emoji and chat abbreviations: every request found and nothing else
+    asked, each axis right on ≥ 85 % of the sentences graded on it."""
+    chat = _figures(analyzer, CHAT)
+    assert (chat.intent_precision, chat.intent_recall) == (1.0, 1.0), chat.misread
+    assert chat.valence_right / chat.valence_total >= AXIS_TARGET, chat.misread
+    assert chat.energy_right / chat.energy_total >= AXIS_TARGET, chat.misread
