@@ -4,7 +4,8 @@ Valence: VADER (Hutto & Gilbert 2014, ICWSM), a rule-based sentiment model tuned
 text, shipped with its lexicon in ``vaderSentiment``. Its ``compound`` score in [-1, 1] maps to the
 0–1 scale as ``0.5 + 0.5 * compound``; VADER already handles negation ("not happy"), degree words and
 punctuation emphasis. A text with no sentiment words has valence confidence 0: it says nothing
-about valence.
+about valence. Each clause is scored alone, and where one says how the listener is ("I feel awful"),
+the clauses about someone or something else count a quarter as much (:func:`_sentiment`).
 
 Energy: VADER says nothing about arousal, so :data:`AROUSAL_LEXICON` lists words and multi-word
 expressions with a value on the 0–1 energy scale (0.5 neutral), in the spirit of the arousal norms of
