@@ -55,7 +55,14 @@ from mood.prosody import (
 )
 from mood.stream import StreamItem, Utterance, UtteranceStream, utterance_from_samples
 from mood.text import read_text
-from mood.transcribe import EngineName, Transcriber, Transcript, load_transcriber, warm_up_speech
+from mood.transcribe import (
+    VOCABULARY_PROMPT,
+    EngineName,
+    Transcriber,
+    Transcript,
+    load_transcriber,
+    warm_up_speech,
+)
 from mood.types import MoodEstimate
 from mood.vad import SileroVad, load_vad
 
@@ -80,6 +87,10 @@ class MoodConfig:
     """Where base/small's split weights are joined once (None: ``~/.cache/cadence/asr``)."""
     fitted_window: bool = True
     """Pad each utterance to a window fitted to its length instead of Whisper's 30 s."""
+    asr_prompt: bool = False
+    """Tell the recogniser the player's request words before each English utterance
+    (:data:`mood.transcribe.VOCABULARY_PROMPT`): more spoken requests heard right, statements a
+    little worse (docs/mood.md)."""
     max_utterance_s: float = 30.0
     """Longest utterance accepted (seconds)."""
     endpoint_silence_ms: int = 600
@@ -116,6 +127,7 @@ class MoodAnalyzer:
                     fitted_window=self.config.fitted_window,
                     asr_model=self.config.asr_model,
                     cache_dir=self.config.asr_cache_dir,
+                    prompt=VOCABULARY_PROMPT if self.config.asr_prompt else None,
                 )
             return self._transcriber
 

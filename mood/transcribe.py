@@ -57,6 +57,7 @@ __all__ = [
     "NO_SPEECH_CERTAIN",
     "NO_SPEECH_LOGPROB",
     "NO_SPEECH_THRESHOLD",
+    "VOCABULARY_PROMPT",
     "WARM_UP_PATH",
     "WARM_UP_TEXT",
     "WINDOW_MARGIN_S",
@@ -77,6 +78,15 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 EngineName = Literal["faster-whisper", "openai-whisper"]
+
+VOCABULARY_PROMPT = (
+    "Music player requests: calmer, quieter, relaxing, upbeat, more energy, skip, next, like, party, dance, "
+    "workout, gym, sleep, bedtime, focus, study, cheer up, stop, pause."
+)
+"""What the recogniser is told came before each utterance (Whisper's previous-text prompt) when
+``asr_prompt`` is on: the words of the player's requests (mood/intents.py). Measured on espeak-ng
+voices the mood corpus does not have (docs/mood.md): spoken requests read right 58 → 67 of 80, at a
+price of 5.3 → 5.9 % WER on the corpus's statements; off by default. English decodes only."""
 ENGINES: tuple[str, ...] = ("faster-whisper", "openai-whisper")
 
 MAX_WINDOW_S = 30.0
@@ -449,6 +459,7 @@ class FasterWhisperTranscriber:
         compute_type: str = "int8",
         cpu_threads: int = 0,
         beam_size: int = 1,
+        prompt: str | None = None,
     ) -> None:
         try:
             from faster_whisper import WhisperModel
@@ -480,6 +491,8 @@ class FasterWhisperTranscriber:
         self.fitted_window = fitted_window
         self.word_timestamps = word_timestamps
         self.beam_size = beam_size
+        self.prompt = prompt or None
+        """Previous-text prompt for English decodes (:data:`VOCABULARY_PROMPT`), or None."""
 
     def _tokenizer_for(self, language: str) -> Any:
         """The tokenizer whose start-of-transcript sequence names ``language`` (one per language)."""
@@ -518,13 +531,14 @@ class FasterWhisperTranscriber:
         encoder_output = self._encode(samples, window_s)
         language = self._detect_language(encoder_output, samples, window_s)
         tok = self._tokenizer_for(language)
-        tokens, avg_logprob, no_speech_prob = self._generate(encoder_output, tok, duration_s)
+        prompt = self.prompt if language == "en" else None
+        tokens, avg_logprob, no_speech_prob = self._generate(encoder_output, tok, duration_s, prompt)
         if window_s < MAX_WINDOW_S and _looks_looped(tok.decode(tokens), len(tokens), duration_s):
             # Quality guard: a fitted window that sent the decoder into a loop is redone at 30 s.
             logger.info("repetition in a %.0f s window; re-decoding %.1f s at 30 s", window_s, duration_s)
             window_s = MAX_WINDOW_S
             encoder_output = self._encode(samples, window_s)
-            tokens, avg_logprob, no_speech_prob = self._generate(encoder_output, tok, duration_s)
+            tokens, avg_logprob, no_speech_prob = self._generate(encoder_output, tok, duration_s, prompt)
         text = tok.decode(tokens).strip()
         if _is_hallucination(avg_logprob, no_speech_prob) or not text:
             return Transcript(
@@ -562,12 +576,17 @@ class FasterWhisperTranscriber:
         features = np.ascontiguousarray(features[None], dtype=np.float32)
         return self._model.model.encode(ctranslate2.StorageView.from_array(features))
 
-    def _generate(self, encoder_output: Any, tok: Any, duration_s: float) -> tuple[list[int], float, float]:
-        """Beam-search the text tokens (no timestamps) with ``tok``'s start sequence.
+    def _generate(
+        self, encoder_output: Any, tok: Any, duration_s: float, prompt: str | None = None
+    ) -> tuple[list[int], float, float]:
+        """Beam-search the text tokens (no timestamps) with ``tok``'s start sequence, after
+        ``<|startofprev|>`` and ``prompt``'s tokens when there is a prompt (as Whisper's
+        ``initial_prompt``).
 
         Returns (text tokens, average log-probability, no-speech probability).
         """
-        start = [*tok.sot_sequence, tok.no_timestamps]
+        previous = [tok.sot_prev, *tok.encode(" " + prompt.strip())] if prompt else []
+        start = [*previous, *tok.sot_sequence, tok.no_timestamps]
         result = self._model.model.generate(
             encoder_output,
             [start],
@@ -645,6 +664,7 @@ class OpenAIWhisperTranscriber:
         fitted_window: bool = True,
         word_timestamps: bool = True,
         beam_size: int = 1,
+        prompt: str | None = None,
     ) -> None:
         whisper = _import_whisper()
         from mood.whisper_convert import load_openai_model
@@ -664,6 +684,8 @@ class OpenAIWhisperTranscriber:
         self.fitted_window = fitted_window
         self.word_timestamps = word_timestamps
         self.beam_size = beam_size
+        self.prompt = prompt or None
+        """Previous-text prompt (:data:`VOCABULARY_PROMPT`), or None."""
 
     def warm_up(self) -> None:
         """Run one short decode, and compile the numba DTW the word alignment uses (seconds, once)."""
@@ -720,6 +742,7 @@ class OpenAIWhisperTranscriber:
             sample_len=_max_new_tokens(samples.shape[0] / TARGET_RATE),
             without_timestamps=True,
             fp16=False,
+            prompt=self.prompt,
         )
         with torch.no_grad():
             # decode() runs the (patched) encoder itself and hands its output back.
@@ -776,11 +799,13 @@ _load_lock = threading.Lock()
 
 
 @functools.lru_cache(maxsize=8)
-def _load_cached(engine: str, model_path: Path | None, fitted_window: bool) -> Transcriber:
+def _load_cached(
+    engine: str, model_path: Path | None, fitted_window: bool, prompt: str | None
+) -> Transcriber:
     if engine == "faster-whisper" and model_path is not None:
-        return FasterWhisperTranscriber(model_path, fitted_window=fitted_window)
+        return FasterWhisperTranscriber(model_path, fitted_window=fitted_window, prompt=prompt)
     if engine == "openai-whisper":
-        return OpenAIWhisperTranscriber(model_path, fitted_window=fitted_window)
+        return OpenAIWhisperTranscriber(model_path, fitted_window=fitted_window, prompt=prompt)
     raise EngineError(f"unknown Whisper engine {engine!r} (use one of {', '.join(ENGINES)})")
 
 
@@ -791,8 +816,10 @@ def load_transcriber(
     fitted_window: bool = True,
     asr_model: AsrModelName = DEFAULT_ASR_MODEL,
     cache_dir: Path | None = None,
+    prompt: str | None = None,
 ) -> Transcriber:
-    """The process-wide transcriber for ``(engine, model_path, fitted_window)``, loaded on first use.
+    """The process-wide transcriber for ``(engine, model_path, fitted_window, prompt)``, loaded on
+    first use.
 
     Parameters:
         engine: ``faster-whisper`` (CTranslate2, default) or ``openai-whisper`` (PyTorch extra).
@@ -802,6 +829,7 @@ def load_transcriber(
         asr_model: Which packaged Whisper to use when ``model_path`` is None (:mod:`mood.asr_models`):
             ``tiny.en`` (default), ``base`` or ``small``; faster-whisper only.
         cache_dir: Where the split base/small weights are joined (None: ``~/.cache/cadence/asr``).
+        prompt: Previous-text prompt for English decodes (:data:`VOCABULARY_PROMPT`); None: none.
 
     Raises:
         EngineError: If the engine or model is unknown, its optional package is missing
@@ -818,4 +846,4 @@ def load_transcriber(
         )
     path = Path(model_path).expanduser().resolve() if model_path is not None else None
     with _load_lock:
-        return _load_cached(engine, path, bool(fitted_window))
+        return _load_cached(engine, path, bool(fitted_window), prompt or None)

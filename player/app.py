@@ -110,6 +110,7 @@ def config_from_settings(settings: Settings) -> MoodConfig:
         asr_model=settings.asr_model,
         asr_cache_dir=settings.asr_dir,
         fitted_window=settings.fitted_window,
+        asr_prompt=settings.asr_prompt,
         max_utterance_s=settings.max_utterance_s,
         endpoint_silence_ms=settings.endpoint_silence_ms,
         endpointing=settings.endpointing,

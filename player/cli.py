@@ -136,6 +136,14 @@ def _add_voice_options(p: argparse.ArgumentParser) -> None:
         help="pad every utterance to Whisper's full 30 s window",
     )
     p.add_argument(
+        "--asr-prompt",
+        dest="asr_prompt",
+        action="store_true",
+        default=None,
+        help="tell the recogniser the player's request words before each utterance (more spoken "
+        "requests heard right, statements a little worse: docs/mood.md)",
+    )
+    p.add_argument(
         "--max-utterance-s",
         type=float,
         default=None,
@@ -385,6 +393,7 @@ def settings_from_args(args: argparse.Namespace, environ: dict[str, str] | None 
         "whisper_model",
         "asr_model",
         "fitted_window",
+        "asr_prompt",
         "max_utterance_s",
         "endpoint_silence_ms",
         "endpointing",

@@ -86,6 +86,9 @@ class Settings:
     once into ``HOME/asr/<model>``; see mood/asr_models.py)."""
     fitted_window: bool = True
     """Pad each utterance to a window fitted to its length instead of Whisper's 30 s."""
+    asr_prompt: bool = False
+    """Tell the recogniser the player's request words before each utterance (more spoken requests
+    heard right, statements a little worse; mood.transcribe.VOCABULARY_PROMPT, docs/mood.md)."""
     max_utterance_s: float = 30.0
     """Longest utterance analysed, seconds: the stream cuts speech there and the session refuses an
     utterance that reached it (``audio_too_long``)."""

@@ -55,6 +55,7 @@ def test_voice_and_log_options_become_settings() -> None:
             "--whisper-engine",
             "openai-whisper",
             "--no-fitted-window",
+            "--asr-prompt",
             "--max-utterance-s",
             "12",
             "--endpoint-silence-ms",
@@ -64,6 +65,7 @@ def test_voice_and_log_options_become_settings() -> None:
         ]
     )
     s = settings_from_args(args, {})
+    assert s.asr_prompt is True
     assert (s.whisper_engine, s.fitted_window, s.max_utterance_s, s.endpoint_silence_ms, s.log_sync) == (
         "openai-whisper",
         False,

@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 from scipy.stats import spearmanr
 
-from mood.analyzer import MoodAnalyzer
+from mood.analyzer import MoodAnalyzer, MoodConfig
 from mood.audio import load_wav, normalise
 from mood.prosody import SpeakerBaseline, extract_prosody
 from mood.stream import utterance_from_samples
+from mood.transcribe import VOCABULARY_PROMPT
 from mood.types import MoodEstimate
 from tests.support.mood_corpus import AROUSAL_LEVELS, VOICES, ValenceClass, synthesize
 
@@ -101,4 +102,58 @@ def test_statements_on_other_voices_ask_for_nothing(
         for *_, e in rows
         if e.intents
     ]
+    assert asked == []
+
+
+HELD_OUT_VOICES = ("en-gb-x-gbcwmd", "en-us+m5")
+REQUESTS: tuple[tuple[str, frozenset[str]], ...] = (
+    ("Can you put on something relaxing.", frozenset({"calmer"})),
+    ("Next song please.", frozenset({"skip"})),
+    ("I want to dance tonight, play some dance music.", frozenset({"party"})),
+    ("Could you play something happier.", frozenset({"cheer_up"})),
+    ("Pause the music.", frozenset({"stop"})),
+    ("This track is great.", frozenset({"like"})),
+    ("I'm heading to the gym.", frozenset({"workout"})),
+    ("Something quieter please.", frozenset({"calmer"})),
+    ("Give me some energetic music.", frozenset({"energize"})),
+    ("I need to study now.", frozenset({"focus"})),
+)
+STATEMENTS = (
+    "I walked the dog in the park this morning.",
+    "My brother is coming home for the holidays.",
+    "The kitchen light is broken again.",
+    "We bought a new sofa for the living room.",
+    "I called my mother after lunch.",
+    "The bakery on the corner sells fresh bread.",
+)
+"""Requests and statements the vocabulary prompt was not written with, said by two more voices."""
+
+
+def test_the_vocabulary_prompt_hears_more_requests(
+    mood_analyzer: MoodAnalyzer, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """Side by side on the same utterances (lowest and highest arousal): with ``asr_prompt`` more
+    spoken requests are read right than without, and no statement becomes a request."""
+    prompted = MoodAnalyzer(MoodConfig(asr_prompt=True))
+    assert getattr(prompted.transcriber(), "prompt", None) == VOCABULARY_PROMPT
+    assert getattr(mood_analyzer.transcriber(), "prompt", None) is None
+    folder = tmp_path_factory.mktemp("held-out-requests")
+    right = {"plain": 0, "prompted": 0}
+    asked: list[str] = []
+    for voice in HELD_OUT_VOICES:
+        for level in (AROUSAL_LEVELS[0], AROUSAL_LEVELS[-1]):
+            said = [(text, kinds) for text, kinds in REQUESTS] + [(text, frozenset()) for text in STATEMENTS]
+            for n, (text, kinds) in enumerate(said):
+                samples, rate = load_wav(
+                    synthesize(text, voice, level, folder / f"{voice}-{level.level}-{n}.wav")
+                )
+                for name, analyzer in (("plain", mood_analyzer), ("prompted", prompted)):
+                    estimate = analyzer.analyze_utterance(samples, rate)
+                    got = {i.kind for i in estimate.intents}
+                    if kinds:
+                        right[name] += got == kinds
+                    elif got and name == "prompted":
+                        asked.append(estimate.transcript)
+    prompted.close()
+    assert right["prompted"] > right["plain"], right
     assert asked == []

@@ -20,6 +20,7 @@ def test_voice_settings_become_the_analyzer_config(tmp_path: Path) -> None:
         whisper_engine="openai-whisper",
         whisper_model=tmp_path / "m.pt",
         fitted_window=False,
+        asr_prompt=True,
         endpoint_silence_ms=400,
         max_utterance_s=12.0,
     )
@@ -29,7 +30,7 @@ def test_voice_settings_become_the_analyzer_config(tmp_path: Path) -> None:
         tmp_path / "m.pt",
         False,
     )
-    assert (config.endpoint_silence_ms, config.max_utterance_s) == (400, 12.0)
+    assert (config.endpoint_silence_ms, config.max_utterance_s, config.asr_prompt) == (400, 12.0, True)
     analyzer = build_analyzer(settings)
     assert isinstance(analyzer, MoodAnalyzer) and analyzer.config == config
 
