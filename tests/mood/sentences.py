@@ -21,7 +21,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["CHAT", "FRESH", "FRESH_2", "FRESH_3", "FRESH_4", "SENTENCES", "LabelledSentence"]
+__all__ = ["CHAT", "FRESH", "FRESH_2", "FRESH_3", "FRESH_4", "FRESH_5", "SENTENCES", "LabelledSentence"]
 
 ValenceMark = Literal["+", "-", "0", "?"]
 EnergyMark = Literal["^", "v", "0", "?"]
@@ -713,3 +713,53 @@ CHAT: tuple[LabelledSentence, ...] = tuple(
 )
 """Typed as in a chat (capitals, stretched words, emoji, emoticons, "plz", "u", "wanna"): tried once
 (session 13: 3 of its 7 requests missed), then labelled and kept as a regression set; not held out."""
+
+FRESH_5: tuple[LabelledSentence, ...] = tuple(
+    _group(
+        "fresh",
+        [
+            ("Had the best day at the beach with my kids", "+", "?", ""),
+            ("I'm beaming, my painting sold today", "+", "?", ""),
+            ("So giddy I can hardly sit down", "+", "^", ""),
+            ("Today was rough, I'm drained", "-", "v", ""),
+            ("I'm heartbroken and exhausted", "-", "v", ""),
+            ("I'm so irritated I could scream", "-", "^", ""),
+            ("My nerves are shot before the interview", "-", "^", ""),
+            ("Feeling mellow after a long bath", "+", "v", ""),
+            ("I'm content just sitting here", "+", "v", ""),
+            ("I feel a bit off today", "-", "?", ""),
+            ("Nothing special going on", "0", "0", ""),
+            ("I'm waiting for the bus", "0", "0", ""),
+            ("Dinner is in the oven", "0", "0", ""),
+            ("I'm not upset at all, just tired", "?", "v", ""),
+            ("I don't feel energetic today", "?", "v", ""),
+            ("Mum said the party was fun", "?", "?", ""),
+            ("I read that calm music helps with sleep", "0", "?", ""),
+            ("The gym was closed for repairs", "0", "?", ""),
+            ("I skipped the gym today", "0", "?", ""),
+            ("My friend loves this band", "0", "0", ""),
+            ("Can you play something mellow", "0", "0", "calmer"),
+            ("Put something upbeat on, please", "0", "0", "energize"),
+            ("How about some chill tunes", "0", "0", "calmer"),
+            ("Got anything to help me sleep?", "0", "0", "sleep"),
+            ("I'd like something to dance to", "0", "0", "party"),
+            ("Play me something cheerful", "0", "0", "cheer_up"),
+            ("Something for my run please", "0", "0", "workout"),
+            ("Music to focus, please", "0", "0", "focus"),
+            ("Skip it", "0", "0", "skip"),
+            ("Don't like this one", "0", "0", "skip"),
+            ("Ooh I love this song", "?", "0", "like"),
+            ("Stop playing", "0", "0", "stop"),
+            ("Turn it down a bit", "0", "0", "calmer"),
+            ("Faster please", "0", "0", "energize"),
+            ("I'm going for a jog, something energetic", "0", "0", "workout energize"),
+            ("I feel low, could you cheer me up", "-", "?", "cheer_up"),
+            ("I'm wired, help me wind down for bed", "?", "^", "sleep"),
+            ("Stressed out, play something relaxing", "-", "^", "calmer"),
+            ("Happy Friday! Let's have some party music", "+", "?", "party"),
+            ("Bored out of my mind, something lively please", "-", "?", "energize"),
+        ],
+    )
+)
+"""A fifth set, written at the end of session 13 after every fix above and measured once: the
+reader's generalisation as it was left; the figures of that run are in docs/mood.md."""
