@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from player.library.demo import build_demo_library
 from player.library.store import LibraryStore
@@ -37,6 +38,7 @@ from player.library.store import LibraryStore
 __all__ = [
     "BAD_FILES",
     "HEAD_IP",
+    "NEEDS_RAY",
     "RAY",
     "REPO",
     "RayCluster",
@@ -56,6 +58,11 @@ RAY = Path(sys.executable).with_name("ray")
 HEAD_IP = "127.0.0.2"
 """Loopback, but not 127.0.0.1: Ray rewrites "127.0.0.1"/"localhost" in addresses to the machine's
 outward address, and this cluster stays on loopback. Worker node N is 127.0.0.(2 + N)."""
+
+NEEDS_RAY = pytest.mark.skipif(
+    not RAY.exists(), reason='needs the [cluster] extra (pip install -e ".[cluster]")'
+)
+"""The mark of every test module that starts a cluster."""
 
 STARTUP_TIMEOUT = b"timed out during startup"
 """What `ray start` prints when its raylet has not registered with the GCS within Ray's own 30 s (not
@@ -189,7 +196,8 @@ class RayCluster:
     def _start_retrying(self, args: Callable[[], list[str]], name: str) -> RayNode:
         """:meth:`_start`, tried again (its processes killed, fresh ports) when Ray's own start-up
         limit ran out, up to :data:`START_ATTEMPTS` times; any other failure at once."""
-        for attempt in range(1, START_ATTEMPTS + 1):
+        attempt = 1
+        while True:
             try:
                 return self._start(args(), name)
             except NodeDidNotStart as exc:
@@ -198,7 +206,7 @@ class RayCluster:
                 if STARTUP_TIMEOUT not in exc.log or attempt == START_ATTEMPTS:
                     raise RuntimeError(str(exc)) from None
                 failed.log.rename(failed.log.with_suffix(f".attempt{attempt}.log"))
-        raise AssertionError("unreachable")
+                attempt += 1
 
     def start_head(self, num_cpus: int = 1) -> RayNode:
         def args() -> list[str]:

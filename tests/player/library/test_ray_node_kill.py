@@ -14,7 +14,7 @@ import pytest
 
 from tests.support.ray_cluster import (
     BAD_FILES,
-    RAY,
+    NEEDS_RAY,
     RayCluster,
     assert_same_library,
     committed_tracks,
@@ -22,9 +22,7 @@ from tests.support.ray_cluster import (
     start_driver,
 )
 
-pytestmark = pytest.mark.skipif(
-    not RAY.exists(), reason='needs the [cluster] extra (pip install -e ".[cluster]")'
-)
+pytestmark = NEEDS_RAY
 
 
 @pytest.fixture

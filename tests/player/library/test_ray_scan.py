@@ -21,7 +21,7 @@ from player.library.store import LibraryStore
 from tests.support.ray_cluster import (
     BAD_FILES,
     HEAD_IP,
-    RAY,
+    NEEDS_RAY,
     REPO,
     RayCluster,
     assert_same_library,
@@ -33,9 +33,7 @@ from tests.support.ray_cluster import (
     start_driver,
 )
 
-pytestmark = pytest.mark.skipif(
-    not RAY.exists(), reason='needs the [cluster] extra (pip install -e ".[cluster]")'
-)
+pytestmark = NEEDS_RAY
 
 
 @pytest.fixture(scope="module")
