@@ -493,6 +493,10 @@ class FasterWhisperTranscriber:
         self.beam_size = beam_size
         self.prompt = prompt or None
         """Previous-text prompt for English decodes (:data:`VOCABULARY_PROMPT`), or None."""
+        self._previous: list[int] = (
+            [tok.sot_prev, *tok.encode(" " + self.prompt.strip())] if self.prompt else []
+        )
+        """``<|startofprev|>`` and the prompt's tokens (English tokenizer), encoded once."""
 
     def _tokenizer_for(self, language: str) -> Any:
         """The tokenizer whose start-of-transcript sequence names ``language`` (one per language)."""
@@ -531,14 +535,14 @@ class FasterWhisperTranscriber:
         encoder_output = self._encode(samples, window_s)
         language = self._detect_language(encoder_output, samples, window_s)
         tok = self._tokenizer_for(language)
-        prompt = self.prompt if language == "en" else None
-        tokens, avg_logprob, no_speech_prob = self._generate(encoder_output, tok, duration_s, prompt)
+        previous = self._previous if language == "en" else []
+        tokens, avg_logprob, no_speech_prob = self._generate(encoder_output, tok, duration_s, previous)
         if window_s < MAX_WINDOW_S and _looks_looped(tok.decode(tokens), len(tokens), duration_s):
             # Quality guard: a fitted window that sent the decoder into a loop is redone at 30 s.
             logger.info("repetition in a %.0f s window; re-decoding %.1f s at 30 s", window_s, duration_s)
             window_s = MAX_WINDOW_S
             encoder_output = self._encode(samples, window_s)
-            tokens, avg_logprob, no_speech_prob = self._generate(encoder_output, tok, duration_s, prompt)
+            tokens, avg_logprob, no_speech_prob = self._generate(encoder_output, tok, duration_s, previous)
         text = tok.decode(tokens).strip()
         if _is_hallucination(avg_logprob, no_speech_prob) or not text:
             return Transcript(
@@ -577,16 +581,14 @@ class FasterWhisperTranscriber:
         return self._model.model.encode(ctranslate2.StorageView.from_array(features))
 
     def _generate(
-        self, encoder_output: Any, tok: Any, duration_s: float, prompt: str | None = None
+        self, encoder_output: Any, tok: Any, duration_s: float, previous: list[int] | None = None
     ) -> tuple[list[int], float, float]:
         """Beam-search the text tokens (no timestamps) with ``tok``'s start sequence, after
-        ``<|startofprev|>`` and ``prompt``'s tokens when there is a prompt (as Whisper's
-        ``initial_prompt``).
+        ``previous`` (``<|startofprev|>`` and the prompt's tokens, as Whisper's ``initial_prompt``).
 
         Returns (text tokens, average log-probability, no-speech probability).
         """
-        previous = [tok.sot_prev, *tok.encode(" " + prompt.strip())] if prompt else []
-        start = [*previous, *tok.sot_sequence, tok.no_timestamps]
+        start = [*(previous or []), *tok.sot_sequence, tok.no_timestamps]
         result = self._model.model.generate(
             encoder_output,
             [start],
