@@ -87,6 +87,13 @@ def _mood_following(report: dict[str, Any]) -> list[str]:
             "nearest-neighbour's is what the queue's rules cost, the ranker's less its own is what the "
             "ranker's preferences cost.",
         ]
+    if "ranker_alone" in mf:
+        rows += [
+            "",
+            "`ranker_alone` is the ranker's queue without the rule that meets a new listener's statement "
+            "(every script is a new listener; `player.core.ranking.recommender.meets_statement`): what the "
+            "learned model does on its own.",
+        ]
     return rows
 
 
@@ -132,8 +139,10 @@ def model_card(
     info: dict[str, Any],
     report: dict[str, Any],
     ablations: dict[str, dict[str, Any]] | None = None,
+    ablations_note: str = "",
 ) -> str:
-    """The Markdown of ``ranker.md`` for the model at ``onnx_path``."""
+    """The Markdown of ``ranker.md`` for the model at ``onnx_path`` (``ablations_note``: said under the
+    ablations' heading, when they were measured apart from ``report``)."""
     from models.train import LGBM_PARAMS
 
     held = report["families"].get(HELDOUT_FAMILY, {})
@@ -207,6 +216,7 @@ def model_card(
         "Each variant is retrained on the same data with one thing removed and evaluated like the shipped "
         "model (skip rate per family; lower is better):",
         "",
+        *([ablations_note, ""] if ablations_note else []),
         *_ablations(report, ablations or {}),
         "",
         "## What the simulator assumes",

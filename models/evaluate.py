@@ -289,7 +289,8 @@ def evaluate(
 
         if reader is None:
             raise ValueError("the mood-following evaluation needs the real mood reader")
-        report["mood_following"] = mood_following(lib, rec, reader)
+        alone = Recommender(lib.tracks, lib.matrix, ranker, meet_statements=False)
+        report["mood_following"] = mood_following(lib, rec, reader, ranker_alone=alone)
     report["targets"] = _targets(report)
     report["config"] = {
         "catalog": lib.name,

@@ -8,12 +8,14 @@ valence and/or energy; an axis the sentence says nothing about is left free) and
 *direction* the music should move. The sentences and bands were written from what a listener means,
 not from the mood reader's word lists.
 
-Scores, over all checks of all scripts, for the ranker and for plain nearest-neighbour
-(:class:`models.baselines.NearestRecommender`) in the same session core, and for a reference that
-separates what the queue's variety costs from what the ranker's preferences cost:
-``distance_in_queue``, the serving recommender with closeness to the target as its only relevance
-(:class:`TargetDistanceScorer` in place of the ranker; the same pre-selection, variety, transition
-and artist-spacing rules as the ranker's queue):
+Scores, over all checks of all scripts, for the ranker as served and for plain nearest-neighbour
+(:class:`models.baselines.NearestRecommender`) in the same session core, and for two references:
+``ranker_alone``, the served ranker without the rule that meets a new listener's statement
+(``Recommender(meet_statements=False)``: what the learned model and the queue's rules do on their
+own; every script is a new listener), and ``distance_in_queue``, which separates what the queue's
+variety costs from what the ranker's preferences cost: the serving recommender with closeness to the
+target as its only relevance (:class:`TargetDistanceScorer` in place of the ranker; the same
+pre-selection, variety, transition, artist-spacing and new-listener rules as the ranker's queue):
 
 - ``top5_distance``: mean distance of the top five tracks' designed (valence, energy) to the band's
   centre, over the band's constrained axes.
@@ -53,8 +55,8 @@ __all__ = [
 
 Axis = Literal["valence", "energy"]
 
-POLICIES: tuple[str, ...] = ("ranker", "nearest", "distance_in_queue")
-"""The policies :func:`mood_following` reports, in its order."""
+POLICIES: tuple[str, ...] = ("ranker", "ranker_alone", "nearest", "distance_in_queue")
+"""The policies :func:`mood_following` reports, in its order (``ranker_alone`` when given)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -280,16 +282,22 @@ def mood_following(
     ranker: RecommenderLike,
     reader: TextMoodReader,
     scripts: tuple[Script, ...] = SCRIPTS,
+    *,
+    ranker_alone: RecommenderLike | None = None,
 ) -> dict[str, Any]:
-    """Every script for the ranker, nearest-neighbour and the ``distance_in_queue`` reference;
-    summaries and per-script checks."""
+    """Every script for the ranker, nearest-neighbour, the ``distance_in_queue`` reference and, when
+    given, ``ranker_alone``; summaries and per-script checks."""
     out: dict[str, Any] = {}
     policies: dict[str, RecommenderLike] = {
         "ranker": ranker,
         "nearest": NearestRecommender(lib.tracks, lib.matrix),
         "distance_in_queue": Recommender(lib.tracks, lib.matrix, TargetDistanceScorer()),
     }
+    if ranker_alone is not None:
+        policies["ranker_alone"] = ranker_alone
     for name in POLICIES:
+        if name not in policies:
+            continue
         rec = policies[name]
         runs = [run_script(s, lib, rec, reader) for s in scripts]
         out[name] = {**_summary(runs), "scripts": runs}

@@ -350,6 +350,11 @@ class ListenerState:
         self.mood_observations = 0
         self.mood_heard_at_s: float | None = None
         """Server time of the last mood reading (None before the first)."""
+        self.mood_heard_firmness = 0.0
+        """How firmly the last reading said where the listener is or wants to be: its larger axis
+        confidence, 1 when it carried a music request (0 before the first)."""
+        self.finished_plays = 0
+        """Completions and skips observed, every session (how much the player knows of the taste)."""
         self._intent: ActiveIntent | None = None
         self._tracks_since_intent = 0
         self.history: deque[HistoryEntry] = deque(maxlen=HISTORY_CAP)
@@ -431,6 +436,8 @@ class ListenerState:
         self.mood_label = estimate.label
         self.mood_observations += 1
         self.mood_heard_at_s = at_s
+        requested = any(i.kind in MUSIC_INTENTS for i in estimate.intents)
+        self.mood_heard_firmness = 1.0 if requested else min(1.0, max(0.0, valence_conf, energy_conf))
         for intent in estimate.intents:
             self.add_intent(intent, at_s=at_s)
 
@@ -526,10 +533,12 @@ class ListenerState:
             if self._intent is not None:
                 self._tracks_since_intent += 1
         elif event.kind == "skipped":
+            self.finished_plays += 1
             stats.skips += 1
             if position_s < EARLY_SKIP_S:
                 stats.early_skips += 1
         elif event.kind == "completed":
+            self.finished_plays += 1
             stats.completions += 1
         elif event.kind == "liked":
             stats.likes += 1

@@ -5,6 +5,7 @@ shipped ranker meets on the evaluation catalog."""
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -128,8 +129,8 @@ def small_report(demo_lib: TruthLibrary) -> dict[str, Any]:
 @pytest.mark.integration
 def test_report_shape(small_report: dict[str, Any]) -> None:
     """Per family the ranker and every baseline with every metric, the held-out family marked, the
-    mood-following summaries for ranker, nearest-neighbour and the distance-in-queue reference, the
-    targets, the configuration."""
+    mood-following summaries for every policy (the ranker, the ranker without its new-listener rule,
+    nearest-neighbour, the distance-in-queue reference), the targets, the configuration."""
     report = small_report
     assert set(report) >= {"held_out_family", "families", "mood_following", "targets", "config"}
     assert report["held_out_family"] == HELDOUT_FAMILY
@@ -144,8 +145,8 @@ def test_report_shape(small_report: dict[str, Any]) -> None:
             # knowing the listener's hidden state skips less than any policy's expected rate
             assert metrics["oracle_skip_rate"] < metrics["expected_skip_rate"], family
         assert entry["best_baseline"] in BASELINES
-    assert set(report["mood_following"]) == {"ranker", "nearest", "distance_in_queue"}
-    for name in ("ranker", "nearest", "distance_in_queue"):
+    assert set(report["mood_following"]) == set(POLICIES)
+    for name in POLICIES:
         summary = report["mood_following"][name]
         assert summary["checks"] > 10 and summary["requests"] >= 3
         assert 0.0 <= summary["top5_in_band"] <= 1.0 and 0.0 <= summary["direction_agreement"] <= 1.0
@@ -161,7 +162,7 @@ def test_report_shape(small_report: dict[str, Any]) -> None:
 @pytest.mark.integration
 def test_mood_following_scores_against_truth(small_report: dict[str, Any], demo_lib: TruthLibrary) -> None:
     """Each check's distance and band share are recomputed from the designed values of its top five."""
-    for name in ("ranker", "nearest", "distance_in_queue"):
+    for name in POLICIES:
         for script in small_report["mood_following"][name]["scripts"]:
             for check in script["checks"]:
                 if "band" not in check:
@@ -261,3 +262,34 @@ def test_each_listener_runs_on_its_own_clock(demo_lib: TruthLibrary) -> None:
     assert [e.at_s for e in player.log["second"] if e.kind == "session_start"] == [
         pytest.approx(t0 + 5, abs=1e-3)
     ]
+
+
+@pytest.mark.integration
+def test_a_new_evaluation_is_republished_with_the_published_ablations(
+    tmp_path: Path, small_report: dict[str, Any]
+) -> None:
+    """`python -m models.train --reevaluate` rewrites evaluation.json and the card from a new report of
+    the same model and keeps the published ablations, saying when they were measured and what the
+    shipped model measured beside them."""
+    from models.train import republish
+
+    shipped = Path(shipped_ranker_path()).parent
+    for name in ("ranker.onnx", "evaluation.json"):
+        shutil.copy(shipped / name, tmp_path / name)
+    published = json.loads((shipped / "evaluation.json").read_text("utf-8"))
+    published.pop("ablations_note", None)
+    (tmp_path / "evaluation.json").write_text(json.dumps(published), "utf-8")
+    republish(tmp_path, small_report)
+    out = json.loads((tmp_path / "evaluation.json").read_text("utf-8"))
+    assert out["report"] == json.loads(json.dumps(small_report))
+    assert out["ablations"] == published["ablations"] and out["ablations"]
+    before = published["report"]["families"][HELDOUT_FAMILY]["ranker"]["skip_rate"]
+    assert f"{HELDOUT_FAMILY} {before}" in out["ablations_note"]
+    card = (tmp_path / "ranker.md").read_text("utf-8")
+    assert out["ablations_note"] in card and "| ranker_alone |" in card
+    assert all(f"| {name} |" in card for name in published["ablations"])
+    republish(tmp_path, small_report)  # again: the note is kept, not rewritten from the new report
+    assert (
+        json.loads((tmp_path / "evaluation.json").read_text("utf-8"))["ablations_note"]
+        == out["ablations_note"]
+    )

@@ -21,7 +21,9 @@ A decision (:meth:`Recommender.recommend`):
    (:class:`~player.core.ranking.scorer.OnnxRanker`).
 4. **Re-ranking** — greedily fills the queue: nothing played recently, never the same artist twice in
    a row, maximal marginal relevance on the taste vector (timbre and mood descriptors; Carbonell &
-   Goldstein, 1998) and a cost for abrupt tempo/key changes between neighbours.
+   Goldstein, 1998) and a cost for abrupt tempo/key changes between neighbours. For a new listener who
+   has just said how they are (cold start, :func:`meets_statement`), each pick is chosen among the
+   tracks nearest to its target: the stated mood is met first, the ranker leads once it knows the taste.
 5. **Reasons** — one per pick, true of it and naming its evidence, varied within the queue
    (:func:`~player.core.ranking.reasons.explain_queue`).
 
@@ -37,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from player.core.listener import ListenerState, Target
+from player.core.listener import MOOD_RELAX_S, ListenerState, Target
 from player.core.ranking.context import (
     Catalog,
     CfSource,
@@ -63,14 +65,18 @@ __all__ = [
     "CALIBRATION_ROWS",
     "CF_K",
     "LATER_STEP_SHARE",
+    "MEET_FIRMNESS",
+    "MEET_TOLERANCE",
     "MMR_LAMBDA",
     "NEAREST_K",
+    "NEW_LISTENER_PLAYS",
     "PRESELECT_K",
     "TRANSITION_WEIGHT",
     "Pick",
     "Recommendation",
     "Recommender",
     "kth_largest",
+    "meets_statement",
 ]
 
 PRESELECT_K = 600
@@ -89,6 +95,15 @@ MMR_LAMBDA = 0.25
 """Weight of the timbre redundancy penalty in maximal marginal relevance."""
 TRANSITION_WEIGHT = 0.1
 """Weight of the tempo/key transition cost between neighbouring picks."""
+NEW_LISTENER_PLAYS = 5
+"""A listener with at most this many finished plays (completions and skips, every session) is new:
+the ranker knows nothing of their taste yet, only what the population of simulated listeners liked."""
+MEET_TOLERANCE = 0.03
+"""How much farther from its target (valence/energy plane) than the nearest free track a pick may sit
+while it meets a new listener's statement (:func:`meets_statement`)."""
+MEET_FIRMNESS = 0.3
+"""A reading is a statement to meet when one of its axes was read with at least this confidence, or
+it carried a music request."""
 KTH_SAMPLE = 8192
 """About as many values as :func:`kth_largest` samples to find a threshold below the k-th largest."""
 
@@ -114,6 +129,26 @@ def kth_largest(values: np.ndarray, k: int) -> float:
         if len(above) >= k:
             return float(np.partition(above, len(above) - k)[len(above) - k])
     return float(np.partition(values, n - k)[n - k])
+
+
+def meets_statement(state: ListenerState, at_s: float) -> bool:
+    """Whether the queue at ``at_s`` must meet what a new listener just said (cold start).
+
+    A new listener (:data:`NEW_LISTENER_PLAYS`) who has said how they are, or asked for something,
+    firmly enough (:data:`MEET_FIRMNESS`) within the mood's relaxation time (``MOOD_RELAX_S``) gets
+    every pick among the tracks nearest to its position's target (:data:`MEET_TOLERANCE`), the ranker
+    and the queue's rules choosing among those: with no taste to go on, the ranker's scores are the
+    simulated population's preferences, which pull a stated mood at the plane's edges toward the
+    middle (docs/ranking.md, "Mood following"). Once the listener has played a few tracks the ranker
+    leads.
+    """
+    heard = state.mood_heard_at_s
+    return (
+        heard is not None
+        and state.mood_heard_firmness >= MEET_FIRMNESS
+        and at_s - heard <= MOOD_RELAX_S
+        and state.finished_plays <= NEW_LISTENER_PLAYS
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,14 +243,23 @@ class Recommender:
         matrix: the library's float32 feature matrix (``LibraryStore.feature_matrix()``).
         ranker: what scores the candidates: a loaded :class:`OnnxRanker` (any :class:`Scorer`).
         cf: the server's collaborative-filtering model (the ``cf_score`` feature), if any.
+        meet_statements: meet a new listener's statement (:func:`meets_statement`); False: the
+            ranker and the queue's rules alone (for measuring what the rule does).
     """
 
     def __init__(
-        self, tracks: Sequence[Track], matrix: MatrixLike, ranker: Scorer, *, cf: CfSource | None = None
+        self,
+        tracks: Sequence[Track],
+        matrix: MatrixLike,
+        ranker: Scorer,
+        *,
+        cf: CfSource | None = None,
+        meet_statements: bool = True,
     ) -> None:
         self.catalog = Catalog(tracks, matrix)
         self.ranker = ranker
         self.cf = cf
+        self.meet_statements = meet_statements
         cat = self.catalog
         self._n_static = len(DESCRIPTOR_COLUMNS)
         # rows [descriptors..., v, e, v², e², taste...]: each decision's proxy is a weighted sum
@@ -694,7 +738,8 @@ class Recommender:
         for j, (cand, target) in enumerate(zip(shortlists, unique_targets, strict=True)):
             # the calibration's scores are the first target's
             scored.append((cand, self._score(ctx, cand, target, calibration if j == 0 else None)))
-        picks_rows, pick_scores = self._rerank(ctx, scored, position_target, count)
+        meet = self.meet_statements and meets_statement(state, at_s)
+        picks_rows, pick_scores = self._rerank(ctx, scored, position_target, count, unique_targets, meet)
         targets = tuple(ctx.targets[k] for k in range(len(picks_rows)))
         reasons = explain_queue(state, self.catalog, ctx, picks_rows, targets, at_s=at_s)
         picks = tuple(
@@ -726,10 +771,15 @@ class Recommender:
         scored: list[tuple[np.ndarray, np.ndarray]],
         position_target: list[int],
         count: int,
+        targets: list[Target],
+        meet: bool,
     ) -> tuple[list[int], list[float]]:
+        """Fill ``count`` positions greedily (with ``meet``, each only with tracks within
+        :data:`MEET_TOLERANCE` of the nearest free one to its position's target)."""
         cat = self.catalog
         pools: list[_Pool] = []
-        for cand, scores in scored:
+        for (cand, scores), target in zip(scored, targets, strict=True):
+            fit = np.hypot(cat.valence[cand] - target.valence, cat.energy[cand] - target.energy)
             lo, hi = (float(scores.min()), float(scores.max())) if len(scores) else (0.0, 1.0)
             rel = (scores - lo) / max(hi - lo, 1e-6)
             # The penalties below total at most MMR_LAMBDA + TRANSITION_WEIGHT, and with fewer than
@@ -741,8 +791,10 @@ class Recommender:
                     MMR_LAMBDA + TRANSITION_WEIGHT
                 )
                 keep = rel >= cutoff
-                cand, scores, rel = cand[keep], scores[keep], rel[keep]
-            pools.append(_Pool.of(cat, cand, scores, rel))
+                if meet:  # the nearest may be chosen whatever the ranker thinks of them
+                    keep[np.argsort(fit, kind="stable")[: 2 * count]] = True
+                cand, scores, rel, fit = cand[keep], scores[keep], rel[keep], fit[keep]
+            pools.append(_Pool.of(cat, cand, scores, rel, fit))
         picked: list[int] = []
         picked_scores: list[float] = []
         prev = ctx.last_row
@@ -763,6 +815,10 @@ class Recommender:
                 same_artist = pool.artist == cat.artist[prev]
                 if (free & ~same_artist).any():
                     free &= ~same_artist
+            if meet:
+                fits = pool.fit[free & ~np.isnan(pool.fit)]
+                if len(fits):
+                    free &= pool.fit <= fits.min() + MEET_TOLERANCE
             value = np.where(free, value, -np.inf)
             best = int(np.argmax(value))
             row = int(pool.cand[best])
@@ -786,11 +842,15 @@ class _Pool:
     fifths: np.ndarray
     """Position of each candidate's key on the circle of fifths (:func:`circle_of_fifths`)."""
     artist: np.ndarray
+    fit: np.ndarray
+    """Distance of each candidate to the pool's target on the valence/energy plane."""
     taken: np.ndarray
     """Candidates already picked (for any position)."""
 
     @classmethod
-    def of(cls, cat: Catalog, cand: np.ndarray, scores: np.ndarray, rel: np.ndarray) -> _Pool:
+    def of(
+        cls, cat: Catalog, cand: np.ndarray, scores: np.ndarray, rel: np.ndarray, fit: np.ndarray
+    ) -> _Pool:
         return cls(
             cand=cand,
             scores=scores,
@@ -799,5 +859,6 @@ class _Pool:
             tempo_bpm=cat.tempo_bpm[cand],
             fifths=circle_of_fifths(cat.key[cand], cat.major[cand]),
             artist=cat.artist[cand],
+            fit=fit,
             taken=np.zeros(len(cand), bool),
         )

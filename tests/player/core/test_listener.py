@@ -178,6 +178,24 @@ def test_skips_completions_likes_and_repeats_are_counted() -> None:
     assert s.consecutive_early_skips() == 0
     assert dict(s.positives())["b"] == 1.0
     assert dict(s.negatives())["a"] == 1.0  # the early skip weighs more than the later late one
+    assert s.finished_plays == 3  # two skips and a completion; starts and likes finish nothing
+
+
+def test_how_firmly_the_last_reading_spoke_is_kept() -> None:
+    """The last reading's firmness is its larger axis confidence, 1 with a music request, and a
+    player command (skip) is no request."""
+    s = _state()
+    assert s.mood_heard_at_s is None and s.mood_heard_firmness == 0.0
+    s.observe_mood(MoodEstimate(0.3, 0.5, 0.45, valence_confidence=0.7, energy_confidence=0.2), at_s=T0)
+    assert s.mood_heard_at_s == T0 and s.mood_heard_firmness == pytest.approx(0.7)
+    s.observe_mood(
+        MoodEstimate(0.5, 0.5, confidence=0.0, intents=(Intent("calmer", 1.0, "calmer"),)), at_s=T0 + 5
+    )
+    assert s.mood_heard_firmness == 1.0
+    s.observe_mood(
+        MoodEstimate(0.5, 0.5, confidence=0.1, intents=(Intent("skip", 1.0, "skip"),)), at_s=T0 + 9
+    )
+    assert s.mood_heard_firmness == pytest.approx(0.1)
 
 
 def test_consecutive_early_skips_and_skip_rate() -> None:

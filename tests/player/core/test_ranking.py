@@ -15,7 +15,7 @@ import pytest
 
 from models.simulate import catalog_matrix, synthetic_catalog
 from mood.types import Intent, MoodEstimate
-from player.core.listener import ListenerState, PlaybackEvent, Target
+from player.core.listener import MOOD_RELAX_S, ListenerState, PlaybackEvent, Target
 from player.core.ranking import (
     DESCRIPTOR_COLUMNS,
     FEATURE_NAMES,
@@ -35,7 +35,8 @@ from player.core.ranking import (
     shipped_ranker_path,
     tempo_step,
 )
-from player.core.track import NUMERIC_FEATURES, TrackId
+from player.core.ranking.recommender import MEET_FIRMNESS, MEET_TOLERANCE, NEW_LISTENER_PLAYS, meets_statement
+from player.core.track import NUMERIC_FEATURES, Track, TrackId
 from player.errors import ModelCorruptError, ModelMissingError, NoLibraryError, SchemaMismatchError
 from player.settings import Settings
 
@@ -424,3 +425,66 @@ def test_property_features_read_a_one_sided_rule(tracks: list) -> None:
     assert s_fast.mean() > s_slow.mean() + 0.15
     x = assemble_features(cat, ctx, np.concatenate([probe_slow, probe_fast]), ctx.targets[0])
     assert np.all(x[:, FEATURE_NAMES.index("stump_skip_max")] >= 0.0)
+
+
+def _plane_distance(track: Track, target: Target) -> float:
+    return float(np.hypot(track.valence - target.valence, track.energy - target.energy))
+
+
+def test_a_new_listener_s_statement_is_met_first(rec: Recommender, tracks: list, ranker: OnnxRanker) -> None:
+    """Cold start: after a new listener says how they are, every pick sits within MEET_TOLERANCE of the
+    nearest track still free (not picked, not by the previous pick's artist) to its target; the
+    ranker's own queue (rule off) sits farther from the stated moods at the plane's edges."""
+    off = Recommender(tracks, catalog_matrix(tracks), ranker, meet_statements=False)
+    met, alone = [], []
+    for v, e in ((0.88, 0.88), (0.1, 0.12), (0.88, 0.15), (0.12, 0.88), (0.5, 0.92)):
+        state = _state()
+        state.observe_mood(MoodEstimate(valence=v, energy=e, confidence=0.9), at_s=T0)
+        assert meets_statement(state, T0 + 1)
+        r = rec.recommend(state, count=10, at_s=T0 + 1)
+        picked: set[str] = set()
+        prev_artist = None
+        for pick, target in zip(r.picks, r.targets, strict=True):
+            free = [t for t in tracks if t.id not in picked]
+            other = [t for t in free if t.artist != prev_artist]
+            nearest = min(_plane_distance(t, target) for t in (other or free))
+            assert _plane_distance(pick.track, target) <= nearest + MEET_TOLERANCE + 1e-6
+            picked.add(pick.track.id)
+            prev_artist = pick.track.artist
+        met.append(np.mean([_plane_distance(p.track, r.target) for p in r.picks[:5]]))
+        ro = off.recommend(state, count=10, at_s=T0 + 1)
+        alone.append(np.mean([_plane_distance(p.track, ro.target) for p in ro.picks[:5]]))
+    assert np.mean(met) < np.mean(alone)
+
+
+def test_the_ranker_leads_once_the_listener_is_known(
+    rec: Recommender, tracks: list, ranker: OnnxRanker
+) -> None:
+    """The rule leaves the queue to the ranker for a listener with more than NEW_LISTENER_PLAYS finished
+    plays, for a vague reading, for a stale one, and before any reading."""
+    off = Recommender(tracks, catalog_matrix(tracks), ranker, meet_statements=False)
+    firm = MoodEstimate(valence=0.9, energy=0.9, confidence=0.9)
+
+    def same(state: ListenerState, at: float) -> bool:
+        assert not meets_statement(state, at)
+        ids = [p.track.id for p in rec.recommend(state, count=10, at_s=at).picks]
+        return ids == [p.track.id for p in off.recommend(state, count=10, at_s=at).picks]
+
+    known = _state()
+    at = T0
+    for t in tracks[200 : 201 + NEW_LISTENER_PLAYS]:
+        at = _play(known, t.id, at, "completed")
+    assert known.finished_plays == NEW_LISTENER_PLAYS + 1
+    known.observe_mood(firm, at_s=at)
+    assert same(known, at + 1)
+
+    vague = _state()
+    vague.observe_mood(MoodEstimate(valence=0.9, energy=0.9, confidence=MEET_FIRMNESS / 2), at_s=T0)
+    assert same(vague, T0 + 1)
+
+    stale = _state()
+    stale.observe_mood(firm, at_s=T0)
+    assert meets_statement(stale, T0 + MOOD_RELAX_S)
+    assert same(stale, T0 + MOOD_RELAX_S + 1)
+
+    assert same(_state(), T0)

@@ -346,7 +346,7 @@ def test_reranking_from_gathered_pools_picks_as_recomputing_does(rec: Recommende
             (cand, rec.ranker.score(assemble_features(cat, ctx, cand, t)))
             for cand, t in zip(rec._shortlists(ctx, targets, allowed), targets, strict=True)
         ]
-        picks, _ = rec._rerank(ctx, scored, positions, 10)
+        picks, _ = rec._rerank(ctx, scored, positions, 10, targets, False)
         assert picks == _rerank_plain(rec, ctx, scored, positions)
 
 
