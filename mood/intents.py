@@ -338,7 +338,8 @@ INTENT_RULES: Mapping[IntentKind, IntentRules] = {
     ),
     "party": IntentRules(
         phrases=(
-            r"\b(?:having|throwing|hosting|at|going to|heading to|off to) (?:a |the )?party\b",
+            rf"\b(?:having|throwing|hosting|going to|heading to|off to|(?:{_SUBJECT_I_AM}) (?:now |just )?at)"
+            r" (?:a |the )?party\b",
             r"\b(?:friends|people|guests|mates|the gang|everyone|folks) (?:are |is )?(?:coming|comin)"
             r" (?:over|round|around|by)\b",
             r"\b(?:having|got|have) (?:some |a few )?(?:friends|people|guests|mates) (?:coming )?over\b",

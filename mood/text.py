@@ -719,11 +719,14 @@ def _without(text: str, spans: Sequence[tuple[int, int]]) -> str:
     return ", ".join(piece for piece in pieces if piece.strip())
 
 
-_SENTENCE_PIECE = re.compile(r"(?<=[,.;:!?])\s+|\s+(?=and\s+(?:i|i'm|im|i've|i am)\b)", re.IGNORECASE)
+_SENTENCE_PIECE = re.compile(
+    r"(?<=[,.;:!?])\s+|\s+(?=(?:and|but)\s+(?:i|i'm|im|i've|i am|he|he's|she|she's|they|they're)\b)",
+    re.IGNORECASE,
+)
 _VADER_ALPHA = 15.0
 """VADER's normalisation constant: compound = s / sqrt(s² + alpha) for a raw valence sum s."""
 _SELF_REPORT = re.compile(
-    r"^\W*(?:and\s+|so\s+|now\s+|honestly\s+|just\s+)?(?:i\s+(?:feel|felt|am|was|'ve been|have been|"
+    r"^\W*(?:and\s+|but\s+|so\s+|now\s+|honestly\s+|just\s+)?(?:i\s+(?:feel|felt|am|was|'ve been|have been|"
     r"just feel|really feel|kind of feel|kinda feel)|i'm|im|i've been|feeling|feel)\b",
     re.IGNORECASE,
 )
@@ -741,6 +744,107 @@ moving away and I feel awful" the listener's "awful" outweighs the pleasant word
 ("best", "friend"), which VADER alone adds up to pleasant."""
 
 
+_PERSON = (
+    r"^\W*(?:and\s+|but\s+|so\s+|then\s+)?(?:he|she|they|someone|somebody|everyone|everybody|people|nobody"
+    r"|(?:his|her|their)\s+\w+|(?:my|our|your)\s+(?:\w+\s+)?(?:(?:best|close|old|little|big|older|younger"
+    r"|new)\s+)?(?:friends?|brothers?|sisters?|siblings|mom|mum|mother|dad|father|parents|kids?|children|sons?"
+    r"|daughters?|wife|husband|partner|boyfriend|girlfriend|roommates?|flatmates?|neighbou?rs?|boss"
+    r"|colleagues?|co-?workers?|family|grand(?:ma|pa|mother|father|parents)|uncles?|aunts?|cousins?|baby"
+    r"|cats?|dogs?|team|teachers?|classmates?))(?=\W|$)"
+)
+_PERSON_SUBJECT = re.compile(_PERSON, re.IGNORECASE)
+"""A clause opening with another person as its subject ("my brother", "she", "everyone at work")."""
+_FILLER_WORDS = r"(?:\s+(?:\w+\s+){0,3}?\w+)??"
+_THEIR_VIEW = re.compile(
+    _FILLER_WORDS + r"(?:'s|\s+)(?:thinks?|thought|feels?|felt|feeling|seems?|seemed|looks?|looked|sounds?"
+    r"|sounded|(?:says?|said|told (?:me|us))\s+(?:that\s+)?(?:he|she|they|it))\b",
+    re.IGNORECASE,
+)
+"""Their own view or state, whatever its words ("… thinks this song is boring", "… seems relaxed",
+"… said he was exhausted")."""
+_THEIR_STATE = re.compile(
+    _FILLER_WORDS + r"(?:'s|'re|\s+(?:is|was|are|were|been|gets?|got|getting|keeps?|kept|can't stop))\b",
+    re.IGNORECASE,
+)
+"""A verb of being: their feeling only when a feeling word follows (:data:`_EMOTION_WORDS`)."""
+_EMOTION_WORDS = frozenset(
+    [
+        "happy",
+        "unhappy",
+        "glad",
+        "proud",
+        "upset",
+        "miserable",
+        "cheerful",
+        "delighted",
+        "disappointed",
+        "jealous",
+        "grumpy",
+        "content",
+        "heartbroken",
+        "devastated",
+        "ecstatic",
+        "overjoyed",
+        "joyful",
+        "sorry",
+        "hurt",
+        "mood",
+        "blast",
+        "fun",
+    ]
+)
+"""Feelings with no energy of their own; the arousal lexicon's words are feelings too."""
+_ON_LISTENER = re.compile(
+    r"\b(?:makes?|made|making|drives?|drove|driving|gets?|got|getting|leaves?|left|keeps?|kept|has|had"
+    r"|have|drive|make|get|leave|keep)\s+(?:me|us)\b|\b(?:and|&)\s+(?:i|me)\b",
+    re.IGNORECASE,
+)
+"""Someone acting on the listener ("he's driving me crazy", "they get me so stressed") or the listener
+among the subjects ("my friends and I are so excited"): the feeling is the listener's."""
+_JUDGED = re.compile(
+    r"\b(?:is|are|was|were|'s|'re)\s+(?:being\b|(?:so\s+|really\s+|very\s+|such\s+|just\s+|always\s+)*"
+    r"(?:an?\s+)?(?:nice|kind|sweet|lovely|rude|mean|annoying|awesome|amazing|wonderful|great|terrible"
+    r"|awful|horrible|cruel|funny|hilarious|cute|adorable|generous|helpful|supportive|caring|brilliant"
+    r"|the best|the worst|a pain|jerks?|idiots?|gems?|angels?)\b)",
+    re.IGNORECASE,
+)
+"""The listener's judgement of someone ("my coworkers are so rude", "my boyfriend is being so
+annoying", "my neighbours are lovely people"): the listener's own valence."""
+
+
+def tells_others_feelings(clause: str) -> bool:
+    """Whether ``clause`` tells how another person feels, not the listener (pure).
+
+    Its subject is another person (:data:`_PERSON_SUBJECT`), followed by their view or state
+    (:data:`_THEIR_VIEW`: "she seems relaxed", "he said he was exhausted") or by a verb of being and a
+    feeling word (:data:`_THEIR_STATE`: "my brother is furious", "everyone was having a blast"); nobody
+    acts on the listener, the listener is not among the subjects (:data:`_ON_LISTENER`) and it is no
+    judgement of that person (:data:`_JUDGED`). What happened to someone ("my dog is sick", "my team
+    is winning", "she said yes!") is about the listener's life and is read.
+    """
+    subject = _PERSON_SUBJECT.match(clause)
+    if subject is None or _ON_LISTENER.search(clause) or _JUDGED.search(clause):
+        return False
+    rest = clause[subject.end() :]
+    if _THEIR_VIEW.match(rest):
+        return True
+    if not _THEIR_STATE.match(rest):
+        return False
+    tokens = tokenize(rest)
+    grams = {" ".join(tokens[i : i + n]) for n in (1, 2, 3) for i in range(len(tokens) - n + 1)}
+    return any(g in _EMOTION_WORDS or g in AROUSAL_LEXICON for g in grams)
+
+
+def _piece_kind(piece: str) -> str:
+    """The piece's subject: "self" (the listener says how they are), "person" (another person's
+    feelings, :func:`tells_others_feelings`), "other" (someone or something else) or "" (none)."""
+    if _SELF_REPORT.match(piece):
+        return "self"
+    if tells_others_feelings(piece.replace("_", " ")):  # expressions joined for VADER read as words
+        return "person"
+    return "other" if _OTHER_SUBJECT.match(piece) else ""
+
+
 def _sentiment(text: str) -> tuple[float, float]:
     """VADER's compound (-1 … 1) and affective share (pos + neg, 0 … 1) of ``text``, with VADER's
     negation kept inside its clause: VADER alone reads "I'm not calm, I'm freaking out" as pleasant
@@ -748,7 +852,8 @@ def _sentiment(text: str) -> tuple[float, float]:
     compound is ``s / sqrt(s² + 15)``, inverted here) are added and normalised as VADER does for a
     whole text, and the affective shares are averaged by clause length. Where a clause is a
     self-report with valence of its own, the clauses about someone or something else count
-    :data:`_TOPIC_WEIGHT` as much."""
+    :data:`_TOPIC_WEIGHT` as much; a clause telling another person's feelings
+    (:func:`tells_others_feelings`) does not count at all."""
     sums: list[tuple[float, str]] = []
     affective_words = words = 0.0
     for piece in _SENTENCE_PIECE.split(_for_vader(text)):
@@ -757,9 +862,10 @@ def _sentiment(text: str) -> tuple[float, float]:
         scores = _vader().polarity_scores(piece)
         compound = max(-0.9999, min(0.9999, float(scores["compound"])))
         raw = compound * math.sqrt(_VADER_ALPHA / (1.0 - compound * compound))
-        sums.append(
-            (raw, "self" if _SELF_REPORT.match(piece) else "other" if _OTHER_SUBJECT.match(piece) else "")
-        )
+        kind = _piece_kind(piece)
+        if kind == "person":
+            continue  # someone else's feelings: no evidence of the listener's
+        sums.append((raw, kind))
         n = float(len(piece.split()))
         affective_words += (float(scores["pos"]) + float(scores["neg"])) * n
         words += n
@@ -784,7 +890,13 @@ def text_affect(text: str, *, exclude: Sequence[tuple[int, int]] = ()) -> TextAf
     compound, affective = _sentiment(text)
     valence = 0.5 + 0.5 * compound
     valence_confidence = min(1.0, 0.6 * abs(compound) + 0.8 * affective) if compound != 0.0 else 0.0
-    hits = [hit for clause in _CLAUSE.split(text) for hit in _arousal_hits(tokenize(clause))]
+    hits = [
+        hit
+        for piece in _SENTENCE_PIECE.split(text)
+        if _piece_kind(piece) != "person"
+        for clause in _CLAUSE.split(piece)
+        for hit in _arousal_hits(tokenize(clause))
+    ]
     if hits:
         strength = [abs(h.energy - 0.5) + 0.05 for h in hits]
         energy = sum(s * h.energy for s, h in zip(strength, hits, strict=True)) / sum(strength)

@@ -21,7 +21,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["CHAT", "FRESH", "FRESH_2", "FRESH_3", "FRESH_4", "FRESH_5", "SENTENCES", "LabelledSentence"]
+__all__ = [
+    "CHAT",
+    "FRESH",
+    "FRESH_2",
+    "FRESH_3",
+    "FRESH_4",
+    "FRESH_5",
+    "OTHERS",
+    "OTHERS_2",
+    "SENTENCES",
+    "LabelledSentence",
+]
 
 ValenceMark = Literal["+", "-", "0", "?"]
 EnergyMark = Literal["^", "v", "0", "?"]
@@ -763,3 +774,74 @@ FRESH_5: tuple[LabelledSentence, ...] = tuple(
 )
 """A fifth set, written at the end of session 13 after every fix above and measured once: the
 reader's generalisation as it was left; the figures of that run are in docs/mood.md."""
+
+OTHERS: tuple[LabelledSentence, ...] = tuple(
+    _group(
+        "others",
+        [
+            ("My brother is furious about the game", "0", "0", ""),
+            ("He said he was exhausted after the shift", "0", "0", ""),
+            ("She's been really depressed lately", "?", "0", ""),
+            ("My kids are so excited about the trip", "?", "?", ""),
+            ("Our neighbours were screaming at each other all night", "?", "?", ""),
+            ("My dad is feeling much better now", "?", "0", ""),
+            ("They seem pretty relaxed about the deadline", "0", "0", ""),
+            ("My roommate is in a terrible mood today", "?", "0", ""),
+            ("Everyone at the party was having a blast", "?", "?", ""),
+            ("My boss was really happy with the report", "?", "0", ""),
+            ("My girlfriend thinks this song is boring", "0", "0", ""),
+            ("His new album sounds angry and loud", "0", "0", ""),
+            ("My mom is worried sick about me", "?", "0", ""),
+            ("They're all so tired after the hike", "?", "?", ""),
+            ("My friend told me she feels lonely", "0", "0", ""),
+            ("Somebody at work was crying in the bathroom", "0", "0", ""),
+            ("People are so stressed about the election", "0", "0", ""),
+            ("My sister just won a big award and she's thrilled", "?", "0", ""),
+            ("My friend is sad but I'm doing great", "+", "0", ""),
+            ("He's exhausted, but I feel full of energy", "?", "^", ""),
+            ("My sister is thrilled and I'm just tired", "?", "v", ""),
+            ("Everyone is angry at work and I feel calm", "+", "v", ""),
+            ("My partner is stressed, I'm pretty relaxed though", "+", "v", ""),
+            ("They were all happy for me and I feel wonderful", "+", "0", ""),
+            ("I'm furious at my brother", "-", "^", ""),
+            ("I'm so happy for my sister", "+", "?", ""),
+            ("My day has been awful", "-", "?", ""),
+            ("My head hurts and I'm exhausted", "-", "v", ""),
+            ("My whole body feels heavy and tired", "?", "v", ""),
+            ("My team won and I'm over the moon", "+", "^", ""),
+        ],
+    )
+)
+"""Sentences about other people's feelings, alone or beside the listener's own (session 14), written
+before the reader was changed for them and measured once: another person's mood is no evidence of the
+listener's; where the listener says how they are too, that decides. Figures in docs/mood.md."""
+
+OTHERS_2: tuple[LabelledSentence, ...] = tuple(
+    _group(
+        "others",
+        [
+            ("My friends and I are so excited", "+", "^", ""),
+            ("Me and my sister are so happy", "+", "?", ""),
+            ("My wife and I feel great", "+", "0", ""),
+            ("She makes me so happy", "+", "?", ""),
+            ("He's driving me crazy", "-", "?", ""),
+            ("My kids are driving me nuts", "-", "?", ""),
+            ("My boyfriend is being so annoying today", "-", "?", ""),
+            ("My coworkers are so rude", "-", "0", ""),
+            ("My neighbours are lovely people", "+", "0", ""),
+            ("My mom is sick and I'm worried", "-", "?", ""),
+            ("My cat is sleeping on my lap and I feel so cozy", "+", "v", ""),
+            ("They always get me so stressed", "-", "^", ""),
+            ("My little brother is bored out of his mind", "0", "0", ""),
+            ("Her band sounds really mellow", "0", "0", ""),
+            ("My parents are thrilled about the wedding", "?", "0", ""),
+            ("Everyone else is tired but I feel fantastic", "+", "?", ""),
+            ("My sister is furious with me", "?", "?", ""),
+            ("My dad said he was proud of me", "?", "0", ""),
+        ],
+    )
+)
+"""Written after :data:`OTHERS`' fixes (session 14) to catch their mistakes: the listener among the
+subjects ("my friends and I"), someone acting on the listener ("she makes me so happy", "he's
+driving me crazy"), and the listener's judgement of someone ("my coworkers are so rude"). Measured
+once before the fixes they prompted; figures in docs/mood.md."""

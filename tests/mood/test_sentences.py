@@ -11,7 +11,18 @@ import pytest
 from mood.analyzer import MoodAnalyzer
 from mood.fusion import evident_side
 from mood.types import MoodEstimate
-from tests.mood.sentences import CHAT, FRESH, FRESH_2, FRESH_3, FRESH_4, FRESH_5, SENTENCES, LabelledSentence
+from tests.mood.sentences import (
+    CHAT,
+    FRESH,
+    FRESH_2,
+    FRESH_3,
+    FRESH_4,
+    FRESH_5,
+    OTHERS,
+    OTHERS_2,
+    SENTENCES,
+    LabelledSentence,
+)
 
 QUADRANT_TARGET = 0.85
 AXIS_TARGET = 0.85
@@ -170,7 +181,8 @@ def test_fresh_sentences_meet_the_same_targets(analyzer: MoodAnalyzer, name: str
 
 def test_fresh_sets_are_new_sentences() -> None:
     """No sentence of a fresh set is in the corpus or in another fresh set."""
-    texts = [s.text.lower() for s in (*SENTENCES, *FRESH, *FRESH_2, *FRESH_3, *FRESH_4, *FRESH_5, *CHAT)]
+    every = (*SENTENCES, *FRESH, *FRESH_2, *FRESH_3, *FRESH_4, *FRESH_5, *CHAT, *OTHERS, *OTHERS_2)
+    texts = [s.text.lower() for s in every]
     assert len(set(texts)) == len(texts)
 
 
@@ -181,3 +193,17 @@ def test_chat_style_typing_is_read(analyzer: MoodAnalyzer) -> None:
     assert (chat.intent_precision, chat.intent_recall) == (1.0, 1.0), chat.misread
     assert chat.valence_right / chat.valence_total >= AXIS_TARGET, chat.misread
     assert chat.energy_right / chat.energy_total >= AXIS_TARGET, chat.misread
+
+
+@pytest.mark.parametrize("name", ["OTHERS", "OTHERS_2"])
+def test_other_people_s_feelings_are_not_the_listener_s(analyzer: MoodAnalyzer, name: str) -> None:
+    """Sentences about someone else's feelings, alone or beside the listener's own (written before the
+    reader was changed for them, docs/mood.md): each axis right on ≥ 85 % of the graded sentences
+    (another person's feelings read as no evidence; the listener's own clause decides), every
+    quadrant right, no request read into them."""
+    sentences = {"OTHERS": OTHERS, "OTHERS_2": OTHERS_2}[name]
+    figures = _figures(analyzer, sentences)
+    assert figures.valence_right / figures.valence_total >= AXIS_TARGET, figures.misread
+    assert figures.energy_right / figures.energy_total >= AXIS_TARGET, figures.misread
+    assert figures.quadrant_right == figures.quadrant_total, figures.misread
+    assert figures.intent_true + figures.intent_false + figures.intent_missed == 0, figures.misread

@@ -11,6 +11,7 @@ from mood.text import (
     NEGATION_CANCELS,
     VALENCE_LEXICON,
     read_text,
+    tells_others_feelings,
     text_affect,
     tokenize,
 )
@@ -239,3 +240,41 @@ def test_the_listeners_own_state_outweighs_the_topic(text: str, pleasant: bool) 
     """Where a clause says how the listener is ("I feel awful"), the clauses about someone or something
     else count a quarter as much: VADER alone reads the first sentence pleasant ("best", "friend")."""
     assert (text_affect(text).valence > 0.5) is pleasant
+
+
+@pytest.mark.parametrize(
+    ("clause", "theirs"),
+    [
+        ("My brother is furious about the game", True),
+        ("She's been really depressed lately", True),
+        ("Everyone at the party was having a blast", True),
+        ("He said he was exhausted after the shift", True),
+        ("My best friend feels lonely", True),
+        ("His new album sounds angry and loud", True),
+        ("My dog died this morning", False),  # what happened, not how they feel
+        ("My dog is sick", False),
+        ("My team is winning", False),
+        ("My heart is racing", False),  # the listener's own
+        ("My friends and I are so excited", False),  # the listener among the subjects
+        ("He's driving me crazy", False),  # acting on the listener
+        ("They always get me so stressed", False),
+        ("My coworkers are so rude", False),  # the listener's judgement
+        ("My boyfriend is being so annoying today", False),
+        ("I'm furious at my brother", False),
+        ("It's a lovely calm morning", False),
+    ],
+)
+def test_another_person_s_feelings_are_told_apart(clause: str, theirs: bool) -> None:
+    """A clause telling how someone else feels is theirs; what happened to them, the listener among
+    them, someone acting on the listener or the listener's judgement of them are the listener's."""
+    assert tells_others_feelings(clause) is theirs
+
+
+def test_another_person_s_feelings_move_nothing() -> None:
+    """A sentence about someone else's feelings reads no evidence; beside the listener's own, the
+    listener's decides."""
+    theirs = text_affect("My brother is furious about the game")
+    assert theirs.valence_confidence == 0.0 and theirs.energy_confidence == 0.0
+    mixed = text_affect("My friend is sad but I'm doing great")
+    assert mixed.valence > 0.6 and mixed.valence_confidence > 0.3
+    assert mixed.valence == pytest.approx(text_affect("but I'm doing great").valence)  # "sad" adds nothing
