@@ -355,6 +355,9 @@ class ListenerState:
         confidence, 1 when it carried a music request (0 before the first)."""
         self.finished_plays = 0
         """Completions and skips observed, every session (how much the player knows of the taste)."""
+        self.rejected_since_heard = 0
+        """Early skips and dislikes since the last mood reading (the listener turning down what was
+        chosen for it)."""
         self._intent: ActiveIntent | None = None
         self._tracks_since_intent = 0
         self.history: deque[HistoryEntry] = deque(maxlen=HISTORY_CAP)
@@ -436,6 +439,7 @@ class ListenerState:
         self.mood_label = estimate.label
         self.mood_observations += 1
         self.mood_heard_at_s = at_s
+        self.rejected_since_heard = 0
         requested = any(i.kind in MUSIC_INTENTS for i in estimate.intents)
         self.mood_heard_firmness = 1.0 if requested else min(1.0, max(0.0, valence_conf, energy_conf))
         for intent in estimate.intents:
@@ -537,6 +541,7 @@ class ListenerState:
             stats.skips += 1
             if position_s < EARLY_SKIP_S:
                 stats.early_skips += 1
+                self.rejected_since_heard += 1
         elif event.kind == "completed":
             self.finished_plays += 1
             stats.completions += 1
@@ -544,6 +549,7 @@ class ListenerState:
             stats.likes += 1
         elif event.kind == "disliked":
             stats.dislikes += 1
+            self.rejected_since_heard += 1
         self.history.appendleft(HistoryEntry(event.at_s, event.track_id, event.kind, position_s))
 
     def _move_mood(self, event: PlaybackEvent, position_s: float) -> None:

@@ -139,8 +139,8 @@ def meets_statement(state: ListenerState, at_s: float) -> bool:
     every pick among the tracks nearest to its position's target (:data:`MEET_TOLERANCE`), the ranker
     and the queue's rules choosing among those: with no taste to go on, the ranker's scores are the
     simulated population's preferences, which pull a stated mood at the plane's edges toward the
-    middle (docs/ranking.md, "Mood following"). Once the listener has played a few tracks the ranker
-    leads.
+    middle (docs/ranking.md, "Mood following"). Once the listener has played a few tracks, or has
+    skipped one early (or disliked it) since the statement, the ranker leads.
     """
     heard = state.mood_heard_at_s
     return (
@@ -148,6 +148,7 @@ def meets_statement(state: ListenerState, at_s: float) -> bool:
         and state.mood_heard_firmness >= MEET_FIRMNESS
         and at_s - heard <= MOOD_RELAX_S
         and state.finished_plays <= NEW_LISTENER_PLAYS
+        and state.rejected_since_heard == 0
     )
 
 

@@ -461,7 +461,8 @@ def test_the_ranker_leads_once_the_listener_is_known(
     rec: Recommender, tracks: list, ranker: OnnxRanker
 ) -> None:
     """The rule leaves the queue to the ranker for a listener with more than NEW_LISTENER_PLAYS finished
-    plays, for a vague reading, for a stale one, and before any reading."""
+    plays, for a vague reading, after an early skip since the reading, for a stale reading, and before
+    any reading."""
     off = Recommender(tracks, catalog_matrix(tracks), ranker, meet_statements=False)
     firm = MoodEstimate(valence=0.9, energy=0.9, confidence=0.9)
 
@@ -481,6 +482,14 @@ def test_the_ranker_leads_once_the_listener_is_known(
     vague = _state()
     vague.observe_mood(MoodEstimate(valence=0.9, energy=0.9, confidence=MEET_FIRMNESS / 2), at_s=T0)
     assert same(vague, T0 + 1)
+
+    turned_down = _state()  # the listener skipped one of the picks early since saying it
+    turned_down.observe_mood(firm, at_s=T0)
+    assert meets_statement(turned_down, T0 + 1)
+    at = _play(turned_down, tracks[300].id, T0 + 1, "early")
+    assert turned_down.rejected_since_heard == 1 and same(turned_down, at)
+    turned_down.observe_mood(firm, at_s=at + 1)  # said again: met again
+    assert meets_statement(turned_down, at + 2)
 
     stale = _state()
     stale.observe_mood(firm, at_s=T0)
