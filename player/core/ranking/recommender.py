@@ -780,7 +780,12 @@ class Recommender:
         cat = self.catalog
         pools: list[_Pool] = []
         for (cand, scores), target in zip(scored, targets, strict=True):
-            fit = np.hypot(cat.valence[cand] - target.valence, cat.energy[cand] - target.energy)
+            # distances to the target only when a statement is met (most decisions need none)
+            fit = (
+                np.hypot(cat.valence[cand] - target.valence, cat.energy[cand] - target.energy)
+                if meet
+                else None
+            )
             lo, hi = (float(scores.min()), float(scores.max())) if len(scores) else (0.0, 1.0)
             rel = (scores - lo) / max(hi - lo, 1e-6)
             # The penalties below total at most MMR_LAMBDA + TRANSITION_WEIGHT, and with fewer than
@@ -792,9 +797,10 @@ class Recommender:
                     MMR_LAMBDA + TRANSITION_WEIGHT
                 )
                 keep = rel >= cutoff
-                if meet:  # the nearest may be chosen whatever the ranker thinks of them
+                if fit is not None:  # the nearest may be chosen whatever the ranker thinks of them
                     keep[np.argsort(fit, kind="stable")[: 2 * count]] = True
-                cand, scores, rel, fit = cand[keep], scores[keep], rel[keep], fit[keep]
+                    fit = fit[keep]
+                cand, scores, rel = cand[keep], scores[keep], rel[keep]
             pools.append(_Pool.of(cat, cand, scores, rel, fit))
         picked: list[int] = []
         picked_scores: list[float] = []
@@ -816,7 +822,7 @@ class Recommender:
                 same_artist = pool.artist == cat.artist[prev]
                 if (free & ~same_artist).any():
                     free &= ~same_artist
-            if meet:
+            if pool.fit is not None:
                 fits = pool.fit[free & ~np.isnan(pool.fit)]
                 if len(fits):
                     free &= pool.fit <= fits.min() + MEET_TOLERANCE
@@ -843,14 +849,15 @@ class _Pool:
     fifths: np.ndarray
     """Position of each candidate's key on the circle of fifths (:func:`circle_of_fifths`)."""
     artist: np.ndarray
-    fit: np.ndarray
-    """Distance of each candidate to the pool's target on the valence/energy plane."""
+    fit: np.ndarray | None
+    """Distance of each candidate to the pool's target on the valence/energy plane (None when no
+    statement is met)."""
     taken: np.ndarray
     """Candidates already picked (for any position)."""
 
     @classmethod
     def of(
-        cls, cat: Catalog, cand: np.ndarray, scores: np.ndarray, rel: np.ndarray, fit: np.ndarray
+        cls, cat: Catalog, cand: np.ndarray, scores: np.ndarray, rel: np.ndarray, fit: np.ndarray | None
     ) -> _Pool:
         return cls(
             cand=cand,
