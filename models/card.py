@@ -65,13 +65,26 @@ def _targets(report: dict[str, Any]) -> list[str]:
         elif key == "no_worse_than_skip_aware":
             shown = ", ".join(f"{f} {v['ranker']} vs {v['skip_aware']}" for f, v in value.items())
         else:
-            shown = f"ranker {value['ranker']} vs nearest {value['nearest']}"
+            shown = "; ".join(
+                f"{what}: ranker {v['ranker']} vs nearest {v['nearest']}"
+                + (
+                    f" (check by check {v['mean_difference']:+.4f} ± {v['standard_error']:.4f}, closer on "
+                    f"{v['closer']} of {v['checks']}, farther on {v['farther']})"
+                    if "mean_difference" in v
+                    else ""
+                )
+                for what, v in (
+                    (label, value[name])
+                    for name, label in (("scripts", "scripts"), ("held_out_scripts", "held-out scripts"))
+                    if name in value
+                )
+            )
         out.append(f"- {t['what']}: {met} — {shown}.")
     return out
 
 
-def _mood_following(report: dict[str, Any]) -> list[str]:
-    mf = report.get("mood_following")
+def _mood_following(report: dict[str, Any], key: str = "mood_following") -> list[str]:
+    mf = report.get(key)
     if not mf:
         return ["Not run."]
     keys = ("checks", "top5_distance", "top5_in_band", "requests", "direction_agreement", "direction_change")
@@ -79,7 +92,7 @@ def _mood_following(report: dict[str, Any]) -> list[str]:
     for name in POLICIES:
         if name in mf:
             rows.append(f"| {name} | " + " | ".join(_fmt(mf[name].get(k, "")) for k in keys) + " |")
-    if "distance_in_queue" in mf:
+    if key == "mood_following" and "distance_in_queue" in mf:
         rows += [
             "",
             "`distance_in_queue` is Cadence's own queue (pre-selection, variety, transitions, artist "
@@ -87,7 +100,7 @@ def _mood_following(report: dict[str, Any]) -> list[str]:
             "nearest-neighbour's is what the queue's rules cost, the ranker's less its own is what the "
             "ranker's preferences cost.",
         ]
-    if "ranker_alone" in mf:
+    if key == "mood_following" and "ranker_alone" in mf:
         rows += [
             "",
             "`ranker_alone` is the ranker's queue without the rule that meets a new listener's statement "
@@ -201,6 +214,12 @@ def model_card(
         "scored against the designed truth of the top five tracks:",
         "",
         *_mood_following(report),
+        "",
+        "Held-out scripts (`models.moodfollow.HELD_OUT_SCRIPTS`: twelve more, written in the same way "
+        "after every rule of the queue had been chosen on the scripts above, and measured once before any "
+        "change they might prompt):",
+        "",
+        *_mood_following(report, "mood_following_held_out"),
         "",
         "### Collaborative filtering (issue 13)",
         "",

@@ -321,9 +321,20 @@ def _table(report: dict[str, Any]) -> str:
                 f"  skip rate vs best baseline ({entry['best_baseline']}): "
                 f"{entry['skip_rate_reduction_vs_best_baseline']:+.1%} fewer skips"
             )
-    mf = report.get("mood_following")
-    if mf is not None:
-        lines += ["", "mood following (scripted sentences through the real mood reader and session core)"]
+    for key, title in (
+        (
+            "mood_following",
+            "mood following (scripted sentences through the real mood reader and session core)",
+        ),
+        (
+            "mood_following_held_out",
+            "mood following, held-out scripts (written after the queue's rules were chosen)",
+        ),
+    ):
+        mf = report.get(key)
+        if mf is None:
+            continue
+        lines += ["", title]
         lines.append(
             f"  {'policy':<18}{'top5_distance':>16}{'top5_in_band':>16}{'direction_agree':>16}{'direction_change':>17}"
         )

@@ -91,7 +91,8 @@ TARGETS: dict[str, str] = {
     "heldout_vs_best_baseline": "on the held-out family the ranker skips at least 15 % less than the best baseline",
     "no_worse_than_skip_aware": "on every family the ranker skips no more than the skip-aware heuristic",
     "mood_following_vs_nearest": "on the mood-following scripts the ranker's top five are at least as close "
-    "to the stated target as nearest-neighbour's",
+    "to the stated target as nearest-neighbour's (on the scripts the queue's rules were chosen on and on "
+    "the held-out scripts written after)",
 }
 """What the ranker must reach (issue 10), by the key under which the report says whether it did."""
 HELDOUT_REDUCTION = 0.15
@@ -285,12 +286,15 @@ def evaluate(
         logger.info("family %s evaluated in %.0f s", family, entry["seconds"])
     report: dict[str, Any] = {"held_out_family": HELDOUT_FAMILY, "families": families}
     if cfg.mood_following:
-        from models.moodfollow import mood_following
+        from models.moodfollow import HELD_OUT_SCRIPTS, mood_following
 
         if reader is None:
             raise ValueError("the mood-following evaluation needs the real mood reader")
         alone = Recommender(lib.tracks, lib.matrix, ranker, meet_statements=False)
         report["mood_following"] = mood_following(lib, rec, reader, ranker_alone=alone)
+        report["mood_following_held_out"] = mood_following(
+            lib, rec, reader, HELD_OUT_SCRIPTS, ranker_alone=alone
+        )
     report["targets"] = _targets(report)
     report["config"] = {
         "catalog": lib.name,
@@ -329,12 +333,25 @@ def _targets(report: dict[str, Any]) -> dict[str, Any]:
         "value": {f: {"ranker": r, "skip_aware": s} for f, (r, s) in per.items()},
         "met": None if not per else all(r <= s for r, s in per.values()),
     }
-    mf = report.get("mood_following")
-    if mf is not None:
-        r, n = mf["ranker"]["top5_distance"], mf["nearest"]["top5_distance"]
+    sets = {
+        key: report[name]
+        for key, name in (("scripts", "mood_following"), ("held_out_scripts", "mood_following_held_out"))
+        if report.get(name) is not None
+    }
+    if sets:
+        from models.moodfollow import paired_difference
+
+        value = {
+            key: {
+                "ranker": mf["ranker"]["top5_distance"],
+                "nearest": mf["nearest"]["top5_distance"],
+                **(paired_difference(mf, "ranker") if "scripts" in mf["ranker"] else {}),
+            }
+            for key, mf in sets.items()
+        }
         out["mood_following_vs_nearest"] = {
             "what": TARGETS["mood_following_vs_nearest"],
-            "value": {"ranker": r, "nearest": n},
-            "met": bool(r <= n),
+            "value": value,
+            "met": all(v["ranker"] <= v["nearest"] for v in value.values()),
         }
     return out

@@ -4,6 +4,7 @@ shipped ranker meets on the evaluation catalog."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import shutil
 from datetime import UTC, datetime, timedelta
@@ -17,7 +18,7 @@ from models.baselines import NearestRecommender
 from models.catalogs import EVAL_SEED, TruthLibrary
 from models.driver import SessionPlayer
 from models.evaluate import BASELINES, METRICS, EvalConfig, _targets, evaluate, gini, ndcg_at_k
-from models.moodfollow import POLICIES, TargetDistanceScorer
+from models.moodfollow import HELD_OUT_SCRIPTS, POLICIES, SCRIPTS, TargetDistanceScorer, paired_difference
 from models.simulate import FAMILIES, HELDOUT_FAMILY, MoodPoint, Utterance, draw_listeners, run_listener
 from mood.types import MoodEstimate
 from player.cli import main
@@ -62,6 +63,37 @@ def _entry(ranker: float, skip_aware: float, best: float, held: bool) -> dict[st
     }
 
 
+def test_paired_difference_compares_check_by_check() -> None:
+    """The ranker's distance less nearest-neighbour's per check: mean, standard error, closer/farther
+    counts; scripts that differ are refused."""
+
+    def run(*distances: float | None) -> dict[str, Any]:
+        checks = [{"top5_distance": d} if d is not None else {"say": "x"} for d in distances]
+        return {"scripts": [{"script": "s", "checks": checks}]}
+
+    report = {"ranker": run(0.1, None, 0.2, 0.3), "nearest": run(0.2, None, 0.2, 0.1)}
+    p = paired_difference(report, "ranker")
+    assert p["checks"] == 3 and p["closer"] == 1 and p["farther"] == 1
+    assert p["mean_difference"] == pytest.approx((-0.1 + 0.0 + 0.2) / 3, abs=1e-4)
+    assert p["standard_error"] == pytest.approx(
+        float(np.std([-0.1, 0.0, 0.2], ddof=1) / np.sqrt(3)), abs=1e-4
+    )
+    with pytest.raises(ValueError):
+        paired_difference({"ranker": run(0.1), "nearest": run(0.1, 0.2)}, "ranker")
+
+
+def test_held_out_scripts_are_new_sentences() -> None:
+    """The held-out mood-following scripts share no sentence or name with the scripts the queue's
+    rules were chosen on, and each checks bands and requests as those do."""
+
+    def sentences(scripts: tuple[Any, ...]) -> set[str]:
+        return {step.text.lower() for s in scripts for step in s.steps if hasattr(step, "text")}
+
+    assert not sentences(SCRIPTS) & sentences(HELD_OUT_SCRIPTS)
+    assert not {s.name for s in SCRIPTS} & {s.name for s in HELD_OUT_SCRIPTS}
+    assert sum(1 for s in HELD_OUT_SCRIPTS for step in s.steps if getattr(step, "direction", None)) >= 3
+
+
 def test_targets_say_whether_each_is_met() -> None:
     """The targets read the held-out reduction (≥ 15 %), every family against the skip-aware heuristic
     and the mood-following distances; one miss makes a target not met."""
@@ -76,6 +108,14 @@ def test_targets_say_whether_each_is_met() -> None:
     assert t["heldout_vs_best_baseline"]["met"] is True
     assert t["no_worse_than_skip_aware"]["met"] is False
     assert t["mood_following_vs_nearest"]["met"] is True
+    # the held-out scripts must be met too
+    report["mood_following_held_out"] = {
+        "ranker": {"top5_distance": 0.16},
+        "nearest": {"top5_distance": 0.15},
+    }
+    t = _targets(report)
+    assert t["mood_following_vs_nearest"]["met"] is False
+    assert set(t["mood_following_vs_nearest"]["value"]) == {"scripts", "held_out_scripts"}
     report["families"][HELDOUT_FAMILY]["skip_rate_reduction_vs_best_baseline"] = 0.149
     assert _targets(report)["heldout_vs_best_baseline"]["met"] is False
 
@@ -145,11 +185,19 @@ def test_report_shape(small_report: dict[str, Any]) -> None:
             # knowing the listener's hidden state skips less than any policy's expected rate
             assert metrics["oracle_skip_rate"] < metrics["expected_skip_rate"], family
         assert entry["best_baseline"] in BASELINES
-    assert set(report["mood_following"]) == set(POLICIES)
-    for name in POLICIES:
-        summary = report["mood_following"][name]
-        assert summary["checks"] > 10 and summary["requests"] >= 3
-        assert 0.0 <= summary["top5_in_band"] <= 1.0 and 0.0 <= summary["direction_agreement"] <= 1.0
+    for key in ("mood_following", "mood_following_held_out"):
+        assert set(report[key]) == set(POLICIES)
+        for name in POLICIES:
+            summary = report[key][name]
+            assert summary["checks"] > 10 and summary["requests"] >= 3
+            assert 0.0 <= summary["top5_in_band"] <= 1.0 and 0.0 <= summary["direction_agreement"] <= 1.0
+    paired = report["targets"]["mood_following_vs_nearest"]["value"]
+    for key, n_checks in (
+        ("scripts", report["mood_following"]["ranker"]["checks"]),
+        ("held_out_scripts", report["mood_following_held_out"]["ranker"]["checks"]),
+    ):
+        assert paired[key]["checks"] == n_checks
+        assert paired[key]["closer"] + paired[key]["farther"] <= n_checks
     assert set(report["targets"]) == {
         "heldout_vs_best_baseline",
         "no_worse_than_skip_aware",
@@ -162,8 +210,8 @@ def test_report_shape(small_report: dict[str, Any]) -> None:
 @pytest.mark.integration
 def test_mood_following_scores_against_truth(small_report: dict[str, Any], demo_lib: TruthLibrary) -> None:
     """Each check's distance and band share are recomputed from the designed values of its top five."""
-    for name in POLICIES:
-        for script in small_report["mood_following"][name]["scripts"]:
+    for name, key in itertools.product(POLICIES, ("mood_following", "mood_following_held_out")):
+        for script in small_report[key][name]["scripts"]:
             for check in script["checks"]:
                 if "band" not in check:
                     continue
@@ -196,8 +244,9 @@ def test_cadence_eval_json_and_table(tmp_path: Path, capsys: pytest.CaptureFixtu
     table = capsys.readouterr().out
     assert table.startswith(f"catalog: demo-s{EVAL_SEED}-n30 (30 tracks")
     assert f"family {HELDOUT_FAMILY} (held out" in table and "mood following" in table and "targets" in table
-    mood_rows = table.split("mood following", 1)[1].split("targets", 1)[0]
-    assert all(f"\n  {policy} " in mood_rows for policy in POLICIES)
+    mood_rows = table.split("mood following", 1)[1].split("mood following, held-out scripts", 1)[0]
+    held_rows = table.split("mood following, held-out scripts", 1)[1].split("targets", 1)[0]
+    assert all(f"\n  {policy} " in mood_rows and f"\n  {policy} " in held_rows for policy in POLICIES)
 
 
 @pytest.mark.slow
