@@ -358,6 +358,29 @@ _FEELINGS_AND_ACTIVITIES: dict[str, float] = {
 }
 """Feelings and activities: negation cancels them ("not sad" says nothing about energy)."""
 
+_HEDGES = ("kind of", "kinda", "sort of", "sorta", "a little", "a little bit", "a bit", "a tad", "a touch")
+_LOW_MOOD: dict[str, tuple[float, float, tuple[str, ...]]] = {
+    # word: (energy, valence on VADER's scale, who says it of themselves)
+    "down": (0.32, -1.4, ("feel", "feeling", "felt", "i'm", "im", "i am", "been")),
+    "low": (0.32, -1.4, ("feel", "feeling", "felt", "i'm", "im", "i am", "been")),
+    "blue": (0.32, -1.4, ("feel", "feeling", "felt", "i'm", "im", "i am", "been")),
+    "flat": (0.34, -1.0, ("feel", "feeling", "felt")),
+}
+_HEDGED_LOW_MOOD: dict[str, tuple[float, float]] = {
+    f"{subject} {hedge} {word}": (energy, valence)
+    for word, (energy, valence, subjects) in _LOW_MOOD.items()
+    for subject in subjects
+    for hedge in _HEDGES
+}
+"""A hedged low mood said of oneself ("I feel kind of down", "I'm a little down", "feeling a bit
+flat"): the hedge is part of the entry (a milder value), so the hedge words do not shrink it again.
+Without the speaker's feeling verb or "I'm" the words say nothing ("a bit down the road", "kind of
+low on milk", "Kind of Blue")."""
+_FEELINGS_AND_ACTIVITIES.update({k: energy for k, (energy, _) in _HEDGED_LOW_MOOD.items()})
+_FEELINGS_AND_ACTIVITIES.update({"in a funk": 0.30, "bit of a funk": 0.32})
+_PLACE_AFTER = frozenset({"the", "road", "street", "stairs", "hall", "hallway", "there", "here"})
+"""After "down" or "low", a word that makes it a place, not a mood ("a bit down the road")."""
+
 AROUSAL_LEXICON: dict[str, float] = {**_ENERGY_STATES, **_FEELINGS_AND_ACTIVITIES}
 """Energy expression (one or more lower-case words) → energy on the 0–1 scale (0.5 neutral)."""
 
@@ -409,6 +432,7 @@ VALENCE_LEXICON: dict[str, float] = {
     "heart": 0.0,
     "honestly": 0.0,
     "please": 0.0,
+    "play": 0.0,  # to a music player, "play …" is a command ("Play Kind of Blue"), not pleasure
     "pls": 0.0,
     "plz": 0.0,
     "mellow": 1.0,
@@ -439,6 +463,9 @@ VALENCE_LEXICON: dict[str, float] = {
     "really down": -1.8,
     "pretty down": -1.8,
     "bit down": -1.4,
+    "in a funk": -1.6,
+    "bit of a funk": -1.4,
+    **{k: valence for k, (_, valence) in _HEDGED_LOW_MOOD.items()},
     "down in the dumps": -2.0,
     "feeling low": -1.6,
     "feel low": -1.6,
@@ -498,10 +525,25 @@ lacks or reads otherwise ("feeling" +0.5, "pretty" +2.2 in "pretty tired", "supe
 tense", "heart" +3.2 in "my heart is racing", "fired" −2.6 in "fired up"). Multi-word expressions are joined into one token before VADER reads the text, so VADER's own
 negation and degree rules apply to them ("not feeling down")."""
 
+
+def _is_place_sensitive(expression: str) -> bool:
+    """Whether a mood expression ends in "down" or "low" without a feeling verb that makes it a mood
+    whatever follows ("feeling down the whole day")."""
+    words = expression.split()
+    return words[-1] in ("down", "low") and words[0] not in ("feel", "feeling", "felt")
+
+
+def _place_guard(expression: str) -> str:
+    """The lookahead that keeps a mood expression ending in "down" or "low" from matching a place."""
+    if not _is_place_sensitive(expression):
+        return ""
+    return r"\b(?!\s+(?:" + "|".join(sorted(_PLACE_AFTER)) + r")\b)"
+
+
 _JOINED = re.compile(
     r"\b(?:"
     + "|".join(
-        re.escape(k).replace(r"\ ", r"\s+")
+        re.escape(k).replace(r"\ ", r"\s+") + _place_guard(k)
         for k in sorted((k for k in VALENCE_LEXICON if " " in k), key=len, reverse=True)
     )
     + r")\b",
@@ -683,6 +725,9 @@ def _arousal_hits(tokens: list[str]) -> list[ArousalHit]:
             i += 1
             continue
         phrase, width = entry
+        if _is_place_sensitive(phrase) and tokens[i + width : i + width + 1] in ([w] for w in _PLACE_AFTER):
+            i += width  # a place, not a mood: "a bit down the road"
+            continue
         degree = _degree(tokens, i)
         # a negator among the three content words before the expression (one inside it, as in "no
         # energy" or "can't sit still", is part of its meaning)

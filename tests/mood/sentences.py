@@ -845,3 +845,44 @@ OTHERS_2: tuple[LabelledSentence, ...] = tuple(
 subjects ("my friends and I"), someone acting on the listener ("she makes me so happy", "he's
 driving me crazy"), and the listener's judgement of someone ("my coworkers are so rude"). Measured
 once before the fixes they prompted; figures in docs/mood.md."""
+
+HEDGES: tuple[LabelledSentence, ...] = tuple(
+    _group(
+        "hedges",
+        [
+            ("I feel kind of down", "-", "v", ""),
+            ("I'm a little down today", "-", "v", ""),
+            ("Feeling sort of low this afternoon", "-", "v", ""),
+            ("I'm kinda sad tbh", "-", "v", ""),
+            ("I'm somewhat stressed about tomorrow", "-", "^", ""),
+            ("I'm a tad anxious", "-", "^", ""),
+            ("I'm sort of excited about the trip", "+", "^", ""),
+            ("Kind of sleepy right now", "?", "v", ""),
+            ("I'm a bit on edge", "-", "^", ""),
+            ("Feeling a little blue", "-", "v", ""),
+            ("Honestly I'm pretty wiped", "?", "v", ""),
+            ("I'm in a bit of a funk", "-", "v", ""),
+            ("I'm sort of restless", "?", "^", ""),
+            ("Quietly happy, somewhat content", "+", "v", ""),
+            ("I'm a little wired from all the coffee", "?", "^", ""),
+            ("I'm fairly relaxed", "+", "v", ""),
+            ("Pretty chill evening, feeling good", "+", "v", ""),
+            ("I'm kinda bummed out", "-", "v", ""),
+            ("I'm a touch nervous about the interview", "-", "^", ""),
+            ("I feel a bit flat today", "-", "v", ""),
+            ("Things have been kind of rough lately", "-", "?", ""),
+            ("I'm sort of fed up", "-", "?", ""),
+            ("Play Kind of Blue by Miles Davis", "0", "0", ""),
+            ("The sun is going down", "0", "0", ""),
+            ("I'm down for some jazz", "0", "0", ""),
+            ("My phone battery is kind of low", "0", "0", ""),
+            ("We're a little low on milk", "0", "0", ""),
+            ("The shop is a bit down the road", "0", "0", ""),
+        ],
+    )
+)
+"""Hedged and colloquial statements of how the listener feels ("kind of down", "a tad anxious", "in
+a bit of a funk"), with sentences where the same words say nothing about the listener ("Kind of
+Blue", "a bit down the road", "kind of low" on milk). Written in session 15 from a held-out
+mood-following sentence the reader missed ("It's raining and I feel kind of down"), measured once
+before the change it prompted; figures in docs/mood.md."""

@@ -18,6 +18,7 @@ from tests.mood.sentences import (
     FRESH_3,
     FRESH_4,
     FRESH_5,
+    HEDGES,
     OTHERS,
     OTHERS_2,
     SENTENCES,
@@ -181,7 +182,9 @@ def test_fresh_sentences_meet_the_same_targets(analyzer: MoodAnalyzer, name: str
 
 def test_fresh_sets_are_new_sentences() -> None:
     """No sentence of a fresh set is in the corpus or in another fresh set."""
-    every = (*SENTENCES, *FRESH, *FRESH_2, *FRESH_3, *FRESH_4, *FRESH_5, *CHAT, *OTHERS, *OTHERS_2)
+    every = (
+        *SENTENCES, *FRESH, *FRESH_2, *FRESH_3, *FRESH_4, *FRESH_5, *CHAT, *OTHERS, *OTHERS_2, *HEDGES
+    )  # fmt: skip
     texts = [s.text.lower() for s in every]
     assert len(set(texts)) == len(texts)
 
@@ -207,3 +210,32 @@ def test_other_people_s_feelings_are_not_the_listener_s(analyzer: MoodAnalyzer, 
     assert figures.energy_right / figures.energy_total >= AXIS_TARGET, figures.misread
     assert figures.quadrant_right == figures.quadrant_total, figures.misread
     assert figures.intent_true + figures.intent_false + figures.intent_missed == 0, figures.misread
+
+
+def test_hedged_low_moods_and_look_alikes(analyzer: MoodAnalyzer) -> None:
+    """A hedged low mood said of oneself ("I feel kind of down", "in a bit of a funk") reads unpleasant
+    and low-energy; the same words about a place, a battery's level or an album ("a bit down the road",
+    "Kind of Blue") say nothing about the listener's energy; no request is read into any of them, and
+    valence is right on ≥ 85 % of the graded sentences. (Hedged words outside the low-mood phrases,
+    "kinda sad", "a tad anxious", still read too close to neutral on energy: docs/mood.md.)"""
+    figures = _figures(analyzer, HEDGES)
+    assert figures.valence_right / figures.valence_total >= AXIS_TARGET, figures.misread
+    assert figures.intent_true + figures.intent_false + figures.intent_missed == 0, figures.misread
+    low = [
+        "I feel kind of down",
+        "I'm a little down today",
+        "Feeling sort of low this afternoon",
+        "Feeling a little blue",
+        "I'm in a bit of a funk",
+        "I feel a bit flat today",
+    ]
+    for text in low:
+        assert _marks(analyzer.analyze_text(text)) == ("-", "v"), text
+    for text in (
+        "Play Kind of Blue by Miles Davis",
+        "The shop is a bit down the road",
+        "The sun is going down",
+    ):
+        assert _marks(analyzer.analyze_text(text)) == ("0", "0"), text
+    for text in ("My phone battery is kind of low", "We're a little low on milk"):
+        assert _marks(analyzer.analyze_text(text))[1] == "0", text
