@@ -716,6 +716,12 @@ def _longest_entry(tokens: list[str], i: int) -> tuple[str, int] | None:
     return None
 
 
+def _reaches_past(tokens: list[str], k: int, end: int) -> bool:
+    """Whether the longest expression starting at ``tokens[k]`` ends after ``tokens[end - 1]``."""
+    entry = _longest_entry(tokens, k)
+    return entry is not None and k + entry[1] > end
+
+
 def _arousal_hits(tokens: list[str]) -> list[ArousalHit]:
     hits: list[ArousalHit] = []
     i = 0
@@ -725,6 +731,12 @@ def _arousal_hits(tokens: list[str]) -> list[ArousalHit]:
             i += 1
             continue
         phrase, width = entry
+        # an expression starting inside this one that reaches further is the one meant ("feeling low
+        # on energy" is "low on energy", not "feeling low" and "energy")
+        inner = [k for k in range(i + 1, i + width) if _reaches_past(tokens, k, i + width)]
+        if inner:
+            i = inner[0]
+            continue
         if _is_place_sensitive(phrase) and tokens[i + width : i + width + 1] in ([w] for w in _PLACE_AFTER):
             i += width  # a place, not a mood: "a bit down the road"
             continue

@@ -132,6 +132,17 @@ def test_longest_expression_wins() -> None:
     assert text_affect("I have no energy").hits[0].phrase == "no energy"
 
 
+def test_an_expression_reaching_further_wins_over_an_overlapping_one() -> None:
+    """'feeling low on energy' is 'low on energy' (low), not 'feeling low' plus 'energy' (high), which
+    averaged to a confident neutral; the negation still reaches it."""
+    for text in ("I'm feeling low on energy", "feeling really low on energy today"):
+        affect = text_affect(text)
+        assert [h.phrase for h in affect.hits] == ["low on energy"], text
+        assert affect.energy < 0.3, text
+    assert text_affect("I'm not feeling low on energy").energy > 0.5
+    assert [h.phrase for h in text_affect("I'm feeling low").hits] == ["feeling low"]
+
+
 def test_valence_reads_listener_expressions_vader_lacks() -> None:
     """'feeling down' is unpleasant and 'fired up' pleasant (VADER alone: neutral and negative)."""
     assert text_affect("I'm feeling down").valence < 0.4
