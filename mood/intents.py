@@ -245,6 +245,7 @@ INTENT_RULES: Mapping[IntentKind, IntentRules] = {
                 "intense",
                 "powerful",
                 r"bang(?:ing|ers?)",
+                r"pump[- ]up",
                 "with a (?:beat|groove)",
                 "boost",
                 "uptempo",

