@@ -221,7 +221,7 @@ def retrain(
     ts.extend(households)
     info = {"model_version": "trained-" + time.strftime("%Y%m%d%H%M%S"), "catalog": lib.name}
     _, model = train_model(ts, seed=seed, info=info, rounds=rounds)
-    cfg = gate or EvalConfig(listeners=6, seed=4242, sessions=2)
+    cfg = gate or EvalConfig(listeners=6, seed=4242, sessions=2, extra_seeds=())
     # The listener's log decides by interleaving (models/live.py): the candidate becomes the
     # challenger, and a challenger that won is promoted only if the offline gate agrees.
     from models.live import interleave_or_promote
@@ -288,7 +288,10 @@ def cmd_eval(settings: Settings, args: argparse.Namespace) -> int:
     lib = demo_truth_library(eval_cache_dir(settings), seed=EVAL_SEED, count=count, workers=settings.workers)
     path = default_ranker_path(settings)
     ranker = OnnxRanker.load(path)
-    cfg = EvalConfig(listeners=int(args.listeners), seed=int(args.seed))
+    seed, seeds = int(args.seed), max(1, int(getattr(args, "seeds", 1)))
+    cfg = EvalConfig(
+        listeners=int(args.listeners), seed=seed, extra_seeds=tuple(seed + 1000 * k for k in range(1, seeds))
+    )
     report = evaluate(lib, ranker, cfg, reader=_reader(settings))
     report["config"]["model_path"] = str(path)
     if getattr(args, "json", False):
@@ -321,6 +324,21 @@ def _table(report: dict[str, Any]) -> str:
                 f"  skip rate vs best baseline ({entry['best_baseline']}): "
                 f"{entry['skip_rate_reduction_vs_best_baseline']:+.1%} fewer skips"
             )
+    spread = report.get("seed_spread")
+    if spread:
+        lines += [
+            "",
+            f"skip rate over {len(spread['seeds'])} draws of listeners (seeds {spread['seeds']}): mean, then per seed",
+        ]
+        for family, e in spread["families"].items():
+            m = e["mean"]
+            line = f"  {family:<11} ranker {m['ranker']:.4f}"
+            if "skip_aware" in m:
+                line += f"  skip_aware {m['skip_aware']:.4f}"
+            if "reduction_vs_best_baseline" in m:
+                line += f"  vs best baseline {m['reduction_vs_best_baseline']:+.1%} fewer skips"
+                line += " (" + ", ".join(f"{r:+.1%}" for r in e["reduction_vs_best_baseline"]) + ")"
+            lines.append(line)
     for key, title in (
         (
             "mood_following",

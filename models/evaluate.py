@@ -33,7 +33,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -88,8 +88,10 @@ METRICS: tuple[str, ...] = (
 BASELINES: tuple[str, ...] = ("skip_aware", "nearest", "popular", "random")
 """The baseline policies, strongest expected first."""
 TARGETS: dict[str, str] = {
-    "heldout_vs_best_baseline": "on the held-out family the ranker skips at least 15 % less than the best baseline",
-    "no_worse_than_skip_aware": "on every family the ranker skips no more than the skip-aware heuristic",
+    "heldout_vs_best_baseline": "on the held-out family the ranker skips at least 15 % less than the best baseline "
+    "(mean over the evaluation seeds)",
+    "no_worse_than_skip_aware": "on every family the ranker skips no more than the skip-aware heuristic "
+    "(mean over the evaluation seeds)",
     "mood_following_vs_nearest": "on the mood-following scripts the ranker's top five are at least as close "
     "to the stated target as nearest-neighbour's (on the scripts the queue's rules were chosen on and on "
     "the held-out scripts written after)",
@@ -109,6 +111,10 @@ class EvalConfig:
     tracks_per_session: int = 20
     families: tuple[Family, ...] = FAMILIES
     mood_following: bool = True
+    extra_seeds: tuple[int, ...] = (2000, 3000, 4000, 5000, 6000)
+    """Further draws of listeners (``seed`` replaced), every family and baseline again: the targets on
+    skip rates are judged on the mean over all the seeds, since one draw of 40 listeners per family
+    moves the held-out reduction by several points (docs/ranking.md, "Evaluation seeds")."""
 
 
 def gini(values: np.ndarray) -> float:
@@ -222,26 +228,15 @@ def _reduction(baseline: float, ranker: float) -> float:
     return round((baseline - ranker) / baseline, 4) if baseline > 0 else 0.0
 
 
-def evaluate(
+def _families(
     lib: TruthLibrary,
-    ranker: OnnxRanker,
-    cfg: EvalConfig | None = None,
+    rec: RecommenderLike,
+    cfg: EvalConfig,
     *,
-    reader: TextMoodReader | None = None,
-    baselines: Sequence[str] = BASELINES,
+    reader: TextMoodReader | None,
+    baselines: Sequence[str],
 ) -> dict[str, Any]:
-    """The `cadence eval` report (shape in docs/ranking.md, "Evaluation").
-
-    Args:
-        lib: the evaluation catalog (extracted features and designed truth).
-        ranker: the model to evaluate, served by the real :class:`Recommender`.
-        reader: the real text mood reader (``MoodAnalyzer``); needed for the ``spoken`` family and the
-            mood-following scripts.
-        baselines: which of :data:`BASELINES` to run.
-    """
-    cfg = cfg or EvalConfig()
-    t0 = time.perf_counter()
-    rec = Recommender(lib.tracks, lib.matrix, ranker)
+    """Every family of ``cfg`` for ``rec`` and the ``baselines``, with listeners drawn from ``cfg.seed``."""
     counts = popularity_counts(lib, cfg, reader=reader) if "popular" in baselines else np.zeros(0)
     families: dict[str, Any] = {}
     for family in cfg.families:
@@ -284,7 +279,55 @@ def evaluate(
         entry["seconds"] = round(time.perf_counter() - started, 1)
         families[family] = entry
         logger.info("family %s evaluated in %.0f s", family, entry["seconds"])
+    return families
+
+
+def _seed_spread(families_by_seed: dict[int, dict[str, Any]]) -> dict[str, Any]:
+    """Per family and seed: the ranker's, the skip-aware heuristic's and the best baseline's skip
+    rates and the ranker's reduction against the best baseline; and their means over the seeds."""
+    seeds = list(families_by_seed)
+    out: dict[str, Any] = {"seeds": seeds, "families": {}}
+    for family in next(iter(families_by_seed.values())):
+        rows = [families_by_seed[seed][family] for seed in seeds]
+        entry: dict[str, Any] = {"ranker": [r["ranker"]["skip_rate"] for r in rows]}
+        if all("skip_aware" in r["baselines"] for r in rows):
+            entry["skip_aware"] = [r["baselines"]["skip_aware"]["skip_rate"] for r in rows]
+        if all("best_baseline" in r for r in rows):
+            entry["best_baseline"] = [r["best_baseline"] for r in rows]
+            entry["reduction_vs_best_baseline"] = [r["skip_rate_reduction_vs_best_baseline"] for r in rows]
+        entry["mean"] = {k: round(float(np.mean(v)), 4) for k, v in entry.items() if k != "best_baseline"}
+        out["families"][family] = entry
+    return out
+
+
+def evaluate(
+    lib: TruthLibrary,
+    ranker: OnnxRanker,
+    cfg: EvalConfig | None = None,
+    *,
+    reader: TextMoodReader | None = None,
+    baselines: Sequence[str] = BASELINES,
+) -> dict[str, Any]:
+    """The `cadence eval` report (shape in docs/ranking.md, "Evaluation").
+
+    Args:
+        lib: the evaluation catalog (extracted features and designed truth).
+        ranker: the model to evaluate, served by the real :class:`Recommender`.
+        reader: the real text mood reader (``MoodAnalyzer``); needed for the ``spoken`` family and the
+            mood-following scripts.
+        baselines: which of :data:`BASELINES` to run.
+    """
+    cfg = cfg or EvalConfig()
+    t0 = time.perf_counter()
+    rec = Recommender(lib.tracks, lib.matrix, ranker)
+    families = _families(lib, rec, cfg, reader=reader, baselines=baselines)
     report: dict[str, Any] = {"held_out_family": HELDOUT_FAMILY, "families": families}
+    if cfg.extra_seeds:
+        by_seed = {cfg.seed: families}
+        for seed in cfg.extra_seeds:
+            logger.info("evaluation seed %d", seed)
+            by_seed[seed] = _families(lib, rec, replace(cfg, seed=seed), reader=reader, baselines=baselines)
+        report["seed_spread"] = _seed_spread(by_seed)
     if cfg.mood_following:
         from models.moodfollow import HELD_OUT_SCRIPTS, mood_following
 
@@ -316,23 +359,46 @@ def _targets(report: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     fam = report["families"]
     held = fam.get(HELDOUT_FAMILY, {})
-    value = held.get("skip_rate_reduction_vs_best_baseline")
-    out["heldout_vs_best_baseline"] = {
-        "what": TARGETS["heldout_vs_best_baseline"],
-        "value": value,
-        "target": HELDOUT_REDUCTION,
-        "met": None if value is None else bool(value >= HELDOUT_REDUCTION),
-    }
-    per = {
-        f: (e["ranker"]["skip_rate"], e["baselines"]["skip_aware"]["skip_rate"])
-        for f, e in fam.items()
-        if "skip_aware" in e.get("baselines", {})
-    }
+    spread = report.get("seed_spread", {}).get("families", {})
+    configured = held.get("skip_rate_reduction_vs_best_baseline")
+    if HELDOUT_FAMILY in spread and "reduction_vs_best_baseline" in spread[HELDOUT_FAMILY]:
+        # judged on the mean over every seed; the configured seed's figure is reported beside it
+        per_seed = spread[HELDOUT_FAMILY]["reduction_vs_best_baseline"]
+        value: Any = spread[HELDOUT_FAMILY]["mean"]["reduction_vs_best_baseline"]
+        out["heldout_vs_best_baseline"] = {
+            "what": TARGETS["heldout_vs_best_baseline"],
+            "value": value,
+            "target": HELDOUT_REDUCTION,
+            "met": bool(value >= HELDOUT_REDUCTION),
+            "per_seed": dict(zip(report["seed_spread"]["seeds"], per_seed, strict=True)),
+        }
+    else:
+        out["heldout_vs_best_baseline"] = {
+            "what": TARGETS["heldout_vs_best_baseline"],
+            "value": configured,
+            "target": HELDOUT_REDUCTION,
+            "met": None if configured is None else bool(configured >= HELDOUT_REDUCTION),
+        }
+    if spread and all("skip_aware" in e for e in spread.values()):
+        per = {f: (e["mean"]["ranker"], e["mean"]["skip_aware"]) for f, e in spread.items()}
+        above = {
+            f: sum(r > a for r, a in zip(e["ranker"], e["skip_aware"], strict=True))
+            for f, e in spread.items()
+        }
+    else:
+        per = {
+            f: (e["ranker"]["skip_rate"], e["baselines"]["skip_aware"]["skip_rate"])
+            for f, e in fam.items()
+            if "skip_aware" in e.get("baselines", {})
+        }
+        above = {}
     out["no_worse_than_skip_aware"] = {
         "what": TARGETS["no_worse_than_skip_aware"],
         "value": {f: {"ranker": r, "skip_aware": s} for f, (r, s) in per.items()},
         "met": None if not per else all(r <= s for r, s in per.values()),
     }
+    if above:
+        out["no_worse_than_skip_aware"]["seeds_above_skip_aware"] = above
     sets = {
         key: report[name]
         for key, name in (("scripts", "mood_following"), ("held_out_scripts", "mood_following_held_out"))

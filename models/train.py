@@ -623,7 +623,7 @@ def build_shipped(
             "no household queries in the training data (`cf_score` never varies: what learning it costs)",
             without_source(ts, "household"),
         )
-        quick = EvalConfig(mood_following=False)
+        quick = EvalConfig(mood_following=False, extra_seeds=())
         for name, (what, variant_ts) in variants.items():
             _, variant = train_model(variant_ts, seed=seed, info={"model_version": name}, rounds=rounds)
             tmp = out_dir / f".ablation-{name}.onnx"

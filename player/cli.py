@@ -282,6 +282,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--seed", type=int, default=1000)
     p.add_argument("--listeners", type=int, default=40)
+    p.add_argument(
+        "--seeds",
+        type=int,
+        default=6,
+        help="draws of listeners (SEED, SEED+1000, ...; default 6); the skip-rate targets are judged on "
+        "their mean",
+    )
     p.add_argument("--catalog-tracks", type=int, default=None, help="evaluation catalog size (default 300)")
     p.add_argument(
         "--live",

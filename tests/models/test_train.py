@@ -195,7 +195,7 @@ def test_quality_gate_refuses_a_worse_model(
 ) -> None:
     """A model trained on inverted labels does not replace a good one; a good one replaces a missing one."""
     catalog = synthetic_truth_library(seed=41, count=400)
-    cfg = EvalConfig(listeners=4, seed=77, sessions=1, tracks_per_session=12)
+    cfg = EvalConfig(listeners=4, seed=77, sessions=1, tracks_per_session=12, extra_seeds=())
     inverted = TrainingSet()
     for x, y in zip(small_set.features, small_set.labels, strict=True):
         inverted.add(x, 3.0 - y, "simulated")
@@ -260,7 +260,7 @@ def test_cadence_train_retrains_from_the_log(log_backend: LogBackend) -> None:
         seed=0,
         min_rows=8000,
         rounds=60,
-        gate=EvalConfig(listeners=2, seed=5, sessions=1, tracks_per_session=10),
+        gate=EvalConfig(listeners=2, seed=5, sessions=1, tracks_per_session=10, extra_seeds=()),
     )
     assert report["catalog"]["source"] == "synthetic"
     assert report["log"]["listeners"] == 6 and report["log"]["held_out_listeners"] == 2
