@@ -345,6 +345,7 @@ def evaluate(
         "truth": lib.truth.source,
         "listeners_per_family": cfg.listeners,
         "seed": cfg.seed,
+        "extra_seeds": list(cfg.extra_seeds),
         "sessions": cfg.sessions,
         "tracks_per_session": cfg.tracks_per_session,
         "trained_families": list(TRAIN_FAMILIES),

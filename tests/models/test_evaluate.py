@@ -276,14 +276,16 @@ def test_cadence_eval_json_and_table(tmp_path: Path, capsys: pytest.CaptureFixtu
     family; without --json it prints a readable table with the targets."""
     home = tmp_path / "home"
     args = ["eval", "--home", str(home), "--listeners", "1", "--catalog-tracks", "30"]
-    assert main([*args, "--json"]) == 0
+    assert main([*args, "--json", "--seeds", "2"]) == 0
     out = json.loads(capsys.readouterr().out)
+    assert out["seed_spread"]["seeds"] == [1000, 2000] and out["config"]["extra_seeds"] == [2000]
     assert out["config"]["catalog"] == f"demo-s{EVAL_SEED}-n30" and out["config"]["catalog_tracks"] == 30
     assert out["config"]["truth"] == "demo truth.json"
     assert list(out["families"]) == list(FAMILIES)
     assert (home / "eval-catalogs" / f"demo-s{EVAL_SEED}-n30" / "library.db").is_file()
-    assert main(args) == 0
+    assert main([*args, "--seeds", "2"]) == 0
     table = capsys.readouterr().out
+    assert "skip rate over 2 draws of listeners (seeds [1000, 2000])" in table
     assert table.startswith(f"catalog: demo-s{EVAL_SEED}-n30 (30 tracks")
     assert f"family {HELDOUT_FAMILY} (held out" in table and "mood following" in table and "targets" in table
     mood_rows = table.split("mood following", 1)[1].split("mood following, held-out scripts", 1)[0]
