@@ -745,7 +745,8 @@ def _arousal_hits(tokens: list[str]) -> list[ArousalHit]:
         if inner:
             i = inner[0]
             continue
-        if _is_place_sensitive(phrase) and tokens[i + width : i + width + 1] in ([w] for w in _PLACE_AFTER):
+        after = tokens[i + width] if i + width < len(tokens) else ""
+        if after in _PLACE_AFTER and _is_place_sensitive(phrase):
             i += width  # a place, not a mood: "a bit down the road"
             continue
         degree = _degree(tokens, i)
