@@ -215,8 +215,14 @@ def model_card(
         f"{', '.join(info.get('catalogs', []))} (the extractor's features; the listeners judge by the designed "
         "truth), with an exploring behaviour policy (the skip-aware heuristic, its first pick replaced at "
         "random half the time). At each decision ~40 candidates (near the target, similar to recent likes, "
-        "random) are labelled with reactions drawn from the listener. Plus "
-        f"{info.get('household_queries')} queries ({info.get('household_rows')} rows) from simulated "
+        "random) are labelled "
+        + (
+            "with the listener's expected reaction (its probabilities of an early skip, a late skip, a "
+            "completion and a like, weighted 0/1/3/7) rather than one drawn reaction. Plus "
+            if info.get("labels") == "expected"
+            else "with reactions drawn from the listener. Plus "
+        )
+        + f"{info.get('household_queries')} queries ({info.get('household_rows')} rows) from simulated "
         f"households with planted taste groups (seeds {info.get('household_seeds')}, "
         f"{info.get('household_listeners')} listeners on {info.get('household_tracks')} synthetic tracks): "
         "a CF model trained on the first half of each member's sessions, the later sessions' plays "

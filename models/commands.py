@@ -110,12 +110,11 @@ def _events_by_listener(log: Path | str) -> dict[str, list[Any]]:
 
 def log_ndcg(ranker: OnnxRanker, holdout: TrainingSet) -> float | None:
     """Mean NDCG@10 of ``ranker``'s order of each held-out logged session (None if none); a play's
-    gain is 2^label − 1."""
+    gain is its label (:data:`models.train.LABEL_GAINS`: 0, 1, 3, 7 from early skip to liked)."""
     if not holdout.groups:
         return None
     out = []
-    for x, y in zip(holdout.features, holdout.labels, strict=True):
-        gains = (2.0**y) - 1.0
+    for x, gains in zip(holdout.features, holdout.labels, strict=True):
         order = np.argsort(-ranker.score(x), kind="stable")
         out.append(ndcg_at_k(gains[order], gains, 10) if gains.max() > 0 else 1.0)
     return float(np.mean(out))

@@ -369,6 +369,15 @@ class Reactions:
         done = np.where(liked, GAIN["liked"], GAIN["completed"])
         return np.where(u < early, GAIN["early"], np.where(u < early + late, GAIN["late"], done))
 
+    def expected_gains(self, rows: np.ndarray, worth: Sequence[float]) -> np.ndarray:
+        """Expected worth of each of ``rows`` when an early skip, a late skip, a completion and a like
+        are worth ``worth`` (in that order): a candidate's label without the noise of one draw."""
+        early, late, like = self.early[rows], self.late[rows], self.like[rows]
+        done = 1.0 - early - late
+        return np.asarray(
+            worth[0] * early + worth[1] * late + done * ((1.0 - like) * worth[2] + like * worth[3])
+        )
+
     def expected_gain(self) -> np.ndarray:
         """Expected graded relevance (:data:`GAIN`) of every track: the judge's ground truth for NDCG."""
         done = 1.0 - self.early - self.late

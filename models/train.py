@@ -7,12 +7,15 @@ the serving code keeps, so the two cannot drift. Two sources:
   (:data:`models.simulate.TRAIN_FAMILIES`; the held-out family never) play sessions in the real
   session core (:class:`models.driver.SessionPlayer`) with an exploring behaviour policy
   (:class:`ExploringRecommender`). At each decision a query of ~40 candidates (near the target,
-  similar to recent likes, uniformly random) is labelled with outcomes drawn from the simulated
-  listener's reactions to their designed truth (early skip 0, late skip 1, completed 2, liked 3).
+  similar to recent likes, uniformly random) is labelled from the simulated listener's reactions to
+  each candidate's designed truth, in :data:`LABEL_GAINS` (early skip 0, late skip 1, completed 3,
+  liked 7): one drawn reaction's gain (``labels="drawn"``, the shipped model), or the expected gain
+  over the reaction probabilities (``labels="expected"``: no draw's noise to average out;
+  docs/ranking.md, "Expected labels"). Both kinds see the same candidates and sessions.
 - **The interaction log** (:func:`log_queries`): each listener's events are replayed through
   :func:`player.core.replay.apply_logged_event` to rebuild the context of every play; the played track
-  is labelled by its outcome (early skip < 30 s worst, then late skip, completed, liked best; a dislike
-  counts as an early skip). A session's plays form one query.
+  is labelled by the :data:`LABEL_GAINS` of its outcome (early skip < 30 s worst, then late skip,
+  completed, liked best; a dislike counts as an early skip). A session's plays form one query.
 
 The pre-selection weights (a linear distillation of the trained model over
 :data:`player.core.ranking.PRESELECT_TERMS`) and the schema version travel in the ONNX metadata.
@@ -32,7 +35,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import numpy as np
 
@@ -62,9 +65,12 @@ from player.core.session import TextMoodReader
 from player.core.track import Track
 
 __all__ = [
+    "GRADES_PER_GAIN",
+    "LABEL_GAINS",
     "LGBM_PARAMS",
     "NUM_ROUNDS",
     "ExploringRecommender",
+    "LabelKind",
     "TrainingSet",
     "fit_preselect",
     "float32_thresholds",
@@ -94,11 +100,20 @@ LGBM_PARAMS: dict[str, Any] = {
     "verbose": -1,
 }
 NUM_ROUNDS = 250
+LABEL_GAINS: tuple[float, float, float, float] = (0.0, 1.0, 3.0, 7.0)
+"""What an early skip, a late skip, a completion and a like are worth: the labels' unit (a logged
+play is labelled with its outcome's gain, a simulated candidate with its expected gain) and
+LambdaRank's gain."""
+LabelKind = Literal["drawn", "expected"]
+"""How simulated candidates are labelled: one drawn reaction's gain, or the expected gain."""
+GRADES_PER_GAIN = 4
+"""LightGBM ranks integer grades: a label is rounded to a quarter of a gain, and grade ``g`` gains
+``g / GRADES_PER_GAIN`` (so NDCG's gain is the label's gain, expected gains included)."""
 
 
 @dataclass
 class TrainingSet:
-    """Feature rows, graded labels and query sizes for LambdaRank."""
+    """Feature rows, labels (in :data:`LABEL_GAINS` units) and query sizes for LambdaRank."""
 
     features: list[np.ndarray] = field(default_factory=list)
     labels: list[np.ndarray] = field(default_factory=list)
@@ -179,9 +194,11 @@ def simulated_queries(
     sessions: int = 3,
     tracks_per_session: int = 20,
     candidates: int = 40,
+    labels: LabelKind = "drawn",
 ) -> TrainingSet:
     """Labelled queries from ``listeners`` simulated listeners of each of ``families`` on ``lib``
-    (see the module docstring). ``reader`` reads the ``spoken`` family's sentences."""
+    (see the module docstring). ``reader`` reads the ``spoken`` family's sentences. The reactions
+    are drawn whatever ``labels`` says, so both kinds of label see the same candidates and sessions."""
     catalog = Catalog(lib.tracks, lib.matrix)
     truth = lib.truth
     if catalog.ids != truth.ids:
@@ -209,8 +226,10 @@ def simulated_queries(
                 parts.append(near[np.argsort(-sims)[: candidates // 4]])
             parts.append(rng.choice(allowed, min(len(allowed), candidates * 3 // 8), replace=False))
             cand = np.unique(np.concatenate(parts))
-            labels = dec.listener.reactions(truth).sample_gains(cand, rng).astype(np.float32)
-            ts.add(assemble_features(catalog, ctx, cand, target), labels, source)
+            reactions = dec.listener.reactions(truth)
+            drawn = np.take(LABEL_GAINS, reactions.sample_gains(cand, rng).astype(np.int64))
+            y = reactions.expected_gains(cand, LABEL_GAINS) if labels == "expected" else drawn
+            ts.add(assemble_features(catalog, ctx, cand, target), y, source)
 
         for i, listener in enumerate(draw_listeners(family, listeners, seed=seed, cat=truth)):
             for _ in run_listener(
@@ -235,7 +254,8 @@ def log_queries(
     queries_from_s: Mapping[str, float] | None = None,
     source: str = "log",
 ) -> TrainingSet:
-    """Queries from the interaction log: one per session, the played tracks labelled by outcome.
+    """Queries from the interaction log: one per session, the played tracks labelled by outcome
+    (its :data:`LABEL_GAINS`).
 
     ``events_by_listener`` maps a listener id to its time-ordered ``LogEvent``s. With ``cf`` the
     ``cf_score`` feature is the model's score for the listener folded in from the state at each
@@ -292,9 +312,10 @@ def log_queries(
 
 
 def _add_session(ts: TrainingSet, rows: list[np.ndarray], labels: list[float], source: str) -> None:
-    """A session's plays are one query, if they are not all labelled alike (nothing to rank then)."""
+    """A session's plays are one query, if they are not all labelled alike (nothing to rank then).
+    ``labels`` are outcomes (0 early skip … 3 liked); the query holds their gains."""
     if len(rows) >= 2 and len(set(labels)) > 1:
-        ts.add(np.concatenate(rows), np.array(labels, np.float32), source)
+        ts.add(np.concatenate(rows), np.take(LABEL_GAINS, np.array(labels, np.int64)), source)
 
 
 HOUSEHOLD_SEEDS: tuple[int, ...] = tuple(range(1001, 1009))
@@ -356,10 +377,15 @@ def train_booster(ts: TrainingSet, *, seed: int, rounds: int = NUM_ROUNDS) -> An
     import lightgbm as lgb
 
     x, y, groups = ts.arrays()
-    params = dict(LGBM_PARAMS, seed=seed, deterministic=True, label_gain=[0.0, 1.0, 3.0, 7.0])
-    data = lgb.Dataset(
-        x, y.astype(np.int32), group=groups, feature_name=list(FEATURE_NAMES), free_raw_data=False
+    top = round(max(LABEL_GAINS) * GRADES_PER_GAIN)
+    grades = np.clip(np.rint(y * GRADES_PER_GAIN), 0, top).astype(np.int32)
+    params = dict(
+        LGBM_PARAMS,
+        seed=seed,
+        deterministic=True,
+        label_gain=[g / GRADES_PER_GAIN for g in range(top + 1)],
     )
+    data = lgb.Dataset(x, grades, group=groups, feature_name=list(FEATURE_NAMES), free_raw_data=False)
     return float32_thresholds(lgb.train(params, data, num_boost_round=rounds))
 
 
@@ -539,13 +565,14 @@ def shipped_training_set(
     seed: int = 0,
     listeners: int = SHIPPED_LISTENERS,
     reader: TextMoodReader | None = None,
+    labels: LabelKind = "drawn",
 ) -> tuple[TrainingSet, dict[str, Any]]:
     """The simulated data the shipped model is trained on, and a description of it: listeners of the
     training families on the scanned training demo catalog (extracted features, designed truth)."""
     from models.catalogs import TRAIN_COUNT, TRAIN_SEED, demo_truth_library
 
     lib = demo_truth_library(cache_dir, seed=TRAIN_SEED, count=TRAIN_COUNT)
-    ts = simulated_queries(lib, listeners=listeners, seed=seed + 1, reader=reader)
+    ts = simulated_queries(lib, listeners=listeners, seed=seed + 1, reader=reader, labels=labels)
     households, household_info = household_queries()
     ts.extend(households)
     info = {
@@ -554,6 +581,7 @@ def shipped_training_set(
         "listeners_per_family": listeners,
         "sessions": 3,
         "tracks_per_session": 20,
+        "labels": labels,
         "household_queries": len(households.groups),
         "household_rows": households.rows,
         **household_info,
@@ -590,9 +618,12 @@ def build_shipped(
     listeners: int = SHIPPED_LISTENERS,
     rounds: int = NUM_ROUNDS,
     ablations: bool = True,
+    version: str | None = None,
+    labels: LabelKind = "drawn",
 ) -> dict[str, Any]:
     """Train the shipped ``ranker.onnx`` on simulated data, evaluate it (and the ablations), write
-    ``ranker.md``. Returns the evaluation report."""
+    ``ranker.md``. ``version`` names the model (default ``sim-`` and today's date). Returns the
+    evaluation report."""
     from models.catalogs import EVAL_COUNT, EVAL_SEED, demo_truth_library
     from models.cf_lift import evaluate_lift
     from models.evaluate import EvalConfig, evaluate
@@ -600,8 +631,8 @@ def build_shipped(
     from player.core.ranking import OnnxRanker
 
     reader = MoodAnalyzer()
-    ts, data = shipped_training_set(cache_dir, seed=seed, listeners=listeners, reader=reader)
-    info = {"model_version": "sim-" + time.strftime("%Y%m%d"), **data}
+    ts, data = shipped_training_set(cache_dir, seed=seed, listeners=listeners, reader=reader, labels=labels)
+    info = {"model_version": version or "sim-" + time.strftime("%Y%m%d"), **data}
     _, model = train_model(ts, seed=seed, info=info, rounds=rounds)
     info.update({"rows": ts.rows, "queries": len(ts.groups), "rounds": rounds})
     onnx_path = out_dir / "ranker.onnx"
@@ -693,9 +724,12 @@ def reevaluate_shipped(out_dir: Path, cache_dir: Path) -> dict[str, Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m models.train [OUT_DIR] [--cache DIR] [--no-ablations] [--seed S] [--reevaluate]``:
-    rebuild the shipped model and its card (default OUT_DIR: this package's folder); with
-    ``--reevaluate``, only evaluate the model there again (:func:`reevaluate_shipped`)."""
+    """``python -m models.train [OUT_DIR] [--cache DIR] [--no-ablations] [--seed S] [--listeners N]
+    [--labels drawn|expected] [--version V] [--reevaluate]``: rebuild the shipped model and its card
+    (default OUT_DIR: this package's folder; ``--listeners`` per training family, default
+    :data:`SHIPPED_LISTENERS`; ``--labels`` of the simulated candidates, default drawn as shipped;
+    ``--version`` names the model, default ``sim-`` and today's date); with ``--reevaluate``, only
+    evaluate the model there again (:func:`reevaluate_shipped`)."""
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m models.train", description=main.__doc__)
@@ -703,13 +737,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "cadence" / "eval-catalogs")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-ablations", action="store_true")
+    parser.add_argument("--listeners", type=int, default=SHIPPED_LISTENERS)
+    parser.add_argument("--labels", choices=get_args(LabelKind), default="drawn")
+    parser.add_argument("--version", default=None)
     parser.add_argument("--reevaluate", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO)
     if args.reevaluate:
         report = reevaluate_shipped(args.out_dir, args.cache)
     else:
-        report = build_shipped(args.out_dir, args.cache, seed=args.seed, ablations=not args.no_ablations)
+        report = build_shipped(
+            args.out_dir,
+            args.cache,
+            seed=args.seed,
+            listeners=args.listeners,
+            ablations=not args.no_ablations,
+            version=args.version,
+            labels=args.labels,
+        )
     print(json.dumps(report["targets"], indent=2))
     return 0
 

@@ -13,6 +13,7 @@ import pytest
 from models.simulate import (
     EARLY_SKIP_S,
     FAMILIES,
+    GAIN,
     HELDOUT_FAMILY,
     REQUEST_PHRASES,
     TRAIN_FAMILIES,
@@ -165,6 +166,22 @@ def test_reaction_probabilities_are_probabilities() -> None:
             assert np.all(r.early + r.late <= 1 + 1e-9)
             gains = r.expected_gain()
             assert np.all(gains >= 0) and np.all(gains <= 3)
+
+
+def test_expected_gains_are_the_mean_of_drawn_reactions() -> None:
+    """A candidate's expected gain (the training label) is what drawn reactions give on average,
+    for any worth of the four reactions."""
+    cat = _grid_catalog()
+    rows = np.arange(len(cat.ids))
+    for family in FAMILIES:
+        r = draw_listeners(family, 1, seed=2, cat=cat)[0].reactions(cat)
+        worth = (GAIN["early"], GAIN["late"], GAIN["completed"], GAIN["liked"])
+        assert r.expected_gains(rows, worth) == pytest.approx(r.expected_gain())
+        rng = np.random.default_rng(0)
+        drawn = np.mean([r.sample_gains(rows, rng) for _ in range(4000)], axis=0)
+        assert np.abs(drawn - r.expected_gains(rows, worth)).max() < 0.15
+        weighted = r.expected_gains(rows, (0.0, 1.0, 3.0, 7.0))
+        assert weighted == pytest.approx(r.late + (1 - r.skip) * (3.0 + 4.0 * r.like))
 
 
 def test_request_expectation_closes_half_the_gap_each_track() -> None:

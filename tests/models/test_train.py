@@ -20,6 +20,7 @@ from models.evaluate import EvalConfig
 from models.simulate import HELDOUT_FAMILY, TRAIN_FAMILIES, catalog_matrix, simulate_log, synthetic_catalog
 from models.train import (
     ABLATIONS,
+    LABEL_GAINS,
     TrainingSet,
     blank_features,
     fit_preselect,
@@ -71,10 +72,10 @@ def small_model(small_set: TrainingSet) -> tuple[Any, Any]:
 
 @pytest.mark.integration
 def test_simulated_queries_are_labelled_groups(small_set: TrainingSet) -> None:
-    """Simulated decisions give groups of candidate rows with all four outcome grades, by family."""
+    """Simulated decisions give groups of candidate rows labelled with all four outcomes' gains, by family."""
     x, y, groups = small_set.arrays()
     assert x.shape == (groups.sum(), len(FEATURE_NAMES))
-    assert set(np.unique(y).tolist()) == {0.0, 1.0, 2.0, 3.0}
+    assert set(np.unique(y).tolist()) == set(LABEL_GAINS)
     assert groups.min() >= 2 and sum(small_set.sources.values()) == len(y)
     assert set(small_set.sources) == {f"simulated:{f}" for f in FAMILIES_WITHOUT_READER}
     assert len(small_set.query_sources) == len(groups)
@@ -131,13 +132,40 @@ def test_preselect_distillation_tracks_the_model(
     assert np.nanmean(corr) > 0.6
 
 
+@pytest.mark.integration
+def test_expected_labels_see_the_same_candidates_without_the_draws_noise(
+    small_lib: TruthLibrary, small_set: TrainingSet
+) -> None:
+    """Expected labels: the same candidate rows as drawn labels (same sessions, same queries), each
+    labelled with its expected gain, which the drawn gains agree with on average."""
+    expected = simulated_queries(
+        small_lib,
+        listeners=2,
+        seed=3,
+        sessions=2,
+        tracks_per_session=12,
+        families=FAMILIES_WITHOUT_READER,
+        labels="expected",
+    )
+    x, y, groups = expected.arrays()
+    x_drawn, y_drawn, groups_drawn = small_set.arrays()
+    assert np.array_equal(groups, groups_drawn) and np.array_equal(x, x_drawn)
+    assert y.min() >= 0.0 and y.max() <= max(LABEL_GAINS)
+    assert len(np.unique(y)) > 100 and not set(np.unique(y)) <= set(LABEL_GAINS)
+    assert (y < 1.0).any() and (y > 4.0).any()  # candidates the listener would skip, and ones they'd like
+    # one draw per candidate: unbiased, so the means agree within a few standard errors
+    assert abs(y_drawn.mean() - y.mean()) < 4 * y_drawn.std() / np.sqrt(len(y))
+    assert np.corrcoef(y, y_drawn)[0, 1] > 0.3
+
+
 def _write_log(path: Path, events: list) -> None:
     with InteractionLog(path) as log:
         log.record_many([(LogEvent(**asdict(e)), None) for e in events])
 
 
 def test_log_plays_are_replayed_and_labelled_by_outcome(small_tracks: list, tmp_path: Path) -> None:
-    """Plays read back from a real interaction log become rows labelled early skip 0 … liked 3."""
+    """Plays read back from a real interaction log become rows labelled by their outcome's gain
+    (early skip 0, late skip 1, completed 3, liked 7)."""
     events = simulate_log(small_tracks, listeners=3, seed=5, sessions=2, tracks_per_session=12)
     _write_log(tmp_path / "log.db", events)
     with InteractionLog(tmp_path / "log.db") as log:
@@ -160,7 +188,8 @@ def test_log_plays_are_replayed_and_labelled_by_outcome(small_tracks: list, tmp_
             last[key] = "done"
     for v in last.values():
         outcomes[v] += 1
-    counts = np.bincount(y.astype(int), minlength=4)
+    assert set(np.unique(y)) <= set(LABEL_GAINS)  # a logged play's label is its outcome's gain
+    counts = np.bincount(np.searchsorted(LABEL_GAINS, y), minlength=4)
     if len(y) == plays:  # every session had mixed outcomes, so none was dropped
         assert counts.tolist() == [outcomes["early"], outcomes["late"], outcomes["done"], outcomes["liked"]]
     assert counts[0] > 0 and counts[2] + counts[3] > 0
@@ -198,7 +227,7 @@ def test_quality_gate_refuses_a_worse_model(
     cfg = EvalConfig(listeners=4, seed=77, sessions=1, tracks_per_session=12, extra_seeds=())
     inverted = TrainingSet()
     for x, y in zip(small_set.features, small_set.labels, strict=True):
-        inverted.add(x, 3.0 - y, "simulated")
+        inverted.add(x, max(LABEL_GAINS) - y, "simulated")
     _, bad = train_model(inverted, seed=0, rounds=30)
     target = tmp_path / "models" / "ranker.onnx"
     target.parent.mkdir()

@@ -129,5 +129,6 @@ def test_serving_and_training_build_identical_ranker_inputs() -> None:
         handle(json.dumps(message), at_s)
 
     training = log_queries({LISTENER: [*history, *logged]}, library, catalog_matrix(library))
-    assert training.labels[-1].tolist() == [0.0, 2.0, 3.0]  # early skip, completed, liked: the live session
+    # early skip, completed, liked (their gains): the live session
+    assert training.labels[-1].tolist() == [0.0, 3.0, 7.0]
     assert np.array_equal(training.features[-1], np.concatenate(serving_rows))
