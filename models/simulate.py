@@ -116,7 +116,8 @@ TRAIN_FAMILIES: tuple[Family, ...] = tuple(f for f in FAMILIES if f != HELDOUT_F
 
 Outcome = Literal["early", "late", "completed", "liked"]
 GAIN: dict[str, float] = {"early": 0.0, "late": 1.0, "completed": 2.0, "liked": 3.0}
-"""Graded relevance of each outcome (also the LambdaRank labels)."""
+"""Graded relevance of each outcome: the evaluation's NDCG gain, and each outcome's index (the
+ranker's training labels weight them by :data:`models.train.LABEL_GAINS`)."""
 EARLY_SKIP_S = 30.0
 """The log's convention: a skip before 30 s into the track is an early skip (the same number as
 ``player.core.listener.EARLY_SKIP_S``, which the simulator may not import; a test checks they agree)."""
@@ -362,7 +363,8 @@ class Reactions:
         return np.asarray(self.early + self.late)
 
     def sample_gains(self, rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """One drawn reaction to each of ``rows``, as its :data:`GAIN` (for labelling candidates)."""
+        """One drawn reaction to each of ``rows``, as its :data:`GAIN` (for labelling candidates; a
+        reaction's GAIN is also its index 0–3 in early, late, completed, liked order)."""
         u = rng.random(len(rows))
         liked = rng.random(len(rows)) < self.like[rows]
         early, late = self.early[rows], self.late[rows]
@@ -380,8 +382,8 @@ class Reactions:
 
     def expected_gain(self) -> np.ndarray:
         """Expected graded relevance (:data:`GAIN`) of every track: the judge's ground truth for NDCG."""
-        done = 1.0 - self.early - self.late
-        return np.asarray(GAIN["late"] * self.late + done * (GAIN["completed"] + self.like))
+        worth = (GAIN["early"], GAIN["late"], GAIN["completed"], GAIN["liked"])
+        return self.expected_gains(np.arange(len(self.early)), worth)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
