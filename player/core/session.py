@@ -100,7 +100,7 @@ from player.core.protocol import (
 )
 from player.core.records import LogEvent, LogKind, SampleFormat
 from player.core.replay import apply_logged_event, replay
-from player.core.track import Track
+from player.core.track import Track, TrackId
 from player.errors import ProtocolError
 
 if TYPE_CHECKING:
@@ -160,6 +160,9 @@ _DAYPART_STARTS_H = (5, 12, 17, 22)
 DRAFT_DEPTH = 2
 """An interleaved queue of N tracks drafts from the first ``DRAFT_DEPTH · N`` of each ranking, so a
 team still has a choice when the other took its track or the artist spacing passes one over."""
+DRAFT_MAX_DEPTH = 16
+"""When the first ``DRAFT_DEPTH · N`` cannot keep the artist spacing, the draft goes deeper, doubling, up
+to ``DRAFT_MAX_DEPTH · N`` tracks of each ranking (a bound on a queue's cost)."""
 
 
 # ---------------------------------------------------------------- the engines the core consults
@@ -1017,31 +1020,60 @@ class Session:
         self, interleaving: Interleaving, index: int, now_s: float
     ) -> tuple[Recommendation, QueueRecord] | None:
         """Team-draft the recommender's and the challenger's rankings into this queue (None: a list was
-        too short to fill it, and the recommender's own queue is served instead)."""
+        too short to fill it, and the recommender's own queue is served instead).
+
+        The draft starts from the first ``DRAFT_DEPTH · N`` of each ranking; when those cannot keep the
+        artist spacing (a team's turn follows a track by the one artist its unpicked tracks are all by)
+        and a ranking was cut there, it drafts again, with the same coin flips, from rankings twice as
+        deep, until the spacing holds, both rankings are whole or they are ``DRAFT_MAX_DEPTH · N`` deep.
+        So the same artist plays twice in a row only when a team's ranking holds nobody else that far.
+        """
         assert self.state is not None and self.listener_id is not None
-        depth = DRAFT_DEPTH * self.count
-        ranked = [
-            [
-                p.track.id
-                for p in engine.recommend(self.state, count=depth, at_s=now_s, within=self.within).picks
-            ]
-            for engine in (self.deps.recommender, interleaving.challenger)
-        ]
-        candidates = {tid for ranking in ranked for tid in ranking}
         last = self.state.last_track_id
-        artists = {
-            tid: self.deps.tracks[tid].artist
-            for tid in (*candidates, last)
-            if tid and tid in self.deps.tracks
-        }
-        picks = team_draft(
-            ranked[0],
-            ranked[1],
-            self.count,
-            rng=random.Random(draft_seed(self.session_id, index)),
-            artists=artists,
-            after=last,
-        )
+        engines = (self.deps.recommender, interleaving.challenger)
+        depth = DRAFT_DEPTH * self.count
+        first: list[set[TrackId]] = []
+        recent: set[str] = set()
+        while True:
+            ranked = [
+                [
+                    p.track.id
+                    for p in engine.recommend(self.state, count=depth, at_s=now_s, within=self.within).picks
+                ]
+                for engine in engines
+            ]
+            whole = all(len(ranking) < depth for ranking in ranked)
+            if not first:
+                first = [set(ranking) for ranking in ranked]
+                recent = self.state.recently_played(at_s=now_s)
+            else:
+                # A ranking asked for more tracks than the fresh ones brings recently played tracks back
+                # (a small library): the deeper pass only adds fresh tracks to what the first one held.
+                ranked = [
+                    [tid for tid in ranking if tid in held or tid not in recent]
+                    for ranking, held in zip(ranked, first, strict=True)
+                ]
+            artists = {
+                tid: self.deps.tracks[tid].artist
+                for tid in (*ranked[0], *ranked[1], last)
+                if tid and tid in self.deps.tracks
+            }
+            picks = team_draft(
+                ranked[0],
+                ranked[1],
+                self.count,
+                rng=random.Random(draft_seed(self.session_id, index)),
+                artists=artists,
+                after=last,
+            )
+            ids = [p.track_id for p in picks]
+            spaced = all(
+                x is None or x not in artists or artists[x] != artists.get(y)
+                for x, y in zip([last, *ids], ids, strict=False)
+            )
+            if spaced or whole or depth >= DRAFT_MAX_DEPTH * self.count:
+                break
+            depth = min(2 * depth, DRAFT_MAX_DEPTH * self.count)
         if len(picks) < min(self.count, len(ranked[0])):
             return None
         recommendation = interleaving.explainer.explain(self.state, [p.track_id for p in picks], at_s=now_s)

@@ -5,13 +5,16 @@ from __future__ import annotations
 import inspect
 import itertools
 import json
+from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from player.core.interleave import InterleavedPick, QueueRecord, queue_outcomes
+from player.core.listener import ListenerState
 from player.core.protocol import PROTOCOL_VERSION, Queue
+from player.core.ranking import Pick, Recommendation
 from player.core.records import LogEvent
 from player.core.session import (
     Effect,
@@ -278,3 +281,74 @@ def test_settings_refuse_a_share_outside_0_1(share: float) -> None:
 
     with pytest.raises(ValueError, match="interleave share"):
         Settings(home=Path("/nonexistent"), interleave_share=share)
+
+
+def test_a_team_whose_short_list_is_one_artist_still_keeps_the_spacing() -> None:
+    """The challenger ranks one artist's twelve tracks first (the heuristic has no artist spacing of its
+    own): when its turn follows its own pick by that artist, a list cut at ``DRAFT_DEPTH · N`` holds
+    nobody else, yet the library does, so the queue must still never put that artist twice in a row."""
+    # 40 tracks; the 12 loudest, the challenger's whole 12-deep list, are all by "Artist X".
+    tracks = [
+        replace(make_track(f"t{i:02d}", energy=i / 39), artist="Artist X" if i >= 22 else f"Artist {i}")
+        for i in range(40)
+    ]
+    run = _Run("one-artist", _deps(tracks), share=1.0)
+    for _ in range(12):
+        run.skip_first()
+    artist = {t.id: t.artist for t in tracks}
+    b_after_b = 0
+    skipped: set[str] = set()
+    for queue, record in zip(run.queues, run.records, strict=True):
+        ids = [t.id for t in queue.tracks]
+        assert len(ids) == len(set(ids)) == 6
+        assert not skipped & set(ids)
+        skipped.add(ids[0])
+        assert sorted(p.team for p in record.picks) == ["a"] * 3 + ["b"] * 3
+        b_after_b += any(x.team == y.team == "b" for x, y in itertools.pairwise(record.picks))
+        for before, after in itertools.pairwise(ids):
+            assert artist[before] != artist[after], ids
+    assert b_after_b > 0  # the case the test is about did come up
+
+
+class _StaleFirst(FakeChallenger):
+    """A challenger that, asked for more tracks than it has fresh ones, puts the played ones back at the
+    top of its list (as a real recommender lets the least recently played back in, here at worst)."""
+
+    def recommend(
+        self, state: ListenerState, *, count: int, at_s: float, within: Sequence[str] | None = None
+    ) -> Recommendation:
+        fresh = super().recommend(state, count=count, at_s=at_s, within=within)
+        if len(fresh.picks) >= count:
+            return fresh
+        played = [t for t in self.tracks if any(e.track_id == t.id for e in state.history)]
+        picks = tuple(Pick(t, 2.0, "fake: played") for t in played) + fresh.picks
+        return replace(fresh, picks=picks[:count], targets=(fresh.target,) * min(count, len(picks)))
+
+
+def test_a_deeper_draft_never_brings_back_what_was_just_played() -> None:
+    """Drafting deeper for the artist spacing asks the rankings for more tracks than the library has fresh
+    ones: what they let back in (recently played tracks) stays out of the queue."""
+    # 40 tracks, 30 of them by "Artist X" (the loudest): the challenger's 12- and 24-deep lists are
+    # all X after a few skips, so the draft goes to 48, more than there are fresh tracks.
+    tracks = [
+        replace(make_track(f"t{i:02d}", energy=i / 39), artist="Artist X" if i >= 10 else f"Artist {i}")
+        for i in range(40)
+    ]
+    deps = replace(
+        _deps(tracks),
+        interleaving=Interleaving(
+            challenger=_StaleFirst(tracks),
+            name="heuristic",
+            explainer=FakeExplainer(tracks),
+            default_share=0.0,
+        ),
+    )
+    run = _Run("stale", deps, share=1.0)
+    for _ in range(14):
+        run.skip_first()
+    played: set[str] = set()
+    for queue in run.queues:
+        ids = [t.id for t in queue.tracks]
+        assert len(ids) == len(set(ids)) == 6
+        assert not played & set(ids), sorted(played & set(ids))
+        played.add(ids[0])
