@@ -742,6 +742,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--version", default=None)
     parser.add_argument("--reevaluate", action="store_true")
     args = parser.parse_args(argv)
+    if args.listeners < 1:
+        parser.error(f"--listeners must be at least 1, got {args.listeners}")
     logging.basicConfig(level=logging.INFO)
     if args.reevaluate:
         report = reevaluate_shipped(args.out_dir, args.cache)

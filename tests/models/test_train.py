@@ -30,6 +30,7 @@ from models.train import (
     train_booster,
     train_model,
 )
+from models.train import main as train_main
 from player.cf import CfModel, cf_path
 from player.core.ranking import (
     FEATURE_NAMES,
@@ -310,3 +311,15 @@ def test_heldout_family_is_never_training_data(small_set: TrainingSet) -> None:
     assert HELDOUT_FAMILY not in training["families"]
     assert set(training["families"]) == set(TRAIN_FAMILIES)
     assert training["sources"] and all(HELDOUT_FAMILY not in s for s in training["sources"])
+
+
+@pytest.mark.parametrize("listeners", ["0", "-3"])
+def test_train_refuses_fewer_than_one_listener_per_family(
+    listeners: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--listeners`` below 1 is a usage error (exit 2, said on stderr), before anything is trained."""
+    with pytest.raises(SystemExit) as exit_info:
+        train_main([str(tmp_path), "--listeners", listeners, "--no-ablations"])
+    assert exit_info.value.code == 2
+    assert "--listeners must be at least 1" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
