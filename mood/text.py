@@ -730,10 +730,78 @@ def _reaches_past(tokens: list[str], k: int, end: int) -> bool:
     return entry is not None and k + entry[1] > end
 
 
+_ENERGY_NOUNS = frozenset({"energy", "energy's"})
+_LEVEL_NOUNS = frozenset({"level", "levels", "level's"})
+_LEVEL_VERBS = frozenset({"is", "was", "are", "were", "feels", "felt", "seems", "been", "running", "getting"})
+ENERGY_LEVELS: dict[str, float] = {
+    "low": AROUSAL_LEXICON["low energy"],
+    "down": 0.22,
+    "gone": AROUSAL_LEXICON["out of energy"],
+    "zero": AROUSAL_LEXICON["zero energy"],
+    "shot": 0.12,
+    "drained": AROUSAL_LEXICON["drained"],
+    "high": 0.82,
+    "up": 0.72,
+    "good": 0.65,
+    "great": 0.72,
+    "back": 0.65,
+}
+"""What "my energy is …" says (the bare word "energy" alone reads as having energy: "so much energy")."""
+
+
+def _energy_level(tokens: list[str], start: int) -> tuple[float, int, float, bool] | None:
+    """The level an "energy" at ``tokens[start - 1]`` is said to be at, as in "my energy is really low",
+    "energy levels are high", "my energy's gone": (energy, tokens read after "energy", degree,
+    negated), or None if no level follows."""
+    j = start
+    if tokens[start - 1] != "energy's":
+        j += tokens[j : j + 1] != [] and tokens[j] in _LEVEL_NOUNS
+        if j < len(tokens) and tokens[j] in ("has", "have") and tokens[j + 1 : j + 2] == ["been"]:
+            j += 1
+        if j >= len(tokens) or not (tokens[j] in _LEVEL_VERBS or tokens[j] in ("isn't", "wasn't", "aren't")):
+            return None
+        negated = tokens[j].endswith("n't")
+        j += 1
+    else:
+        negated = False
+    degree = 1.0
+    for _ in range(3):  # "is not that low", "is really low", "is kind of low"
+        if j >= len(tokens):
+            return None
+        tok = tokens[j]
+        if _is_negator(tok):
+            negated = True
+        elif tok in INTENSIFIERS:
+            degree *= INTENSIFIERS[tok]
+        elif tok in DIMINISHERS:
+            degree *= DIMINISHERS[tok]
+        elif tok in ("kind", "sort") and tokens[j + 1 : j + 2] == ["of"]:
+            degree *= 0.6
+            j += 1
+        elif tok not in ("a", "pretty", "that"):
+            break
+        j += 1
+    if j >= len(tokens) or tokens[j] not in ENERGY_LEVELS:
+        return None
+    if tokens[j] in _PLACE_AFTER or (tokens[j + 1 : j + 2] and tokens[j + 1] in _PLACE_AFTER):
+        return None
+    return ENERGY_LEVELS[tokens[j]], j + 1 - start, degree, negated
+
+
 def _arousal_hits(tokens: list[str]) -> list[ArousalHit]:
     hits: list[ArousalHit] = []
     i = 0
     while i < len(tokens):
+        if tokens[i] in _ENERGY_NOUNS and (level := _energy_level(tokens, i + 1)) is not None:
+            value, read, degree, negated = level
+            distance = (value - 0.5) * (-0.5 if negated else 1.0) * degree
+            hits.append(
+                ArousalHit(
+                    " ".join(tokens[i : i + 1 + read]), 0.5 + min(0.48, max(-0.48, distance)), negated, degree
+                )
+            )
+            i += 1 + read
+            continue
         entry = _longest_entry(tokens, i)
         if entry is None:
             i += 1

