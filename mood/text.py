@@ -732,6 +732,8 @@ def _reaches_past(tokens: list[str], k: int, end: int) -> bool:
 
 _ENERGY_NOUNS = frozenset({"energy", "energy's"})
 _LEVEL_NOUNS = frozenset({"level", "levels", "level's"})
+_LEVEL_FILLERS = frozenset({*INTENSIFIERS, *DIMINISHERS, "kind", "sort", "of", "a", "pretty", "that"})
+"""Words between the verb and the level ("is really low", "is kind of low"); their degree is :func:`_degree`'s."""
 _LEVEL_VERBS = frozenset({"is", "was", "are", "were", "feels", "felt", "seems", "been", "running", "getting"})
 ENERGY_LEVELS: dict[str, float] = {
     "low": AROUSAL_LEXICON["low energy"],
@@ -764,28 +766,19 @@ def _energy_level(tokens: list[str], start: int) -> tuple[float, int, float, boo
         j += 1
     else:
         negated = False
-    degree = 1.0
     for _ in range(3):  # "is not that low", "is really low", "is kind of low"
-        if j >= len(tokens):
-            return None
-        tok = tokens[j]
-        if _is_negator(tok):
-            negated = True
-        elif tok in INTENSIFIERS:
-            degree *= INTENSIFIERS[tok]
-        elif tok in DIMINISHERS:
-            degree *= DIMINISHERS[tok]
-        elif tok in ("kind", "sort") and tokens[j + 1 : j + 2] == ["of"]:
-            degree *= 0.6
-            j += 1
-        elif tok not in ("a", "pretty", "that"):
+        if j >= len(tokens) or tokens[j] in ENERGY_LEVELS:
             break
+        if _is_negator(tokens[j]):
+            negated = True
+        elif tokens[j] not in _LEVEL_FILLERS:
+            return None
         j += 1
     if j >= len(tokens) or tokens[j] not in ENERGY_LEVELS:
         return None
-    if tokens[j] in _PLACE_AFTER or (tokens[j + 1 : j + 2] and tokens[j + 1] in _PLACE_AFTER):
+    if tokens[j + 1 : j + 2] and tokens[j + 1] in _PLACE_AFTER:  # "energy is down the hall"
         return None
-    return ENERGY_LEVELS[tokens[j]], j + 1 - start, degree, negated
+    return ENERGY_LEVELS[tokens[j]], j + 1 - start, _degree(tokens, j), negated
 
 
 def _arousal_hits(tokens: list[str]) -> list[ArousalHit]:

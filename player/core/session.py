@@ -1033,7 +1033,7 @@ class Session:
         engines = (self.deps.recommender, interleaving.challenger)
         depth = DRAFT_DEPTH * self.count
         first: list[set[TrackId]] = []
-        recent: set[str] = set()
+        recent: set[str] | None = None
         while True:
             ranked = [
                 [
@@ -1045,10 +1045,11 @@ class Session:
             whole = all(len(ranking) < depth for ranking in ranked)
             if not first:
                 first = [set(ranking) for ranking in ranked]
-                recent = self.state.recently_played(at_s=now_s)
             else:
                 # A ranking asked for more tracks than the fresh ones brings recently played tracks back
                 # (a small library): the deeper pass only adds fresh tracks to what the first one held.
+                if recent is None:
+                    recent = self.state.recently_played(at_s=now_s)
                 ranked = [
                     [tid for tid in ranking if tid in held or tid not in recent]
                     for ranking, held in zip(ranked, first, strict=True)
