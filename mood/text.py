@@ -698,6 +698,7 @@ def _for_vader(text: str) -> str:
     text = text.replace("\u2019", "'").replace("\u2018", "'")
     text = _DISCOURSE.sub("", text)
     text = _KEEP_ON.sub("keep", text)
+    text = _ENERGY_THING.sub(lambda m: _joined(m.group(0)), text)
     return _JOINED.sub(lambda m: _joined(m.group(0)), text)
 
 
@@ -731,6 +732,17 @@ def _reaches_past(tokens: list[str], k: int, end: int) -> bool:
 
 
 _ENERGY_NOUNS = frozenset({"energy", "energy's"})
+ENERGY_THINGS: frozenset[str] = frozenset(
+    {
+        "bill", "bills", "price", "prices", "cost", "costs", "company", "companies", "supplier",
+        "suppliers", "provider", "tariff", "meter", "crisis", "market", "markets", "policy", "sector",
+        "supply", "source", "sources", "usage", "use", "consumption", "efficiency", "saving",
+        "savings", "drink", "drinks", "bar", "bars", "gel", "gels", "storage",
+    }
+)  # fmt: skip
+"""Nouns that make "energy" before them a thing ("our energy bill is high", "an energy drink"): not the
+listener's energy, and not pleasant either (VADER scores the word "energy" +1.6)."""
+_ENERGY_THING = re.compile(r"\benergy\s+(" + "|".join(sorted(ENERGY_THINGS)) + r")\b", re.IGNORECASE)
 _LEVEL_NOUNS = frozenset({"level", "levels", "level's"})
 _LEVEL_FILLERS = frozenset({*INTENSIFIERS, *DIMINISHERS, "kind", "sort", "of", "a", "pretty", "that"})
 """Words between the verb and the level ("is really low", "is kind of low"); their degree is :func:`_degree`'s."""
@@ -785,6 +797,9 @@ def _arousal_hits(tokens: list[str]) -> list[ArousalHit]:
     hits: list[ArousalHit] = []
     i = 0
     while i < len(tokens):
+        if tokens[i] == "energy" and tokens[i + 1 : i + 2] and tokens[i + 1] in ENERGY_THINGS:
+            i += 2  # a thing, not the listener's energy: "energy bill", "energy drink"
+            continue
         if tokens[i] in _ENERGY_NOUNS and (level := _energy_level(tokens, i + 1)) is not None:
             value, read, degree, negated = level
             distance = (value - 0.5) * (-0.5 if negated else 1.0) * degree

@@ -313,6 +313,25 @@ def test_what_the_energy_is_said_to_be_is_the_reading(text: str, side: int) -> N
     assert affect.energy_confidence > 0.3
 
 
+@pytest.mark.parametrize(
+    "text",
+    ["our energy bill is high", "the energy drink is gone", "Energy prices went up again", "an energy bar"],
+)
+def test_energy_as_a_thing_is_no_evidence(text: str) -> None:
+    """ "energy bill", "energy drink": a thing, not the listener's energy, and not pleasant (VADER
+    alone scores the word "energy" as pleasant)."""
+    affect = text_affect(text)
+    assert affect.energy_confidence == 0.0 and not affect.hits, affect
+    assert affect.valence == pytest.approx(0.5, abs=0.02), affect
+
+
+def test_the_listener_s_energy_next_to_a_thing_is_still_read() -> None:
+    """The thing is skipped, the feeling beside it is not: "I need an energy drink, I'm exhausted"."""
+    affect = text_affect("I need an energy drink, I'm exhausted")
+    assert affect.energy < 0.2 and affect.energy_confidence > 0.5, affect
+    assert text_affect("I have so much energy").energy > 0.75
+
+
 def test_an_energy_level_reads_its_degree_words() -> None:
     """ "really low" is lower than "low", "kind of low" higher (closer to neutral)."""
     low = text_affect("my energy is low").energy
