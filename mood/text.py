@@ -561,6 +561,11 @@ _KEEP_ON = re.compile(
     r"\b(?:can't|cannot|can not|couldn't|could not|won't|will not|wouldn't)\s+stop\b", re.IGNORECASE
 )
 """A double negation VADER does not see: "I can't stop smiling" keeps smiling."""
+_POSTURE = re.compile(
+    r"\b(?:lying|laying)(?=\s+(?:in|on|down|around|about|awake|here|there|next|under|by)\b)", re.IGNORECASE
+)
+""""lying" of where one lies ("lying in bed", "lying on the couch"), which VADER scores as telling lies
+(-2.4)."""
 
 NEGATORS: frozenset[str] = frozenset(
     {"not", "no", "never", "hardly", "barely", "nor", "without", "neither", "nothing"}
@@ -698,6 +703,7 @@ def _for_vader(text: str) -> str:
     text = text.replace("\u2019", "'").replace("\u2018", "'")
     text = _DISCOURSE.sub("", text)
     text = _KEEP_ON.sub("keep", text)
+    text = _POSTURE.sub("resting", text)
     text = _ENERGY_THING.sub(lambda m: _joined(m.group(0)), text)
     return _JOINED.sub(lambda m: _joined(m.group(0)), text)
 

@@ -332,6 +332,15 @@ def test_the_listener_s_energy_next_to_a_thing_is_still_read() -> None:
     assert text_affect("I have so much energy").energy > 0.75
 
 
+def test_lying_in_bed_is_where_one_lies_not_a_lie() -> None:
+    """VADER scores "lying" as telling lies (-2.4): "Lying in bed, half asleep" read sad. Where one
+    lies is no valence evidence; lying to someone still is."""
+    assert text_affect("I'm lying on the couch").valence_confidence == 0.0
+    bed = text_affect("Lying in bed, half asleep")
+    assert bed.valence == pytest.approx(0.5, abs=0.02) and bed.energy < 0.3, bed
+    assert text_affect("Stop lying to me").valence < 0.3
+
+
 def test_an_energy_level_reads_its_degree_words() -> None:
     """ "really low" is lower than "low", "kind of low" higher (closer to neutral)."""
     low = text_affect("my energy is low").energy
