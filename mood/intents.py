@@ -70,6 +70,20 @@ class IntentRules:
     """Feedback whose "it" needs the music as its referent ("I like it"): counts as the first clause
     of a text or right after a request ("keep it playing, I like it"), not after a statement ("so
     much energy today, I love it")."""
+    verdicts: tuple[str, ...] = ()
+    """A judgement of "this" that is about the music only right after a request ("next, this is
+    awful"), never as the first clause ("This is terrible, I lost my job")."""
+
+
+_BAD_VERDICT = (
+    r"(?:(?:so|really|just|pretty|absolutely) )?(?:terrible|awful|horrible|boring|bad|annoying|trash|rubbish"
+    r"|garbage|painful|unbearable)"
+)
+"""What a listener says of a track they want gone ("this song is awful")."""
+
+
+_INTERJECTION = re.compile(r"^\s*(?:ugh|oh|god|man|no|nah|meh|yeah|ok|okay|hmm|um|uh|wow|come on)?\s*$")
+"""A clause that is only an interjection (or empty): the clause after it still follows the one before."""
 
 
 def _words(*alternatives: str) -> str:
@@ -393,6 +407,9 @@ INTENT_RULES: Mapping[IntentKind, IntentRules] = {
             r"\bnot this (?:one|song|track|tune)\b",
             r"\b(?:hate|can't stand|sick of|tired of|bored of|bored with|fed up with) this (?:one|song|track"
             r"|tune|music)\b",
+            # the listener's own verdict opens its clause ("my girlfriend thinks this song is boring" is hers)
+            rf"^\s*(?:(?:ugh|oh|god|man|honestly)\s+)?(?:this|that|the) (?:song|track|tune|music) (?:is|'s)"
+            rf" {_BAD_VERDICT}\b",
         ),
         # "next to the door", "next week" are no skip
         descriptors=(
@@ -402,6 +419,12 @@ INTENT_RULES: Mapping[IntentKind, IntentRules] = {
                 r"next(?! (?:to|time|week|year|month|day|morning|weekend)\b)",
                 "something different",
             ),
+        ),
+        # "skip this, I hate it", "next, this is awful": the track is what is hated, not the day
+        # ("I hate this, it is the worst day ever" is about the day: these only after a request)
+        verdicts=(
+            r"\b(?:hate|can't stand|cannot stand|can not stand|detest) (?:it|this|that)\s*$",
+            rf"^\s*(?:(?:ugh|oh|god|man|no)\s+)?(?:this|that|it)(?: one)? (?:is|'s) {_BAD_VERDICT}\s*$",
         ),
     ),
     "like": IntentRules(
@@ -440,7 +463,7 @@ INTENT_RULES: Mapping[IntentKind, IntentRules] = {
 """Intent kind → its phrases and descriptors."""
 
 _FRAMES = tuple(re.compile(p) for p in REQUEST_FRAMES)
-_Needs = Literal["nothing", "frame", "referent"]
+_Needs = Literal["nothing", "frame", "referent", "request"]
 
 
 def _compile_rules() -> tuple[tuple[IntentKind, _Needs, re.Pattern[str]], ...]:
@@ -451,6 +474,7 @@ def _compile_rules() -> tuple[tuple[IntentKind, _Needs, re.Pattern[str]], ...]:
             ("nothing", rules.phrases),
             ("frame", rules.descriptors),
             ("referent", rules.anaphoric),
+            ("request", rules.verdicts),
         )
         compiled.extend((kind, needs, re.compile(p)) for needs, patterns in groups for p in patterns)
     return tuple(compiled)
@@ -567,7 +591,9 @@ def _strength(clause: str, start: int, end: int, *, exclaimed: bool) -> float:
     return BASE_STRENGTH
 
 
-def _clause_matches(text: str, start: int, end: int, *, exclaimed: bool, after_request: bool) -> list[_Match]:
+def _clause_matches(
+    text: str, start: int, end: int, *, exclaimed: bool, after_request: bool, first: bool
+) -> list[_Match]:
     """Every match in the clause ``text[start:end]`` that its context lets count (negated ones too)."""
     clause = text[start:end]
     whole = _ELLIPTICAL.match(clause) is not None or _BARE.match(clause) is not None
@@ -576,7 +602,9 @@ def _clause_matches(text: str, start: int, end: int, *, exclaimed: bool, after_r
         frames.insert(0, 0)
     found: list[_Match] = []
     for kind, needs, pattern in _RULES:
-        if needs == "referent" and not after_request:
+        if (needs == "referent" and not after_request) or (
+            needs == "request" and (first or not after_request)
+        ):
             continue
         for m in pattern.finditer(clause):
             frame = max((f for f in frames if f <= m.start()), default=None)
@@ -598,11 +626,16 @@ def find_requests(text: str) -> Requests:
     norm = _Normalised.of(text)
     found: list[_Match] = []
     after_request = True  # the first clause has nothing before it to be "it"
+    first = True  # no clause with words of its own before this one
     for start, end in _clauses(norm.text):
         exclaimed = norm.text[end : end + 1] == "!"
-        matched = _clause_matches(norm.text, start, end, exclaimed=exclaimed, after_request=after_request)
+        matched = _clause_matches(
+            norm.text, start, end, exclaimed=exclaimed, after_request=after_request, first=first
+        )
         found.extend(matched)
-        after_request = any(not m.negated for m in matched)
+        if not _INTERJECTION.match(norm.text[start:end]):  # "skip. ugh, this is awful": "ugh" says nothing
+            after_request = any(not m.negated for m in matched)
+            first = False
     # a match inside a longer match of another kind defers to it ("don't like this" is skip, not
     # like; "this is too slow" is energize, not calmer)
     kept = [

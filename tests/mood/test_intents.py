@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mood.intents import detect_intents, find_requests
+from mood.text import read_text
 
 # phrasing -> the set of intent kinds expected (empty: none)
 TABLE: list[tuple[str, set[str]]] = [
@@ -197,6 +198,44 @@ def test_it_needs_the_music_as_referent() -> None:
     assert [i.kind for i in detect_intents("I love it!")] == ["like"]
     assert [i.kind for i in detect_intents("keep it playing, I like it")] == ["like"]
     assert detect_intents("So much energy today, I love it") == ()
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Skip this, I hate it",
+        "Next, this is terrible",
+        "Change the song, I can't stand it",
+        "This song is awful",
+    ],
+)
+def test_a_verdict_on_the_track_is_part_of_the_skip(text: str) -> None:
+    """After a skip (or naming the song), "I hate it" / "this is awful" judge the track: they are part
+    of the request, not the listener's mood (they read valence 0.26-0.31, "down", before)."""
+    assert [i.kind for i in detect_intents(text)] == ["skip"]
+    reading = read_text(text)
+    assert reading.affect.valence_confidence == 0.0, reading.affect
+
+
+def test_an_interjection_between_does_not_cut_the_verdict_from_its_request() -> None:
+    """ "Skip. Ugh, this is so boring": "ugh" on its own says nothing about what "this" is."""
+    assert [i.kind for i in detect_intents("Skip. Ugh, this is so boring")] == ["skip"]
+    assert [i.kind for i in detect_intents("Yeah, I love it")] == ["like"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I hate this, it is the worst day ever.",
+        "This is terrible, I lost my job",
+        "I hate it",
+        "Ugh, this is so boring",
+    ],
+)
+def test_a_verdict_without_a_request_is_about_the_day(text: str) -> None:
+    """Without a request before it, "I hate this" may be the day: a statement, no skip."""
+    assert detect_intents(text) == ()
+    assert read_text(text).affect.valence < 0.4
 
 
 def test_spans_are_the_requests_words_in_the_original_text() -> None:
