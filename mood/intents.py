@@ -238,6 +238,7 @@ INTENT_RULES: Mapping[IntentKind, IntentRules] = {
             r"\bpick up the (?:pace|tempo|energy)\b",
             r"\b(?:pump|crank|turn|amp) up the (?:music|volume|energy|tempo|bass|beat)\b",
             r"\bwake me up\b",
+            r"\b(?:help me|make me) (?:wake up|stay awake)\b|\bkeep me (?:awake|going)\b",
             r"\bget (?:me |us )?(?:going|pumped|moving|hyped|fired up|energi[sz]ed)\b",
             _too("slow", "boring", "sleepy", "quiet", "mellow", "calm", "soft", "dull", "chill", "sleepy"),
         ),

@@ -82,6 +82,8 @@ _ENERGY_STATES: dict[str, float] = {
     "barely awake": 0.12,
     "barely keep my eyes open": 0.10,
     "can't keep my eyes open": 0.08,
+    "can't stay awake": 0.08,
+    "cannot stay awake": 0.08,
     "half asleep": 0.10,
     "sleepy": 0.10,
     "drowsy": 0.10,

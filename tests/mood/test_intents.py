@@ -238,6 +238,15 @@ def test_a_verdict_without_a_request_is_about_the_day(text: str) -> None:
     assert read_text(text).affect.valence < 0.4
 
 
+@pytest.mark.parametrize(
+    "text", ["Help me wake up", "Help me stay awake", "Something to keep me awake while I drive"]
+)
+def test_asking_to_be_kept_awake_is_energize(text: str) -> None:
+    """ "Help me wake up" read as a pleasant statement ("help" is +1.7 for VADER), no request."""
+    assert [i.kind for i in detect_intents(text)] == ["energize"]
+    assert read_text(text).affect.valence_confidence == 0.0
+
+
 def test_spans_are_the_requests_words_in_the_original_text() -> None:
     """Spans index the original text (any spacing, curly quotes, capitals) and cover what the request took."""
     text = "I\u2019m   STRESSED,  Something  CALMER please"

@@ -332,6 +332,14 @@ def test_the_listener_s_energy_next_to_a_thing_is_still_read() -> None:
     assert text_affect("I have so much energy").energy > 0.75
 
 
+def test_not_staying_awake_is_sleepy_not_half_awake() -> None:
+    """ "I can't stay awake" read 0.46 (a negated "awake"); it is as sleepy as "can't keep my eyes open"."""
+    assert text_affect("I can't stay awake").energy == pytest.approx(
+        text_affect("I can't keep my eyes open").energy
+    )
+    assert text_affect("I can't stay awake").energy < 0.2
+
+
 def test_lying_in_bed_is_where_one_lies_not_a_lie() -> None:
     """VADER scores "lying" as telling lies (-2.4): "Lying in bed, half asleep" read sad. Where one
     lies is no valence evidence; lying to someone still is."""
