@@ -564,7 +564,7 @@ _KEEP_ON = re.compile(
 )
 """A double negation VADER does not see: "I can't stop smiling" keeps smiling."""
 _POSTURE = re.compile(
-    r"\b(?:lying|laying)(?=\s+(?:in|on|down|around|about|awake|here|there|next|under|by)\b)", re.IGNORECASE
+    r"\b(?:lying|laying)(?=\s+(?:in|on|down|around|awake|here|there|next|under|by)\b)", re.IGNORECASE
 )
 """"lying" of where one lies ("lying in bed", "lying on the couch"), which VADER scores as telling lies
 (-2.4)."""
