@@ -3,6 +3,8 @@
 - :class:`FileSource` decodes a track with soundfile and resamples it block by block to the output's
   rate with a streaming soxr resampler (HQ), so a five-minute track never sits in memory whole;
   :func:`decode_track` is the same path in one go (what the tests compare against).
+- :class:`FfmpegSource` decodes what libsndfile cannot open (AAC/M4A, WMA, …: files a library holds
+  and the server sends as they are, browsers playing them) with ffmpeg, streamed through a pipe.
 - :class:`PlaybackThread` plays tracks one after another through an
   :class:`~player.desktop.devices.AudioOutput`: it asks for the next track when the deck is empty,
   writes the deck's blocks, and reports the deck's events and unplayable files. The deck itself
@@ -13,6 +15,9 @@ from __future__ import annotations
 
 import io
 import logging
+import os
+import shutil
+import subprocess
 import threading
 import urllib.request
 from collections.abc import Callable
@@ -30,6 +35,7 @@ from player.desktop.devices import AudioOutput
 from player.errors import DeviceError
 
 __all__ = [
+    "FfmpegSource",
     "FileSource",
     "NextTrack",
     "PlaybackThread",
@@ -117,6 +123,99 @@ class FileSource:
         self._file.close()
 
 
+class FfmpegSource:
+    """A track decoded by ffmpeg, which also resamples it and maps its channels, read from a pipe
+    block by block: a file's path, or bytes in memory handed to ffmpeg as an anonymous in-memory file
+    (``memfd_create``: seekable, as an MP4 with its index at the end needs; never written to disk).
+
+    Raises (from the constructor):
+        OSError: If ffmpeg cannot decode it (the message is ffmpeg's).
+    """
+
+    def __init__(
+        self, path: Path | str | BinaryIO, sample_rate_hz: int, channels: int, *, ffmpeg: str
+    ) -> None:
+        self.sample_rate_hz = sample_rate_hz
+        self.channels = channels
+        data = path.read() if isinstance(path, io.IOBase) else None
+        self._memory: int | None = None
+        if data is not None:
+            self._memory = os.memfd_create("cadence-track")
+            os.write(self._memory, data)  # memfd writes are whole: it is memory
+        source = f"/dev/fd/{self._memory}" if self._memory is not None else str(path)
+        command = [
+            ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin",
+            "-i", source, "-map", "0:a:0", "-vn",
+            "-af", "aresample=async=1:first_pts=0", "-ac", str(channels), "-ar", str(sample_rate_hz),
+            "-f", "f32le", "pipe:1",
+        ]  # fmt: skip
+        self._process = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            pass_fds=(self._memory,) if self._memory is not None else (),
+        )
+        self._delivered = 0
+        self._eof = False
+        self._estimate = round(_duration_s(data, path) * sample_rate_hz)
+        self._pending = self._decode(_DECODE_BLOCK_FRAMES)
+        if not len(self._pending):
+            message = self._stderr() or "no audio decoded"
+            self.close()
+            raise OSError(f"ffmpeg: {message}")
+
+    def _decode(self, frames: int) -> np.ndarray:
+        assert self._process.stdout is not None
+        raw = self._process.stdout.read(frames * self.channels * 4)
+        if len(raw) < frames * self.channels * 4:
+            self._eof = True
+        usable = len(raw) // (self.channels * 4) * self.channels * 4
+        return np.frombuffer(raw[:usable], dtype="<f4").reshape(-1, self.channels).copy()
+
+    def _stderr(self) -> str:
+        try:
+            _, err = self._process.communicate(timeout=5)
+        except subprocess.TimeoutExpired:
+            return ""
+        return err.decode("utf-8", "replace").strip().splitlines()[-1] if err.strip() else ""
+
+    @property
+    def total_frames(self) -> int:
+        if self._eof:
+            return self._delivered + len(self._pending)
+        return max(self._estimate, self._delivered + len(self._pending))
+
+    def read(self, frames: int) -> np.ndarray:
+        while len(self._pending) < frames and not self._eof:
+            self._pending = np.concatenate([self._pending, self._decode(_DECODE_BLOCK_FRAMES)])
+        block, self._pending = self._pending[:frames], self._pending[frames:]
+        self._delivered += len(block)
+        return block
+
+    def close(self) -> None:
+        if self._process.poll() is None:
+            self._process.kill()
+        self._process.wait()
+        for stream in (self._process.stdout, self._process.stderr):
+            if stream is not None:
+                stream.close()
+        if self._memory is not None:
+            os.close(self._memory)
+            self._memory = None
+
+
+def _duration_s(data: bytes | None, path: Path | str | BinaryIO) -> float:
+    """The track's duration from its tags' stream info (mutagen), 0.0 when it cannot tell."""
+    import mutagen
+
+    try:
+        info = mutagen.File(io.BytesIO(data) if data is not None else path)
+        return float(info.info.length) if info is not None else 0.0
+    except Exception:  # only an estimate for the position display
+        return 0.0
+
+
 def decode_track(path: Path | str, sample_rate_hz: int, channels: int) -> np.ndarray:
     """The whole track as float32 ``[n, channels]`` at ``sample_rate_hz`` (as the player hears it)."""
     source = FileSource(path, sample_rate_hz, channels)
@@ -152,13 +251,15 @@ def track_location(path: str, audio_url: str | None, server_url: str) -> TrackLo
     return Path(path)
 
 
-def open_track(location: TrackLocation, sample_rate_hz: int, channels: int) -> FileSource:
-    """A :class:`FileSource` for a local file, or for a track fetched whole from the server into
-    memory (never to disk; transcoded tracks arrive as Ogg Opus, which soundfile decodes).
+def open_track(location: TrackLocation, sample_rate_hz: int, channels: int) -> TrackSource:
+    """A source for a local file, or for a track fetched whole from the server into memory (never to
+    disk; transcoded tracks arrive as Ogg Opus): a :class:`FileSource`, or an :class:`FfmpegSource`
+    for what libsndfile cannot open (AAC/M4A, WMA …) when ffmpeg is installed.
 
     Raises:
-        OSError: If the server cannot be reached or answers with an error.
-        soundfile.LibsndfileError: If the bytes are not audio soundfile can read.
+        OSError: If the server cannot be reached or answers with an error, or ffmpeg cannot decode it.
+        soundfile.LibsndfileError: If the file is missing, or it is not audio soundfile can read and
+            there is no ffmpeg.
     """
     if isinstance(location, str) and location.startswith(("http://", "https://")):
         request = urllib.request.Request(location, headers={"User-Agent": "cadence-listen"})
@@ -166,8 +267,20 @@ def open_track(location: TrackLocation, sample_rate_hz: int, channels: int) -> F
             data = response.read(MAX_REMOTE_TRACK_BYTES + 1)
         if len(data) > MAX_REMOTE_TRACK_BYTES:
             raise OSError(f"the track at {location.split('?')[0]} is larger than 1 GiB")
-        return FileSource(io.BytesIO(data), sample_rate_hz, channels)
-    return FileSource(location, sample_rate_hz, channels)
+        return _opened(io.BytesIO(data), sample_rate_hz, channels)
+    return _opened(location, sample_rate_hz, channels)
+
+
+def _opened(source: Path | str | io.BytesIO, sample_rate_hz: int, channels: int) -> TrackSource:
+    try:
+        return FileSource(source, sample_rate_hz, channels)
+    except sf.LibsndfileError:
+        ffmpeg = shutil.which("ffmpeg")
+        if ffmpeg is None or not (isinstance(source, io.BytesIO) or Path(source).is_file()):
+            raise
+    if isinstance(source, io.BytesIO):
+        source.seek(0)
+    return FfmpegSource(source, sample_rate_hz, channels, ffmpeg=ffmpeg)
 
 
 class PlaybackThread:

@@ -117,11 +117,22 @@ def decode(path: Path) -> DecodedAudio:
     except _NotForSoundfile as exc:
         # libsndfile does not know the container: try audioread (ffmpeg/GStreamer where installed).
         try:
-            samples, rate, duration_s, excerpted = _decode_audioread(path)
+            samples, rate, duration_s, excerpted, _ = _decode_audioread(path)
         except DecodeError:
             raise
         except Exception as fallback_exc:
             raise DecodeError(f"not decodable as audio ({exc})") from fallback_exc
+    except _StoppedEarly as exc:
+        # libsndfile opened the file and stopped inside it: a truncated or corrupt file, or one of
+        # its codec's own failures (libsndfile 1.2.2 stops 5 s into Ogg Opus files that ffmpeg wrote).
+        # A second decoder decides: the file is whole if it decodes what the header declares.
+        try:
+            samples, rate, duration_s, excerpted, decoded_s = _decode_audioread(path)
+        except Exception:
+            raise exc from None
+        if decoded_s < exc.declared_s - max(0.5, 0.02 * exc.declared_s):
+            raise exc from None
+        _log.info("%s: libsndfile stopped (%s); decoded through audioread instead", path, exc)
     except OSError as exc:
         raise DecodeError(f"unreadable: {exc.strerror or exc}") from exc
     if samples.size == 0 or duration_s < MIN_DURATION_S:
@@ -142,6 +153,14 @@ def decode(path: Path) -> DecodedAudio:
 
 class _NotForSoundfile(Exception):
     """libsndfile cannot open the file (the container is unknown to it, or it is not audio)."""
+
+
+class _StoppedEarly(DecodeError):
+    """libsndfile opened the file but decoded less than its header declares."""
+
+    def __init__(self, message: str, declared_s: float) -> None:
+        super().__init__(message)
+        self.declared_s = declared_s
 
 
 def _short(exc: BaseException) -> str:
@@ -175,24 +194,30 @@ def _decode_soundfile(path: Path) -> tuple[np.ndarray, int, float, bool]:
                     chunk = f.read(win, dtype="float32", always_2d=True)
                     chunks.append(chunk.mean(axis=1))
                     if len(chunk) < win:
-                        raise DecodeError(
+                        raise _StoppedEarly(
                             f"truncated: stops near {start_s + len(chunk) / rate:.1f} s "
-                            f"of {duration_s:.1f} s declared"
+                            f"of {duration_s:.1f} s declared",
+                            duration_s,
                         )
                 return np.concatenate(chunks), rate, duration_s, True
             data = f.read(dtype="float32", always_2d=True)
         except (sf.LibsndfileError, RuntimeError) as exc:
-            raise DecodeError(f"truncated or corrupt: decoding stopped ({_short(exc)})") from exc
+            raise _StoppedEarly(
+                f"truncated or corrupt: decoding stopped ({_short(exc)})", duration_s
+            ) from exc
     got = len(data)
     # A truncated file decodes up to where it breaks; some slack covers codec rounding.
     if declared > 0 and got < declared - max(rate // 2, int(0.02 * declared)):
-        raise DecodeError(f"truncated: decoded {got / rate:.1f} s of {duration_s:.1f} s declared")
+        raise _StoppedEarly(
+            f"truncated: decoded {got / rate:.1f} s of {duration_s:.1f} s declared", duration_s
+        )
     return data.mean(axis=1), rate, got / rate if rate else 0.0, False
 
 
-def _decode_audioread(path: Path) -> tuple[np.ndarray, int, float, bool]:
+def _decode_audioread(path: Path) -> tuple[np.ndarray, int, float, bool, float]:
     """Decode through audioread (ffmpeg, GStreamer, Core Audio: whatever is installed), streaming:
-    for a long file only the excerpt windows are kept in memory."""
+    for a long file only the excerpt windows are kept in memory. Returns the samples kept, the rate,
+    the duration, whether excerpted, and the seconds actually decoded."""
     import audioread
 
     with audioread.audio_open(str(path)) as f:
@@ -218,7 +243,8 @@ def _decode_audioread(path: Path) -> tuple[np.ndarray, int, float, bool]:
                 if lo < hi:
                     kept.append(block[lo - start : hi - start])
     samples = np.concatenate(kept) if kept else np.zeros(0, dtype=np.float32)
-    return samples, rate, duration_s if long_file else len(samples) / max(rate, 1), long_file
+    decoded_s = position / max(rate, 1)
+    return samples, rate, duration_s if long_file else decoded_s, long_file, decoded_s
 
 
 # ------------------------------------------------------------------------------------------- analyse

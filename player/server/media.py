@@ -241,6 +241,9 @@ def transcode_command(ffmpeg: str, path: str, *, bitrate_kbps: int = 128) -> lis
     return [
         ffmpeg, "-hide_banner", "-loglevel", "error", "-nostdin",
         "-i", path, "-map", "0:a:0", "-vn",
+        # continuous timestamps from 0: a lossy source's (WMA, Vorbis in Matroska) jumps otherwise
+        # become granule jumps in the Ogg stream, which libsndfile 1.2 stops at ("malformed")
+        "-af", "aresample=async=1:first_pts=0",
         "-c:a", "libopus", "-b:a", f"{bitrate_kbps}k", "-ar", "48000",
         "-f", "ogg", "pipe:1",
     ]  # fmt: skip

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import shutil
+import subprocess
 import threading
 from pathlib import Path
 
@@ -10,9 +13,21 @@ import pytest
 import soundfile as sf
 import soxr
 
-from player.desktop.deck import DeckEvent
+from player.desktop.deck import DeckEvent, TrackSource
 from player.desktop.devices import WavFileOutput
-from player.desktop.playback import FileSource, PlaybackThread, decode_track
+from player.desktop.playback import (
+    FfmpegSource,
+    FileSource,
+    PlaybackThread,
+    _opened,
+    decode_track,
+    open_track,
+)
+
+FFMPEG = shutil.which("ffmpeg")
+needs_ffmpeg = pytest.mark.skipif(
+    FFMPEG is None, reason="ffmpeg is not installed (scripts/install.sh installs it)"
+)
 
 
 def _tone(freq_hz: float, seconds: float, rate: int, channels: int = 1, amp: float = 0.5) -> np.ndarray:
@@ -116,3 +131,61 @@ def test_track_location_prefers_a_local_file_then_the_servers_audio_url(tmp_path
         == "https://h:8765/tracks/a/audio"
     )
     assert track_location("/elsewhere/a.flac", None, "ws://h:1") == Path("/elsewhere/a.flac")
+
+
+def _aac(tmp_path: Path, seconds: float, *, faststart: bool) -> Path:
+    """An M4A (AAC) excerpt of real music, its index at the start or (ffmpeg's default) at the end."""
+    assert FFMPEG is not None
+    target = tmp_path / ("fast.m4a" if faststart else "late.m4a")
+    flags = ["-movflags", "+faststart"] if faststart else []
+    music = "/usr/share/games/etr/music/race1-jt.ogg"  # Debian's extremetuxracer-data
+    subprocess.run(
+        [
+            FFMPEG,
+            "-loglevel",
+            "error",
+            "-y",
+            "-t",
+            str(seconds),
+            "-i",
+            music,
+            "-c:a",
+            "aac",
+            *flags,
+            str(target),
+        ],
+        check=True,
+    )
+    return target
+
+
+def _drain(source: TrackSource) -> np.ndarray:
+    blocks = []
+    while len(block := source.read(65536)):
+        blocks.append(block)
+    source.close()
+    return np.concatenate(blocks)
+
+
+@needs_ffmpeg
+@pytest.mark.parametrize("faststart", [True, False])
+def test_a_track_libsndfile_cannot_open_plays_through_ffmpeg(tmp_path: Path, faststart: bool) -> None:
+    """An M4A (AAC) in the library, on this machine or fetched from the server into memory, was
+    passed over as unplayable (libsndfile does not read MP4): it now plays whole through ffmpeg, at the
+    output's rate and channels, its length known from its tags before the end."""
+    path = _aac(tmp_path, 6.0, faststart=faststart)
+    with pytest.raises(sf.LibsndfileError):
+        FileSource(path, 44100, 2)
+    # a local file, and the bytes a remote track is fetched into (open_track's two paths)
+    for source in (open_track(path, 48000, 2), _opened(io.BytesIO(path.read_bytes()), 48000, 2)):
+        assert isinstance(source, FfmpegSource)
+        assert source.total_frames == pytest.approx(6.0 * 48000, abs=0.05 * 48000)
+        audio = _drain(source)
+        assert audio.shape[1] == 2 and len(audio) / 48000 == pytest.approx(6.0, abs=0.05)
+        assert float(np.sqrt(np.mean(audio**2))) > 0.01, "music, not silence"
+
+
+@needs_ffmpeg
+def test_bytes_that_are_not_audio_are_refused_by_ffmpeg_too() -> None:
+    with pytest.raises(OSError, match="ffmpeg"):
+        _opened(io.BytesIO(b"these are not the sounds you are looking for" * 50), 44100, 2)

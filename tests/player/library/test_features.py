@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -191,6 +193,30 @@ def test_silent_empty_short_and_non_audio_files_raise_decode_errors(tmp_path: Pa
     truncated.write_bytes(whole.read_bytes()[: whole.stat().st_size // 3])
     with pytest.raises(F.DecodeError, match="truncated"):
         F.decode(truncated)
+
+
+FFMPEG = shutil.which("ffmpeg")
+
+
+@pytest.mark.skipif(FFMPEG is None, reason="ffmpeg is not installed (scripts/install.sh installs it)")
+def test_an_opus_file_libsndfile_stops_in_is_decoded_whole(tmp_path: Path) -> None:
+    """libsndfile 1.2.2 opens Ogg Opus files that ffmpeg wrote from real music and stops 6 s in
+    ("malformed"): such a file was reported as truncated and left out of the library. A second
+    decoder (audioread) decides; the file decodes whole and its features are the lossless copy's."""
+    assert FFMPEG is not None
+    music = Path("/usr/share/games/etr/music/race1-jt.ogg")  # Debian's extremetuxracer-data
+    excerpt = ["-ss", "10", "-t", "15"]
+    lossless, opus = tmp_path / "track.flac", tmp_path / "track.opus"
+    for target, codec in ((lossless, "flac"), (opus, "libopus")):
+        subprocess.run(
+            [FFMPEG, "-loglevel", "error", "-y", *excerpt, "-i", str(music), "-c:a", codec, str(target)],
+            check=True,
+        )
+    decoded = F.decode(opus)
+    assert decoded.duration_s == pytest.approx(15.0, abs=0.1)
+    reference, lossy = F.analyse(F.decode(lossless)), F.analyse(decoded)
+    assert lossy.tempo_bpm == pytest.approx(reference.tempo_bpm, rel=0.02)
+    assert lossy.energy == pytest.approx(reference.energy, abs=0.03)
 
 
 def test_long_file_is_analysed_from_bounded_excerpts(tmp_path: Path) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import io
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +21,7 @@ from player.server.media import (
     media_type,
     not_modified,
     parse_range,
+    transcode_command,
     validators,
 )
 
@@ -115,3 +119,27 @@ def test_cover_art_embedded_then_folder_then_none(tmp_path: Path) -> None:
     assert art is not None and art.media_type == "image/jpeg"
 
     assert cover_art(str(tmp_path / "gone.flac")) is None
+
+
+@pytest.mark.skipif(
+    shutil.which("ffmpeg") is None, reason="ffmpeg is not installed (scripts/install.sh installs it)"
+)
+@pytest.mark.parametrize(
+    ("suffix", "codec"), [(".wma", "wmav2"), (".mka", "libvorbis"), (".aiff", "pcm_s16be")]
+)
+def test_a_transcode_decodes_to_its_end_with_soundfile(tmp_path: Path, suffix: str, codec: str) -> None:
+    """The Ogg Opus the server makes of a lossy source is read to its end by libsndfile, as the desktop
+    client reads it: from WMA and Matroska/Vorbis it stopped after 1.9 s and 5 s ("malformed") until
+    the transcode made its timestamps continuous."""
+    ffmpeg = shutil.which("ffmpeg")
+    assert ffmpeg is not None
+    music = Path("/usr/share/games/etr/music/race1-jt.ogg")  # Debian's extremetuxracer-data
+    source = tmp_path / f"track{suffix}"
+    subprocess.run(
+        [ffmpeg, "-loglevel", "error", "-y", "-t", "12", "-i", str(music), "-c:a", codec, str(source)],
+        check=True,
+    )
+    opus = subprocess.run(transcode_command(ffmpeg, str(source)), check=True, capture_output=True).stdout
+    with soundfile.SoundFile(io.BytesIO(opus)) as f:
+        frames = sum(len(block) for block in f.blocks(blocksize=4800, dtype="float32"))
+    assert frames / 48000 == pytest.approx(12.0, abs=0.1)
