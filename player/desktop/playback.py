@@ -90,6 +90,8 @@ class FileSource:
         self._pending = np.zeros((0, channels), dtype=np.float32)
         self._eof = False
         self._delivered = 0
+        self.subtype = str(self._file.subtype)
+        """libsndfile's codec name ("PCM_16", "VORBIS", "OPUS", "MPEG_LAYER_III" …)."""
         frames_in = int(self._file.frames) if self._file.frames > 0 else 0
         self._estimate = round(frames_in * sample_rate_hz / self._in_rate)
 
@@ -101,7 +103,13 @@ class FileSource:
 
     def _fill(self, frames: int) -> None:
         while len(self._pending) < frames and not self._eof:
-            raw = self._file.read(_DECODE_BLOCK_FRAMES, dtype="float32", always_2d=True)
+            try:
+                raw = self._file.read(_DECODE_BLOCK_FRAMES, dtype="float32", always_2d=True)
+            except sf.LibsndfileError as exc:  # corrupt past here: the track ends where decoding stopped
+                logger.warning(
+                    "decoding stopped %.1f s into the track: %s", self._delivered / self.sample_rate_hz, exc
+                )
+                raw = np.zeros((0, self._in_channels), dtype=np.float32)
             last = len(raw) < _DECODE_BLOCK_FRAMES
             if self._resampler is not None:
                 out = self._resampler.resample_chunk(raw, last=last)
@@ -272,12 +280,18 @@ def open_track(location: TrackLocation, sample_rate_hz: int, channels: int) -> T
 
 
 def _opened(source: Path | str | io.BytesIO, sample_rate_hz: int, channels: int) -> TrackSource:
+    ffmpeg = shutil.which("ffmpeg")
     try:
-        return FileSource(source, sample_rate_hz, channels)
+        opened = FileSource(source, sample_rate_hz, channels)
     except sf.LibsndfileError:
-        ffmpeg = shutil.which("ffmpeg")
         if ffmpeg is None or not (isinstance(source, io.BytesIO) or Path(source).is_file()):
             raise
+    else:
+        # libsndfile 1.2.2 stops seconds into many Ogg Opus files (ffmpeg-written ones from real
+        # music among them): Opus goes through ffmpeg when it is there
+        if ffmpeg is None or opened.subtype != "OPUS":
+            return opened
+        opened.close()
     if isinstance(source, io.BytesIO):
         source.seek(0)
     return FfmpegSource(source, sample_rate_hz, channels, ffmpeg=ffmpeg)

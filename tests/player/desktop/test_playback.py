@@ -189,3 +189,22 @@ def test_a_track_libsndfile_cannot_open_plays_through_ffmpeg(tmp_path: Path, fas
 def test_bytes_that_are_not_audio_are_refused_by_ffmpeg_too() -> None:
     with pytest.raises(OSError, match="ffmpeg"):
         _opened(io.BytesIO(b"these are not the sounds you are looking for" * 50), 44100, 2)
+
+
+@needs_ffmpeg
+def test_an_opus_file_libsndfile_stops_in_plays_whole(tmp_path: Path) -> None:
+    """libsndfile 1.2.2 stops about 6 s into this Ogg Opus (ffmpeg-written, real music): opened
+    through ffmpeg it plays whole; read by libsndfile the track ends where decoding stopped instead
+    of the error stopping the playback thread."""
+    assert FFMPEG is not None
+    path = tmp_path / "track.opus"
+    music = "/usr/share/games/etr/music/race1-jt.ogg"
+    subprocess.run(
+        [FFMPEG, "-loglevel", "error", "-y", "-t", "12", "-i", music, "-c:a", "libopus", str(path)],
+        check=True,
+    )
+    source = open_track(path, 48000, 2)
+    assert isinstance(source, FfmpegSource)
+    assert len(_drain(source)) / 48000 == pytest.approx(12.0, abs=0.05)
+    cut_short = _drain(FileSource(path, 48000, 2))
+    assert 1.0 < len(cut_short) / 48000 < 11.0, "libsndfile's own stop, ended quietly"
