@@ -172,6 +172,22 @@ def _too(*words: str) -> str:
     return rf"(?:{_LEAD}|\b{_DEICTIC}\s+)(?:{_TOO_DEGREE}\s+)*too\s+(?:" + "|".join(words) + r")\b"
 
 
+def _not_too(*words: str) -> str:
+    """Asking for music without what the words say: "something (that's) not too loud", "nothing too
+    heavy" (opening its clause), "I don't want anything too loud" (the negation is the request, not a
+    cancelled one)."""
+    quality = r"(?:(?:too|so|very|that|overly)\s+)?(?:" + "|".join(words) + r")\b"
+    return (
+        r"\b(?:something|anything|music|songs?|stuff|tracks?)\s+(?:that's\s+|that\s+is\s+|which\s+is\s+)?not\s+"
+        + quality
+        + rf"|{_LEAD}nothing\s+"  # at the start: "there is nothing too hard about it" asks for nothing
+        + quality
+        # with a degree word only: "I don't want anything loud" stays a cancelled request
+        + r"|\b(?:don't|do not|dont)\s+(?:want|need)\s+(?:anything|something|music)\s+(?:too|so|overly)\s+"
+        + quality
+    )
+
+
 INTENT_RULES: Mapping[IntentKind, IntentRules] = {
     "calmer": IntentRules(
         phrases=(
@@ -194,6 +210,22 @@ INTENT_RULES: Mapping[IntentKind, IntentRules] = {
                 "wild",
                 "crazy",
                 "hard",
+            ),
+            _not_too(
+                "loud",
+                "fast",
+                "intense",
+                "hectic",
+                "noisy",
+                "aggressive",
+                "heavy",
+                "energetic",
+                "upbeat",
+                "wild",
+                "crazy",
+                "hard",
+                "busy",
+                "harsh",
             ),
             r"\bease off\b",
         ),
@@ -241,6 +273,7 @@ INTENT_RULES: Mapping[IntentKind, IntentRules] = {
             r"\b(?:help me|make me) (?:wake up|stay awake)\b|\bkeep me (?:awake|going)\b",
             r"\bget (?:me |us )?(?:going|pumped|moving|hyped|fired up|energi[sz]ed)\b",
             _too("slow", "boring", "sleepy", "quiet", "mellow", "calm", "soft", "dull", "chill", "sleepy"),
+            _not_too("slow", "boring", "sleepy", "quiet", "mellow", "soft", "dull"),
         ),
         descriptors=(
             _words(
@@ -378,6 +411,7 @@ INTENT_RULES: Mapping[IntentKind, IntentRules] = {
             r"\bpick[- ]me[- ]up\b",
             r"\bput me in a (?:good|better|happy|happier) mood\b",
             _too("sad", "depressing", "gloomy", "dark", "miserable", "melancholy", "bleak"),
+            _not_too("sad", "depressing", "gloomy", "dark", "miserable", "melancholy", "bleak"),
         ),
         descriptors=(
             _words(

@@ -239,6 +239,30 @@ def test_a_verdict_without_a_request_is_about_the_day(text: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("Can you put on something that's not too intense? I've got a headache.", "calmer"),
+        ("play something not too loud", "calmer"),
+        ("nothing too heavy please", "calmer"),
+        ("I don't want anything too loud", "calmer"),
+        ("something not too slow", "energize"),
+        ("nothing sad please", "cheer_up"),
+    ],
+)
+def test_asking_for_music_without_a_quality_asks_for_the_other_way(text: str, kind: str) -> None:
+    """ "Something not too intense" asks for calmer music: the negation is the request (these asked for
+    nothing before, the "not" cancelling the match)."""
+    assert [i.kind for i in detect_intents(text)] == [kind]
+
+
+@pytest.mark.parametrize(
+    "text", ["there is nothing too hard about it", "The music is not too loud", "I am not too tired"]
+)
+def test_a_statement_with_not_too_asks_for_nothing(text: str) -> None:
+    assert detect_intents(text) == ()
+
+
+@pytest.mark.parametrize(
     "text", ["Help me wake up", "Help me stay awake", "Something to keep me awake while I drive"]
 )
 def test_asking_to_be_kept_awake_is_energize(text: str) -> None:
