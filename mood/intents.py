@@ -192,6 +192,7 @@ INTENT_RULES: Mapping[IntentKind, IntentRules] = {
     "calmer": IntentRules(
         phrases=(
             r"\bnot so (?:loud|fast|intense|hectic|heavy|aggressive|noisy)\b",
+            r"^\s*(?:s+h+|shush|hush)\b",  # "shh, the baby is sleeping"
             r"\b(?:calm|slow|tone|turn|bring|take|dial|wind|keep) (?:it|this|things|the music|the volume"
             r"|everything|the tempo|the pace) (?:down|low)\b",
             r"\b(?:turn|tone|bring|dial) down the (?:music|volume|tempo|energy|bass)\b",
@@ -338,6 +339,7 @@ INTENT_RULES: Mapping[IntentKind, IntentRules] = {
             rf"\b{_SUBJECT_I_AM}\s+(?:(?:at|in) the gym|working out|lifting|jogging|exercising"
             r"|on (?:a|my) (?:run|jog|ride)|running(?=\s*(?:$|now|today|tonight|this|right|again)))",
             r"\babout to (?:work out|run|go running|lift|hit the gym|train|exercise)\b",
+            rf"{_LEAD}(?:working out|(?:at|in) the gym|lifting|jogging|exercising)(?=\s*(?:$|now|right now|today))",
             r"\b(?:workout|gym|running|training|cardio|exercise|lifting|spin|hiit) (?:music|songs|tunes"
             r"|playlist|mix|jams)\b",
             r"\b(?:leg day|gym time)\b",

@@ -255,6 +255,14 @@ def test_asking_for_music_without_a_quality_asks_for_the_other_way(text: str, ki
     assert [i.kind for i in detect_intents(text)] == [kind]
 
 
+def test_hush_and_a_bare_activity_ask_for_their_music() -> None:
+    """ "Shh, the baby is sleeping" asks for calmer; "Working out now" (no subject, as speech often
+    comes) announces a workout; "she said shh" asks for nothing."""
+    assert [i.kind for i in detect_intents("Shh, the baby is sleeping")] == ["calmer"]
+    assert [i.kind for i in detect_intents("Working out now")] == ["workout"]
+    assert detect_intents("She said shh") == ()
+
+
 @pytest.mark.parametrize(
     "text", ["there is nothing too hard about it", "The music is not too loud", "I am not too tired"]
 )

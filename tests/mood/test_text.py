@@ -340,6 +340,14 @@ def test_not_staying_awake_is_sleepy_not_half_awake() -> None:
     assert text_affect("I can't stay awake").energy < 0.2
 
 
+def test_hungover_and_so_done_are_low_and_unpleasant() -> None:
+    """ "I'm hungover" read no energy evidence, "I'm so done with today" read nothing at all."""
+    for text in ("I'm hungover", "I'm so done with today"):
+        affect = text_affect(text)
+        assert affect.energy < 0.35 and affect.energy_confidence > 0.3, (text, affect)
+        assert affect.valence < 0.4, (text, affect)
+
+
 def test_lying_in_bed_is_where_one_lies_not_a_lie() -> None:
     """VADER scores "lying" as telling lies (-2.4): "Lying in bed, half asleep" read sad. Where one
     lies is no valence evidence; lying to someone still is."""
