@@ -68,7 +68,36 @@ def _map_channels(block: np.ndarray, channels: int) -> np.ndarray:
     return np.concatenate([block, np.repeat(block[:, -1:], channels - have, axis=1)], axis=1)
 
 
-class FileSource:
+class _BufferedSource:
+    """What both sources share: decoded frames wait in ``_pending`` until :meth:`read` takes them;
+    :meth:`_fill` (each source's own) decodes until ``frames`` wait or the track ends (``_eof``)."""
+
+    sample_rate_hz: int
+    channels: int
+
+    def _start_buffer(self, estimate_frames: int) -> None:
+        self._pending = np.zeros((0, self.channels), dtype=np.float32)
+        self._eof = False
+        self._delivered = 0
+        self._estimate = estimate_frames
+
+    @property
+    def total_frames(self) -> int:
+        if self._eof:
+            return self._delivered + len(self._pending)
+        return max(self._estimate, self._delivered + len(self._pending))
+
+    def _fill(self, frames: int) -> None:
+        raise NotImplementedError
+
+    def read(self, frames: int) -> np.ndarray:
+        self._fill(frames)
+        block, self._pending = self._pending[:frames], self._pending[frames:]
+        self._delivered += len(block)
+        return block
+
+
+class FileSource(_BufferedSource):
     """A track file decoded with soundfile and resampled with a streaming soxr resampler.
 
     Raises (from the constructor):
@@ -87,19 +116,10 @@ class FileSource:
             self._resampler = soxr.ResampleStream(
                 self._in_rate, sample_rate_hz, self._in_channels, dtype="float32", quality="HQ"
             )
-        self._pending = np.zeros((0, channels), dtype=np.float32)
-        self._eof = False
-        self._delivered = 0
         self.subtype = str(self._file.subtype)
         """libsndfile's codec name ("PCM_16", "VORBIS", "OPUS", "MPEG_LAYER_III" …)."""
         frames_in = int(self._file.frames) if self._file.frames > 0 else 0
-        self._estimate = round(frames_in * sample_rate_hz / self._in_rate)
-
-    @property
-    def total_frames(self) -> int:
-        if self._eof:
-            return self._delivered + len(self._pending)
-        return max(self._estimate, self._delivered + len(self._pending))
+        self._start_buffer(round(frames_in * sample_rate_hz / self._in_rate))
 
     def _fill(self, frames: int) -> None:
         while len(self._pending) < frames and not self._eof:
@@ -121,17 +141,11 @@ class FileSource:
             if last:
                 self._eof = True
 
-    def read(self, frames: int) -> np.ndarray:
-        self._fill(frames)
-        block, self._pending = self._pending[:frames], self._pending[frames:]
-        self._delivered += len(block)
-        return block
-
     def close(self) -> None:
         self._file.close()
 
 
-class FfmpegSource:
+class FfmpegSource(_BufferedSource):
     """A track decoded by ffmpeg, which also resamples it and maps its channels, read from a pipe
     block by block: a file's path, or bytes in memory handed to ffmpeg as an anonymous in-memory file
     (``memfd_create``: seekable, as an MP4 with its index at the end needs; never written to disk).
@@ -164,12 +178,10 @@ class FfmpegSource:
             stderr=subprocess.PIPE,
             pass_fds=(self._memory,) if self._memory is not None else (),
         )
-        self._delivered = 0
-        self._eof = False
-        self._estimate = round(_duration_s(data, path) * sample_rate_hz)
-        self._pending = self._decode(_DECODE_BLOCK_FRAMES)
+        self._start_buffer(round(_duration_s(data, path) * sample_rate_hz))
+        self._fill(_DECODE_BLOCK_FRAMES)
         if not len(self._pending):
-            message = self._stderr() or "no audio decoded"
+            message = self._stderr().replace(source, "the track") or "no audio decoded"
             self.close()
             raise OSError(f"ffmpeg: {message}")
 
@@ -188,18 +200,9 @@ class FfmpegSource:
             return ""
         return err.decode("utf-8", "replace").strip().splitlines()[-1] if err.strip() else ""
 
-    @property
-    def total_frames(self) -> int:
-        if self._eof:
-            return self._delivered + len(self._pending)
-        return max(self._estimate, self._delivered + len(self._pending))
-
-    def read(self, frames: int) -> np.ndarray:
+    def _fill(self, frames: int) -> None:
         while len(self._pending) < frames and not self._eof:
             self._pending = np.concatenate([self._pending, self._decode(_DECODE_BLOCK_FRAMES)])
-        block, self._pending = self._pending[:frames], self._pending[frames:]
-        self._delivered += len(block)
-        return block
 
     def close(self) -> None:
         if self._process.poll() is None:
