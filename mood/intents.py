@@ -442,6 +442,10 @@ INTENT_RULES: Mapping[IntentKind, IntentRules] = {
             r"\b(?:don't|do not|dont) (?:like|love|want|enjoy) (?:this|that|it)(?: one| song| track| tune"
             r"| music)?(?: (?:at all|much|very much|anymore|either))?\s*$",
             r"\bnot this (?:one|song|track|tune)\b",
+            r"^\s*not this(?: again| one again)?\s*$",
+            # the music is what is not reached ("not feeling it", "I'm not into this one"), at the clause's end
+            r"\bnot (?:feeling|into|digging) (?:this|that|it)(?: one| song| track| tune| music)?"
+            r"(?: (?:at all|much|anymore))?\s*$",
             r"\b(?:hate|can't stand|sick of|tired of|bored of|bored with|fed up with) this (?:one|song|track"
             r"|tune|music)\b",
             # the listener's own verdict opens its clause ("my girlfriend thinks this song is boring" is hers)
@@ -479,6 +483,11 @@ INTENT_RULES: Mapping[IntentKind, IntentRules] = {
             r"(?: (?:too|again|though))?\s*$",  # "this is a good day" is about the day, not the song
             r"\b(?:favou?rite (?:song|track|tune)|thumbs up|more like this|what a (?:song|tune|track|banger))\b",
             r"\bkeep (?:this|it|that)(?: one| song)? (?:on|playing|going)\b",
+            r"\bkeep (?:this|the|these|those) vibes? (?:going|coming|alive)\b",
+            r"^\s*(?:(?:give me|play|let's have|i want|i need)\s+)?(?:some\s+)?more of (?:this|that)"
+            r"(?: (?:please|stuff|kind of (?:thing|music|stuff)))?\s*$",
+            r"\b(?:this|that)(?: (?:song|track|one|tune|beat))? (?:really |totally |absolutely )?(?:slaps"
+            r"|rocks|bangs|goes hard|hits different|is fire|is lit)\s*$",
             r"\b(?:this|that|the) (?:song|track|tune|music|one)(?: (?:really|just|always|totally))? (?:makes|is"
             r" making) me (?:(?:so|really|feel|want to) )*(?:happy|smile|dance|good|great|better|alive|glad)\b",
         ),

@@ -215,6 +215,12 @@ _FEELINGS_AND_ACTIVITIES: dict[str, float] = {
     "zero motivation": 0.15,
     "bored": 0.30,
     "lazy": 0.22,
+    "meh": 0.38,
+    "blah": 0.38,
+    "nothing matters": 0.25,
+    "what's the point": 0.28,
+    "nostalgic": 0.35,
+    "wistful": 0.32,
     "cry": 0.30,
     "crying": 0.30,
     "cried": 0.32,
@@ -286,6 +292,20 @@ _FEELINGS_AND_ACTIVITIES: dict[str, float] = {
     "shouting": 0.85,
     "losing my patience": 0.80,
     "lost my patience": 0.80,
+    # good news told as it happens
+    "my birthday": 0.72,
+    "getting married": 0.78,
+    "got married": 0.72,
+    "got engaged": 0.80,
+    "got the job": 0.80,
+    "got promoted": 0.78,
+    "we won": 0.85,
+    "i won": 0.80,
+    "passed my exam": 0.72,
+    "passed my exams": 0.72,
+    "passed my test": 0.72,
+    "passed my driving test": 0.72,
+    "passed my finals": 0.72,
     # high-arousal unpleasant feelings (Russell's tense/angry quadrant)
     "furious": 0.95,
     "enraged": 0.95,
@@ -346,6 +366,11 @@ _FEELINGS_AND_ACTIVITIES: dict[str, float] = {
     "trembling": 0.72,
     "pacing": 0.72,
     "explode": 0.88,
+    "can't sleep": 0.70,
+    "cannot sleep": 0.70,
+    "yelled at me": 0.75,
+    "shouted at me": 0.75,
+    "screamed at me": 0.78,
     # activities
     "party": 0.88,
     "partying": 0.88,
@@ -383,6 +408,15 @@ Without the speaker's feeling verb or "I'm" the words say nothing ("a bit down t
 low on milk", "Kind of Blue")."""
 _FEELINGS_AND_ACTIVITIES.update({k: energy for k, (energy, _) in _HEDGED_LOW_MOOD.items()})
 _FEELINGS_AND_ACTIVITIES.update({"in a funk": 0.30, "bit of a funk": 0.32})
+_ENERGY_STATES.update(
+    {
+        f"{subject} {degree}wrecked": 0.12
+        for subject in ("i'm", "im", "i am", "feel", "feeling", "felt")
+        for degree in ("", "so ", "really ", "pretty ", "totally ", "completely ", "absolutely ", "utterly ")
+    }
+)
+""""Wrecked" is fatigue said of oneself ("I'm wrecked", "feeling totally wrecked"); "my car got
+wrecked" says nothing of the listener's energy."""
 _PLACE_AFTER = frozenset({"the", "road", "street", "stairs", "hall", "hallway", "there", "here"})
 """After "down" or "low", a word that makes it a place, not a mood ("a bit down the road")."""
 
@@ -417,6 +451,26 @@ VALENCE_LEXICON: dict[str, float] = {
     "hectic": -0.8,
     "wrecked": -1.5,
     "knackered": -0.8,
+    "meh": -0.8,
+    "blah": -1.0,
+    "nothing matters": -2.0,
+    "what's the point": -1.8,
+    "can't sleep": -1.2,
+    "cannot sleep": -1.2,
+    "yelled at me": -2.0,
+    "shouted at me": -2.0,
+    "screamed at me": -2.2,
+    "my birthday": 1.8,
+    "getting married": 2.5,
+    "got married": 2.5,
+    "got engaged": 2.5,
+    "got the job": 2.5,
+    "got promoted": 2.2,
+    "passed my exam": 2.0,
+    "passed my exams": 2.0,
+    "passed my test": 2.0,
+    "passed my driving test": 2.0,
+    "passed my finals": 2.0,
     "stoked": 2.2,
     "psyched": 2.0,
     "chuffed": 2.0,

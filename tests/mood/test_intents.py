@@ -319,3 +319,27 @@ def test_any_text_gives_well_formed_intents(text: str) -> None:
     for start, end in requests.spans:
         assert previous_end <= start < end <= len(text)
         previous_end = end
+
+
+@pytest.mark.parametrize(
+    "text", ["This song slaps", "this slaps", "This beat goes hard", "Keep this vibe going", "More of this",
+             "More of this please", "Give me more of that"]
+)  # fmt: skip
+def test_slang_praise_and_asking_for_more_are_likes(text: str) -> None:
+    assert [i.kind for i in detect_intents(text)] == ["like"]
+
+
+@pytest.mark.parametrize(
+    "text", ["Not feeling this one", "I'm not into this", "Not this again", "not feeling it",
+             "Not into this song at all", "I'm not digging this"]
+)  # fmt: skip
+def test_not_reaching_the_listener_is_a_skip(text: str) -> None:
+    assert [i.kind for i in detect_intents(text)] == ["skip"]
+
+
+@pytest.mark.parametrize(
+    "text", ["I'm not feeling well", "I'm not into sports", "This city rocks", "I'm not feeling it today",
+             "I want more of this city"]
+)  # fmt: skip
+def test_the_same_words_about_something_else_ask_for_nothing(text: str) -> None:
+    assert detect_intents(text) == ()

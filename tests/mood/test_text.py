@@ -366,3 +366,47 @@ def test_an_energy_level_reads_its_degree_words() -> None:
         < text_affect("my energy is kind of low").energy
         < 0.5
     )
+
+
+@pytest.mark.parametrize(
+    "text", ["It's my birthday!", "Got the job!!", "We won the match!", "I'm getting married tomorrow!",
+             "Just got promoted!", "I passed my driving test!"]
+)  # fmt: skip
+def test_good_news_is_pleasant_and_lively(text: str) -> None:
+    """Good news told as it happens read no energy (birthday, the job, a wedding: nothing at all)."""
+    affect = text_affect(text)
+    assert affect.valence > 0.65 and affect.valence_confidence > 0.5, affect
+    assert affect.energy > 0.6 and affect.energy_confidence > 0.3, affect
+
+
+@pytest.mark.parametrize(
+    ("text", "valence_side", "energy_side"),
+    [
+        ("Honestly I'm feeling pretty meh", -1, -1),
+        ("I'm feeling kind of blah", -1, -1),
+        ("Nothing matters anymore", -1, -1),
+        ("What's the point of anything", -1, -1),
+        ("I just finished a marathon and I'm wrecked", -1, -1),
+        ("My boss yelled at me again", -1, 1),
+        ("Can't sleep, my mind is racing", -1, 1),
+        ("I can't sleep", -1, 1),
+    ],
+)
+def test_plain_spoken_states_read_their_quadrant(text: str, valence_side: int, energy_side: int) -> None:
+    """Everyday ways of saying how one is that read nothing on an axis (or "Nothing matters" as
+    neutral): each reads on the side it says, with evidence."""
+    affect = text_affect(text)
+    assert (affect.valence - 0.5) * valence_side > 0.05 and affect.valence_confidence > 0.25, affect
+    assert (affect.energy - 0.5) * energy_side > 0.05 and affect.energy_confidence > 0.25, affect
+
+
+def test_wrecked_is_the_listener_s_fatigue_not_a_car_s() -> None:
+    """ "I'm (so) wrecked" is tired; "my car got wrecked" says nothing of the listener's energy."""
+    assert text_affect("I'm so wrecked").energy < 0.3
+    assert text_affect("feeling totally wrecked").energy < 0.3
+    assert text_affect("My car got wrecked").energy_confidence == 0.0
+
+
+def test_feeling_nostalgic_is_quiet() -> None:
+    affect = text_affect("Feeling nostalgic tonight")
+    assert affect.energy < 0.45 and affect.energy_confidence > 0.3, affect
