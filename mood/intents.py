@@ -131,6 +131,7 @@ REQUEST_FRAMES: tuple[str, ...] = (
     r"|giving|changing|finding)\b",
     rf"\b{_SUBJECT_I_AM}\s+(?:{_DEGREE}\s+)*(?:in the mood for|after|looking for|craving|up for)\b",
     r"\bin the mood for\b",
+    r"\bhit (?:me|us) with\b",
     r"\b(?:give|gimme|get|find|bring|show)\s+(?:me|us)\b",
     r"\blet's\s+(?:have|hear|get|put|do|try|go with|listen|play|keep|make|start|switch|change)\b",
     r"\b(?:how|what)\s+about\b",
@@ -229,6 +230,9 @@ INTENT_RULES: Mapping[IntentKind, IntentRules] = {
                 "harsh",
             ),
             r"\bease off\b",
+            r"\b(?:bring|take|turn|tone|dial|settle|calm|knock) (?:the (?:energy|tempo|intensity|pace|mood|vibe)"
+            r"|things|everything|it|this) (?:(?:a|way) )?down\b",
+            r"\b(?:dial|tone|pull) (?:the (?:energy|tempo|intensity|pace)|things|everything|it|this) back\b",
         ),
         descriptors=(
             _words(
@@ -254,6 +258,8 @@ INTENT_RULES: Mapping[IntentKind, IntentRules] = {
                 r"de-?stress",
                 r"calm down",
                 r"slow down",
+                r"meditat(?:e|ing|ion)",
+                "yoga",
                 "take it easy",
                 "acoustic",
                 "lo[- ]?fi",
@@ -266,7 +272,7 @@ INTENT_RULES: Mapping[IntentKind, IntentRules] = {
     ),
     "energize": IntentRules(
         phrases=(
-            r"\b(?:pump|crank|turn|speed|liven|amp|hype|juice|perk|jazz) (?:it|this|things|me|the music"
+            r"\b(?:pump|crank|turn|speed|liven|amp|hype|juice|perk|jazz|bring|kick) (?:it|this|things|me|the music"
             r"|the volume|us|the energy|the tempo) up\b",
             r"\bpick up the (?:pace|tempo|energy)\b",
             r"\b(?:pump|crank|turn|amp) up the (?:music|volume|energy|tempo|bass|beat)\b",
@@ -280,6 +286,7 @@ INTENT_RULES: Mapping[IntentKind, IntentRules] = {
             _words(
                 "upbeat",
                 "energetic",
+                r"motivat(?:ion|ing|ional)",
                 r"energi[sz]ing",
                 "energy",
                 r"live(?:ly|lier)",
@@ -328,6 +335,7 @@ INTENT_RULES: Mapping[IntentKind, IntentRules] = {
                 "work to",
                 "for work",
                 "while i work",
+                r"while (?:i|i'm) (?:read|reading|study|studying|write|writing|code|coding)",
             ),
         ),
     ),
@@ -339,6 +347,8 @@ INTENT_RULES: Mapping[IntentKind, IntentRules] = {
             rf"\b{_SUBJECT_I_AM}\s+(?:(?:at|in) the gym|working out|lifting|jogging|exercising"
             r"|on (?:a|my) (?:run|jog|ride)|running(?=\s*(?:$|now|today|tonight|this|right|again)))",
             r"\babout to (?:work out|run|go running|lift|hit the gym|train|exercise)\b",
+            r"\b(?:about to|gonna|going to|time to|ready to|off to) go (?:out )?(?:to|for) (?:the gym|a run|a jog"
+            r"|my run|my jog|a workout|a ride|a bike ride|a hike|a swim)\b",
             rf"{_LEAD}(?:working out|(?:at|in) the gym|lifting|jogging|exercising)(?=\s*(?:$|now|right now|today))",
             r"\b(?:workout|gym|running|training|cardio|exercise|lifting|spin|hiit) (?:music|songs|tunes"
             r"|playlist|mix|jams)\b",
@@ -396,6 +406,7 @@ INTENT_RULES: Mapping[IntentKind, IntentRules] = {
             r"\b(?:having|got|have) (?:some |a few )?(?:friends|people|guests|mates) (?:coming )?over\b",
             rf"\b(?:{_SUBJECT_I_AM}|keep|can't stop|cannot stop) (?:dancing|partying|celebrating)\b",
             r"\bget (?:this|the) party started\b",
+            r"\b(?:getting ready for|going on|heading out for|off on|ready for) (?:a |our |my )?(?:big )?night out\b",
             r"\b(?:party|dance|club|disco|dancing) (?:music|songs|tunes|playlist|mix|time|mode|anthems"
             r"|bangers)\b",
         ),

@@ -343,3 +343,33 @@ def test_not_reaching_the_listener_is_a_skip(text: str) -> None:
 )  # fmt: skip
 def test_the_same_words_about_something_else_ask_for_nothing(text: str) -> None:
     assert detect_intents(text) == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("Bring the energy down a bit", "calmer"),  # was energize: "energy" matched, "down" was not read
+        ("Take it down a notch", "calmer"),
+        ("Dial it back a bit", "calmer"),
+        ("Bring the energy up", "energize"),
+        ("I need some motivation", "energize"),
+        ("Hit me with something loud", "energize"),
+        ("Music for meditation", "calmer"),
+        ("Something for yoga", "calmer"),
+        ("Put on some background music while I read", "focus"),
+        ("I'm about to go for a run", "workout"),
+        ("Getting ready for a night out", "party"),
+    ],
+)
+def test_more_ways_of_asking(text: str, kind: str) -> None:
+    """Requests that asked for nothing, or (the first) for the opposite; their words are not mood."""
+    assert [i.kind for i in detect_intents(text)] == [kind]
+    assert read_text(text).affect.energy_confidence == 0.0
+
+
+@pytest.mark.parametrize(
+    "text", ["I have no motivation", "I used to go for a run every day", "Bring it back",
+             "Take this back to the shop", "They turned it down", "The price came down"]
+)  # fmt: skip
+def test_the_same_words_in_statements_ask_for_nothing(text: str) -> None:
+    assert detect_intents(text) == ()
