@@ -410,3 +410,13 @@ def test_wrecked_is_the_listener_s_fatigue_not_a_car_s() -> None:
 def test_feeling_nostalgic_is_quiet() -> None:
     affect = text_affect("Feeling nostalgic tonight")
     assert affect.energy < 0.45 and affect.energy_confidence > 0.3, affect
+
+
+def test_understatements_and_dead_tired_read_as_meant() -> None:
+    """ "Could be better" and "I can't be bothered" read happy (VADER: "better", a negated
+    "bothered"); "I'm dead tired" read as grief-level unhappiness ("dead" −3.3), not fatigue."""
+    assert text_affect("Could be better").valence < 0.45
+    bothered = text_affect("I can't be bothered")
+    assert bothered.valence < 0.45 and bothered.energy < 0.4 and bothered.energy_confidence > 0.3
+    tired = text_affect("I'm dead tired")
+    assert tired.energy < 0.25 and tired.valence > 0.3, tired
