@@ -43,6 +43,7 @@ from mood.audio import TARGET_RATE, SampleFormat, normalise
 from mood.endpoint import EndpointingMode, EndpointSettings, final_pitch_fall_st
 from mood.errors import AudioTooLongError, EmptyAudioError, NonFiniteAudioError
 from mood.fusion import AsrQuality, fuse
+from mood.intents import find_requests, names_no_request
 from mood.prosody import (
     FrameMeasures,
     ProsodyFeatures,
@@ -58,6 +59,7 @@ from mood.text import read_text
 from mood.transcribe import (
     VOCABULARY_PROMPT,
     EngineName,
+    PromptableTranscriber,
     Transcriber,
     Transcript,
     load_transcriber,
@@ -71,6 +73,9 @@ __all__ = ["EngineName", "MoodAnalyzer", "MoodConfig"]
 logger = logging.getLogger(__name__)
 
 _WHISPER_MAX_S = 30.0
+SECOND_HEARING_MAX_S = 10.0
+"""Longest utterance heard a second time (seconds): spoken requests are short, and a second decode
+of a long one would cost its listener a second or more."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +96,11 @@ class MoodConfig:
     """Tell the recogniser the player's request words before each English utterance
     (:data:`mood.transcribe.VOCABULARY_PROMPT`): more spoken requests heard right, statements a
     little worse (docs/mood.md)."""
+    second_hearing: bool = True
+    """Without :attr:`asr_prompt`: when an English transcript has the form of a request yet asks for
+    nothing the player knows ("Play something, comment please"), decode the utterance once more after
+    the request words (:data:`mood.transcribe.VOCABULARY_PROMPT`) and keep that transcript if it asks
+    for something ("Play something calmer, please"). Only utterances up to :data:`SECOND_HEARING_MAX_S`."""
     max_utterance_s: float = 30.0
     """Longest utterance accepted (seconds)."""
     endpoint_silence_ms: int = 600
@@ -108,6 +118,7 @@ class MoodAnalyzer:
         self.config = config if config is not None else MoodConfig()
         self._lock = threading.Lock()
         self._transcriber: Transcriber | None = None
+        self._second_ear: Transcriber | None = None
         self._vad: SileroVad | None = None
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="prosody")
 
@@ -130,6 +141,40 @@ class MoodAnalyzer:
                     prompt=VOCABULARY_PROMPT if self.config.asr_prompt else None,
                 )
             return self._transcriber
+
+    def second_ear(self) -> Transcriber | None:
+        """The recogniser that listens again after the request words (:attr:`MoodConfig.second_hearing`),
+        on the same loaded model; None when the second hearing is off or the engine cannot do it."""
+        if not self.config.second_hearing or self.config.asr_prompt:
+            return None
+        transcriber = self.transcriber()
+        with self._lock:
+            if self._second_ear is None and isinstance(transcriber, PromptableTranscriber):
+                self._second_ear = transcriber.prompted(VOCABULARY_PROMPT)
+            return self._second_ear
+
+    def _heard_again(
+        self, utt: Utterance, transcript: Transcript, timing: dict[str, float]
+    ) -> Transcript | None:
+        """The second hearing of ``utt`` if ``transcript`` asks for nothing in a request's form and
+        the second hearing asks for something; None otherwise (``timing`` gets its cost)."""
+        if (
+            transcript.language != "en"
+            or utt.duration_s > SECOND_HEARING_MAX_S
+            or not names_no_request(transcript.text, elliptical=True)
+        ):
+            return None
+        ear = self.second_ear()
+        if ear is None:
+            return None
+        started = time.perf_counter()
+        try:
+            heard = ear.transcribe(utt.samples[: int(_WHISPER_MAX_S * TARGET_RATE)])
+        finally:
+            timing["asr_second"] = (time.perf_counter() - started) * 1000.0
+        if heard.language == "en" and find_requests(heard.text).intents:
+            return heard
+        return None
 
     def vad(self) -> SileroVad:
         """The Silero VAD (loaded on first use)."""
@@ -252,9 +297,18 @@ class MoodAnalyzer:
                 transcript = transcriber.transcribe(utt.samples[: int(_WHISPER_MAX_S * TARGET_RATE)])
         finally:
             timing["asr"] = (time.perf_counter() - started) * 1000.0
+        heard = self._heard_again(utt, transcript, timing)
         if prosody_future is not None:
             features, timing["prosody"] = prosody_future.result()
-        return self._finish(utt, transcript, features, baseline, timing, streamed=measures is not None)
+        return self._finish(
+            utt,
+            heard or transcript,
+            features,
+            baseline,
+            timing,
+            streamed=measures is not None,
+            heard_again=heard is not None,
+        )
 
     def _finish(
         self,
@@ -265,6 +319,7 @@ class MoodAnalyzer:
         timing: dict[str, float],
         *,
         streamed: bool,
+        heard_again: bool = False,
     ) -> MoodEstimate:
         started = time.perf_counter()
         text = transcript.text.strip()
@@ -295,6 +350,8 @@ class MoodAnalyzer:
                 "speech_s": round(float(utt.speech_s), 3),
                 "window_s": float(transcript.window_s),
                 "prosody_streamed": 1.0 if streamed else 0.0,
+                # 1: the transcript is the second hearing's (MoodConfig.second_hearing)
+                "asr_heard_again": 1.0 if heard_again else 0.0,
                 # decodes while it was spoken (and at the end), and seconds decoded after the endpoint
                 "asr_decodes": float(incremental.decodes) if incremental is not None else 1.0,
                 "asr_final_decode_s": float(

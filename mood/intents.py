@@ -55,6 +55,7 @@ __all__ = [
     "Requests",
     "detect_intents",
     "find_requests",
+    "names_no_request",
 ]
 
 
@@ -160,6 +161,16 @@ _BARE = re.compile(
     rf"(?:{_COMPARATIVES})(?:\s+(?:please|pls|plz|now|thanks|thank you|again|instead))*\s*$"
 )
 """A clause that is only a comparative ("calmer", "a bit quieter please") asks for it."""
+
+_OPEN_OBJECT = re.compile(
+    r"\b(?:something|anything|some|some (?:music|songs|tunes|stuff)|music|songs|tunes|a song|a track)\s*$"
+)
+"""How a request that still waits for its quality ends ("play something", "give me some music"): a
+recogniser's comma often cuts the quality off ("Play something, relaxing."), so the next clause is the
+rest of that request."""
+_FILLERS = re.compile(rf"\b{_FILLER}\b")
+_QUALITY_WORDS = 3
+"""The most words (fillers aside) the rest of an open request has: its quality alone."""
 
 _DEICTIC = (
     r"(?:it's|its|it is|this is|that's|that is|this one's|this one is|this (?:song|track|tune) is"
@@ -649,11 +660,14 @@ def _strength(clause: str, start: int, end: int, *, exclaimed: bool) -> float:
 
 
 def _clause_matches(
-    text: str, start: int, end: int, *, exclaimed: bool, after_request: bool, first: bool
+    text: str, start: int, end: int, *, exclaimed: bool, after_request: bool, first: bool, continues: bool
 ) -> list[_Match]:
-    """Every match in the clause ``text[start:end]`` that its context lets count (negated ones too)."""
+    """Every match in the clause ``text[start:end]`` that its context lets count (negated ones too);
+    ``continues``: the clause is the rest of an open request before it (:data:`_OPEN_OBJECT`)."""
     clause = text[start:end]
-    whole = _ELLIPTICAL.match(clause) is not None or _BARE.match(clause) is not None
+    # the rest of an open request is its quality alone, a few words ("relaxing", "more chill please")
+    continues = continues and len(_FILLERS.sub(" ", clause).split()) <= _QUALITY_WORDS
+    whole = continues or _ELLIPTICAL.match(clause) is not None or _BARE.match(clause) is not None
     frames = sorted(m.start() for pattern in _FRAMES for m in pattern.finditer(clause))
     if whole:
         frames.insert(0, 0)
@@ -684,12 +698,26 @@ def find_requests(text: str) -> Requests:
     found: list[_Match] = []
     after_request = True  # the first clause has nothing before it to be "it"
     first = True  # no clause with words of its own before this one
+    open_request = False  # the clause before framed a request that is still waiting for its quality
     for start, end in _clauses(norm.text):
         exclaimed = norm.text[end : end + 1] == "!"
         matched = _clause_matches(
-            norm.text, start, end, exclaimed=exclaimed, after_request=after_request, first=first
+            norm.text,
+            start,
+            end,
+            exclaimed=exclaimed,
+            after_request=after_request,
+            first=first,
+            continues=open_request,
         )
         found.extend(matched)
+        clause = norm.text[start:end]
+        open_request = (
+            not matched
+            and _OPEN_OBJECT.search(clause) is not None
+            and any(pattern.search(clause) for pattern in _FRAMES)
+            and not _negated_before(clause, len(clause))
+        )
         if not _INTERJECTION.match(norm.text[start:end]):  # "skip. ugh, this is awful": "ugh" says nothing
             after_request = any(not m.negated for m in matched)
             first = False
@@ -733,3 +761,24 @@ def _merge(spans: list[tuple[int, int]]) -> list[tuple[int, int]]:
 def detect_intents(text: str) -> tuple[Intent, ...]:
     """The intents expressed in ``text``: one per kind (its strongest un-negated match), in text order."""
     return find_requests(text).intents
+
+
+def names_no_request(text: str, *, elliptical: bool = False) -> bool:
+    """Whether ``text`` has the form of a request ("play something …", "can you …", "I want …")
+    and yet asks for nothing the player knows (pure).
+
+    What a recogniser makes of a spoken request it half heard ("Play something, comment please",
+    "Can you tear me up?"): the analyzer may listen again with the request words in mind
+    (:attr:`mood.analyzer.MoodConfig.second_hearing`). ``elliptical``: a clause without a frame that
+    opens like a request ("something …", "more …") counts as one too.
+    """
+    norm = _Normalised.of(text)
+    if not norm.text or find_requests(text).intents:
+        return False
+    for start, end in _clauses(norm.text):
+        clause = norm.text[start:end]
+        if any(pattern.search(clause) for pattern in _FRAMES):
+            return True
+        if elliptical and _ELLIPTICAL.match(clause) is not None:
+            return True
+    return False

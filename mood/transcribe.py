@@ -31,6 +31,7 @@ Models are loaded once per process, lazily, by :func:`load_transcriber` (cached,
 
 from __future__ import annotations
 
+import copy
 import functools
 import itertools
 import logging
@@ -65,6 +66,7 @@ __all__ = [
     "EngineName",
     "FasterWhisperTranscriber",
     "OpenAIWhisperTranscriber",
+    "PromptableTranscriber",
     "Transcriber",
     "Transcript",
     "Word",
@@ -181,6 +183,15 @@ class Transcriber(Protocol):
             AudioTooLongError: If the utterance is longer than 30 s.
             AudioFormatError: If the samples are not a 1-D array.
         """
+        ...
+
+
+@runtime_checkable
+class PromptableTranscriber(Transcriber, Protocol):
+    """A recogniser that can decode after another previous-text prompt on the same loaded model."""
+
+    def prompted(self, prompt: str | None) -> Transcriber:
+        """This engine decoding English after ``prompt`` (None: after nothing); the model is shared."""
         ...
 
 
@@ -498,6 +509,14 @@ class FasterWhisperTranscriber:
         )
         """``<|startofprev|>`` and the prompt's tokens (English tokenizer), encoded once."""
 
+    def prompted(self, prompt: str | None) -> FasterWhisperTranscriber:
+        """This engine, on the same loaded model, decoding English after ``prompt`` instead."""
+        other = copy.copy(self)
+        other.prompt = prompt or None
+        tok = self._tokenizer
+        other._previous = [tok.sot_prev, *tok.encode(" " + prompt.strip())] if prompt else []
+        return other
+
     def _tokenizer_for(self, language: str) -> Any:
         """The tokenizer whose start-of-transcript sequence names ``language`` (one per language)."""
         with self._tokenizers_lock:
@@ -688,6 +707,12 @@ class OpenAIWhisperTranscriber:
         self.beam_size = beam_size
         self.prompt = prompt or None
         """Previous-text prompt (:data:`VOCABULARY_PROMPT`), or None."""
+
+    def prompted(self, prompt: str | None) -> OpenAIWhisperTranscriber:
+        """This engine, on the same loaded model (and its lock), decoding after ``prompt`` instead."""
+        other = copy.copy(self)
+        other.prompt = prompt or None
+        return other
 
     def warm_up(self) -> None:
         """Run one short decode, and compile the numba DTW the word alignment uses (seconds, once)."""

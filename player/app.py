@@ -111,6 +111,7 @@ def config_from_settings(settings: Settings) -> MoodConfig:
         asr_cache_dir=settings.asr_dir,
         fitted_window=settings.fitted_window,
         asr_prompt=settings.asr_prompt,
+        second_hearing=settings.second_hearing,
         max_utterance_s=settings.max_utterance_s,
         endpoint_silence_ms=settings.endpoint_silence_ms,
         endpointing=settings.endpointing,

@@ -144,6 +144,14 @@ def _add_voice_options(p: argparse.ArgumentParser) -> None:
         "requests heard right, statements a little worse: docs/mood.md)",
     )
     p.add_argument(
+        "--no-second-hearing",
+        dest="second_hearing",
+        action="store_false",
+        default=None,
+        help="decode each utterance once: do not listen again, after the request words, to one that "
+        "sounds like a request but asks for nothing (docs/mood.md)",
+    )
+    p.add_argument(
         "--max-utterance-s",
         type=float,
         default=None,
@@ -401,6 +409,7 @@ def settings_from_args(args: argparse.Namespace, environ: dict[str, str] | None 
         "asr_model",
         "fitted_window",
         "asr_prompt",
+        "second_hearing",
         "max_utterance_s",
         "endpoint_silence_ms",
         "endpointing",

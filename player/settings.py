@@ -89,6 +89,9 @@ class Settings:
     asr_prompt: bool = False
     """Tell the recogniser the player's request words before each utterance (more spoken requests
     heard right, statements a little worse; mood.transcribe.VOCABULARY_PROMPT, docs/mood.md)."""
+    second_hearing: bool = True
+    """Without ``asr_prompt``: decode an utterance that sounds like a request but asks for nothing once
+    more after the request words, and keep that reading if it asks for something (docs/mood.md)."""
     max_utterance_s: float = 30.0
     """Longest utterance analysed, seconds: the stream cuts speech there and the session refuses an
     utterance that reached it (``audio_too_long``)."""

@@ -56,6 +56,7 @@ def test_voice_and_log_options_become_settings() -> None:
             "openai-whisper",
             "--no-fitted-window",
             "--asr-prompt",
+            "--no-second-hearing",
             "--max-utterance-s",
             "12",
             "--endpoint-silence-ms",
@@ -65,7 +66,7 @@ def test_voice_and_log_options_become_settings() -> None:
         ]
     )
     s = settings_from_args(args, {})
-    assert s.asr_prompt is True
+    assert s.asr_prompt is True and s.second_hearing is False
     assert (s.whisper_engine, s.fitted_window, s.max_utterance_s, s.endpoint_silence_ms, s.log_sync) == (
         "openai-whisper",
         False,

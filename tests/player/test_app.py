@@ -21,6 +21,7 @@ def test_voice_settings_become_the_analyzer_config(tmp_path: Path) -> None:
         whisper_model=tmp_path / "m.pt",
         fitted_window=False,
         asr_prompt=True,
+        second_hearing=False,
         endpoint_silence_ms=400,
         max_utterance_s=12.0,
     )
@@ -31,6 +32,7 @@ def test_voice_settings_become_the_analyzer_config(tmp_path: Path) -> None:
         False,
     )
     assert (config.endpoint_silence_ms, config.max_utterance_s, config.asr_prompt) == (400, 12.0, True)
+    assert config.second_hearing is False
     analyzer = build_analyzer(settings)
     assert isinstance(analyzer, MoodAnalyzer) and analyzer.config == config
 
