@@ -763,6 +763,10 @@ def detect_intents(text: str) -> tuple[Intent, ...]:
     return find_requests(text).intents
 
 
+_CHEER = re.compile(rf"{_LEAD}(?:let's|lets|let us) (?:go|do (?:this|it)|roll|get going)\s*$")
+"""A cheer, not a request, though it opens like one ("Let's go!", "let's do this")."""
+
+
 def names_no_request(text: str, *, elliptical: bool = False) -> bool:
     """Whether ``text`` has the form of a request ("play something …", "can you …", "I want …")
     and yet asks for nothing the player knows (pure).
@@ -777,6 +781,8 @@ def names_no_request(text: str, *, elliptical: bool = False) -> bool:
         return False
     for start, end in _clauses(norm.text):
         clause = norm.text[start:end]
+        if _CHEER.match(clause):
+            continue
         if any(pattern.search(clause) for pattern in _FRAMES):
             return True
         if elliptical and _ELLIPTICAL.match(clause) is not None:

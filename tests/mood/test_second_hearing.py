@@ -110,6 +110,7 @@ def test_long_utterances_are_not_heard_again() -> None:
         ("Please, something, come up, please.", True),  # elliptical: "something …"
         ("Play something calmer please.", False),  # asks for something
         ("I walked the dog in the park.", False),  # no request's form
+        ("Let's go, I'm pumped for my run!", False),  # a cheer, not a request
         ("", False),
     ],
 )
