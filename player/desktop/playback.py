@@ -29,6 +29,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from player.core.downmix import to_stereo
 from player.core.links import http_url
 from player.desktop.deck import Deck, DeckEvent, NowPlaying, TrackSource
 from player.desktop.devices import AudioOutput
@@ -51,14 +52,18 @@ _DECODE_BLOCK_FRAMES = 8192
 """Frames read from the file per decode step (before resampling)."""
 
 
-def _map_channels(block: np.ndarray, channels: int) -> np.ndarray:
-    """float32 ``[n, c_in]`` -> ``[n, channels]``: mono is duplicated, extra channels are dropped,
-    and a mono output gets the mean of the input channels."""
+def _map_channels(block: np.ndarray, channels: int, *, vorbis_order: bool = False) -> np.ndarray:
+    """float32 ``[n, c_in]`` -> ``[n, channels]``: mono is duplicated; a surround source is downmixed
+    (:mod:`player.core.downmix`, in the file's channel order) to stereo or mono, clipped at full
+    scale; other extra channels are dropped, and a mono output gets the mean of the input channels."""
     if block.ndim == 1:
         block = block[:, None]
     have = block.shape[1]
     if have == channels:
         return block
+    if channels <= 2 and (stereo := to_stereo(block, vorbis_order=vorbis_order)) is not None:
+        mixed = stereo if channels == 2 else stereo.mean(axis=1, keepdims=True)
+        return np.clip(mixed, -1.0, 1.0)
     if channels == 1:
         return block.mean(axis=1, keepdims=True)
     if have == 1:
@@ -118,6 +123,8 @@ class FileSource(_BufferedSource):
             )
         self.subtype = str(self._file.subtype)
         """libsndfile's codec name ("PCM_16", "VORBIS", "OPUS", "MPEG_LAYER_III" …)."""
+        self._vorbis_order = self._file.format == "OGG"
+        """Ogg files' surround channels come in the Vorbis order (centre second)."""
         frames_in = int(self._file.frames) if self._file.frames > 0 else 0
         self._start_buffer(round(frames_in * sample_rate_hz / self._in_rate))
 
@@ -137,7 +144,9 @@ class FileSource(_BufferedSource):
             else:
                 out = raw
             if len(out):
-                self._pending = np.concatenate([self._pending, _map_channels(out, self.channels)])
+                self._pending = np.concatenate(
+                    [self._pending, _map_channels(out, self.channels, vorbis_order=self._vorbis_order)]
+                )
             if last:
                 self._eof = True
 

@@ -27,6 +27,7 @@ from typing import Literal
 
 import numpy as np
 
+from player.core.downmix import to_mono
 from player.core.track import MFCC_COUNT, AudioFeatures
 
 __all__ = [
@@ -184,6 +185,7 @@ def _decode_soundfile(path: Path) -> tuple[np.ndarray, int, float, bool]:
     with f:
         rate = int(f.samplerate)
         declared = int(f.frames)
+        vorbis_order = f.format == "OGG"
         duration_s = declared / rate if rate else 0.0
         try:
             if duration_s > FULL_ANALYSIS_LIMIT_S and f.seekable():
@@ -192,7 +194,7 @@ def _decode_soundfile(path: Path) -> tuple[np.ndarray, int, float, bool]:
                 for start_s in _excerpt_starts(duration_s):
                     f.seek(int(start_s * rate))
                     chunk = f.read(win, dtype="float32", always_2d=True)
-                    chunks.append(chunk.mean(axis=1))
+                    chunks.append(to_mono(chunk, vorbis_order=vorbis_order))
                     if len(chunk) < win:
                         raise _StoppedEarly(
                             f"truncated: stops near {start_s + len(chunk) / rate:.1f} s "
@@ -211,7 +213,7 @@ def _decode_soundfile(path: Path) -> tuple[np.ndarray, int, float, bool]:
         raise _StoppedEarly(
             f"truncated: decoded {got / rate:.1f} s of {duration_s:.1f} s declared", duration_s
         )
-    return data.mean(axis=1), rate, got / rate if rate else 0.0, False
+    return to_mono(data, vorbis_order=vorbis_order), rate, got / rate if rate else 0.0, False
 
 
 def _decode_audioread(path: Path) -> tuple[np.ndarray, int, float, bool, float]:
@@ -232,7 +234,7 @@ def _decode_audioread(path: Path) -> tuple[np.ndarray, int, float, bool, float]:
         position = 0
         for buffer in f:
             block = np.frombuffer(buffer, dtype="<i2").astype(np.float32) / 32768.0
-            block = block[: len(block) // channels * channels].reshape(-1, channels).mean(axis=1)
+            block = to_mono(block[: len(block) // channels * channels].reshape(-1, channels))
             start, end = position, position + len(block)
             position = end
             if not long_file:

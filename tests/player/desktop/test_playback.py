@@ -55,6 +55,34 @@ def test_file_source_resamples_and_maps_channels(tmp_path: Path) -> None:
     assert peak_hz == pytest.approx(1000, abs=2)
 
 
+@pytest.mark.parametrize(
+    ("fmt", "channel", "left", "right"),
+    [
+        ("FLAC", 1, 0.0, 1.0),  # WAVE/FLAC order: FL FR FC LFE BL BR
+        ("FLAC", 2, 0.5**0.5, 0.5**0.5),  # the centre, into both sides at -3 dB
+        ("FLAC", 3, 0.0, 0.0),  # the LFE is left out
+        ("OGG", 2, 0.0, 1.0),  # Vorbis order: FL FC FR BL BR LFE
+        ("OGG", 1, 0.5**0.5, 0.5**0.5),
+        ("OGG", 3, 0.5**0.5, 0.0),  # rear left, into the left side
+        ("OGG", 4, 0.0, 0.5**0.5),  # rear right
+    ],
+)
+def test_a_surround_file_is_downmixed_to_stereo_in_its_own_channel_order(
+    tmp_path: Path, fmt: str, channel: int, left: float, right: float
+) -> None:
+    """A 5.1 file used to lose all but its first two channels (in an Ogg file the front right was
+    dropped and the centre played on the right); each channel now reaches the side it belongs to."""
+    rate = 48000
+    frames = np.zeros((rate, 6), dtype=np.float32)
+    frames[:, channel] = _tone(440.0, 1.0, rate, amp=0.5)[:, 0]
+    path = tmp_path / f"surround.{fmt.lower()}"
+    sf.write(path, frames, rate, format=fmt, subtype="VORBIS" if fmt == "OGG" else None)
+    heard = decode_track(path, rate, 2)
+    rms = np.sqrt(np.mean(heard[rate // 10 : -rate // 10] ** 2, axis=0))
+    tone_rms = 0.5 / np.sqrt(2)
+    assert rms == pytest.approx([left * tone_rms, right * tone_rms], abs=0.02)
+
+
 def test_decode_track_matches_one_shot_resampling(tmp_path: Path) -> None:
     """The streamed decode is the file resampled by soxr in one go (so tests can correlate against either)."""
     path = tmp_path / "noise.wav"

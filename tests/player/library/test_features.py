@@ -219,6 +219,27 @@ def test_an_opus_file_libsndfile_stops_in_is_decoded_whole(tmp_path: Path) -> No
     assert lossy.energy == pytest.approx(reference.energy, abs=0.03)
 
 
+@pytest.mark.skipif(FFMPEG is None, reason="ffmpeg is not installed (scripts/install.sh installs it)")
+@pytest.mark.parametrize("container", ["flac", "ogg", "wav"])
+def test_a_surround_file_reads_as_loud_as_its_stereo(tmp_path: Path, container: str) -> None:
+    """A 5.1 file whose music is in its front pair (the rest silent) read about 9.5 dB quieter than
+    the same music in stereo (the mean of six channels) and lower in energy; the BS.775 downmix reads
+    it as the stereo, in the WAVE/FLAC channel order and in Ogg Vorbis's (the centre second)."""
+    assert FFMPEG is not None
+    music = Path("/usr/share/games/etr/music/race1-jt.ogg")  # Debian's extremetuxracer-data
+    stereo, surround = tmp_path / "stereo.flac", tmp_path / f"surround.{container}"
+    codec = ["-c:a", "libvorbis", "-q:a", "8"] if container == "ogg" else []
+    cut = ["-ss", "10", "-t", "15", "-i", str(music)]
+    subprocess.run([FFMPEG, "-loglevel", "error", "-y", *cut, str(stereo)], check=True)
+    subprocess.run(
+        [FFMPEG, "-loglevel", "error", "-y", *cut, "-af", "pan=5.1|FL=c0|FR=c1", *codec, str(surround)],
+        check=True,
+    )
+    reference, heard = F.analyse(F.decode(stereo)), F.analyse(F.decode(surround))
+    assert heard.loudness_db == pytest.approx(reference.loudness_db, abs=0.5)
+    assert heard.energy == pytest.approx(reference.energy, abs=0.02)
+
+
 def test_long_file_is_analysed_from_bounded_excerpts(tmp_path: Path) -> None:
     """A 10-minute file is read as EXCERPT_COUNT windows of EXCERPT_S s, yet reports its full duration."""
     path = tmp_path / "long.flac"
