@@ -244,6 +244,7 @@ INTENT_RULES: Mapping[IntentKind, IntentRules] = {
             r"\b(?:bring|take|turn|tone|dial|settle|calm|knock) (?:the (?:energy|tempo|intensity|pace|mood|vibe)"
             r"|things|everything|it|this) (?:(?:a|way) )?down\b",
             r"\b(?:dial|tone|pull) (?:the (?:energy|tempo|intensity|pace)|things|everything|it|this) back\b",
+            rf"{_LEAD}(?:the )?volume down(?=\s*(?:$|please|pls|a bit|a little|a notch|a touch|now|thanks))",
         ),
         descriptors=(
             _words(
@@ -286,6 +287,7 @@ INTENT_RULES: Mapping[IntentKind, IntentRules] = {
             r"\b(?:pump|crank|turn|speed|liven|amp|hype|juice|perk|jazz|bring|kick) (?:it|this|things|me|the music"
             r"|the volume|us|the energy|the tempo) up\b",
             r"\bpick up the (?:pace|tempo|energy)\b",
+            rf"{_LEAD}(?:the )?volume up(?=\s*(?:$|please|pls|a bit|a little|a notch|a touch|now|thanks))",
             r"\b(?:pump|crank|turn|amp) up the (?:music|volume|energy|tempo|bass|beat)\b",
             r"\bwake me up\b",
             r"\b(?:help me|make me) (?:wake up|stay awake)\b|\bkeep me (?:awake|going)\b",
@@ -460,6 +462,7 @@ INTENT_RULES: Mapping[IntentKind, IntentRules] = {
             r"\bnext (?:song|track|one|please)\b",
             r"\b(?:another|different) (?:song|track|one)\b",
             r"\bsomething else\b",
+            rf"{_LEAD}(?:switch|mix|shake|change) (?:it|things) up\b",
             r"\bchange (?:the |this )?(?:song|track|music|tune)\b",
             r"\b(?:don't|do not|dont) (?:like|love|want|enjoy) (?:this|that|it)(?: one| song| track| tune"
             r"| music)?(?: (?:at all|much|very much|anymore|either))?\s*$",

@@ -373,3 +373,14 @@ def test_more_ways_of_asking(text: str, kind: str) -> None:
 )  # fmt: skip
 def test_the_same_words_in_statements_ask_for_nothing(text: str) -> None:
     assert detect_intents(text) == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [("Volume down please", "calmer"), ("Volume up!", "energize"), ("Switch it up", "skip"),
+     ("Mix things up a bit", "skip")],
+)  # fmt: skip
+def test_volume_and_switching_it_up(text: str, kind: str) -> None:
+    assert [i.kind for i in detect_intents(text)] == [kind]
+    assert detect_intents("The volume up there was crazy") == ()
+    assert detect_intents("They had to mix it up at the studio") == ()
