@@ -296,6 +296,11 @@ _FEELINGS_AND_ACTIVITIES: dict[str, float] = {
     "shouting": 0.85,
     "losing my patience": 0.80,
     "lost my patience": 0.80,
+    # tears of joy
+    "happy i could cry": 0.72,
+    "so happy i could cry": 0.75,
+    "tears of joy": 0.72,
+    "happy tears": 0.70,
     # good news told as it happens
     "my birthday": 0.72,
     "getting married": 0.78,
@@ -471,6 +476,10 @@ VALENCE_LEXICON: dict[str, float] = {
     "shouted at me": -2.0,
     "screamed at me": -2.2,
     "my birthday": 1.8,
+    "happy i could cry": 2.8,
+    "so happy i could cry": 3.0,
+    "tears of joy": 2.5,
+    "happy tears": 2.2,
     "getting married": 2.5,
     "got married": 2.5,
     "got engaged": 2.5,

@@ -420,3 +420,13 @@ def test_understatements_and_dead_tired_read_as_meant() -> None:
     assert bothered.valence < 0.45 and bothered.energy < 0.4 and bothered.energy_confidence > 0.3
     tired = text_affect("I'm dead tired")
     assert tired.energy < 0.25 and tired.valence > 0.3, tired
+
+
+def test_tears_of_joy_are_not_sadness() -> None:
+    """ "I'm so happy I could cry" read low energy ("cry" 0.30); happy tears are lively and pleasant,
+    sad ones still low."""
+    for text in ("I'm so happy I could cry", "tears of joy!", "Happy tears today"):
+        affect = text_affect(text)
+        assert affect.valence > 0.65 and affect.energy > 0.55, (text, affect)
+    sad = text_affect("I'm so sad I could cry")
+    assert sad.valence < 0.3 and sad.energy < 0.4
