@@ -118,7 +118,8 @@ _DEGREE = (
 REQUEST_FRAMES: tuple[str, ...] = (
     rf"{_LEAD}{_IMPERATIVE}\b",
     rf"\b(?:and|then|please|just)\s+{_IMPERATIVE}\b",
-    r"\b(?:can|could|would|will)\s+(?:you|u|ya|we)\b",
+    # "can you believe / imagine …" is rhetorical, not a request
+    r"\b(?:can|could|would|will)\s+(?:you|u|ya|we)\b(?!\s+(?:believe|imagine|guess)\b)",
     r"\b(?:can|could|may)\s+(?:i|we)\s+(?:get|have|hear)\b",
     # "I just want to sleep all day" vents; "I just want something calm" still asks
     rf"\b{_SUBJECT_I}\s+(?!just\s+(?:want|wanna)\s+to\b)(?:{_DEGREE}\s+)*(?:want|wanna|need"
@@ -360,7 +361,8 @@ INTENT_RULES: Mapping[IntentKind, IntentRules] = {
             rf"\b{_SUBJECT_I_AM}\s+(?:(?:at|in) the gym|working out|lifting|jogging|exercising"
             r"|on (?:a|my) (?:run|jog|ride)|running(?=\s*(?:$|now|today|tonight|this|right|again)))",
             r"\babout to (?:work out|run|go running|lift|hit the gym|train|exercise)\b",
-            r"\b(?:about to|gonna|going to|time to|ready to|off to) go (?:out )?(?:to|for) (?:the gym|a run|a jog"
+            r"(?<!\bwas )(?<!\bwere )\b(?:about to|gonna|going to|time to|ready to|off to) go (?:out )?(?:to|for)"
+            r" (?:the gym|a run|a jog"
             r"|my run|my jog|a workout|a ride|a bike ride|a hike|a swim)\b",
             rf"{_LEAD}(?:working out|(?:at|in) the gym|lifting|jogging|exercising)(?=\s*(?:$|now|right now|today))",
             r"\b(?:workout|gym|running|training|cardio|exercise|lifting|spin|hiit) (?:music|songs|tunes"
@@ -398,7 +400,7 @@ INTENT_RULES: Mapping[IntentKind, IntentRules] = {
         ),
         descriptors=(
             _words(
-                r"sleep(?:ing)?",
+                r"sleep(?:ing)?(?! on it\b)",  # "let me sleep on it" decides later
                 "asleep",
                 r"bed ?time",
                 "bed",
@@ -482,7 +484,8 @@ INTENT_RULES: Mapping[IntentKind, IntentRules] = {
             _words(
                 "move on",
                 "skip",
-                r"next(?! (?:to|time|week|year|month|day|morning|weekend)\b)",
+                r"next(?! (?:to|time|week|year|month|day|morning|weekend|light|lights|exit|stop|station|turn"
+                r"|street|corner|bus|train|left|right)\b)",
                 "something different",
             ),
         ),
@@ -508,7 +511,7 @@ INTENT_RULES: Mapping[IntentKind, IntentRules] = {
             r"(?: (?:too|again|though))?\s*$",  # "this is a good day" is about the day, not the song
             r"\b(?:favou?rite (?:song|track|tune)|thumbs up|more like this|what a (?:song|tune|track|banger))\b",
             r"\bkeep (?:this|it|that)(?: one| song)? (?:on|playing|going)\b",
-            r"\bkeep (?:this|the|these|those) vibes? (?:going|coming|alive)\b",
+            r"\bkeep (?:this|the|these|those) vibes? (?:going|coming|alive)(?: please)?\s*$",
             r"^\s*(?:(?:give me|play|let's have|i want|i need)\s+)?(?:some\s+)?more of (?:this|that)"
             r"(?: (?:please|stuff|kind of (?:thing|music|stuff)))?\s*$",
             r"\b(?:this|that)(?: (?:song|track|one|tune|beat))? (?:really |totally |absolutely )?(?:slaps"

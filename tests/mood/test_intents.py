@@ -369,7 +369,10 @@ def test_more_ways_of_asking(text: str, kind: str) -> None:
 
 @pytest.mark.parametrize(
     "text", ["I have no motivation", "I used to go for a run every day", "Bring it back",
-             "Take this back to the shop", "They turned it down", "The price came down"]
+             "Take this back to the shop", "They turned it down", "The price came down",
+             "Keep the vibes going at work is our motto", "I was going to go for a run but it rained",
+             "Let me sleep on it", "Can you believe how loud the neighbours were",
+             "Turn left at the next light"]
 )  # fmt: skip
 def test_the_same_words_in_statements_ask_for_nothing(text: str) -> None:
     assert detect_intents(text) == ()
