@@ -426,6 +426,9 @@ _ENERGY_STATES.update(
 )
 """"Wrecked" is fatigue said of oneself ("I'm wrecked", "feeling totally wrecked"); "my car got
 wrecked" says nothing of the listener's energy."""
+_IDIOMS: dict[str, tuple[str, ...]] = {"sleep": ("on", "it"), "run": ("out", "of"), "running": ("out", "of")}
+"""Expressions that mean something else before these words ("let me sleep on it": decide later;
+"we ran out of milk", "running out of time")."""
 _PLACE_AFTER = frozenset({"the", "road", "street", "stairs", "hall", "hallway", "there", "here"})
 """After "down" or "low", a word that makes it a place, not a mood ("a bit down the road")."""
 
@@ -908,6 +911,10 @@ def _arousal_hits(tokens: list[str]) -> list[ArousalHit]:
             i = inner[0]
             continue
         after = tokens[i + width] if i + width < len(tokens) else ""
+        idiom = _IDIOMS.get(phrase)
+        if idiom is not None and tuple(tokens[i + width : i + width + len(idiom)]) == idiom:
+            i += width  # "sleep on it", "running out of time"
+            continue
         if after in _PLACE_AFTER and _is_place_sensitive(phrase):
             i += width  # a place, not a mood: "a bit down the road"
             continue

@@ -430,3 +430,9 @@ def test_tears_of_joy_are_not_sadness() -> None:
         assert affect.valence > 0.65 and affect.energy > 0.55, (text, affect)
     sad = text_affect("I'm so sad I could cry")
     assert sad.valence < 0.3 and sad.energy < 0.4
+
+
+@pytest.mark.parametrize("text", ["Let me sleep on it", "We're running out of time", "We ran out of milk"])
+def test_idioms_are_not_the_activity(text: str) -> None:
+    """ "sleep on it" is deciding later, "running out of" is having little left: no energy evidence."""
+    assert text_affect(text).energy_confidence == 0.0
