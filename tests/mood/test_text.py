@@ -390,6 +390,8 @@ def test_good_news_is_pleasant_and_lively(text: str) -> None:
         ("My boss yelled at me again", -1, 1),
         ("Can't sleep, my mind is racing", -1, 1),
         ("I can't sleep", -1, 1),
+        ("I'm a bit under the weather", -1, -1),
+        ("I'm literally dying of boredom", -1, -1),
     ],
 )
 def test_plain_spoken_states_read_their_quadrant(text: str, valence_side: int, energy_side: int) -> None:
