@@ -122,7 +122,7 @@ def decode(path: Path) -> DecodedAudio:
         except DecodeError:
             raise
         except Exception as fallback_exc:
-            raise DecodeError(f"not decodable as audio ({exc})") from fallback_exc
+            raise DecodeError(f"not decodable as audio ({_refusal(exc, path)})") from fallback_exc
     except _StoppedEarly as exc:
         # libsndfile opened the file and stopped inside it: a truncated or corrupt file, or one of
         # its codec's own failures (libsndfile 1.2.2 stops 5 s into Ogg Opus files that ffmpeg wrote).
@@ -167,6 +167,16 @@ class _StoppedEarly(DecodeError):
 def _short(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     return text[:160]
+
+
+def _refusal(exc: BaseException, path: Path) -> str:
+    """libsndfile's reason for not opening ``path``. For contents it recognises as no format at all
+    it says "File does not exist or is not a regular file (possibly a pipe?)", which misleads about a
+    file that exists: that becomes "no audio format recognised"."""
+    text = str(exc)
+    if "does not exist or is not a regular file" in text and path.is_file():
+        return "no audio format recognised in its contents"
+    return text
 
 
 def _excerpt_starts(duration_s: float) -> list[float]:

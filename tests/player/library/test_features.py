@@ -185,8 +185,15 @@ def test_silent_empty_short_and_non_audio_files_raise_decode_errors(tmp_path: Pa
         F.decode(blip)
     text = tmp_path / "notes.ogg"
     text.write_text("these are not the sounds you are looking for\n" * 50)
-    with pytest.raises(F.DecodeError, match="not decodable"):
+    with pytest.raises(F.DecodeError, match="not decodable") as refused:
         F.decode(text)
+    assert "Format not recognised" in str(refused.value)
+    # of a ".mp3" it cannot place libsndfile says "File does not exist …": the file exists
+    fake_mp3 = tmp_path / "fake.mp3"
+    fake_mp3.write_text("not audio")
+    with pytest.raises(F.DecodeError, match="not decodable") as refused:
+        F.decode(fake_mp3)
+    assert "does not exist" not in str(refused.value) and "no audio format" in str(refused.value)
     whole = tmp_path / "whole.flac"
     sf.write(whole, _click_track(120, 30).astype(np.float32), SR, format="FLAC")
     truncated = tmp_path / "truncated.flac"
