@@ -504,17 +504,18 @@ class FasterWhisperTranscriber:
         self.beam_size = beam_size
         self.prompt = prompt or None
         """Previous-text prompt for English decodes (:data:`VOCABULARY_PROMPT`), or None."""
-        self._previous: list[int] = (
-            [tok.sot_prev, *tok.encode(" " + self.prompt.strip())] if self.prompt else []
-        )
+        self._previous: list[int] = self._previous_tokens(self.prompt)
         """``<|startofprev|>`` and the prompt's tokens (English tokenizer), encoded once."""
+
+    def _previous_tokens(self, prompt: str | None) -> list[int]:
+        tok = self._tokenizer
+        return [tok.sot_prev, *tok.encode(" " + prompt.strip())] if prompt else []
 
     def prompted(self, prompt: str | None) -> FasterWhisperTranscriber:
         """This engine, on the same loaded model, decoding English after ``prompt`` instead."""
         other = copy.copy(self)
         other.prompt = prompt or None
-        tok = self._tokenizer
-        other._previous = [tok.sot_prev, *tok.encode(" " + prompt.strip())] if prompt else []
+        other._previous = self._previous_tokens(other.prompt)
         return other
 
     def _tokenizer_for(self, language: str) -> Any:

@@ -14,7 +14,13 @@ from mood.analyzer import SECOND_HEARING_MAX_S, MoodAnalyzer, MoodConfig
 from mood.audio import TARGET_RATE, load_wav
 from mood.intents import names_no_request
 from mood.stream import Utterance
-from mood.transcribe import VOCABULARY_PROMPT, Transcriber, Transcript
+from mood.transcribe import (
+    VOCABULARY_PROMPT,
+    FasterWhisperTranscriber,
+    Transcriber,
+    Transcript,
+    load_transcriber,
+)
 from tests.support.mood_corpus import AROUSAL_LEVELS, synthesize
 
 
@@ -116,6 +122,17 @@ def test_long_utterances_are_not_heard_again() -> None:
 )
 def test_names_no_request(text: str, expected: bool) -> None:
     assert names_no_request(text, elliptical=True) is expected
+
+
+@pytest.mark.integration
+def test_the_prompted_ear_shares_the_loaded_model() -> None:
+    """``prompted`` decodes after the request words on the very model already loaded (no second
+    copy in memory), exactly as an engine loaded with that prompt would."""
+    plain, loaded = load_transcriber(), load_transcriber(prompt=VOCABULARY_PROMPT)
+    assert isinstance(plain, FasterWhisperTranscriber) and isinstance(loaded, FasterWhisperTranscriber)
+    ear = plain.prompted(VOCABULARY_PROMPT)
+    assert ear._model is plain._model and plain.prompt is None and ear.prompt == VOCABULARY_PROMPT
+    assert ear._previous == loaded._previous and plain._previous == []
 
 
 # -- real speech ---------------------------------------------------------------------------------------
