@@ -20,6 +20,7 @@ import shutil
 import subprocess
 import threading
 import urllib.request
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
@@ -73,7 +74,7 @@ def _map_channels(block: np.ndarray, channels: int, *, vorbis_order: bool = Fals
     return np.concatenate([block, np.repeat(block[:, -1:], channels - have, axis=1)], axis=1)
 
 
-class _BufferedSource:
+class _BufferedSource(ABC):
     """What both sources share: decoded frames wait in ``_pending`` until :meth:`read` takes them;
     :meth:`_fill` (each source's own) decodes until ``frames`` wait or the track ends (``_eof``)."""
 
@@ -92,8 +93,8 @@ class _BufferedSource:
             return self._delivered + len(self._pending)
         return max(self._estimate, self._delivered + len(self._pending))
 
-    def _fill(self, frames: int) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def _fill(self, frames: int) -> None: ...
 
     def read(self, frames: int) -> np.ndarray:
         self._fill(frames)
