@@ -16,7 +16,7 @@ from mood.prosody import SpeakerBaseline, extract_prosody
 from mood.stream import utterance_from_samples
 from mood.transcribe import VOCABULARY_PROMPT
 from mood.types import MoodEstimate
-from tests.support.mood_corpus import AROUSAL_LEVELS, VOICES, ValenceClass, synthesize
+from tests.support.mood_corpus import AROUSAL_LEVELS, VOICES, ValenceClass, said_at_the_extremes, synthesize
 
 pytestmark = pytest.mark.slow
 
@@ -139,20 +139,14 @@ def test_the_vocabulary_prompt_hears_more_requests(tmp_path_factory: pytest.Temp
     folder = tmp_path_factory.mktemp("held-out-requests")
     right = {"plain": 0, "prompted": 0}
     asked: list[str] = []
-    for voice in HELD_OUT_VOICES:
-        for level in (AROUSAL_LEVELS[0], AROUSAL_LEVELS[-1]):
-            said = [(text, kinds) for text, kinds in REQUESTS] + [(text, frozenset()) for text in STATEMENTS]
-            for n, (text, kinds) in enumerate(said):
-                samples, rate = load_wav(
-                    synthesize(text, voice, level, folder / f"{voice}-{level.level}-{n}.wav")
-                )
-                for name, analyzer in (("plain", plain), ("prompted", prompted)):
-                    estimate = analyzer.analyze_utterance(samples, rate)
-                    got = {i.kind for i in estimate.intents}
-                    if kinds:
-                        right[name] += got == kinds
-                    elif got and name == "prompted":
-                        asked.append(estimate.transcript)
+    for _, kinds, samples, rate in said_at_the_extremes(HELD_OUT_VOICES, REQUESTS, STATEMENTS, folder):
+        for name, analyzer in (("plain", plain), ("prompted", prompted)):
+            estimate = analyzer.analyze_utterance(samples, rate)
+            got = {i.kind for i in estimate.intents}
+            if kinds:
+                right[name] += got == kinds
+            elif got and name == "prompted":
+                asked.append(estimate.transcript)
     prompted.close()
     plain.close()
     assert right["prompted"] > right["plain"], right

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from mood.analyzer import SECOND_HEARING_MAX_S, MoodAnalyzer, MoodConfig
-from mood.audio import TARGET_RATE, load_wav
+from mood.audio import TARGET_RATE
 from mood.intents import names_no_request
 from mood.stream import Utterance
 from mood.transcribe import (
@@ -21,7 +21,7 @@ from mood.transcribe import (
     Transcript,
     load_transcriber,
 )
-from tests.support.mood_corpus import AROUSAL_LEVELS, synthesize
+from tests.support.mood_corpus import said_at_the_extremes
 
 
 class _ScriptedEar:
@@ -174,27 +174,18 @@ def test_the_second_hearing_reads_more_spoken_requests(tmp_path: Path) -> None:
     twice = MoodAnalyzer(MoodConfig())
     right = {"once": 0, "twice": 0}
     turned: list[str] = []
-    for voice in VOICES:
-        for level in (AROUSAL_LEVELS[0], AROUSAL_LEVELS[-1]):
-            said = [*REQUESTS, *((text, frozenset[str]()) for text in STATEMENTS)]
-            for n, (text, kinds) in enumerate(said):
-                samples, rate = load_wav(
-                    synthesize(text, voice, level, tmp_path / f"{voice}-{level.level}-{n}.wav")
-                )
-                first = once.analyze_utterance(samples, rate)
-                second = twice.analyze_utterance(samples, rate)
-                heard_again = second.evidence["utterance"]["asr_heard_again"] == 1.0
-                if kinds:
-                    right["once"] += {i.kind for i in first.intents} == kinds
-                    right["twice"] += {i.kind for i in second.intents} == kinds
-                    continue
-                if not names_no_request(first.transcript, elliptical=True):
-                    assert not heard_again and second.transcript == first.transcript, (
-                        text,
-                        second.transcript,
-                    )
-                if second.intents:
-                    turned.append(f"{text!r} heard as {second.transcript!r}")
+    for text, kinds, samples, rate in said_at_the_extremes(VOICES, REQUESTS, STATEMENTS, tmp_path):
+        first = once.analyze_utterance(samples, rate)
+        second = twice.analyze_utterance(samples, rate)
+        heard_again = second.evidence["utterance"]["asr_heard_again"] == 1.0
+        if kinds:
+            right["once"] += {i.kind for i in first.intents} == kinds
+            right["twice"] += {i.kind for i in second.intents} == kinds
+            continue
+        if not names_no_request(first.transcript, elliptical=True):
+            assert not heard_again and second.transcript == first.transcript, (text, second.transcript)
+        if second.intents:
+            turned.append(f"{text!r} heard as {second.transcript!r}")
     once.close()
     twice.close()
     gained = right["twice"] - right["once"]

@@ -19,12 +19,14 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 from xml.sax.saxutils import escape
+
+import numpy as np
 
 __all__ = [
     "AROUSAL_LEVELS",
@@ -36,6 +38,7 @@ __all__ = [
     "ValenceClass",
     "build_mood_corpus",
     "load_index",
+    "said_at_the_extremes",
     "synthesize",
 ]
 
@@ -150,6 +153,25 @@ def synthesize(text: str, voice: str, level: ArousalLevel | int, out_path: Path)
     if proc.returncode != 0 or not out_path.exists() or out_path.stat().st_size <= 44:
         raise RuntimeError(f"espeak-ng failed for voice {voice!r}: {proc.stderr.strip()}")
     return out_path
+
+
+def said_at_the_extremes(
+    voices: Sequence[str],
+    requests: Sequence[tuple[str, frozenset[str]]],
+    statements: Sequence[str],
+    folder: Path,
+) -> Iterator[tuple[str, frozenset[str], np.ndarray, int]]:
+    """Each request (with the intent kinds it asks for) and each statement (none), said by each voice
+    at the lowest and the highest arousal level: ``(text, kinds, samples, rate)``, voice by voice."""
+    from mood.audio import load_wav
+
+    said = [*requests, *((text, frozenset[str]()) for text in statements)]
+    for voice in voices:
+        for level in (AROUSAL_LEVELS[0], AROUSAL_LEVELS[-1]):
+            for n, (text, kinds) in enumerate(said):
+                wav = synthesize(text, voice, level, folder / f"{_slug(voice)}-{level.level}-{n}.wav")
+                samples, rate = load_wav(wav)
+                yield text, kinds, samples, rate
 
 
 def _slug(voice: str) -> str:
