@@ -68,16 +68,32 @@ STARTUP_TIMEOUT = b"timed out during startup"
 """What `ray start` prints when its raylet has not registered with the GCS within Ray's own 30 s (not
 configurable): a slow start on a loaded machine, tried again with fresh ports."""
 
+PORT_TAKEN = (b"is trying to use a port number", b"Address already in use")
+"""What `ray start` prints when a port chosen for it was taken by another process between the choice
+and the start: tried again with fresh ports."""
+
 START_ATTEMPTS = 3
 
 
 # ----------------------------------------------------------------------------------- a local cluster
 
 
+_GIVEN: set[int] = set()
+"""Every port :func:`free_port` has handed out in this process: the kernel may give the same free
+port to two ``bind(0)`` calls in a row once the first socket is closed, and Ray refuses to start when
+two of its components are given one port ("... is trying to use a port number ... that is used by
+other components": a CI run failed so)."""
+
+
 def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A port free on loopback now and never handed out before by this process."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port not in _GIVEN:
+            _GIVEN.add(port)
+            return port
 
 
 def _session_pids(sid: int) -> list[int]:
@@ -195,7 +211,8 @@ class RayCluster:
 
     def _start_retrying(self, args: Callable[[], list[str]], name: str) -> RayNode:
         """:meth:`_start`, tried again (its processes killed, fresh ports) when Ray's own start-up
-        limit ran out, up to :data:`START_ATTEMPTS` times; any other failure at once."""
+        limit ran out or a port was taken, up to :data:`START_ATTEMPTS` times; any other failure at
+        once."""
         attempt = 1
         while True:
             try:
@@ -203,7 +220,8 @@ class RayCluster:
             except NodeDidNotStart as exc:
                 failed = self.nodes.pop()
                 failed.kill()
-                if STARTUP_TIMEOUT not in exc.log or attempt == START_ATTEMPTS:
+                retry = STARTUP_TIMEOUT in exc.log or any(m in exc.log for m in PORT_TAKEN)
+                if not retry or attempt == START_ATTEMPTS:
                     raise RuntimeError(str(exc)) from None
                 failed.log.rename(failed.log.with_suffix(f".attempt{attempt}.log"))
                 attempt += 1

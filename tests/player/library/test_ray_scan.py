@@ -202,3 +202,11 @@ def test_a_client_server_that_dies_starting_is_joined_again(monkeypatch: pytest.
     with pytest.raises(ClusterUnavailableError, match="no cluster"):
         _connect(refused, "ray://127.0.0.2:10001")  # type: ignore[arg-type]
     assert refused.inits == 1  # not a start-up failure: answered at once
+
+
+def test_free_port_never_hands_out_one_port_twice() -> None:
+    """The cluster's ports are chosen one ``bind(0)`` at a time; the kernel can give a port freed a
+    moment ago to the next call, and a CI run's head node refused to start when its metrics export
+    and dashboard agent were both given port 34019. 2 000 choices are all different."""
+    ports = [free_port() for _ in range(2000)]
+    assert len(set(ports)) == len(ports)
