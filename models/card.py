@@ -203,7 +203,14 @@ def model_card(
         f"{SCHEMA_VERSION} (ONNX metadata `cadence.schema_version`, checked at load).",
         "- Model: LightGBM LambdaRank (`objective=lambdarank`, label gains 0/1/3/7 for early skip / late "
         f"skip / completed / liked), {info.get('rounds')} trees of up to {LGBM_PARAMS['num_leaves']} leaves, "
-        "exported with onnxmltools (opset 15, `ai.onnx.ml` TreeEnsembleRegressor); served with onnxruntime only.",
+        "exported with onnxmltools (opset 15, `ai.onnx.ml` TreeEnsembleRegressor); served with onnxruntime only."
+        + (
+            f" The average of {info['ensemble']} such models (one tree ensemble, every leaf divided by "
+            f"{info['ensemble']}: `models.train.average_boosters`), each trained on its own simulated draw "
+            f"(seeds {', '.join(map(str, info.get('seeds', [])))}; the rows below count all of them)."
+            if info.get("ensemble", 1) > 1
+            else ""
+        ),
         "- Output: one score per candidate row; higher is better; only the order within a decision matters.",
         "",
         "## Training data",

@@ -72,6 +72,7 @@ __all__ = [
     "ExploringRecommender",
     "LabelKind",
     "TrainingSet",
+    "average_boosters",
     "fit_preselect",
     "float32_thresholds",
     "household_queries",
@@ -410,6 +411,63 @@ def float32_thresholds(booster: Any) -> Any:
     return lgb.Booster(model_str="\n".join(lines))
 
 
+def average_boosters(boosters: Sequence[Any]) -> Any:
+    """One booster whose score is the mean of ``boosters``' scores: their trees side by side, every
+    leaf value divided by their number. An ensemble of models trained on independent simulated draws
+    (``build_shipped(ensemble=k)``; docs/ranking.md, "An ensemble of training draws") served as one
+    model: one ONNX tree ensemble, one pre-selection distilled from it, no change to serving."""
+    import lightgbm as lgb
+
+    if not boosters:
+        raise ValueError("average_boosters needs at least one booster")
+    k = len(boosters)
+    heads: list[list[str]] = []
+    trees: list[list[str]] = []
+    for booster in boosters:
+        text = booster.model_to_string()
+        body, _tail = text.split("\nend of trees", 1)
+        head, *blocks = body.split("\nTree=")
+        heads.append([line for line in head.split("\n") if not line.startswith("tree_sizes=")])
+        trees += [("Tree=" + block).strip("\n").split("\n") for block in blocks]
+    keys = [line.split("=", 1)[0] for line in heads[0]]
+    if any([line.split("=", 1)[0] for line in h] != keys for h in heads):
+        raise ValueError("boosters with different headers cannot be averaged")
+    head = [_merged_header_line(lines) for lines in zip(*heads, strict=True)]
+    out = list(head)
+    for i, tree in enumerate(trees):
+        out.append("")
+        for line in tree:
+            key, _, value = line.partition("=")
+            if key == "Tree":
+                line = f"Tree={i}"
+            elif key in ("leaf_value", "internal_value"):
+                line = key + "=" + " ".join(repr(float(v) / k) for v in value.split())
+            out.append(line)
+        out.append("")
+    out += ["", "end of trees", ""]
+    return lgb.Booster(model_str="\n".join(out))
+
+
+def _merged_header_line(lines: Sequence[str]) -> str:
+    """One header line of :func:`average_boosters`: the same in every booster, or ``feature_infos``
+    (each feature's ``[min:max]`` seen in training, or ``none``) widened to cover all of them."""
+    key = lines[0].partition("=")[0]
+    if key != "feature_infos":
+        if any(line != lines[0] for line in lines):
+            raise ValueError(f"boosters differ in {key!r}; cannot average them")
+        return lines[0]
+    merged = []
+    for infos in zip(*(line.partition("=")[2].split(" ") for line in lines), strict=True):
+        ranges = [tuple(float(v) for v in info.strip("[]").split(":")) for info in infos if info != "none"]
+        if not ranges:
+            merged.append("none")
+        elif any(not info.startswith("[") for info in infos if info != "none"):
+            raise ValueError("categorical features cannot be averaged")
+        else:
+            merged.append(f"[{min(r[0] for r in ranges)!r}:{max(r[1] for r in ranges)!r}]")
+    return key + "=" + " ".join(merged)
+
+
 def fit_preselect(
     booster: Any, ts: TrainingSet, *, ridge: float = 1.0, max_rows: int = 80000
 ) -> dict[str, list[float]]:
@@ -491,18 +549,33 @@ def save_model_atomic(model: Any, path: Path) -> None:
 
 
 def train_model(
-    ts: TrainingSet, *, seed: int, info: dict[str, Any] | None = None, rounds: int = NUM_ROUNDS
+    ts: TrainingSet | Sequence[TrainingSet],
+    *,
+    seed: int,
+    info: dict[str, Any] | None = None,
+    rounds: int = NUM_ROUNDS,
 ) -> tuple[Any, Any]:
-    """Train on ``ts`` and export: returns ``(booster, onnx_model)``."""
+    """Train on ``ts`` and export: returns ``(booster, onnx_model)``. Given several training sets,
+    one member is trained on each (LightGBM seeds ``seed``, ``seed + 1`` …) and their average is
+    exported (:func:`average_boosters`), its pre-selection distilled from the average over all sets."""
     t0 = time.perf_counter()
-    booster = train_booster(ts, seed=seed, rounds=rounds)
-    preselect = fit_preselect(booster, ts)
+    sets = [ts] if isinstance(ts, TrainingSet) else list(ts)
+    if not sets:
+        raise ValueError("train_model needs a training set")
+    members = [train_booster(member, seed=seed + i, rounds=rounds) for i, member in enumerate(sets)]
+    booster = members[0] if len(members) == 1 else average_boosters(members)
+    pooled = sets[0] if len(sets) == 1 else TrainingSet()
+    if len(sets) > 1:
+        for member in sets:
+            pooled.extend(member)
+    preselect = fit_preselect(booster, pooled)
     meta = {
-        "rows": ts.rows,
-        "queries": len(ts.groups),
-        "sources": ts.sources,
+        "rows": pooled.rows,
+        "queries": len(pooled.groups),
+        "sources": pooled.sources,
         "seed": seed,
         "rounds": rounds,
+        "ensemble": len(sets),
         "train_seconds": round(time.perf_counter() - t0, 2),
         **(info or {}),
     }
@@ -511,6 +584,8 @@ def train_model(
 
 SHIPPED_LISTENERS = 40
 """Listeners per training family in the shipped model's training data."""
+SHIPPED_ENSEMBLE = 1
+"""Members of the shipped model (:func:`build_shipped`'s ``ensemble``)."""
 ABLATIONS: dict[str, tuple[str, ...]] = {
     "without_similarity": (
         "sim_liked_max",
@@ -620,9 +695,12 @@ def build_shipped(
     ablations: bool = True,
     version: str | None = None,
     labels: LabelKind = "drawn",
+    ensemble: int = 1,
 ) -> dict[str, Any]:
     """Train the shipped ``ranker.onnx`` on simulated data, evaluate it (and the ablations), write
-    ``ranker.md``. ``version`` names the model (default ``sim-`` and today's date). Returns the
+    ``ranker.md``. ``version`` names the model (default ``sim-`` and today's date). With ``ensemble``
+    k > 1 the model is the average of k members, member i trained on the simulated draw of seed
+    ``seed + i`` (each draw what ``ensemble=1`` would train on with that seed). Returns the
     evaluation report."""
     from models.catalogs import EVAL_COUNT, EVAL_SEED, demo_truth_library
     from models.cf_lift import evaluate_lift
@@ -630,11 +708,21 @@ def build_shipped(
     from mood.analyzer import MoodAnalyzer
     from player.core.ranking import OnnxRanker
 
+    if ensemble < 1:
+        raise ValueError(f"ensemble must be at least 1, got {ensemble}")
     reader = MoodAnalyzer()
-    ts, data = shipped_training_set(cache_dir, seed=seed, listeners=listeners, reader=reader, labels=labels)
+    sets: list[TrainingSet] = []
+    for member in range(ensemble):
+        ts, data = shipped_training_set(
+            cache_dir, seed=seed + member, listeners=listeners, reader=reader, labels=labels
+        )
+        sets.append(ts)
     info = {"model_version": version or "sim-" + time.strftime("%Y%m%d"), **data}
-    _, model = train_model(ts, seed=seed, info=info, rounds=rounds)
-    info.update({"rows": ts.rows, "queries": len(ts.groups), "rounds": rounds})
+    info.update({"ensemble": ensemble, "seeds": list(range(seed, seed + ensemble))})
+    _, model = train_model(sets, seed=seed, info=info, rounds=rounds)
+    info.update(
+        {"rows": sum(t.rows for t in sets), "queries": sum(len(t.groups) for t in sets), "rounds": rounds}
+    )
     onnx_path = out_dir / "ranker.onnx"
     save_model_atomic(model, onnx_path)
     lib = demo_truth_library(cache_dir, seed=EVAL_SEED, count=EVAL_COUNT)
@@ -642,17 +730,17 @@ def build_shipped(
     report["cf_lift"] = evaluate_lift(OnnxRanker.load(onnx_path))
     results: dict[str, dict[str, Any]] = {}
     if ablations:
-        variants: dict[str, tuple[str, TrainingSet]] = {
-            name: (f"blanked: {', '.join(f'`{n}`' for n in names)}", blank_features(ts, names))
+        variants: dict[str, tuple[str, list[TrainingSet]]] = {
+            name: (f"blanked: {', '.join(f'`{n}`' for n in names)}", [blank_features(t, names) for t in sets])
             for name, names in ABLATIONS.items()
         }
         variants["without_aversions"] = (
             "no `aversions` listeners in the training data",
-            without_source(ts, "simulated:aversions"),
+            [without_source(t, "simulated:aversions") for t in sets],
         )
         variants["without_households"] = (
             "no household queries in the training data (`cf_score` never varies: what learning it costs)",
-            without_source(ts, "household"),
+            [without_source(t, "household") for t in sets],
         )
         quick = EvalConfig(mood_following=False, extra_seeds=())
         for name, (what, variant_ts) in variants.items():
@@ -725,9 +813,10 @@ def reevaluate_shipped(out_dir: Path, cache_dir: Path) -> dict[str, Any]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """``python -m models.train [OUT_DIR] [--cache DIR] [--no-ablations] [--seed S] [--listeners N]
-    [--labels drawn|expected] [--version V] [--reevaluate]``: rebuild the shipped model and its card
-    (default OUT_DIR: this package's folder; ``--listeners`` per training family, default
+    [--labels drawn|expected] [--ensemble K] [--version V] [--reevaluate]``: rebuild the shipped model
+    and its card (default OUT_DIR: this package's folder; ``--listeners`` per training family, default
     :data:`SHIPPED_LISTENERS`; ``--labels`` of the simulated candidates, default drawn as shipped;
+    ``--ensemble`` members trained on seeds S, S+1 … and averaged, default :data:`SHIPPED_ENSEMBLE`;
     ``--version`` names the model, default ``sim-`` and today's date); with ``--reevaluate``, only
     evaluate the model there again (:func:`reevaluate_shipped`)."""
     import argparse
@@ -740,10 +829,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--listeners", type=int, default=SHIPPED_LISTENERS)
     parser.add_argument("--labels", choices=get_args(LabelKind), default="drawn")
     parser.add_argument("--version", default=None)
+    parser.add_argument("--ensemble", type=int, default=SHIPPED_ENSEMBLE)
     parser.add_argument("--reevaluate", action="store_true")
     args = parser.parse_args(argv)
     if args.listeners < 1:
         parser.error(f"--listeners must be at least 1, got {args.listeners}")
+    if args.ensemble < 1:
+        parser.error(f"--ensemble must be at least 1, got {args.ensemble}")
     logging.basicConfig(level=logging.INFO)
     if args.reevaluate:
         report = reevaluate_shipped(args.out_dir, args.cache)
@@ -756,6 +848,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             ablations=not args.no_ablations,
             version=args.version,
             labels=args.labels,
+            ensemble=args.ensemble,
         )
     print(json.dumps(report["targets"], indent=2))
     return 0

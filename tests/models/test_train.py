@@ -21,7 +21,9 @@ from models.simulate import HELDOUT_FAMILY, TRAIN_FAMILIES, catalog_matrix, simu
 from models.train import (
     ABLATIONS,
     LABEL_GAINS,
+    LGBM_PARAMS,
     TrainingSet,
+    average_boosters,
     blank_features,
     fit_preselect,
     log_queries,
@@ -267,6 +269,48 @@ def test_booster_is_deterministic(small_set: TrainingSet) -> None:
     a = train_booster(small_set, seed=1, rounds=10).predict(x[:500])
     b = train_booster(small_set, seed=1, rounds=10).predict(x[:500])
     assert np.array_equal(a, b)
+
+
+@pytest.mark.integration
+def test_an_ensemble_scores_the_mean_of_its_members_in_lightgbm_and_in_onnx(
+    small_lib: TruthLibrary, small_set: TrainingSet
+) -> None:
+    """Two members trained on two simulated draws (seeds 0 and 1): the averaged booster scores every
+    row at the mean of the members' scores, its ONNX export at the same scores (float32), and the
+    metadata says how many members it has."""
+    other = simulated_queries(
+        small_lib, listeners=2, seed=4, sessions=2, tracks_per_session=12, families=FAMILIES_WITHOUT_READER
+    )
+    x = np.concatenate([small_set.arrays()[0][:400], other.arrays()[0][:400]])
+    members = [train_booster(small_set, seed=0, rounds=20), train_booster(other, seed=1, rounds=20)]
+    assert not np.allclose(members[0].predict(x), members[1].predict(x))
+    mean = (members[0].predict(x) + members[1].predict(x)) / 2
+    booster, model = train_model([small_set, other], seed=0, rounds=20, info={"model_version": "ens"})
+    assert booster.num_trees() == 40
+    np.testing.assert_allclose(booster.predict(x), mean, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(average_boosters(members).predict(x), mean, rtol=0, atol=1e-12)
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    onnx_scores = session.run(None, {"features": x.astype(np.float32)})[0].ravel()
+    np.testing.assert_allclose(onnx_scores, mean, rtol=0, atol=1e-5)
+    training = json.loads({p.key: p.value for p in model.metadata_props}["cadence.training"])
+    assert training["ensemble"] == 2
+    assert training["rows"] == small_set.rows + other.rows
+
+
+@pytest.mark.integration
+def test_boosters_that_disagree_on_their_features_are_not_averaged(small_set: TrainingSet) -> None:
+    import lightgbm as lgb
+
+    x, y, groups = small_set.arrays()
+    narrow = lgb.train(
+        dict(LGBM_PARAMS, seed=0), lgb.Dataset(x[:, :5], y.astype(int), group=groups), num_boost_round=3
+    )
+    with pytest.raises(ValueError, match="differ"):
+        average_boosters([train_booster(small_set, seed=0, rounds=3), narrow])
+    with pytest.raises(ValueError):
+        average_boosters([])
 
 
 @pytest.mark.slow
