@@ -414,7 +414,7 @@ def float32_thresholds(booster: Any) -> Any:
 def average_boosters(boosters: Sequence[Any]) -> Any:
     """One booster whose score is the mean of ``boosters``' scores: their trees side by side, every
     leaf value divided by their number. An ensemble of models trained on independent simulated draws
-    (``build_shipped(ensemble=k)``; docs/ranking.md, "An ensemble of training draws") served as one
+    (``build_shipped(ensemble=k)``; docs/ranking.md, "Session 20: an ensemble of training draws") served as one
     model: one ONNX tree ensemble, one pre-selection distilled from it, no change to serving."""
     import lightgbm as lgb
 
@@ -564,8 +564,9 @@ def train_model(
         raise ValueError("train_model needs a training set")
     members = [train_booster(member, seed=seed + i, rounds=rounds) for i, member in enumerate(sets)]
     booster = members[0] if len(members) == 1 else average_boosters(members)
-    pooled = sets[0] if len(sets) == 1 else TrainingSet()
+    pooled = sets[0]
     if len(sets) > 1:
+        pooled = TrainingSet()
         for member in sets:
             pooled.extend(member)
     preselect = fit_preselect(booster, pooled)
@@ -695,7 +696,7 @@ def build_shipped(
     ablations: bool = True,
     version: str | None = None,
     labels: LabelKind = "drawn",
-    ensemble: int = 1,
+    ensemble: int = SHIPPED_ENSEMBLE,
 ) -> dict[str, Any]:
     """Train the shipped ``ranker.onnx`` on simulated data, evaluate it (and the ablations), write
     ``ranker.md``. ``version`` names the model (default ``sim-`` and today's date). With ``ensemble``
