@@ -18,13 +18,14 @@ import pwd
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from tests.support.ports import free_port
 
 if TYPE_CHECKING:
     from player.server.logstore import LogStore
@@ -58,12 +59,6 @@ def postgres_bin_dir() -> Path:
             "(it installs Debian's postgresql package)"
         )
     return max(found)[1]
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _unprivileged_user() -> pwd.struct_passwd:
@@ -120,7 +115,7 @@ class PostgresCluster:
             raise PostgresUnavailable(f"initdb failed: {exc.stderr.decode(errors='replace')}") from exc
         last_error = ""
         for _ in range(3):  # a free port can be taken between the probe and the bind: try another
-            port = _free_port()
+            port = free_port()
             log = open(root / "postgres.log", "ab")  # noqa: SIM115 - the server's stderr for its lifetime
             process = subprocess.Popen(
                 [*prefix, str(bin_dir / "postgres"), "-D", str(root / "data"), "-p", str(port),

@@ -20,7 +20,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -34,6 +33,7 @@ import pytest
 
 from player.library.demo import build_demo_library
 from player.library.store import LibraryStore
+from tests.support.ports import free_port
 
 __all__ = [
     "BAD_FILES",
@@ -47,7 +47,6 @@ __all__ = [
     "build_ray_catalog",
     "committed_tracks",
     "driver_report",
-    "free_port",
     "report_counts",
     "run_cadence",
     "start_driver",
@@ -76,24 +75,6 @@ START_ATTEMPTS = 3
 
 
 # ----------------------------------------------------------------------------------- a local cluster
-
-
-_GIVEN: set[int] = set()
-"""Every port :func:`free_port` has handed out in this process: the kernel may give the same free
-port to two ``bind(0)`` calls in a row once the first socket is closed, and Ray refuses to start when
-two of its components are given one port ("... is trying to use a port number ... that is used by
-other components": a CI run failed so)."""
-
-
-def free_port() -> int:
-    """A port free on loopback now and never handed out before by this process."""
-    while True:
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-            s.bind(("127.0.0.1", 0))
-            port = int(s.getsockname()[1])
-        if port not in _GIVEN:
-            _GIVEN.add(port)
-            return port
 
 
 def _session_pids(sid: int) -> list[int]:

@@ -18,6 +18,7 @@ import pytest
 
 from player.library.demo import build_demo_library
 from player.library.store import LibraryStore
+from tests.support.ports import free_port
 from tests.support.ray_cluster import (
     BAD_FILES,
     HEAD_IP,
@@ -27,7 +28,6 @@ from tests.support.ray_cluster import (
     assert_same_library,
     committed_tracks,
     driver_report,
-    free_port,
     report_counts,
     run_cadence,
     start_driver,
