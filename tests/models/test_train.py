@@ -367,3 +367,14 @@ def test_train_refuses_fewer_than_one_listener_per_family(
     assert exit_info.value.code == 2
     assert "--listeners must be at least 1" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())
+
+
+def test_train_refuses_an_ensemble_of_fewer_than_one_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--ensemble`` below 1 is a usage error (exit 2, said on stderr), before anything is trained."""
+    with pytest.raises(SystemExit) as exit_info:
+        train_main([str(tmp_path), "--ensemble", "0", "--no-ablations"])
+    assert exit_info.value.code == 2
+    assert "--ensemble must be at least 1" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())
